@@ -51,7 +51,9 @@ export async function createNodeGpuContext(): Promise<NodeGpuContext> {
   const hint =
     driver.icd === null
       ? `No Vulkan driver was found. Install a GPU driver with Vulkan support, or Debian's "chromium" package for SwiftShader (${SWIFTSHADER_ICD}), and the Vulkan loader "libvulkan1".`
-      : `Vulkan driver: ${driver.icd}. Check that the Vulkan loader (libvulkan.so.1, Debian package "libvulkan1") is installed.`;
+      : existsSync(driver.icd.split(':')[0])
+        ? `Vulkan driver: ${driver.icd}. Check that the Vulkan loader (libvulkan.so.1, Debian package "libvulkan1") is installed and that the driver works.`
+        : `The Vulkan driver named in the environment does not exist: ${driver.icd}. Unset VK_ICD_FILENAMES or point it at an existing ICD json.`;
   const ctx = await createGpuContext({ gpu, shaders: nodeShaders(), keepAlive: gpu, missingHint: hint });
   const destroy = ctx.destroy;
   return {

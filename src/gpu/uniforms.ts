@@ -45,7 +45,7 @@ export class UniformStruct<F extends Record<string, UniformType>> {
       if (lanes.length !== LAYOUT[type].lanes) throw new RangeError(`uniform ${name}: expected ${LAYOUT[type].lanes} value(s), got ${lanes.length}`);
       lanes.forEach((x, i) => {
         const o = this.offsets[name] + 4 * i;
-        if (type.endsWith('f')) dv.setFloat32(o, x, true);
+        if (type === 'f32' || type === 'vec4f') dv.setFloat32(o, x, true);
         else if (type === 'i32') dv.setInt32(o, x, true);
         else {
           if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new RangeError(`uniform ${name}: ${x} is not a u32`);
