@@ -58,7 +58,8 @@ describe('matmul Y = X·Wᵀ', () => {
 
   it('auto picks a kernel that can run the shape', async () => {
     const ctx = await gpu();
-    expect(chooseMatmulVariant(ctx, 5)).toBe('naive');
-    expect(chooseMatmulVariant(ctx, 64)).toBe(ctx.adapter.isSoftware ? 'blocked' : 'tiled');
+    expect(chooseMatmulVariant(ctx, 128, 5)).toBe('naive');
+    expect(chooseMatmulVariant(ctx, 1, 64)).toBe('blocked');
+    expect(chooseMatmulVariant(ctx, 128, 64)).toBe(ctx.adapter.isSoftware ? 'blocked' : 'tiled');
   });
 });

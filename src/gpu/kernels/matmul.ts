@@ -2,8 +2,9 @@
 //   naive   one output per invocation (baseline, any shape)
 //   blocked 4×4 register tile with vec4 loads, no workgroup memory (needs I % 4 == 0)
 //   tiled   64×64 workgroup tile staged in workgroup memory (real GPUs)
-// `auto` picks blocked on software adapters, tiled on hardware, and naive when
-// I is not a multiple of 4 (vec4 rows would be misaligned).
+// `auto` picks naive when I is not a multiple of 4 (vec4 rows would be
+// misaligned), blocked on software adapters and for short inputs (T < 64: a
+// 64-row tile would be mostly idle, e.g. decode at T = 1), tiled otherwise.
 import type { GpuContext } from '../device.ts';
 import { GpuTensor } from '../buffers.ts';
 import { dispatch, type KernelDef } from '../pipelines.ts';
@@ -20,9 +21,9 @@ const KERNELS: Record<MatmulVariant, KernelDef> = {
   tiled: { shader: 'matmul_tiled', bindings: BIND },
 };
 
-export function chooseMatmulVariant(ctx: GpuContext, I: number): MatmulVariant {
+export function chooseMatmulVariant(ctx: GpuContext, T: number, I: number): MatmulVariant {
   if (I % 4 !== 0) return 'naive';
-  return ctx.adapter.isSoftware ? 'blocked' : 'tiled';
+  return ctx.adapter.isSoftware || T < 64 ? 'blocked' : 'tiled';
 }
 
 function workgroups(v: MatmulVariant, T: number, O: number): [number, number] {
@@ -48,7 +49,7 @@ export function matmul(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>
   const [O, I2] = w.shape;
   if (x.shape.length !== 2 || w.shape.length !== 2 || I !== I2 || y.shape[0] !== T || y.shape[1] !== O || y.shape.length !== 2)
     throw new RangeError(`matmul: shapes x [${x.shape}] · w [${w.shape}]ᵀ → y [${y.shape}] do not fit Y[T,O] = X[T,I]·W[O,I]ᵀ`);
-  const v = !opts.variant || opts.variant === 'auto' ? chooseMatmulVariant(ctx, I) : opts.variant;
+  const v = !opts.variant || opts.variant === 'auto' ? chooseMatmulVariant(ctx, T, I) : opts.variant;
   if (v === 'blocked' && I % 4 !== 0) throw new RangeError(`matmul: the blocked kernel needs I % 4 == 0, got I = ${I}`);
   if (T === 0 || O === 0) return v;
   dispatch(ctx, KERNELS[v], {

@@ -1,0 +1,20 @@
+// `npm run bench`: one JSON line per case on the device sub4 finds (SwiftShader
+// here). Every figure is compared with a baseline measured in the same run
+// (`vs_baseline` = this / baseline), because absolute numbers on an emulator
+// say little; compare ratios, not seconds, across machines.
+import { createNodeGpuContext } from '../src/gpu/node.ts';
+import { matmulBench } from './matmul.ts';
+
+const filter = process.argv[2];
+const ctx = await createNodeGpuContext();
+const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
+console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
+try {
+  const suites = [matmulBench];
+  for (const suite of suites) {
+    if (filter && !suite.name.includes(filter)) continue;
+    for await (const line of suite(ctx)) console.log(JSON.stringify(line));
+  }
+} finally {
+  ctx.destroy();
+}
