@@ -15,3 +15,26 @@ export function matmulRef(x: Float32Array, w: Float32Array, T: number, I: number
   }
   return y;
 }
+
+/** Strided reference: Y[t,o] = alpha·Σ_k X[t·xt + k·xk]·W[o·wo + k·wk] + beta·Y0[t,o]. */
+export function matmulStridedRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  T: number,
+  K: number,
+  O: number,
+  xs: [number, number],
+  ws: [number, number],
+  alpha = 1,
+  beta = 0,
+  y0?: ArrayLike<number>,
+): Float64Array {
+  const y = new Float64Array(T * O);
+  for (let t = 0; t < T; t++)
+    for (let o = 0; o < O; o++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += x[t * xs[0] + k * xs[1]] * w[o * ws[0] + k * ws[1]];
+      y[t * O + o] = alpha * acc + (beta !== 0 && y0 ? beta * y0[t * O + o] : 0);
+    }
+  return y;
+}
