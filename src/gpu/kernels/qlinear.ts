@@ -8,6 +8,7 @@ import { dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import type { GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
+import { matmulT } from './matmul_strided.ts';
 import { groupsPerRow, wordsPerRow } from '../../quant/qtensor.ts';
 
 const params = new UniformStruct({ T: 'u32', I: 'u32', O: 'u32', G: 'u32', bits: 'u32', WPR: 'u32', NG: 'u32', R: 'u32', lora_scale: 'f32' });
@@ -57,4 +58,89 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   submit(ctx, enc);
   xa?.destroy();
   dummy?.destroy();
+}
+
+const BACK_INPUT: KernelDef = {
+  shader: 'qlinear_backward_input',
+  bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'],
+};
+const BACK_QUANT: KernelDef = { shader: 'qlinear_backward_quant', bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] };
+const backInputParams = new UniformStruct({
+  T: 'u32',
+  I: 'u32',
+  O: 'u32',
+  G: 'u32',
+  bits: 'u32',
+  WPR: 'u32',
+  NG: 'u32',
+  R: 'u32',
+  lora_scale: 'f32',
+  beta: 'f32',
+});
+const backQuantParams = new UniformStruct({ T: 'u32', I: 'u32', O: 'u32', G: 'u32', bits: 'u32', WPR: 'u32', NG: 'u32', beta: 'f32' });
+
+export interface QLinearGrads {
+  /** dX [T, I]; omitted for the first layer's input. */
+  dx?: GpuTensor<'f32'>;
+  /** [O, NG] each; both or neither (PEQA). */
+  dscale?: GpuTensor<'f32'>;
+  doffset?: GpuTensor<'f32'>;
+  /** LoRA factor gradients, [R, I] and [O, R]. */
+  da?: GpuTensor<'f32'>;
+  db?: GpuTensor<'f32'>;
+  /** Accumulate into the gradient buffers (micro-batch accumulation) instead of overwriting. */
+  accumulate?: boolean;
+}
+
+/**
+ * Backward of qlinearForward for the input x [T, I] and upstream dy [T, O].
+ * Only what is asked for is computed: the integer codes never get a gradient.
+ */
+export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>, w: GpuQTensor, grads: QLinearGrads, lora?: GpuLora): void {
+  const [T, I] = x.shape;
+  const O = w.rows;
+  if (dy.shape[0] !== T || dy.shape[1] !== O || I !== w.cols) throw new RangeError(`qlinearBackward: dy [${dy.shape}] / x [${x.shape}] do not fit W [${O}, ${w.cols}]`);
+  if (!!grads.dscale !== !!grads.doffset) throw new RangeError('qlinearBackward: dscale and doffset are computed together');
+  if ((grads.da || grads.db) && !lora) throw new RangeError('qlinearBackward: LoRA gradients asked for without LoRA factors');
+  if (T === 0) return;
+  const beta = grads.accumulate ? 1 : 0;
+  const R = lora ? lora.a.shape[0] : 0;
+  const WPR = wordsPerRow(I, w.bits);
+  const NG = groupsPerRow(I, w.groupSize);
+  const enc = ctx.device.createCommandEncoder();
+  const temps: GpuTensor[] = [];
+  const temp = (shape: number[], label: string) => {
+    const t = GpuTensor.empty(ctx, shape, 'f32', label);
+    temps.push(t);
+    return t;
+  };
+  let u: GpuTensor<'f32'> | undefined;
+  if (lora && (grads.dx || grads.da)) {
+    u = temp([T, R], 'qlinear.u'); // U = dY·B
+    matmulT(ctx, 'nn', u, dy, lora.b, { encoder: enc });
+  }
+  if (grads.dx) {
+    const dummy = u ? undefined : temp([1], 'qlinear.nolora');
+    dispatch(ctx, BACK_INPUT, {
+      uniform: backInputParams.pack({ T, I, O, G: w.groupSize, bits: w.bits, WPR, NG, R: u ? R : 0, lora_scale: lora?.scale ?? 0, beta }),
+      buffers: [dy.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, (u ?? dummy)!.buffer, (u ? lora!.a : dummy)!.buffer, grads.dx.buffer],
+      workgroups: [Math.ceil(I / 64), Math.ceil(T / 4)],
+      encoder: enc,
+    });
+  }
+  if (grads.dscale && grads.doffset)
+    dispatch(ctx, BACK_QUANT, {
+      uniform: backQuantParams.pack({ T, I, O, G: w.groupSize, bits: w.bits, WPR, NG, beta }),
+      buffers: [x.buffer, dy.buffer, w.codes.buffer, grads.dscale.buffer, grads.doffset.buffer],
+      workgroups: [Math.ceil(NG / 16), Math.ceil(O / 4)],
+      encoder: enc,
+    });
+  if (lora && grads.da) matmulT(ctx, 'tn', grads.da, u!, x, { alpha: lora.scale, beta, encoder: enc }); // dA = s·Uᵀ·X
+  if (lora && grads.db) {
+    const xa = temp([T, R], 'qlinear.xa');
+    matmul(ctx, xa, x, lora.a, { encoder: enc });
+    matmulT(ctx, 'tn', grads.db, dy, xa, { alpha: lora.scale, beta, encoder: enc }); // dB = s·dYᵀ·(X·Aᵀ)
+  }
+  submit(ctx, enc);
+  for (const t of temps) t.destroy();
 }
