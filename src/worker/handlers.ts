@@ -1,0 +1,36 @@
+// What the engine does for each request, as a table keyed by request type. The
+// table is plain engine code: it gets the GPU context through `getContext`, so
+// the same handlers run in the browser worker and could run in Node tests.
+import type { GpuContext } from '../gpu/device.ts';
+import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
+import type { EngineRequest, EngineResults, EngineStreams, RequestType } from './protocol.ts';
+
+/** How a handler reports back while it runs. */
+export interface HandlerIO<K extends RequestType> {
+  progress(phase: string, done: number, total: number): void;
+  stream(data: EngineStreams[K]): void;
+}
+
+export interface HandlerEnv {
+  /** The worker's one GPU context, created on first use. */
+  getContext(onProgress?: (phase: string, done: number, total: number) => void): Promise<GpuContext>;
+}
+
+export type Handler<K extends RequestType> = (req: EngineRequest<K>, io: HandlerIO<K>, env: HandlerEnv) => Promise<EngineResults[K]>;
+export type HandlerTable = { [K in RequestType]: Handler<K> };
+
+export const handlers: HandlerTable = {
+  async 'gpu-info'(_req, io, env) {
+    const ctx = await env.getContext(io.progress);
+    return { adapter: ctx.adapter, limits: ctx.limits, features: ctx.features };
+  },
+
+  async selftest(_req, io, env) {
+    const ctx = await env.getContext(io.progress);
+    io.progress('selftest', 0, 1);
+    // The default shape in selftest.ts is the one `sub4 gpu` prints, so the two agree.
+    const result = await matmulSelfTest(ctx);
+    io.progress('selftest', 1, 1);
+    return { ...result, tolerance: SELFTEST_TOLERANCE };
+  },
+};

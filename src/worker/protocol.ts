@@ -1,0 +1,133 @@
+// The one typed protocol between the UI thread and the engine worker: every
+// request, every event the worker sends back, and how errors cross the
+// boundary. Structured clone turns a custom Error subclass into a plain Error
+// (or drops it), so errors travel as data and are rebuilt with their class name,
+// message and stack on the other side.
+//
+// To add a request (load-model, tokenize, generate, train, export): add a row to
+// EngineRequests (its parameters) and EngineResults (what it resolves with), and,
+// if it streams (generate → tokens, train → steps), a row to EngineStreams. The
+// worker's handler table and the client's types follow from these maps.
+import type { AdapterSummary, LimitName } from '../gpu/device.ts';
+import type { SelfTestResult } from '../gpu/selftest.ts';
+
+/** What `gpu-info` resolves with: the adapter the worker's device came from. */
+export interface GpuInfo {
+  adapter: AdapterSummary;
+  limits: Record<LimitName, number>;
+  features: { f16: boolean; subgroups: boolean; timestampQuery: boolean };
+}
+
+/** What `selftest` resolves with: the result plus the pass criterion it was judged by. */
+export interface SelfTestReport extends SelfTestResult {
+  /** Largest max-relative-error that passes. */
+  tolerance: number;
+}
+
+/** Parameters of each request, keyed by its `type`. */
+export interface EngineRequests {
+  'gpu-info': Record<never, never>;
+  selftest: Record<never, never>;
+}
+
+/** The value each request resolves with. */
+export interface EngineResults {
+  'gpu-info': GpuInfo;
+  selftest: SelfTestReport;
+}
+
+/** Payloads a request streams before it resolves; requests absent here stream nothing. */
+export interface EngineStreams {
+  'gpu-info': never;
+  selftest: never;
+}
+
+export type RequestType = keyof EngineRequests;
+export type EngineRequest<K extends RequestType = RequestType> = K extends RequestType ? { type: K } & EngineRequests[K] : never;
+export type EngineResult<K extends RequestType> = EngineResults[K];
+
+/** A request on the wire: the client numbers each one so answers find their caller. */
+export type RequestMessage<K extends RequestType = RequestType> = EngineRequest<K> & { id: number };
+
+/** Coarse progress of a long request; `total` 0 means the size is not known yet. */
+export interface ProgressEvent {
+  type: 'progress';
+  id: number;
+  /** Short name of the current step, e.g. 'device', 'selftest', later 'tensors', 'step'. */
+  phase: string;
+  done: number;
+  total: number;
+}
+
+export interface StreamEvent<K extends RequestType = RequestType> {
+  type: 'stream';
+  id: number;
+  data: EngineStreams[K];
+}
+
+export interface ResultMessage<K extends RequestType = RequestType> {
+  type: 'result';
+  id: number;
+  value: EngineResults[K];
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  id: number;
+  error: SerializedError;
+}
+
+/** Everything the worker posts to the UI. */
+export type WorkerMessage = ProgressEvent | StreamEvent | ResultMessage | ErrorMessage;
+
+// ---- errors across the boundary ----
+
+/** Plain-data image of an Error; `details` keeps the subclass's own scalar fields (limit, reason...). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  details?: Record<string, string | number | boolean | null>;
+  cause?: SerializedError;
+}
+
+export function serializeError(err: unknown, depth = 0): SerializedError {
+  if (!(err instanceof Error)) {
+    // Something that is not an Error was thrown (a string, a GPU object): keep its text.
+    return { name: 'Error', message: typeof err === 'string' ? err : safeString(err) };
+  }
+  const out: SerializedError = { name: err.name || err.constructor?.name || 'Error', message: err.message, stack: err.stack };
+  const details: Record<string, string | number | boolean | null> = {};
+  for (const [k, v] of Object.entries(err)) {
+    if (k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') details[k] = v;
+  }
+  if (Object.keys(details).length > 0) out.details = details;
+  // Causes can chain; three levels say enough and a cycle cannot run away.
+  if (err.cause !== undefined && depth < 3) out.cause = serializeError(err.cause, depth + 1);
+  return out;
+}
+
+/** Rebuild an Error whose `.name` is the original class name and whose stack is the worker's. */
+export function deserializeError(s: SerializedError): Error {
+  const err = new Error(s.message, s.cause ? { cause: deserializeError(s.cause) } : undefined);
+  err.name = s.name;
+  if (s.stack !== undefined) err.stack = s.stack;
+  if (s.details) Object.assign(err, s.details);
+  return err;
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return 'an unprintable value was thrown';
+  }
+}
+
+/** True when a message from the worker has the shape of WorkerMessage (guards against stray posts). */
+export function isWorkerMessage(v: unknown): v is WorkerMessage {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as { type?: unknown; id?: unknown };
+  return typeof m.id === 'number' && (m.type === 'progress' || m.type === 'stream' || m.type === 'result' || m.type === 'error');
+}
