@@ -6,7 +6,7 @@ import { checkRange, type ByteSource } from './source.ts';
 export async function fileSource(path: string): Promise<ByteSource> {
   const fh = await open(path, 'r');
   const { size } = await fh.stat();
-  return {
+  const src: ByteSource = {
     name: basename(path),
     size,
     async read(offset, length) {
@@ -22,4 +22,5 @@ export async function fileSource(path: string): Promise<ByteSource> {
     },
     close: () => fh.close(),
   };
+  return src;
 }

@@ -85,25 +85,35 @@ export function scaleOffsetParametrization(t: QTensor): Parametrization {
 }
 
 /**
- * K-quant super-blocks: `d`/`dmin` per super-block (fp16 values as f32), and per
- * group (sub-block) its integer sub-scale `sc` and sub-min `m`; groups of one
- * super-block are consecutive within a row: `groupsPerSuper` of them.
+ * K-quant super-blocks: `d` (and `dmin` for Q2_K/Q4_K/Q5_K) per super-block,
+ * as f32 values of the fp16 fields, and per group (sub-block) its integer
+ * sub-scale `sc` and sub-min `m`; groups of one super-block are consecutive:
+ * `groupsPerSuper` of them. Types without mins (Q3_K, Q6_K) have signed codes
+ * shifted by `zero`: offset = −zero·d·sc, so both views follow d alone.
  */
-export function superblockParametrization(d: Float32Array, dmin: Float32Array, sc: Uint8Array | Int8Array, m: Uint8Array, groupsPerSuper: number): Parametrization {
+export function superblockParametrization(
+  d: Float32Array,
+  dmin: Float32Array | null,
+  sc: ArrayLike<number>,
+  m: ArrayLike<number> | null,
+  groupsPerSuper: number,
+  zero = 0,
+): Parametrization {
   const S = d.length;
   const G = sc.length;
-  if (G !== S * groupsPerSuper || m.length !== G || dmin.length !== S) throw new RangeError('superblock parametrization: sizes do not agree');
-  const theta = new Float32Array(2 * S);
+  if (G !== S * groupsPerSuper || (m && m.length !== G) || (dmin && dmin.length !== S) || !dmin !== !m)
+    throw new RangeError('superblock parametrization: sizes do not agree');
+  const theta = new Float32Array(dmin ? 2 * S : S);
   theta.set(d);
-  theta.set(dmin, S);
+  if (dmin) theta.set(dmin, S);
   const ps = Uint32Array.from({ length: G }, (_, g) => Math.floor(g / groupsPerSuper));
   return buildCsr({
     kind: 'gguf-superblock',
     theta,
     a: Float32Array.from(sc),
     ps,
-    b: Float32Array.from(m, (v) => -v),
-    pm: Uint32Array.from(ps, (s) => S + s),
+    b: m ? Float32Array.from(m, (v) => -v) : Float32Array.from(sc, (v) => -zero * v),
+    pm: dmin ? Uint32Array.from(ps, (s) => S + s) : ps.slice(),
   });
 }
 

@@ -19,20 +19,31 @@ const I = 64;
 
 function tensors() {
   const q = quantizeRtn(randomF32(O * I, 5), O, I, { bits: 4, groupSize: 16 });
-  // A K-quant-like tensor: groups of 16, 2 super-blocks of 2 groups per row.
+  // K-quant-like tensors: groups of 16, 2 super-blocks of 2 groups per row.
   const r = rng(9);
-  const k = emptyQTensor(O, I, 4, 16);
-  for (let o = 0; o < O; o++) for (let c = 0; c < I; c++) setCode(k, o, c, Math.floor(r() * 16));
   const S = O * 2;
   const d = randomF32(S, 1).map((v) => Math.abs(v) * 0.01 + 0.001);
   const dmin = randomF32(S, 2).map((v) => Math.abs(v) * 0.01);
   const sc = Uint8Array.from({ length: S * 2 }, () => Math.floor(r() * 64));
   const m = Uint8Array.from({ length: S * 2 }, () => Math.floor(r() * 64));
+  const withCodes = (p: Parametrization) => {
+    const k = emptyQTensor(O, I, 4, 16);
+    for (let o = 0; o < O; o++) for (let c = 0; c < I; c++) setCode(k, o, c, Math.floor(r() * 16));
+    const eff = applyParametrizationRef(p);
+    k.scale.set(eff.scale);
+    k.offset.set(eff.offset);
+    return k;
+  };
   const sb = superblockParametrization(d, dmin, sc, m, 2);
-  const eff = applyParametrizationRef(sb);
-  k.scale.set(eff.scale);
-  k.offset.set(eff.offset);
-  return { q, k, kinds: [['scale', q, scaleParametrization(q)], ['scale+offset', q, scaleOffsetParametrization(q)], ['gguf-superblock', k, sb]] as const };
+  const sbSym = superblockParametrization(d, null, sc, null, 2, 4); // Q3_K / Q6_K style: no mins, signed codes
+  return {
+    kinds: [
+      ['scale', q, scaleParametrization(q)],
+      ['scale+offset', q, scaleOffsetParametrization(q)],
+      ['gguf-superblock (d, dmin)', withCodes(sb), sb],
+      ['gguf-superblock (d only)', withCodes(sbSym), sbSym],
+    ] as const,
+  };
 }
 
 describe('parametrizations', () => {

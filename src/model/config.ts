@@ -1,0 +1,281 @@
+// LlamaConfig: the one description of a Llama-family model (Llama 2/3, Mistral,
+// Qwen2, SmolLM, TinyLlama) that the engine uses, built from a Hugging Face
+// config.json or from GGUF metadata, and validated once here so no later layer
+// re-checks head counts or divisibility.
+import { ConfigError, UnsupportedError } from '../io/errors.ts';
+
+export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2';
+export const SUPPORTED_HF_MODEL_TYPES: readonly LlamaArchitecture[] = ['llama', 'mistral', 'qwen2'];
+/** Mistral GGUFs are written with general.architecture = "llama". */
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2'] as const;
+
+export type RopeScaling =
+  | { type: 'none' }
+  /** Positions divided by factor (transformers "linear", GGUF rope.scaling.type = linear). */
+  | { type: 'linear'; factor: number }
+  /** Llama 3.1+ frequency-dependent scaling (transformers `_compute_llama3_parameters`). */
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /** GGUF form of llama3 scaling: per-frequency divisors stored in the tensor rope_freqs.weight. */
+  | { type: 'freq_factors' };
+
+export interface LlamaConfig {
+  architecture: LlamaArchitecture;
+  vocabSize: number; // V
+  hiddenSize: number; // C
+  intermediateSize: number; // F
+  numLayers: number;
+  numHeads: number; // H
+  numKvHeads: number; // K
+  headDim: number; // D (may differ from C/H when config.json gives head_dim)
+  ropeTheta: number;
+  ropeScaling: RopeScaling;
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
+  /** q/k/v projections carry a bias (Qwen2; Llama with attention_bias). */
+  qkvBias: boolean;
+  /** o_proj carries a bias (Llama attention_bias only). */
+  oBias: boolean;
+  mlpBias: boolean;
+  bosTokenId: number | null;
+  /** Generation stops at any of these (Llama 3 lists several). */
+  eosTokenIds: number[];
+  maxPositions: number;
+  /** Mistral-style sliding-window attention span, or null when attention is full. */
+  slidingWindow: number | null;
+}
+
+type Json = Record<string, unknown>;
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Reads typed fields from a JSON-like source, failing with the field and file named. */
+function fieldReader(get: (k: string) => unknown, file: string, label: (k: string) => string) {
+  const fail = (k: string, what: string): never => {
+    throw new ConfigError(file, `${label(k)} ${what}`);
+  };
+  const num = (k: string): number | undefined => {
+    const v = get(k);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+    if (typeof v !== 'number' || !Number.isFinite(v)) return fail(k, `is ${JSON.stringify(String(v))}, expected a number`);
+    return v;
+  };
+  const int = (k: string, dflt?: number): number => {
+    const v = num(k) ?? dflt;
+    if (v === undefined) return fail(k, 'is missing');
+    if (!Number.isSafeInteger(v) || v <= 0) return fail(k, `is ${v}, expected a positive integer`);
+    return v;
+  };
+  const pos = (k: string, dflt?: number): number => {
+    const v = num(k) ?? dflt;
+    if (v === undefined) return fail(k, 'is missing');
+    if (!(v > 0)) return fail(k, `is ${v}, expected a positive number`);
+    return v;
+  };
+  const tokenId = (k: string): number | null => {
+    const v = num(k);
+    if (v === undefined) return null;
+    if (!Number.isSafeInteger(v) || v < 0) return fail(k, `is ${v}, expected a token id`);
+    return v;
+  };
+  return { fail, num, int, pos, tokenId };
+}
+
+const HF_ARCHITECTURES: Record<string, LlamaArchitecture> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
+
+/** Builds a LlamaConfig from a parsed config.json (transformers defaults apply to absent optional keys). */
+export function configFromHf(json: unknown, file: string): LlamaConfig {
+  if (!isObj(json)) throw new ConfigError(file, 'config.json is not a JSON object');
+  const r = fieldReader((k) => json[k], file, (k) => `field "${k}"`);
+  const archs = Array.isArray(json.architectures) ? json.architectures : [];
+  const modelType = typeof json.model_type === 'string' ? json.model_type : undefined;
+  const architecture =
+    (SUPPORTED_HF_MODEL_TYPES as readonly string[]).includes(modelType ?? '')
+      ? (modelType as LlamaArchitecture)
+      : modelType === undefined
+        ? archs.map((a) => HF_ARCHITECTURES[a as string]).find(Boolean)
+        : undefined;
+  if (!architecture)
+    throw new ConfigError(
+      file,
+      `unsupported model_type ${JSON.stringify(modelType ?? null)} / architectures ${JSON.stringify(archs)}; ` +
+        `supported model_type: ${SUPPORTED_HF_MODEL_TYPES.join(', ')} (${Object.keys(HF_ARCHITECTURES).join(', ')})`,
+    );
+  const act = json.hidden_act ?? json.hidden_activation ?? 'silu';
+  if (act !== 'silu') throw new UnsupportedError(file, `hidden_act ${JSON.stringify(act)}: only silu (SwiGLU) is supported`);
+
+  const hiddenSize = r.int('hidden_size');
+  const numHeads = r.int('num_attention_heads');
+  if (json.head_dim == null && hiddenSize % numHeads !== 0)
+    r.fail('num_attention_heads', `(${numHeads}) does not divide hidden_size (${hiddenSize}) and no head_dim is given`);
+  const bias = json.attention_bias === true;
+  // transformers v5 moves rope_theta and the scaling into rope_parameters.
+  const ropeParams = isObj(json.rope_parameters) ? json.rope_parameters : undefined;
+  const ropeTheta = ropeParams?.rope_theta ?? json.rope_theta ?? 10000;
+  const sliding =
+    architecture === 'qwen2' ? (json.use_sliding_window === true ? r.int('sliding_window') : null)
+    : architecture === 'mistral' && json.sliding_window != null ? r.int('sliding_window')
+    : null;
+  const eos = json.eos_token_id;
+  const eosList = Array.isArray(eos) ? eos : [eos];
+  const eosReader = fieldReader((k) => eosList[Number(k)], file, (k) => `field "eos_token_id${Array.isArray(eos) ? `[${k}]` : ''}"`);
+  const eosTokenIds = eosList.map((_, i) => eosReader.tokenId(String(i))).filter((v): v is number => v !== null);
+
+  return validateConfig(
+    {
+      architecture,
+      vocabSize: r.int('vocab_size'),
+      hiddenSize,
+      intermediateSize: r.int('intermediate_size'),
+      numLayers: r.int('num_hidden_layers'),
+      numHeads,
+      numKvHeads: r.int('num_key_value_heads', numHeads),
+      headDim: r.int('head_dim', hiddenSize / numHeads),
+      ropeTheta: fieldReader(() => ropeTheta, file, () => 'field "rope_theta"').pos(''),
+      ropeScaling: hfRopeScaling(ropeParams ?? json.rope_scaling, file),
+      rmsNormEps: r.pos('rms_norm_eps', 1e-6),
+      tieWordEmbeddings: json.tie_word_embeddings === true,
+      qkvBias: architecture === 'qwen2' || bias,
+      oBias: bias,
+      mlpBias: json.mlp_bias === true,
+      bosTokenId: r.tokenId('bos_token_id'),
+      eosTokenIds,
+      maxPositions: r.int('max_position_embeddings', architecture === 'qwen2' ? 32768 : 2048),
+      slidingWindow: sliding,
+    },
+    file,
+  );
+}
+
+function hfRopeScaling(rs: unknown, file: string): RopeScaling {
+  if (rs === undefined || rs === null) return { type: 'none' };
+  if (!isObj(rs)) throw new ConfigError(file, 'field "rope_scaling" is not an object');
+  const r = fieldReader((k) => rs[k], file, (k) => `field "rope_scaling.${k}"`);
+  const type = rs.rope_type ?? rs.type ?? 'default';
+  if (type === 'default') return { type: 'none' };
+  if (type === 'linear') return { type: 'linear', factor: r.pos('factor') };
+  if (type === 'llama3')
+    return {
+      type: 'llama3',
+      factor: r.pos('factor'),
+      lowFreqFactor: r.pos('low_freq_factor'),
+      highFreqFactor: r.pos('high_freq_factor'),
+      originalMaxPositions: r.int('original_max_position_embeddings'),
+    };
+  throw new UnsupportedError(file, `rope_scaling type ${JSON.stringify(type)}: supported are default, linear, llama3`);
+}
+
+/** The value part of a GGUF key/value entry (the GGUF reader's `{type, value}`). */
+export type GgufKv = ReadonlyMap<string, { value: unknown }>;
+
+const arrayOf = (v: unknown): ArrayLike<unknown> | null =>
+  Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView)) ? (v as unknown as ArrayLike<unknown>) : null;
+
+/**
+ * Builds a LlamaConfig from GGUF metadata. GGUF keys do not say whether
+ * embeddings are tied, which projections carry biases, or whether llama3 rope
+ * factors are present: pass the file's tensor names to read those from which
+ * tensors exist (without them: untied, biases as the architecture implies).
+ */
+export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterable<string>): LlamaConfig {
+  const arch = kv.get('general.architecture')?.value;
+  if (!(SUPPORTED_GGUF_ARCHITECTURES as readonly unknown[]).includes(arch))
+    throw new ConfigError(
+      file,
+      `unsupported general.architecture ${JSON.stringify(typeof arch === 'string' ? arch : String(arch))}; supported: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')}`,
+    );
+  const a = arch as (typeof SUPPORTED_GGUF_ARCHITECTURES)[number];
+  // Per-layer arrays (e.g. feed_forward_length in some converters) are accepted only when uniform.
+  const get = (k: string): unknown => {
+    const v = kv.get(k)?.value;
+    const arr = arrayOf(v);
+    if (!arr) return v;
+    for (let i = 1; i < arr.length; i++)
+      if (arr[i] !== arr[0]) throw new UnsupportedError(file, `key ${k} varies per layer; sub4 needs one value for all layers`);
+    return arr[0];
+  };
+  const r = fieldReader(get, file, (k) => `key ${k}`);
+  const hiddenSize = r.int(`${a}.embedding_length`);
+  const numHeads = r.int(`${a}.attention.head_count`);
+  const keyLen = r.num(`${a}.attention.key_length`);
+  if (keyLen === undefined && hiddenSize % numHeads !== 0)
+    r.fail(`${a}.attention.head_count`, `(${numHeads}) does not divide ${a}.embedding_length (${hiddenSize})`);
+  const headDim = r.int(`${a}.attention.key_length`, hiddenSize / numHeads);
+  const ropeDim = r.int(`${a}.rope.dimension_count`, headDim);
+  if (ropeDim !== headDim) throw new UnsupportedError(file, `partial rotary embedding (${a}.rope.dimension_count ${ropeDim} ≠ head dim ${headDim})`);
+
+  const tokens = arrayOf(kv.get('tokenizer.ggml.tokens')?.value);
+  const vocabSize = r.int(`${a}.vocab_size`, tokens?.length);
+  const names = tensorNames ? new Set(tensorNames) : null;
+  // 0xFFFFFFFF is how some converters write "no such token".
+  const tid = (k: string) => {
+    const v = r.tokenId(k);
+    return v === 0xffffffff ? null : v;
+  };
+  const eosTokenIds = [...new Set(['eos_token_id', 'eot_token_id', 'eom_token_id'].map((k) => tid(`tokenizer.ggml.${k}`)))].filter(
+    (v): v is number => v !== null,
+  );
+
+  return validateConfig(
+    {
+      architecture: a,
+      vocabSize,
+      hiddenSize,
+      intermediateSize: r.int(`${a}.feed_forward_length`),
+      numLayers: r.int(`${a}.block_count`),
+      numHeads,
+      numKvHeads: r.int(`${a}.attention.head_count_kv`, numHeads),
+      headDim,
+      ropeTheta: r.pos(`${a}.rope.freq_base`, 10000),
+      ropeScaling: ggufRopeScaling(kv, a, file, names),
+      rmsNormEps: r.pos(`${a}.attention.layer_norm_rms_epsilon`),
+      tieWordEmbeddings: names ? !names.has('output.weight') : false,
+      qkvBias: a === 'qwen2' || (names?.has('blk.0.attn_q.bias') ?? false),
+      oBias: names?.has('blk.0.attn_output.bias') ?? false,
+      mlpBias: names?.has('blk.0.ffn_up.bias') ?? false,
+      bosTokenId: tid('tokenizer.ggml.bos_token_id'),
+      eosTokenIds,
+      maxPositions: r.int(`${a}.context_length`),
+      slidingWindow: null,
+    },
+    file,
+  );
+}
+
+function ggufRopeScaling(kv: GgufKv, a: string, file: string, names: Set<string> | null): RopeScaling {
+  const r = fieldReader((k) => kv.get(k)?.value, file, (k) => `key ${k}`);
+  const type = kv.get(`${a}.rope.scaling.type`)?.value;
+  const legacyLinear = r.num(`${a}.rope.scale_linear`);
+  if (names?.has('rope_freqs.weight')) return { type: 'freq_factors' };
+  if (type === 'linear') return { type: 'linear', factor: r.pos(`${a}.rope.scaling.factor`) };
+  if (type === undefined || type === 'none') return legacyLinear && legacyLinear !== 1 ? { type: 'linear', factor: r.pos(`${a}.rope.scale_linear`) } : { type: 'none' };
+  throw new UnsupportedError(file, `${a}.rope.scaling.type ${JSON.stringify(String(type))}: supported are none, linear`);
+}
+
+/** Cross-field checks shared by both sources; returns the config unchanged when it is consistent. */
+export function validateConfig(c: LlamaConfig, file: string): LlamaConfig {
+  const fail = (field: keyof LlamaConfig, what: string): never => {
+    throw new ConfigError(file, `${field} ${what}`);
+  };
+  for (const f of ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositions'] as const)
+    if (!Number.isSafeInteger(c[f]) || c[f] <= 0) fail(f, `is ${c[f]}, expected a positive integer`);
+  if (c.numHeads % c.numKvHeads !== 0) fail('numKvHeads', `(${c.numKvHeads}) does not divide numHeads (${c.numHeads})`);
+  if (c.headDim % 2 !== 0) fail('headDim', `(${c.headDim}) must be even for rotary embeddings`);
+  for (const f of ['ropeTheta', 'rmsNormEps'] as const) if (!(Number.isFinite(c[f]) && c[f] > 0)) fail(f, `is ${c[f]}, expected a positive number`);
+  if (c.slidingWindow !== null && !(Number.isSafeInteger(c.slidingWindow) && c.slidingWindow > 0)) fail('slidingWindow', 'must be a positive integer');
+  for (const id of [c.bosTokenId, ...c.eosTokenIds])
+    if (id !== null && id >= c.vocabSize) fail(c.bosTokenId === id ? 'bosTokenId' : 'eosTokenIds', `${id} is outside the vocabulary (${c.vocabSize})`);
+  return c;
+}
+
+/** Unique parameters (tied embeddings counted once). */
+export function parameterCount(c: LlamaConfig): number {
+  const C = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  const attn = C * qDim + 2 * C * kvDim + qDim * C + (c.qkvBias ? qDim + 2 * kvDim : 0) + (c.oBias ? C : 0);
+  const mlp = 3 * C * F + (c.mlpBias ? 2 * F + C : 0);
+  const perLayer = attn + mlp + 2 * C; // + input and post-attention RMSNorm weights
+  return c.vocabSize * C * (c.tieWordEmbeddings ? 1 : 2) + c.numLayers * perLayer + C;
+}

@@ -1,0 +1,204 @@
+// Lossless conversion between ggml blocks and the QTensor type, both ways.
+// Integer codes are carried bit for bit (as unsigned codes: ggml's signed codes
+// are shifted by their zero point); the f16 fields and integer sub-scales are
+// kept in a `GgufOrigin`, so `qtensorToGguf(ggufToQTensor(x))` returns the same
+// bytes, and a PEQA tune that changes only d / dmin / m writes back exactly.
+// Effective per-group parameters (docs/formats.md §2.1, §2.2):
+//   Q4_0, Q5_0, Q8_0   scale = d, offset = −z·d (z = 8, 16, 128)
+//   Q4_1, Q5_1         scale = d, offset = m
+//   Q2_K, Q4_K, Q5_K   scale = d·sc, offset = −dmin·m     (sub-blocks of 16, 32, 32)
+//   Q3_K, Q6_K         scale = d·sc, offset = −z·d·sc      (z = 4, 32; signed sub-scales)
+import { BLOCK_FORMATS, GgmlType, type BlockFormat } from './formats.ts';
+import { f16ToF32, readU16, writeU16 } from './f16.ts';
+import { emptyQTensor, getCode, groupsPerRow, setCode, type QBits, type QTensor } from './qtensor.ts';
+import { scaleOffsetParametrization, scaleParametrization, superblockParametrization, type Parametrization } from './parametrize.ts';
+
+export type QuantGgmlType = GgmlType.Q4_0 | GgmlType.Q4_1 | GgmlType.Q5_0 | GgmlType.Q5_1 | GgmlType.Q8_0 | GgmlType.Q2_K | GgmlType.Q3_K | GgmlType.Q4_K | GgmlType.Q5_K | GgmlType.Q6_K;
+
+/** One piece of a code's bits: `width` bits at `shift` of block byte `byte` hold code bits from `codeShift`. */
+type Piece = [byte: number, shift: number, width: number, codeShift: number];
+
+interface CodeLayout {
+  bits: QBits;
+  /** Group (sub-block) size of the effective scale/offset. */
+  group: number;
+  /** Zero point subtracted from the unsigned code (0 for types with a min). */
+  zero: number;
+  /** 'legacy-sym' | 'legacy-min' | 'k-min' | 'k-sym' */
+  kind: 'legacy-sym' | 'legacy-min' | 'k-min' | 'k-sym';
+  pieces(e: number): Piece[];
+}
+
+const nib = (base: number, e: number): Piece => [base + (e % 16), e < 16 ? 0 : 4, 4, 0];
+// K-quant element decompositions (docs/formats.md §2.1).
+const k2 = (e: number) => ({ n: e >> 7, j: (e >> 5) & 3, h: (e >> 4) & 1, l: e & 15 });
+
+const LAYOUTS: Record<QuantGgmlType, CodeLayout> = {
+  [GgmlType.Q4_0]: { bits: 4, group: 32, zero: 8, kind: 'legacy-sym', pieces: (e) => [nib(2, e)] },
+  [GgmlType.Q4_1]: { bits: 4, group: 32, zero: 0, kind: 'legacy-min', pieces: (e) => [nib(4, e)] },
+  [GgmlType.Q5_0]: { bits: 5, group: 32, zero: 16, kind: 'legacy-sym', pieces: (e) => [nib(6, e), [2 + (e >> 3), e & 7, 1, 4]] },
+  [GgmlType.Q5_1]: { bits: 5, group: 32, zero: 0, kind: 'legacy-min', pieces: (e) => [nib(8, e), [4 + (e >> 3), e & 7, 1, 4]] },
+  // int8 code c stored two's complement: unsigned u = c + 128 is c with the sign bit flipped.
+  [GgmlType.Q8_0]: { bits: 8, group: 32, zero: 128, kind: 'legacy-sym', pieces: (e) => [[2 + e, 0, 7, 0], [2 + e, 7, 1, 7]] },
+  [GgmlType.Q2_K]: {
+    bits: 2, group: 16, zero: 0, kind: 'k-min',
+    pieces: (e) => { const { n, j, h, l } = k2(e); return [[16 + 32 * n + 16 * h + l, 2 * j, 2, 0]]; },
+  },
+  [GgmlType.Q3_K]: {
+    bits: 3, group: 16, zero: 4, kind: 'k-sym',
+    pieces: (e) => { const { n, j, h, l } = k2(e); return [[32 + 32 * n + 16 * h + l, 2 * j, 2, 0], [16 * h + l, 4 * n + j, 1, 2]]; },
+  },
+  [GgmlType.Q4_K]: {
+    bits: 4, group: 32, zero: 0, kind: 'k-min',
+    pieces: (e) => [[16 + 32 * (e >> 6) + (e & 31), 4 * ((e >> 5) & 1), 4, 0]],
+  },
+  [GgmlType.Q5_K]: {
+    bits: 5, group: 32, zero: 0, kind: 'k-min',
+    pieces: (e) => { const c = e >> 6, h = (e >> 5) & 1, l = e & 31; return [[48 + 32 * c + l, 4 * h, 4, 0], [16 + l, 2 * c + h, 1, 4]]; },
+  },
+  [GgmlType.Q6_K]: {
+    bits: 6, group: 16, zero: 32, kind: 'k-sym',
+    pieces: (e) => { const n = e >> 7, k = (e >> 5) & 3, l = e & 31; return [[64 * n + 32 * (k & 1) + l, 4 * (k >> 1), 4, 0], [128 + 32 * n + l, 2 * k, 2, 4]]; },
+  },
+};
+
+// The Q8_0 sign-bit piece must be flipped; handled in get/set below.
+const FLIP_TOP = GgmlType.Q8_0;
+
+export function isQuantGgmlType(t: number): t is QuantGgmlType {
+  return t in LAYOUTS;
+}
+
+export interface GgufOrigin {
+  type: QuantGgmlType;
+  /** Raw f16 bits per block: d, and dmin (K-quants with mins) or m (Q4_1, Q5_1). */
+  d: Uint16Array;
+  min: Uint16Array | null;
+  /** Integer sub-scales and sub-mins per sub-block (K-quants). */
+  sc: Int32Array | null;
+  m: Int32Array | null;
+}
+
+function codeTable(type: QuantGgmlType, blockSize: number): Piece[][] {
+  return Array.from({ length: blockSize }, (_, e) => LAYOUTS[type].pieces(e));
+}
+
+function minField(f: BlockFormat): number | undefined {
+  return f.f16Fields?.dmin ?? f.f16Fields?.m;
+}
+
+/** Decode a tensor of `rows` × `cols` in ggml blocks into a QTensor and its origin. */
+export function ggufToQTensor(type: QuantGgmlType, bytes: Uint8Array, rows: number, cols: number): { q: QTensor; origin: GgufOrigin } {
+  const f = BLOCK_FORMATS[type];
+  const L = LAYOUTS[type];
+  const bs = f.blockSize;
+  if (cols % bs !== 0) throw new RangeError(`${f.name}: row length ${cols} is not a multiple of the block size ${bs}`);
+  const nb = (rows * cols) / bs;
+  if (bytes.length !== nb * f.bytesPerBlock) throw new RangeError(`${f.name}: ${bytes.length} bytes for ${rows}×${cols} (expected ${nb * f.bytesPerBlock})`);
+  const q = emptyQTensor(rows, cols, L.bits, L.group);
+  const subs = bs / L.group;
+  const mOff = minField(f);
+  const origin: GgufOrigin = {
+    type,
+    d: new Uint16Array(nb),
+    min: mOff === undefined ? null : new Uint16Array(nb),
+    sc: f.scales ? new Int32Array(nb * subs) : null,
+    m: f.scales?.mRange ? new Int32Array(nb * subs) : null,
+  };
+  const table = codeTable(type, bs);
+  const sc = new Int32Array(16);
+  const mn = new Int32Array(16);
+  const perRow = cols / bs;
+  for (let b = 0; b < nb; b++) {
+    const off = b * f.bytesPerBlock;
+    const r = Math.floor(b / perRow);
+    const c0 = (b % perRow) * bs;
+    const dBits = readU16(bytes, off + f.f16Fields!.d);
+    origin.d[b] = dBits;
+    const d = f16ToF32(dBits);
+    let mv = 0;
+    if (mOff !== undefined) {
+      origin.min![b] = readU16(bytes, off + mOff);
+      mv = f16ToF32(origin.min![b]);
+    }
+    if (f.scales) {
+      f.scales.decode(bytes, off, sc, origin.m ? mn : null);
+      origin.sc!.set(sc.subarray(0, subs), b * subs);
+      if (origin.m) origin.m.set(mn.subarray(0, subs), b * subs);
+    }
+    const ng = groupsPerRow(cols, L.group);
+    for (let s = 0; s < subs; s++) {
+      const gi = r * ng + c0 / L.group + s;
+      const [scale, offset] = effective(L, d, mv, f.scales ? sc[s] : 1, origin.m ? mn[s] : 0);
+      q.scale[gi] = scale;
+      q.offset[gi] = offset;
+    }
+    for (let e = 0; e < bs; e++) {
+      let u = 0;
+      for (const [byte, shift, width, cs] of table[e]) u |= ((bytes[off + byte] >> shift) & ((1 << width) - 1)) << cs;
+      if (type === FLIP_TOP) u ^= 0x80;
+      setCode(q, r, c0 + e, u);
+    }
+  }
+  return { q, origin };
+}
+
+function effective(L: CodeLayout, d: number, min: number, sc: number, m: number): [number, number] {
+  const fr = Math.fround;
+  switch (L.kind) {
+    case 'legacy-sym':
+      return [d, fr(-L.zero * d)];
+    case 'legacy-min':
+      return [d, min];
+    case 'k-min':
+      return [fr(d * sc), -fr(min * m)];
+    case 'k-sym': {
+      const s = fr(d * sc);
+      return [s, fr(-L.zero * s)];
+    }
+  }
+}
+
+/** Write a QTensor back as ggml blocks: codes from the QTensor, f16 fields and sub-scales from the origin. */
+export function qtensorToGguf(q: QTensor, origin: GgufOrigin): Uint8Array {
+  const type = origin.type;
+  const f = BLOCK_FORMATS[type];
+  const L = LAYOUTS[type];
+  const bs = f.blockSize;
+  if (q.bits !== L.bits || q.groupSize !== L.group || q.cols % bs !== 0) throw new RangeError(`${f.name}: the QTensor grid (${q.bits}-bit, group ${q.groupSize}) is not this type's`);
+  const nb = (q.rows * q.cols) / bs;
+  if (origin.d.length !== nb) throw new RangeError(`${f.name}: origin has ${origin.d.length} blocks, tensor ${nb}`);
+  const out = new Uint8Array(nb * f.bytesPerBlock);
+  const table = codeTable(type, bs);
+  const subs = bs / L.group;
+  const mOff = minField(f);
+  const perRow = q.cols / bs;
+  for (let b = 0; b < nb; b++) {
+    const off = b * f.bytesPerBlock;
+    const r = Math.floor(b / perRow);
+    const c0 = (b % perRow) * bs;
+    writeU16(out, off + f.f16Fields!.d, origin.d[b]);
+    if (mOff !== undefined) writeU16(out, off + mOff, origin.min![b]);
+    if (f.scales) f.scales.encode(origin.sc!.subarray(b * subs, (b + 1) * subs), origin.m ? origin.m.subarray(b * subs, (b + 1) * subs) : null, out, off);
+    for (let e = 0; e < bs; e++) {
+      let u = getCode(q, r, c0 + e);
+      if (type === FLIP_TOP) u ^= 0x80;
+      for (const [byte, shift, width, cs] of table[e]) out[off + byte] |= ((u >> cs) & ((1 << width) - 1)) << shift;
+    }
+  }
+  return out;
+}
+
+/**
+ * The trainable view that keeps a GGUF tensor exportable to its own type:
+ * legacy types with a fixed zero point train d ('scale'), Q4_1/Q5_1 train d and m
+ * ('scale+offset'), K-quants train only each super-block's d (and dmin).
+ */
+export function ggufParametrization(q: QTensor, origin: GgufOrigin): Parametrization {
+  const L = LAYOUTS[origin.type];
+  if (L.kind === 'legacy-sym') return scaleParametrization(q);
+  if (L.kind === 'legacy-min') return scaleOffsetParametrization(q);
+  const toF32 = (bits: Uint16Array) => Float32Array.from(bits, f16ToF32);
+  const perSuper = BLOCK_FORMATS[origin.type].blockSize / L.group;
+  return superblockParametrization(toF32(origin.d), origin.min && toF32(origin.min), origin.sc!, origin.m, perSuper, L.zero);
+}
