@@ -3,8 +3,9 @@
 // and exit codes (1 for failures, 2 for usage errors).
 import { UsageError, parseCommand, type Command } from './args.ts';
 import { gpuCommand } from './gpu.ts';
+import { inspectCommand } from './inspect.ts';
 
-const COMMANDS: Command[] = [gpuCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -17,7 +17,7 @@ export interface PlannerShape {
   numHeads: number;
   numKvHeads: number;
   headDim: number;
-  tiedEmbeddings: boolean;
+  tieWordEmbeddings: boolean;
 }
 
 export type TrainMethod = 'peqa' | 'lora';
@@ -82,7 +82,7 @@ export function planTraining(p: PlanInput): Plan {
   groupCount *= m.numLayers;
   loraParams *= m.numLayers;
   // Token embedding in f32 for the lookup; an untied LM head is quantized like a linear layer.
-  const embeddings = m.vocabSize * C * F32 + (m.tiedEmbeddings ? 0 : (m.vocabSize * C * p.bits) / 8 + 2 * F32 * groups(m.vocabSize, C));
+  const embeddings = m.vocabSize * C * F32 + (m.tieWordEmbeddings ? 0 : (m.vocabSize * C * p.bits) / 8 + 2 * F32 * groups(m.vocabSize, C));
   // PEQA trains scales and offsets; LoRA trains A and B. Both keep grad + Adam m, v.
   const trainableCount = p.method === 'peqa' ? 2 * groupCount : loraParams;
   const trainable = trainableCount * F32 * 2; // parameter + gradient

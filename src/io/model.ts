@@ -1,0 +1,146 @@
+// One opened model, whatever arrived: a GGUF file or a Hugging Face folder.
+// Tensors are listed with engine names (HF names) and engine layout (q/k rows
+// in the half-split rotary layout, src/model/names.ts), and are read one at a
+// time on demand, so a multi-GB model is never held in memory at once.
+import { configFromGgufKv, type LlamaConfig } from '../model/config.ts';
+import { ggufQkInterleaved, ggufToHf, hfToGguf, qkKind, qkRowOrder, applyRowOrder } from '../model/names.ts';
+import { GgmlType, ggmlTypeName } from '../quant/formats.ts';
+import { readGguf, readTensorBytes, readTensorF32 } from './gguf/reader.ts';
+import type { GgufFile } from './gguf/types.ts';
+import { openHfFolder, readFolderJson, type FolderSource, type HfModelFolder } from './hf_folder.ts';
+import { TokenizerError } from './errors.ts';
+import type { ByteSource } from './source.ts';
+import { tokenizerFromGguf } from './tokenizer/gguf.ts';
+import { tokenizerFromHf } from './tokenizer/hf.ts';
+import type { Tokenizer } from './tokenizer/types.ts';
+
+export type ModelInput = { kind: 'gguf'; source: ByteSource } | { kind: 'folder'; folder: FolderSource };
+
+export interface ModelTensor {
+  /** Engine (HF) name; tensors with no HF equivalent keep their GGUF name. */
+  name: string;
+  ggufName: string | null;
+  /** Row-major [rows, cols] ([out, in] for linear layers), or [n] for vectors. */
+  shape: number[];
+  /** Storage type as the file has it: 'F32', 'BF16', 'Q4_K', ... */
+  type: string;
+  ggmlType: GgmlType | null;
+  bytes: number;
+  /** Row reordering applied on read to reach the engine's rotary layout (GGUF q/k), or null. */
+  rowOrder: Uint32Array | null;
+  /** Values in engine layout, dequantized to f32. */
+  readF32(): Promise<Float32Array>;
+  /** Bytes exactly as stored in the file (file row order). */
+  readRaw(): Promise<Uint8Array>;
+}
+
+export interface LoadedModel {
+  format: 'gguf' | 'hf';
+  name: string;
+  /** Bytes of every file that makes up the model. */
+  fileBytes: number;
+  config: LlamaConfig;
+  tensors: Map<string, ModelTensor>;
+  tokenizer: Tokenizer | null;
+  /** Why there is no tokenizer, in plain words, when there is none. */
+  tokenizerProblem: string | null;
+  gguf?: GgufFile;
+  hf?: HfModelFolder;
+  close(): Promise<void>;
+}
+
+export async function openModel(input: ModelInput): Promise<LoadedModel> {
+  return input.kind === 'gguf' ? openGgufModel(input.source) : openHfModel(input.folder);
+}
+
+async function openGgufModel(src: ByteSource): Promise<LoadedModel> {
+  const f = await readGguf(src);
+  try {
+    const config = configFromGgufKv(f.kv, f.name, f.tensors.map((t) => t.name));
+    const permute = ggufQkInterleaved(config.architecture);
+    const tensors = new Map<string, ModelTensor>();
+    for (const t of f.tensors) {
+      const name = ggufToHf(t.name) ?? t.name;
+      const shape = [...t.ne].reverse();
+      const kind = qkKind(name);
+      const rows = shape.length === 2 ? shape[0] : 1;
+      const heads = kind === 'q' ? config.numHeads : config.numKvHeads;
+      const rowOrder = permute && kind && shape.length === 2 ? qkRowOrder(rows, heads, 'gguf_to_hf') : null;
+      tensors.set(name, {
+        name,
+        ggufName: t.name,
+        shape,
+        type: ggmlTypeName(t.type),
+        ggmlType: t.type,
+        bytes: t.nbytes,
+        rowOrder,
+        async readF32() {
+          const v = await readTensorF32(f, t);
+          return rowOrder ? applyRowOrder(v, shape[1], rowOrder) : v;
+        },
+        readRaw: () => readTensorBytes(f, t),
+      });
+    }
+    let tokenizer: Tokenizer | null = null;
+    let tokenizerProblem: string | null = null;
+    try {
+      tokenizer = tokenizerFromGguf(f.kv, f.name);
+    } catch (e) {
+      if (!(e instanceof TokenizerError)) throw e;
+      tokenizerProblem = e.message;
+    }
+    return { format: 'gguf', name: f.name, fileBytes: src.size, config, tensors, tokenizer, tokenizerProblem, gguf: f, close: async () => src.close?.() };
+  } catch (e) {
+    await src.close?.();
+    throw e;
+  }
+}
+
+async function openHfModel(folder: FolderSource): Promise<LoadedModel> {
+  const hf = await openHfFolder(folder);
+  try {
+    const tensors = new Map<string, ModelTensor>();
+    for (const [name, info] of hf.weights.tensors) {
+      const bytes = info.end - info.begin;
+      tensors.set(name, {
+        name,
+        ggufName: hfToGguf(name),
+        shape: [...info.shape],
+        type: info.dtype,
+        ggmlType: null,
+        bytes,
+        rowOrder: null,
+        readF32: () => hf.weights.readTensorF32(name),
+        readRaw: () => hf.weights.readTensorBytes(name),
+      });
+    }
+    let fileBytes = 0;
+    for (const file of hf.weightFiles) {
+      const s = await folder.open(file);
+      fileBytes += s.size;
+      await s.close?.();
+    }
+    const files = new Set(folder.list());
+    let tokenizer: Tokenizer | null = null;
+    let tokenizerProblem: string | null = null;
+    if (!files.has('tokenizer.json')) tokenizerProblem = `${folder.name}: no tokenizer.json in the folder`;
+    else {
+      const err = (file: string, detail: string) => new TokenizerError(file, detail);
+      try {
+        tokenizer = tokenizerFromHf({
+          tokenizerJson: (await readFolderJson(folder, 'tokenizer.json', err)) as object,
+          tokenizerConfig: files.has('tokenizer_config.json') ? ((await readFolderJson(folder, 'tokenizer_config.json', err)) as object) : undefined,
+          generationConfig: files.has('generation_config.json') ? ((await readFolderJson(folder, 'generation_config.json', err)) as object) : undefined,
+          name: folder.name,
+        });
+      } catch (e) {
+        if (!(e instanceof TokenizerError)) throw e;
+        tokenizerProblem = e.message;
+      }
+    }
+    return { format: 'hf', name: folder.name, fileBytes, config: hf.config, tensors, tokenizer, tokenizerProblem, hf, close: () => hf.close() };
+  } catch (e) {
+    await hf.close();
+    throw e;
+  }
+}
