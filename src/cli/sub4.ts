@@ -4,8 +4,9 @@
 import { UsageError, parseCommand, type Command } from './args.ts';
 import { gpuCommand } from './gpu.ts';
 import { inspectCommand } from './inspect.ts';
+import { convertCommand } from './convert.ts';
 
-const COMMANDS: Command[] = [gpuCommand, inspectCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

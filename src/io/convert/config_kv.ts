@@ -1,0 +1,32 @@
+// LlamaConfig → the GGUF hyper-parameter keys llama.cpp reads (docs/formats.md §1.3).
+import type { LlamaConfig } from '../../model/config.ts';
+import { UnsupportedError } from '../errors.ts';
+import { GgufValueType as T, type GgufKv } from '../gguf/types.ts';
+
+const u32 = (v: number): GgufKv => ({ type: T.UINT32, value: v });
+const f32 = (v: number): GgufKv => ({ type: T.FLOAT32, value: v });
+
+export function configKv(c: LlamaConfig, name: string, file: string): [string, GgufKv][] {
+  const a = c.architecture === 'mistral' ? 'llama' : c.architecture; // llama.cpp runs Mistral as llama
+  const kv: [string, GgufKv][] = [
+    ['general.architecture', { type: T.STRING, value: a }],
+    ['general.name', { type: T.STRING, value: name }],
+    [`${a}.context_length`, u32(c.maxPositions)],
+    [`${a}.embedding_length`, u32(c.hiddenSize)],
+    [`${a}.block_count`, u32(c.numLayers)],
+    [`${a}.feed_forward_length`, u32(c.intermediateSize)],
+    [`${a}.rope.dimension_count`, u32(c.headDim)],
+    [`${a}.attention.head_count`, u32(c.numHeads)],
+    [`${a}.attention.head_count_kv`, u32(c.numKvHeads)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(c.rmsNormEps)],
+    [`${a}.rope.freq_base`, f32(c.ropeTheta)],
+    [`${a}.vocab_size`, u32(c.vocabSize)],
+  ];
+  if (c.headDim * c.numHeads !== c.hiddenSize) kv.push([`${a}.attention.key_length`, u32(c.headDim)], [`${a}.attention.value_length`, u32(c.headDim)]);
+  const rs = c.ropeScaling;
+  if (rs.type === 'linear') kv.push([`${a}.rope.scaling.type`, { type: T.STRING, value: 'linear' }], [`${a}.rope.scaling.factor`, f32(rs.factor)]);
+  else if (rs.type !== 'none' && rs.type !== 'llama3')
+    throw new UnsupportedError(file, `rope scaling "${rs.type}" cannot be written to GGUF by sub4 yet`);
+  // Llama 3 rope scaling is carried by a rope_freqs.weight tensor in llama.cpp; the converter adds it (convert.ts).
+  return kv;
+}
