@@ -4,13 +4,14 @@
 // say little; compare ratios, not seconds, across machines.
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { matmulBench } from './matmul.ts';
+import { qlinearBench } from './qlinear.ts';
 
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
 const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
 try {
-  const suites = [matmulBench];
+  const suites = [matmulBench, qlinearBench];
   for (const suite of suites) {
     if (filter && !suite.name.includes(filter)) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));

@@ -1,17 +1,19 @@
 // qlinear_backward_input: dX[T,I] = dY[T,O] · W[O,I] + lora_scale · U[T,R] · A[R,I],
 // with W = scale·q + offset dequantized in registers and U = dY·B computed
 // beforehand (matmul_strided, nn).
-// Bindings: 0 uniform Params; 1 dY f32[T*O]; 2 codes u32[O*WPR]; 3 scale f32[O*NG];
-//           4 offset f32[O*NG]; 5 U f32[T*R] (dummy when R = 0); 6 A f32[R*I]
-//           (dummy); 7 dX f32[T*I] (written, or accumulated when beta = 1).
-// Threads:  one invocation per (input column k, block of 4 tokens): x → k, y → t/4.
-//           It walks down column k of W: per row o one (or two, when the code
-//           straddles a word) u32 reads, one dequantize, reused for 4 tokens.
+// Bindings: 0 uniform Params; 1 dY f32[T*O]; 2 codes u32[O*WPR] (bit planes);
+//           3 scale f32[O*NG]; 4 offset f32[O*NG]; 5 U f32[T*R] (dummy when
+//           R = 0); 6 A f32[R*I] (dummy); 7 dX f32[T*I] (written, or accumulated
+//           when beta = 1).
+// Threads:  each invocation owns 4 tokens × 4 consecutive columns k0..k0+3:
+//           x → k/4, y → t/4. It walks down those columns of W: per row o one
+//           vec4 of codes (one word load per bit plane), one dequantize, reused
+//           for 4 tokens. Any I works: codes past I are row padding, their
+//           results are not stored.
 // Why:      the gradient flowing to earlier layers must never need a dequantized
-//           copy of W either; column walks read one word per row, which is the
-//           same traffic as the forward pass. Neighbouring invocations read
-//           neighbouring codes, so the words are shared through the cache.
-struct Params { T: u32, I: u32, O: u32, G: u32, bits: u32, WPR: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
+//           copy of W either. Neighbouring invocations read neighbouring words of
+//           the same row, so a row's words are fetched once per workgroup.
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dY: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
@@ -21,43 +23,55 @@ struct Params { T: u32, I: u32, O: u32, G: u32, bits: u32, WPR: u32, NG: u32, R:
 @group(0) @binding(6) var<storage, read> A: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dX: array<f32>;
 
-@compute @workgroup_size(64, 1)
+// #include qcode
+
+@compute @workgroup_size(16, 4)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let k = gid.x;
+  let k0 = gid.x * 4u;
   let t0 = gid.y * 4u;
-  if (k >= p.I || t0 >= p.T) { return; }
+  if (k0 >= p.I || t0 >= p.T) { return; }
   let tl = p.T - 1u;
-  let tr = array<u32, 4>(t0, min(t0 + 1u, tl), min(t0 + 2u, tl), min(t0 + 3u, tl));
-  let bit = k * p.bits;
-  let wofs = bit >> 5u;
-  let sh = bit & 31u;
-  let straddle = sh + p.bits > 32u;
-  let mask = (1u << p.bits) - 1u;
-  let g = k / p.G;
-  var acc = vec4<f32>(0.0);
+  let d0 = t0 * p.O;
+  let d1 = min(t0 + 1u, tl) * p.O;
+  let d2 = min(t0 + 2u, tl) * p.O;
+  let d3 = min(t0 + 3u, tl) * p.O;
+  let g = k0 / p.G; // a quad never crosses a group: G is a multiple of 16, or I
+  var a0 = vec4<f32>(0.0); // token j, lanes = columns k0..k0+3
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
   for (var o = 0u; o < p.O; o++) {
-    let wi = o * p.WPR + wofs;
-    var v = codes[wi] >> sh;
-    if (straddle) { v = v | (codes[wi + 1u] << (32u - sh)); }
     let gi = o * p.NG + g;
-    let w = scale[gi] * f32(v & mask) + offset[gi];
-    acc += w * vec4<f32>(dY[tr[0] * p.O + o], dY[tr[1] * p.O + o], dY[tr[2] * p.O + o], dY[tr[3] * p.O + o]);
+    let w = scale[gi] * qcode4(o * p.WPR, k0) + offset[gi];
+    a0 += dY[d0 + o] * w;
+    a1 += dY[d1 + o] * w;
+    a2 += dY[d2 + o] * w;
+    a3 += dY[d3 + o] * w;
   }
+  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
   if (p.R > 0u) {
-    var lo = vec4<f32>(0.0);
-    for (var r = 0u; r < p.R; r++) {
-      let a = A[r * p.I + k];
-      lo += a * vec4<f32>(U[tr[0] * p.R + r], U[tr[1] * p.R + r], U[tr[2] * p.R + r], U[tr[3] * p.R + r]);
+    let kl = p.I - 1u;
+    for (var j = 0u; j < 4u; j++) {
+      let t = min(t0 + j, tl);
+      var lo = vec4<f32>(0.0);
+      for (var r = 0u; r < p.R; r++) {
+        let ar = r * p.I;
+        lo += U[t * p.R + r] * vec4<f32>(A[ar + k0], A[ar + min(k0 + 1u, kl)], A[ar + min(k0 + 2u, kl)], A[ar + min(k0 + 3u, kl)]);
+      }
+      acc[j] += p.lora_scale * lo;
     }
-    acc += p.lora_scale * lo;
   }
-  for (var i = 0u; i < 4u; i++) {
-    let t = t0 + i;
-    if (t < p.T) {
-      let idx = t * p.I + k;
-      var v = acc[i];
-      if (p.beta != 0.0) { v += p.beta * dX[idx]; }
-      dX[idx] = v;
+  for (var j = 0u; j < 4u; j++) {
+    let t = t0 + j;
+    if (t >= p.T) { break; }
+    for (var i = 0u; i < 4u; i++) {
+      let k = k0 + i;
+      if (k < p.I) {
+        let idx = t * p.I + k;
+        var v = acc[j][i];
+        if (p.beta != 0.0) { v += p.beta * dX[idx]; }
+        dX[idx] = v;
+      }
     }
   }
 }

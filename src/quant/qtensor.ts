@@ -3,12 +3,17 @@
 // quantizers produce it, and the qlinear kernels read it.
 //
 // Layout (weight [O, I], groups contiguous along I):
-// - codes: `bits` ∈ {2,3,4,5,6,8}, unsigned q ∈ [0, 2^bits). Each row is a
-//   little-endian bit stream: code k of a row occupies bits [k·bits, k·bits+bits)
-//   of the row, counting from bit 0 of the row's first u32 word. Rows are padded
-//   to a multiple of 32 codes, so every row starts on a word boundary and 32 codes
-//   fill exactly `bits` words for any width. 2, 4 and 8-bit codes never straddle a
-//   word; 3, 5 and 6-bit codes may (the reader combines the two words).
+// - codes: `bits` ∈ {2,3,4,5,6,8}, unsigned q ∈ [0, 2^bits). Each row is padded to
+//   a multiple of 32 codes and stored as one or two bit planes, the way ggml
+//   splits Q3_K / Q5_K / Q6_K codes: plane 0 holds the low `p0` bits of every code,
+//   plane 1 (when bits is not a power of two) the high `p1 = bits − p0` bits, with
+//   p0 the largest power of two ≤ bits (2→2, 3→2+1, 4→4, 5→4+1, 6→4+2, 8→8).
+//   In a plane of width p, code k sits at bits [(k·p) mod 32, +p) of word
+//   ⌊k·p/32⌋ of that plane; a row holds ceil(I/32)·p0 words of plane 0, then
+//   ceil(I/32)·p1 words of plane 1. Since p divides 32 no code ever straddles a
+//   word, and 4 consecutive codes always share one word, so kernels decode a vec4
+//   of codes with one load and one vector shift per plane. The row costs exactly
+//   ceil(I/32)·bits words, the same as a dense bit stream.
 // - scale, offset: f32 [O, ceil(I / groupSize)].
 // groupSize ∈ {16, 32, 64, 128, 256} or I itself (per-channel).
 export const QBITS = [2, 3, 4, 5, 6, 8] as const;
@@ -56,27 +61,42 @@ export function emptyQTensor(rows: number, cols: number, bits: QBits, groupSize:
   };
 }
 
+/** Widths of the two bit planes of a code width (plane 1 is 0 when bits is a power of two). */
+export function planeWidths(bits: number): [number, number] {
+  const p0 = bits >= 8 ? 8 : bits >= 4 ? 4 : 2;
+  return [p0, bits - p0];
+}
+
+function planeField(cols: number, bits: number, k: number, plane: 0 | 1): [word: number, shift: number, width: number] {
+  const [p0, p1] = planeWidths(bits);
+  const p = plane === 0 ? p0 : p1;
+  const base = plane === 0 ? 0 : Math.ceil(cols / 32) * p0;
+  return [base + ((k * p) >>> 5), (k * p) & 31, p];
+}
+
 export function getCode(t: QTensor, r: number, k: number): number {
-  const bit = k * t.bits;
-  const w = r * wordsPerRow(t.cols, t.bits) + (bit >>> 5);
-  const sh = bit & 31;
-  const mask = (1 << t.bits) - 1;
-  let v = t.codes[w] >>> sh;
-  if (sh + t.bits > 32) v |= t.codes[w + 1] << (32 - sh);
-  return v & mask;
+  const row = r * wordsPerRow(t.cols, t.bits);
+  const [w0, s0, p0] = planeField(t.cols, t.bits, k, 0);
+  let v = (t.codes[row + w0] >>> s0) & ((1 << p0) - 1);
+  if (p0 !== t.bits) {
+    const [w1, s1, p1] = planeField(t.cols, t.bits, k, 1);
+    v |= ((t.codes[row + w1] >>> s1) & ((1 << p1) - 1)) << p0;
+  }
+  return v;
 }
 
 export function setCode(t: QTensor, r: number, k: number, q: number): void {
   const mask = (1 << t.bits) - 1;
   if (!(q >= 0 && q <= mask && Number.isInteger(q))) throw new RangeError(`code ${q} does not fit ${t.bits} bits`);
-  const bit = k * t.bits;
-  const w = r * wordsPerRow(t.cols, t.bits) + (bit >>> 5);
-  const sh = bit & 31;
-  t.codes[w] = ((t.codes[w] & ~(mask << sh)) | (q << sh)) >>> 0;
-  if (sh + t.bits > 32) {
-    const hi = 32 - sh; // bits already written into word w
-    t.codes[w + 1] = ((t.codes[w + 1] & ~(mask >>> hi)) | (q >>> hi)) >>> 0;
-  }
+  const row = r * wordsPerRow(t.cols, t.bits);
+  const put = (plane: 0 | 1, part: number) => {
+    const [w, sh, p] = planeField(t.cols, t.bits, k, plane);
+    const m = ((1 << p) - 1) << sh;
+    t.codes[row + w] = ((t.codes[row + w] & ~m) | ((part << sh) & m)) >>> 0;
+  };
+  const [p0] = planeWidths(t.bits);
+  put(0, q & ((1 << p0) - 1));
+  if (p0 !== t.bits) put(1, q >>> p0);
 }
 
 /** Dequantize the whole tensor (CPU reference; the GPU never materializes this). */

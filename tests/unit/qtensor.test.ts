@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { QBITS, bitsPerWeight, dequantizeQ, emptyQTensor, getCode, setCode, wordsPerRow } from '../../src/quant/qtensor.ts';
+import { QBITS, bitsPerWeight, dequantizeQ, emptyQTensor, getCode, planeWidths, setCode, wordsPerRow } from '../../src/quant/qtensor.ts';
 import { rng } from '../../src/gpu/random.ts';
 
 describe('QTensor packing', () => {
   for (const bits of QBITS)
-    it(`${bits}-bit codes round-trip, including codes straddling words`, () => {
+    it(`${bits}-bit codes round-trip across both bit planes`, () => {
       const rows = 3;
       const cols = 77; // not a multiple of 32: the row padding is exercised
       const t = emptyQTensor(rows, cols, bits, cols);
@@ -26,12 +26,16 @@ describe('QTensor packing', () => {
       expect(getCode(t, 1, 11)).toBe(want[cols + 11]);
     });
 
-  it('3-bit layout: code k at bits [3k, 3k+3) of the row stream', () => {
-    const t = emptyQTensor(1, 32, 3, 32);
-    setCode(t, 0, 10, 0b101); // bits 30..32: straddles word 0 and word 1
-    expect(t.codes[0] >>> 30).toBe(0b01);
-    expect(t.codes[1] & 1).toBe(0b1);
+  it('3-bit layout: low 2 bits in plane 0, high bit in plane 1', () => {
+    const t = emptyQTensor(1, 64, 3, 64); // 2 chunks of 32: plane 0 = 4 words, plane 1 = 2 words
+    setCode(t, 0, 17, 0b101);
+    expect(t.codes.length).toBe(6);
+    expect((t.codes[1] >>> 2) & 3).toBe(0b01); // k=17: plane-0 bits 34..35 → word 1, shift 2
+    expect((t.codes[4] >>> 17) & 1).toBe(1); // plane 1 starts at word 4; k=17 → bit 17
     expect(wordsPerRow(32, 3)).toBe(3);
+    expect(planeWidths(6)).toEqual([4, 2]);
+    expect(planeWidths(5)).toEqual([4, 1]);
+    expect(planeWidths(8)).toEqual([8, 0]);
   });
 
   it('rejects codes that do not fit and bad shapes', () => {

@@ -1,7 +1,11 @@
-// Typed wrapper of qlinear_forward: y ← x · Wᵀ (+ loraScale · (x·Aᵀ)·Bᵀ), W a
-// GpuQTensor dequantized inside the kernel. With LoRA, x·Aᵀ ([T,R], small) is
-// computed first by the matmul kernel and the rank-R product is fused into the
-// quantized kernel's epilogue.
+// Typed wrappers of the quantized linear layer kernels:
+//   qlinearForward   y ← x · Wᵀ (+ s · (x·Aᵀ)·Bᵀ)      qlinear_forward(_scalar).wgsl
+//   qlinearBackward  dx, dscale/doffset, dA/dB          qlinear_backward_*.wgsl + matmul_strided
+// W is a GpuQTensor dequantized inside the kernels. With LoRA, the rank-R
+// products (x·Aᵀ, dY·B) are small matmuls; the rank-R term is fused into the
+// quantized kernels' epilogues. The LoRA factor gradients dA = s·(dY·B)ᵀ·X and
+// dB = s·dYᵀ·(X·Aᵀ) are plain strided matmuls (matmul_strided.wgsl, tn): no
+// dequantization is involved, so a dedicated kernel would add nothing.
 import type { GpuContext } from '../device.ts';
 import { GpuTensor } from '../buffers.ts';
 import { dispatch, submit, type KernelDef } from '../pipelines.ts';
@@ -9,18 +13,58 @@ import { UniformStruct } from '../uniforms.ts';
 import type { GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
-import { groupsPerRow, wordsPerRow } from '../../quant/qtensor.ts';
+import { groupsPerRow, planeWidths, wordsPerRow } from '../../quant/qtensor.ts';
 
-const params = new UniformStruct({ T: 'u32', I: 'u32', O: 'u32', G: 'u32', bits: 'u32', WPR: 'u32', NG: 'u32', R: 'u32', lora_scale: 'f32' });
-const FORWARD: KernelDef = {
-  shader: 'qlinear_forward',
-  bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'],
-};
+/** One uniform layout shared by every qlinear kernel (fields unused by a kernel are ignored). */
+const params = new UniformStruct({
+  T: 'u32',
+  I: 'u32',
+  O: 'u32',
+  G: 'u32',
+  WPR: 'u32',
+  PB: 'u32',
+  NG: 'u32',
+  R: 'u32',
+  lora_scale: 'f32',
+  beta: 'f32',
+});
+const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
+type Kernel = 'qlinear_forward' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant';
+
+/** The kernel specialised for a bit width: plane widths are override constants (shaders/include/qcode.wgsl). */
+function kernel(name: Kernel, bits: number): KernelDef {
+  const [QP0, QP1] = planeWidths(bits);
+  const bindings = name === 'qlinear_backward_quant' ? (['uniform', 'read', 'read', 'read', 'storage', 'storage'] as const) : R8;
+  return { shader: name, bindings, constants: { QP0, QP1 } };
+}
+
+/** A 1-D launch of n invocations in workgroups of `wg`, folded into 2-D past the per-dimension limit. */
+function foldedGrid(n: number, wg: number): [number, number] {
+  const groups = Math.ceil(n / wg);
+  return groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)];
+}
 
 export interface GpuLora {
   a: GpuTensor<'f32'>; // [R, I]
   b: GpuTensor<'f32'>; // [O, R]
   scale: number; // alpha / R
+}
+
+function pack(w: GpuQTensor, T: number, R: number, loraScale: number, beta: number): ArrayBuffer {
+  const I = w.cols;
+  const [P0] = planeWidths(w.bits);
+  return params.pack({
+    T,
+    I,
+    O: w.rows,
+    G: w.groupSize,
+    WPR: wordsPerRow(I, w.bits),
+    PB: Math.ceil(I / 32) * P0,
+    NG: groupsPerRow(I, w.groupSize),
+    R,
+    lora_scale: loraScale,
+    beta,
+  });
 }
 
 export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, w: GpuQTensor, lora?: GpuLora): void {
@@ -33,51 +77,18 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
     throw new RangeError(`qlinearForward: LoRA A [${lora.a.shape}] / B [${lora.b.shape}] do not fit W [${O}, ${I}]`);
   if (T === 0) return;
   const enc = ctx.device.createCommandEncoder();
-  let xa: GpuTensor<'f32'> | undefined;
-  if (lora) {
-    xa = GpuTensor.empty(ctx, [T, R], 'f32', 'qlinear.xa');
-    matmul(ctx, xa, x, lora.a, { encoder: enc });
-  }
-  const dummy = xa ? undefined : GpuTensor.empty(ctx, [1], 'f32', 'qlinear.nolora');
-  dispatch(ctx, FORWARD, {
-    uniform: params.pack({
-      T,
-      I,
-      O,
-      G: w.groupSize,
-      bits: w.bits,
-      WPR: wordsPerRow(I, w.bits),
-      NG: groupsPerRow(I, w.groupSize),
-      R,
-      lora_scale: lora?.scale ?? 0,
-    }),
-    buffers: [x.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, (xa ?? dummy)!.buffer, (lora?.b ?? dummy)!.buffer, y.buffer],
-    workgroups: [Math.ceil(O / 64), Math.ceil(T / 4)],
+  const xa = lora ? GpuTensor.empty(ctx, [T, R], 'f32', 'qlinear.xa') : GpuTensor.empty(ctx, [1], 'f32', 'qlinear.nolora');
+  if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
+  const blocked = I % 4 === 0;
+  dispatch(ctx, kernel(blocked ? 'qlinear_forward' : 'qlinear_forward_scalar', w.bits), {
+    uniform: pack(w, T, R, lora?.scale ?? 0, 0),
+    buffers: [x.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer],
+    workgroups: blocked ? [Math.ceil(O / 32), Math.ceil(T / 32)] : [Math.ceil(O / 64), Math.ceil(T / 4)],
     encoder: enc,
   });
   submit(ctx, enc);
-  xa?.destroy();
-  dummy?.destroy();
+  xa.destroy();
 }
-
-const BACK_INPUT: KernelDef = {
-  shader: 'qlinear_backward_input',
-  bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'],
-};
-const BACK_QUANT: KernelDef = { shader: 'qlinear_backward_quant', bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] };
-const backInputParams = new UniformStruct({
-  T: 'u32',
-  I: 'u32',
-  O: 'u32',
-  G: 'u32',
-  bits: 'u32',
-  WPR: 'u32',
-  NG: 'u32',
-  R: 'u32',
-  lora_scale: 'f32',
-  beta: 'f32',
-});
-const backQuantParams = new UniformStruct({ T: 'u32', I: 'u32', O: 'u32', G: 'u32', bits: 'u32', WPR: 'u32', NG: 'u32', beta: 'f32' });
 
 export interface QLinearGrads {
   /** dX [T, I]; omitted for the first layer's input. */
@@ -105,8 +116,6 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
   if (T === 0) return;
   const beta = grads.accumulate ? 1 : 0;
   const R = lora ? lora.a.shape[0] : 0;
-  const WPR = wordsPerRow(I, w.bits);
-  const NG = groupsPerRow(I, w.groupSize);
   const enc = ctx.device.createCommandEncoder();
   const temps: GpuTensor[] = [];
   const temp = (shape: number[], label: string) => {
@@ -120,19 +129,19 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
     matmulT(ctx, 'nn', u, dy, lora.b, { encoder: enc });
   }
   if (grads.dx) {
-    const dummy = u ? undefined : temp([1], 'qlinear.nolora');
-    dispatch(ctx, BACK_INPUT, {
-      uniform: backInputParams.pack({ T, I, O, G: w.groupSize, bits: w.bits, WPR, NG, R: u ? R : 0, lora_scale: lora?.scale ?? 0, beta }),
-      buffers: [dy.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, (u ?? dummy)!.buffer, (u ? lora!.a : dummy)!.buffer, grads.dx.buffer],
-      workgroups: [Math.ceil(I / 64), Math.ceil(T / 4)],
+    const dummy = u ?? temp([1], 'qlinear.nolora');
+    dispatch(ctx, kernel('qlinear_backward_input', w.bits), {
+      uniform: pack(w, T, u ? R : 0, lora?.scale ?? 0, beta),
+      buffers: [dy.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, dummy.buffer, (u ? lora!.a : dummy).buffer, grads.dx.buffer],
+      workgroups: [Math.ceil(I / 64), Math.ceil(T / 16)],
       encoder: enc,
     });
   }
   if (grads.dscale && grads.doffset)
-    dispatch(ctx, BACK_QUANT, {
-      uniform: backQuantParams.pack({ T, I, O, G: w.groupSize, bits: w.bits, WPR, NG, beta }),
+    dispatch(ctx, kernel('qlinear_backward_quant', w.bits), {
+      uniform: pack(w, T, 0, 0, beta),
       buffers: [x.buffer, dy.buffer, w.codes.buffer, grads.dscale.buffer, grads.doffset.buffer],
-      workgroups: [Math.ceil(NG / 16), Math.ceil(O / 4)],
+      workgroups: foldedGrid(groupsPerRow(I, w.groupSize) * Math.ceil(O / 4), 64),
       encoder: enc,
     });
   if (lora && grads.da) matmulT(ctx, 'tn', grads.da, u!, x, { alpha: lora.scale, beta, encoder: enc }); // dA = s·Uᵀ·X
