@@ -29,12 +29,17 @@ const params = new UniformStruct({
   beta: 'f32',
 });
 const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
-type Kernel = 'qlinear_forward' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant';
+type Kernel = 'qlinear_forward' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
 
 /** The kernel specialised for a bit width: plane widths are override constants (shaders/include/qcode.wgsl). */
 function kernel(name: Kernel, bits: number): KernelDef {
   const [QP0, QP1] = planeWidths(bits);
-  const bindings = name === 'qlinear_backward_quant' ? (['uniform', 'read', 'read', 'read', 'storage', 'storage'] as const) : R8;
+  const bindings =
+    name === 'qlinear_backward_quant'
+      ? (['uniform', 'read', 'read', 'read', 'storage', 'storage'] as const)
+      : name === 'dequantize'
+        ? (['uniform', 'read', 'read', 'read', 'storage'] as const)
+        : R8;
   return { shader: name, bindings, constants: { QP0, QP1 } };
 }
 
@@ -152,4 +157,14 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
   }
   submit(ctx, enc);
   for (const t of temps) t.destroy();
+}
+
+/** W [O, I] in f32 from a GpuQTensor. Tests and debugging only: no kernel needs a dequantized W. */
+export function dequantizeGpu(ctx: GpuContext, w: GpuQTensor, out: GpuTensor<'f32'>): void {
+  if (out.shape[0] !== w.rows || out.shape[1] !== w.cols) throw new RangeError(`dequantizeGpu: out [${out.shape}] is not [${w.rows}, ${w.cols}]`);
+  dispatch(ctx, kernel('dequantize', w.bits), {
+    uniform: pack(w, 0, 0, 0, 0),
+    buffers: [w.codes.buffer, w.scale.buffer, w.offset.buffer, out.buffer],
+    workgroups: [Math.ceil(w.cols / 256), w.rows],
+  });
 }

@@ -1,0 +1,28 @@
+// dequantize: W[o,k] = scale[o,g]·q[o,k] + offset[o,g] for a whole QTensor, to f32.
+// For tests and debugging only: the training and inference kernels never
+// materialize a dequantized weight.
+// Bindings: 0 uniform Params; 1 codes u32[O*WPR] (bit planes); 2 scale f32[O*NG];
+//           3 offset f32[O*NG]; 4 W f32[O*I] (written).
+// Threads:  one invocation per 4 consecutive columns of one row (x → k/4, y → o).
+// Why:      the same decoder (shaders/include/qcode.wgsl) as the qlinear kernels,
+//           so a test of this kernel against the CPU layout checks the decoder.
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> codes: array<u32>;
+@group(0) @binding(2) var<storage, read> scale: array<f32>;
+@group(0) @binding(3) var<storage, read> offset: array<f32>;
+@group(0) @binding(4) var<storage, read_write> W: array<f32>;
+
+// #include qcode
+
+@compute @workgroup_size(64, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let k0 = gid.x * 4u;
+  let o = gid.y;
+  if (k0 >= p.I || o >= p.O) { return; }
+  let gi = o * p.NG + k0 / p.G;
+  let w = scale[gi] * qcode4(o * p.WPR, k0) + offset[gi];
+  for (var i = 0u; i < 4u; i++) {
+    if (k0 + i < p.I) { W[o * p.I + k0 + i] = w[i]; }
+  }
+}
