@@ -1,14 +1,17 @@
 // The engine worker: owns the one GPU device of the page and answers typed
-// requests from src/worker/client.ts (loop in serve.ts, work in handlers.ts).
-// Long GPU work runs here so the page stays responsive. No React, no DOM.
+// requests from src/worker/client.ts (loop in serve.ts, work in handlers.ts),
+// and holds the current model. Long work (GPU, reading model files) runs here
+// so the page stays responsive. No React, no DOM.
 import { createGpuContext, type GpuContext } from '../gpu/device.ts';
 import { browserShaders } from '../gpu/shaders.browser.ts';
 import type { HandlerEnv } from './handlers.ts';
+import { ModelSlot } from './model_slot.ts';
 import { serve, type EnginePort } from './serve.ts';
 
 let context: Promise<GpuContext> | null = null;
 
 const env: HandlerEnv = {
+  models: new ModelSlot(),
   getContext(onProgress) {
     if (!context) {
       onProgress?.('device', 0, 1);

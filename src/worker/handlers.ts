@@ -3,6 +3,8 @@
 // the same handlers run in the browser worker and could run in Node tests.
 import type { GpuContext } from '../gpu/device.ts';
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
+import { loadModel } from './load_model.ts';
+import type { ModelSlot } from './model_slot.ts';
 import type { EngineRequest, EngineResults, EngineStreams, RequestType } from './protocol.ts';
 
 /** How a handler reports back while it runs. */
@@ -14,6 +16,8 @@ export interface HandlerIO<K extends RequestType> {
 export interface HandlerEnv {
   /** The worker's one GPU context, created on first use. */
   getContext(onProgress?: (phase: string, done: number, total: number) => void): Promise<GpuContext>;
+  /** The engine's current model, replaced by each load-model request. */
+  models: ModelSlot;
 }
 
 export type Handler<K extends RequestType> = (req: EngineRequest<K>, io: HandlerIO<K>, env: HandlerEnv) => Promise<EngineResults[K]>;
@@ -32,5 +36,11 @@ export const handlers: HandlerTable = {
     const result = await matmulSelfTest(ctx);
     io.progress('selftest', 1, 1);
     return { ...result, tolerance: SELFTEST_TOLERANCE };
+  },
+
+  'load-model'(req, io, env) {
+    // Structured clone may hand over anything; a missing list is the caller's bug, said plainly.
+    if (!Array.isArray(req.files)) throw new TypeError('load-model needs `files`: an array of { path, file } with File objects.');
+    return loadModel(req.files, env.models, io.progress);
   },
 };

@@ -10,6 +10,7 @@
 // worker's handler table and the client's types follow from these maps.
 import type { AdapterSummary, LimitName } from '../gpu/device.ts';
 import type { SelfTestResult } from '../gpu/selftest.ts';
+import type { ModelFacts } from '../model/facts.ts';
 
 /** What `gpu-info` resolves with: the adapter the worker's device came from. */
 export interface GpuInfo {
@@ -24,22 +25,45 @@ export interface SelfTestReport extends SelfTestResult {
   tolerance: number;
 }
 
+/**
+ * One dropped or picked file. `File` survives structured clone as a handle to
+ * the same bytes, so the UI sends it unread and the worker reads slices of it.
+ */
+export interface ModelFileRef {
+  /** Path inside the dropped folder ("stories260K/config.json"), or the bare file name. */
+  path: string;
+  file: File;
+}
+
+/** What `load-model` resolves with: the model's facts and which dropped files made it. */
+export interface ModelLoaded {
+  facts: ModelFacts;
+  /** Paths of the files the model was opened from. */
+  opened: string[];
+  /** Paths that were dropped but are not part of the model (a .gguf's neighbours, other folders). */
+  ignored: string[];
+}
+
 /** Parameters of each request, keyed by its `type`. */
 export interface EngineRequests {
   'gpu-info': Record<never, never>;
   selftest: Record<never, never>;
+  /** Open a .gguf file or a Hugging Face folder and make it the engine's current model. */
+  'load-model': { files: ModelFileRef[] };
 }
 
 /** The value each request resolves with. */
 export interface EngineResults {
   'gpu-info': GpuInfo;
   selftest: SelfTestReport;
+  'load-model': ModelLoaded;
 }
 
 /** Payloads a request streams before it resolves; requests absent here stream nothing. */
 export interface EngineStreams {
   'gpu-info': never;
   selftest: never;
+  'load-model': never;
 }
 
 export type RequestType = keyof EngineRequests;
@@ -53,7 +77,10 @@ export type RequestMessage<K extends RequestType = RequestType> = EngineRequest<
 export interface ProgressEvent {
   type: 'progress';
   id: number;
-  /** Short name of the current step, e.g. 'device', 'selftest', later 'tensors', 'step'. */
+  /**
+   * Short name of the current step: 'device', 'selftest'; for load-model 'config',
+   * 'reading header', 'tokenizer' (done/total are bytes read of the model's files), 'facts'.
+   */
   phase: string;
   done: number;
   total: number;

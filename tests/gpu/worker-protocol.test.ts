@@ -1,13 +1,14 @@
 // The worker protocol end to end without a browser: the real client and the
 // real message loop (serve.ts) talk over a Node MessageChannel, with the real
 // handlers on a Dawn device. Checks results, progress, and that errors arrive
-// with their class name, message, stack and fields. (Lives in tests/e2e with
-// the browser test it backs; it needs no browser.)
+// with their class name, message, stack and fields. It backs the browser test
+// in tests/e2e/app.test.ts; load-model is covered by tests/e2e/load-model.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { GpuLimitError, GpuUnavailableError } from '../../src/gpu/errors.ts';
 import { EngineClient, type WorkerLike } from '../../src/worker/client.ts';
 import type { HandlerEnv } from '../../src/worker/handlers.ts';
+import { ModelSlot } from '../../src/worker/model_slot.ts';
 import { deserializeError, serializeError, type ProgressEvent } from '../../src/worker/protocol.ts';
 import { serve, type EnginePort } from '../../src/worker/serve.ts';
 import { gpu } from '../helpers/gpu.ts';
@@ -17,10 +18,10 @@ afterEach(() => {
   for (const p of open.splice(0)) p.close();
 });
 
-function connect(env: HandlerEnv): EngineClient {
+function connect(env: Pick<HandlerEnv, 'getContext'>): EngineClient {
   const { port1, port2 } = new MessageChannel();
   open.push(port1, port2);
-  serve(port2 as unknown as EnginePort, env);
+  serve(port2 as unknown as EnginePort, { ...env, models: new ModelSlot() });
   const client = new EngineClient(port1 as unknown as WorkerLike);
   port1.start();
   port2.start();

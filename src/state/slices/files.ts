@@ -1,5 +1,6 @@
-// Files slice: what the user dropped or picked. For now only names and sizes
-// are kept; model loading (a later issue) will read the files themselves.
+// Files slice: what the user dropped or picked, by name and size. The File
+// objects themselves go straight to the engine worker (actions.loadModel) and
+// are not kept in the store, which holds plain data only.
 import type { StateCreator } from 'zustand/vanilla';
 import type { AppState } from '../store.ts';
 

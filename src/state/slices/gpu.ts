@@ -3,15 +3,10 @@
 import type { StateCreator } from 'zustand/vanilla';
 import type { AdapterSummary, LimitName } from '../../gpu/device.ts';
 import type { GpuInfo, ProgressEvent, SelfTestReport } from '../../worker/protocol.ts';
+import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
 
 export type GpuStatus = 'idle' | 'running' | 'ready' | 'error';
-
-/** An error as the UI shows it: the class name and the plain-words message. */
-export interface ErrorText {
-  name: string;
-  message: string;
-}
 
 export interface GpuState {
   status: GpuStatus;
@@ -54,11 +49,6 @@ export const createGpuSlice: StateCreator<AppState, [], [], GpuSlice> = (set) =>
     gpuFailed: (err) => patch({ status: 'error', phase: null, error: toErrorText(err) }),
   };
 };
-
-export function toErrorText(err: unknown): ErrorText {
-  if (err instanceof Error) return { name: err.name, message: err.message };
-  return { name: 'Error', message: String(err) };
-}
 
 /** The self-test's one-word state, as the panel and the e2e test read it. */
 export type SelftestStatus = 'running' | 'passed' | 'failed' | 'error';

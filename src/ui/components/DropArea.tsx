@@ -1,13 +1,16 @@
-// Where a model comes in: drop files or a folder, or pick them. For now the
-// app only lists what it received; reading the model is the next issue's work.
+// Where a model comes in: drop files or a folder, or pick them. What arrives
+// is listed by name and size and handed to actions.loadModel, which sends the
+// File handles to the engine worker; nothing is read on this thread.
 import { useRef, useState, type DragEvent } from 'react';
-import { useAppStore } from '../hooks/useAppStore.ts';
+import { loadModel } from '../../state/actions.ts';
+import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from '../files.ts';
 import { formatBytes, formatCount } from '../format.ts';
 
 export function DropArea() {
+  const { client, store } = useServices();
   const files = useAppStore((s) => s.files);
-  const filesReceived = useAppStore((s) => s.filesReceived);
+  const ignored = useAppStore((s) => s.model.ignored);
   const [over, setOver] = useState(false);
   const [readError, setReadError] = useState<string | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -15,7 +18,13 @@ export function DropArea() {
 
   const receive = (picked: PickedFile[]) => {
     setReadError(null);
-    filesReceived(picked.map(({ path, file }) => ({ path, name: file.name, size: file.size })));
+    void loadModel(client, store, picked);
+  };
+
+  const pick = (input: HTMLInputElement) => {
+    receive(filesFromInput(input.files));
+    // Cleared so that picking the same file again (after fixing it) fires onChange again.
+    input.value = '';
   };
 
   const onDrop = (ev: DragEvent) => {
@@ -48,28 +57,32 @@ export function DropArea() {
             Choose a folder…
           </button>
         </div>
-        <input ref={fileInput} type="file" multiple hidden onChange={(ev) => receive(filesFromInput(ev.target.files))} />
+        <input ref={fileInput} type="file" multiple hidden data-testid="pick-files" onChange={(ev) => pick(ev.target)} />
         <input
           ref={folderInput}
           type="file"
           hidden
+          data-testid="pick-folder"
           // React does not type the non-standard folder attribute; every current browser supports it.
           {...({ webkitdirectory: '' } as Record<string, string>)}
-          onChange={(ev) => receive(filesFromInput(ev.target.files))}
+          onChange={(ev) => pick(ev.target)}
         />
       </div>
       {readError && <p className="error-inline">{readError}</p>}
       {files.length > 0 && (
         <>
           <p className="note" data-testid="files-note">
-            Received {formatCount(files.length)} file{files.length === 1 ? '' : 's'} ({formatBytes(total)}). Only their names and sizes are
-            listed for now: loading a model is not built yet and comes next. Nothing has been read or uploaded.
+            Received {formatCount(files.length)} file{files.length === 1 ? '' : 's'} ({formatBytes(total)}). The engine reads them in the
+            background, a slice at a time; nothing is uploaded.
           </p>
           <table className="files" data-testid="file-list">
             <tbody>
               {files.map((f) => (
                 <tr key={f.path}>
-                  <td>{f.path}</td>
+                  <td>
+                    {f.path}
+                    {ignored.includes(f.path) && <span className="muted"> — not part of the model</span>}
+                  </td>
                   <td className="num">{formatBytes(f.size)}</td>
                 </tr>
               ))}

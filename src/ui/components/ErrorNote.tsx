@@ -1,5 +1,5 @@
 // An error in plain words: the message first, the error class as a small label.
-import type { ErrorText } from '../../state/slices/gpu.ts';
+import type { ErrorText } from '../../state/errors.ts';
 
 export function ErrorNote({ error, title }: { error: ErrorText; title: string }) {
   return (

@@ -1,0 +1,49 @@
+// The model card: what the engine worker has open (or is opening, or could not
+// open). Loading happens in the worker; this only renders the store's model slice.
+import type { LoadProgress } from '../../state/slices/model.ts';
+import { useAppStore } from '../hooks/useAppStore.ts';
+import { formatBytes } from '../format.ts';
+import { ErrorNote } from './ErrorNote.tsx';
+import { ModelFactsView } from './ModelFacts.tsx';
+
+const PHASES: Record<string, string> = {
+  config: 'reading config.json',
+  'reading header': 'reading the header',
+  tokenizer: 'reading the tokenizer',
+  facts: 'summing up tensors and memory',
+};
+
+function progressText(p: LoadProgress | null): string {
+  if (!p) return 'starting…';
+  const what = PHASES[p.phase] ?? p.phase;
+  // Byte counts for the read phases; 'facts' counts steps, not bytes.
+  if (p.phase === 'facts' || p.total === 0) return `${what}…`;
+  return `${what}… (${formatBytes(p.done)} of ${formatBytes(p.total)} read so far)`;
+}
+
+export function ModelCard() {
+  const m = useAppStore((s) => s.model);
+  return (
+    // data-load-id lets tests (and devtools) tell one load's card from the next.
+    <section className="panel" data-testid="model-card" data-load-id={m.loadId}>
+      <h2 className="with-badge">
+        Model{' '}
+        <span className={`badge ${m.status}`} data-testid="model-status">
+          {m.status}
+        </span>
+      </h2>
+      {m.status === 'idle' && <p className="muted">No model yet. Drop a .gguf file or a Hugging Face model folder above.</p>}
+      {m.status === 'loading' && (
+        <p className="muted" data-testid="model-progress">
+          Opening {m.label}: {progressText(m.progress)}
+        </p>
+      )}
+      {m.status === 'error' && m.error && (
+        <div data-testid="model-error">
+          <ErrorNote title={`Could not open ${m.label ?? 'the model'}`} error={m.error} />
+        </div>
+      )}
+      {m.status === 'ready' && m.facts && <ModelFactsView facts={m.facts} opened={m.opened} ignored={m.ignored} />}
+    </section>
+  );
+}

@@ -1,0 +1,72 @@
+// The load-model request: choose the model among the dropped files, open it
+// while reporting which file is being read, make it the engine's current
+// model and answer with its facts. Files are read a slice at a time through
+// ByteSource (Blob.slice in the worker), never whole.
+import { openModel, type ModelInput } from '../io/model.ts';
+import type { FolderSource } from '../io/hf_folder.ts';
+import type { ByteSource } from '../io/source.ts';
+import { modelFacts } from '../model/facts.ts';
+import { chooseModel } from './model_files.ts';
+import type { ModelSlot } from './model_slot.ts';
+import { assertPlainData } from './plain_data.ts';
+import type { ModelFileRef, ModelLoaded } from './protocol.ts';
+
+type Progress = (phase: string, done: number, total: number) => void;
+
+/** The load phase a file's reads belong to, as the UI names it. */
+export function phaseOf(file: string): string {
+  const name = file.split('/').pop() ?? file;
+  if (name === 'config.json') return 'config';
+  if (name.startsWith('tokenizer') || name === 'special_tokens_map.json' || name === 'generation_config.json') return 'tokenizer';
+  // GGUF header (metadata, tokenizer vocabulary, tensor infos) and safetensors headers.
+  return 'reading header';
+}
+
+export async function loadModel(files: readonly ModelFileRef[], slot: ModelSlot, progress: Progress): Promise<ModelLoaded> {
+  const ticket = await slot.begin();
+  const choice = chooseModel(files);
+  let read = 0;
+  const onRead = (file: string, bytes: number) => {
+    read += bytes;
+    progress(phaseOf(file), read, choice.bytes);
+  };
+  const model = await openModel(observed(choice.input, onRead));
+  progress('facts', 0, 1);
+  let facts;
+  try {
+    facts = assertPlainData(modelFacts(model), 'facts');
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  await slot.commit(ticket, model);
+  progress('facts', 1, 1);
+  return { facts, opened: choice.opened, ignored: choice.ignored };
+}
+
+/** The same input whose every read is reported, so progress follows real I/O. */
+function observed(input: ModelInput, onRead: (file: string, bytes: number) => void): ModelInput {
+  if (input.kind === 'gguf') return { kind: 'gguf', source: observeSource(input.source, onRead) };
+  const folder: FolderSource = input.folder;
+  return {
+    kind: 'folder',
+    folder: {
+      name: folder.name,
+      list: () => folder.list(),
+      open: async (file) => observeSource(await folder.open(file), onRead),
+    },
+  };
+}
+
+function observeSource(src: ByteSource, onRead: (file: string, bytes: number) => void): ByteSource {
+  return {
+    name: src.name,
+    size: src.size,
+    async read(offset, length) {
+      const bytes = await src.read(offset, length);
+      onRead(src.name, bytes.length);
+      return bytes;
+    },
+    close: src.close ? () => src.close!() : undefined,
+  };
+}

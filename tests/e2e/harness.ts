@@ -1,0 +1,89 @@
+// Shared set-up of the browser tests: build the app with Vite into a temp
+// folder, serve it with `vite preview` on a free port, and open Debian's
+// Chromium (fresh profile) with WebGPU on SwiftShader or with WebGPU off.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { build, preview } from 'vite';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CHROMIUM = '/usr/bin/chromium';
+
+export const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  const msg = `${CHROMIUM} not found (apt-get install chromium)`;
+  if (process.env.SUB4_REQUIRE_FIXTURES === '1') throw new Error(`${msg}; SUB4_REQUIRE_FIXTURES=1 makes this a failure`);
+  console.warn(`SKIP: ${msg}`);
+}
+
+const QUIET = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const WEBGPU_ON = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
+export const WEBGPU_OFF = ['--disable-gpu', '--disable-features=WebGPU'];
+
+/** A port nobody listens on right now (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** The built app served locally, plus everything the tests opened; close() removes it all. */
+export interface AppHarness {
+  url: string;
+  /** Chromium with a fresh profile; its console errors and page errors go to the test output. */
+  launch(extra: string[]): Promise<{ browser: BrowserContext; page: Page }>;
+  close(): Promise<void>;
+}
+
+export async function startApp(): Promise<AppHarness> {
+  const outDir = await mkdtemp(join(tmpdir(), 'sub4-dist-'));
+  const dirs = [outDir];
+  const browsers: BrowserContext[] = [];
+  await build({ root: ROOT, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  const port = await freePort();
+  const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    async launch(extra) {
+      const profile = await mkdtemp(join(tmpdir(), 'sub4-chromium-'));
+      dirs.push(profile);
+      // Playwright owns --user-data-dir, so the fresh profile goes through launchPersistentContext.
+      const browser = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: false, // headless comes from Chromium's own --headless=new below
+        viewport: { width: 1280, height: 900 },
+        args: ['--headless=new', '--no-sandbox', ...extra, ...QUIET],
+      });
+      browsers.push(browser);
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      page.on('console', (m) => {
+        if (m.type() === 'error') console.error(`[browser console] ${m.text()}`);
+      });
+      page.on('pageerror', (e) => console.error(`[browser pageerror] ${e.name}: ${e.message}`));
+      return { browser, page };
+    },
+    async close() {
+      for (const b of browsers) await b.close();
+      await server.close();
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Wait until the GPU self-test shows a final word, whichever it is, and return it. */
+export async function finalSelftestStatus(page: Page, timeout = 120_000): Promise<string | null> {
+  await page.waitForFunction(
+    () => /^(passed|failed|error)$/.test(document.querySelector('[data-testid="selftest-status"]')?.textContent ?? ''),
+    undefined,
+    { timeout, polling: 500 },
+  );
+  return page.getByTestId('selftest-status').textContent();
+}

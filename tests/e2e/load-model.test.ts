@@ -1,0 +1,238 @@
+// load-model through the real client, message loop and handlers over a Node
+// MessageChannel (no browser, no GPU): which dropped files make the model,
+// the facts that come back, progress, partial reads, replacing the current
+// model, typed errors, and the store as actions.loadModel drives it. The
+// browser test (model.test.ts) runs the same path in Chromium with real pickers.
+import { afterEach, describe, expect, it } from 'vitest';
+import { openAsBlob } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { loadModel as loadModelAction } from '../../src/state/actions.ts';
+import { createAppStore } from '../../src/state/store.ts';
+import { EngineClient, type WorkerLike } from '../../src/worker/client.ts';
+import { ModelSlot } from '../../src/worker/model_slot.ts';
+import { assertPlainData } from '../../src/worker/plain_data.ts';
+import type { ModelFileRef, ProgressEvent } from '../../src/worker/protocol.ts';
+import { serve, type EnginePort } from '../../src/worker/serve.ts';
+import { fixture } from '../helpers/fixtures.ts';
+
+const GGUF = fixture('models/stories260K.gguf');
+const FOLDER = fixture('models/stories260K');
+
+const open: MessagePort[] = [];
+afterEach(() => {
+  for (const p of open.splice(0)) p.close();
+});
+
+function connect(): { client: EngineClient; slot: ModelSlot } {
+  const { port1, port2 } = new MessageChannel();
+  open.push(port1, port2);
+  const slot = new ModelSlot();
+  const getContext = () => Promise.reject(new Error('load-model must not need the GPU'));
+  serve(port2 as unknown as EnginePort, { getContext, models: slot });
+  const client = new EngineClient(port1 as unknown as WorkerLike);
+  port1.start();
+  port2.start();
+  return { client, slot };
+}
+
+/** A file as a picker would hand it over: a lazy, file-backed Blob wrapped in a File. */
+async function pick(path: string, as: string): Promise<ModelFileRef> {
+  const name = as.split('/').pop()!;
+  return { path: as, file: new File([await openAsBlob(path)], name) };
+}
+
+async function pickFolder(dir: string, prefix: string): Promise<ModelFileRef[]> {
+  const names = (await readdir(dir)).sort();
+  return Promise.all(names.map((n) => pick(join(dir, n), `${prefix}/${n}`)));
+}
+
+function made(name: string, bytes: Uint8Array<ArrayBuffer> | string): ModelFileRef {
+  return { path: name, file: new File([bytes], name.split('/').pop()!) };
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected the request to fail');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+describe.skipIf(!GGUF)('load-model: GGUF', () => {
+  it('opens a .gguf, reports header progress, reads only part of the file, and keeps it as the current model', async () => {
+    const { client, slot } = connect();
+    const events: ProgressEvent[] = [];
+    const r = await client.request({ type: 'load-model', files: [await pick(GGUF!, 'stories260K.gguf')] }, (e) => events.push(e));
+    const f = r.facts;
+    expect([f.format, f.name, f.architecture]).toEqual(['gguf', 'stories260K.gguf', 'llama']);
+    expect([f.config.numLayers, f.config.hiddenSize, f.config.vocabSize]).toEqual([5, 64, 512]);
+    expect(f.tensorTypes.F32.tensors).toBe(48);
+    expect(f.tokenizer).toEqual({ kind: 'gguf-llama', vocabSize: 512 });
+    expect(f.trainingMemory.lora.total).toBeGreaterThan(f.trainingMemory.peqa.total);
+    expect(r.opened).toEqual(['stories260K.gguf']);
+    expect(r.ignored).toEqual([]);
+    expect(JSON.parse(JSON.stringify(f))).toEqual(f);
+
+    const phases = [...new Set(events.map((e) => e.phase))];
+    expect(phases).toEqual(['reading header', 'facts']);
+    const reads = events.filter((e) => e.phase === 'reading header');
+    const size = reads[0].total;
+    expect(size).toBe(1185376);
+    // Only the header was read: tensor data stays in the file until a request needs it.
+    expect(reads.at(-1)!.done).toBeLessThan(size);
+    console.log(`GGUF load read ${reads.at(-1)!.done} of ${size} bytes in ${reads.length} reads`);
+
+    expect(slot.current?.name).toBe('stories260K.gguf');
+    expect(slot.current?.tensors.size).toBe(48);
+  });
+
+  it('uses the .gguf when other files come with it', async () => {
+    const { client } = connect();
+    const files = [made('README.md', '# notes'), await pick(GGUF!, 'stories260K.gguf'), made('config.json', '{}')];
+    const r = await client.request({ type: 'load-model', files });
+    expect(r.facts.format).toBe('gguf');
+    expect(r.opened).toEqual(['stories260K.gguf']);
+    expect(r.ignored).toEqual(['README.md', 'config.json']);
+  });
+
+  it('fails a truncated .gguf with a GgufError naming the file, leaving no current model', async () => {
+    const { client, slot } = connect();
+    await client.request({ type: 'load-model', files: [await pick(GGUF!, 'stories260K.gguf')] });
+    const first = slot.current!;
+    let closed = 0;
+    const close = first.close;
+    first.close = () => (closed++, close());
+
+    const head = new Uint8Array(await (await openAsBlob(GGUF!)).slice(0, 64).arrayBuffer());
+    const err = await failure(client.request({ type: 'load-model', files: [made('broken.gguf', head)] }));
+    expect(err.name).toBe('GgufError');
+    expect(err.message).toMatch(/^broken\.gguf: /);
+    expect(closed).toBe(1);
+    expect(slot.current).toBeNull();
+  });
+});
+
+describe.skipIf(!FOLDER)('load-model: Hugging Face folder', () => {
+  it('opens the folder inside a picked parent folder, ignoring files elsewhere', async () => {
+    const { client, slot } = connect();
+    const files = [
+      ...(await pickFolder(FOLDER!, 'models/stories260K')),
+      made('models/notes.txt', 'x'),
+      // A config.json deeper down (an original checkpoint's) must not compete with the model's own.
+      made('models/stories260K/original/config.json', '{}'),
+    ];
+    const events: ProgressEvent[] = [];
+    const r = await client.request({ type: 'load-model', files }, (e) => events.push(e));
+    const f = r.facts;
+    expect([f.format, f.name, f.architecture]).toEqual(['hf', 'stories260K', 'llama']);
+    expect(f.tensorTypes).toEqual({ F32: { tensors: 47, parameters: 260032, bytes: 1040128 } });
+    expect(f.tokenizer).toEqual({ kind: 'hf', vocabSize: 512 });
+    expect(r.opened).toHaveLength((await readdir(FOLDER!)).length);
+    expect(r.ignored.sort()).toEqual(['models/notes.txt', 'models/stories260K/original/config.json']);
+    expect(slot.current?.format).toBe('hf');
+
+    const phases = [...new Set(events.map((e) => e.phase))];
+    expect(phases).toEqual(expect.arrayContaining(['config', 'reading header', 'tokenizer', 'facts']));
+    const lastRead = events.filter((e) => e.phase !== 'facts').at(-1)!;
+    // JSON files and the safetensors header: a few per cent of the folder, not the weights.
+    expect(lastRead.done).toBeLessThan(lastRead.total * 0.1);
+  });
+});
+
+describe.skipIf(!GGUF || !FOLDER)('load-model: overlapping loads', () => {
+  it('a load overtaken by a newer drop is closed and fails; the newer one becomes current', async () => {
+    const { client, slot } = connect();
+    const older = client.request({ type: 'load-model', files: [await pick(GGUF!, 'stories260K.gguf')] });
+    const newer = client.request({ type: 'load-model', files: await pickFolder(FOLDER!, 'stories260K') });
+    const [a, b] = await Promise.allSettled([older, newer]);
+    expect(a.status).toBe('rejected');
+    expect((a as PromiseRejectedResult).reason).toMatchObject({
+      name: 'ModelLoadSupersededError',
+      message: expect.stringMatching(/^stories260K\.gguf: a newer model/),
+    });
+    expect(b.status).toBe('fulfilled');
+    expect(slot.current?.format).toBe('hf');
+  });
+});
+
+describe('load-model: files that are not one model', () => {
+  it.each([
+    ['nothing', [] as ModelFileRef[], /^the drop: no files arrived/],
+    ['two .gguf files', [made('a.gguf', 'x'), made('b.gguf', 'y')], /a\.gguf, b\.gguf\): 2 \.gguf files arrived .* drop just one/],
+    ['split GGUF parts', [made('m-00001-of-00002.gguf', 'x'), made('m-00002-of-00002.gguf', 'y')], /llama-gguf-split --merge/],
+    ['two model folders', [made('a/config.json', '{}'), made('b/config.json', '{}')], /2 model folders arrived \(a\/, b\/\)/],
+    ['no model files', [made('notes.txt', 'x'), made('data.bin', 'y')], /2 dropped files \(notes\.txt, data\.bin\): none is a \.gguf file/],
+  ])('%s → ModelFilesError in plain words', async (_what, files, message) => {
+    const { client, slot } = connect();
+    const err = await failure(client.request({ type: 'load-model', files }));
+    expect(err.name).toBe('ModelFilesError');
+    expect(err.message).toMatch(message);
+    expect(slot.current).toBeNull();
+  });
+
+  it('a folder without config.json fails with the opener\'s ConfigError', async () => {
+    const { client } = connect();
+    const err = await failure(client.request({ type: 'load-model', files: [made('m/model.safetensors', 'x')] }));
+    expect(err.name).toBe('ConfigError');
+    expect(err.message).toContain('no config.json');
+  });
+});
+
+describe('assertPlainData', () => {
+  it.each([
+    [{ a: 1n }, 'facts.a is a bigint value'],
+    [{ a: [1, new Float32Array(2)] }, 'facts.a[1] is a Float32Array'],
+    [{ m: new Map() }, 'facts.m is a Map instance'],
+    [{ x: Number.NaN }, 'facts.x is the number NaN'],
+    [{ u: undefined }, 'facts.u is a undefined value'],
+  ])('rejects %o', (value, message) => {
+    expect(() => assertPlainData(value, 'facts')).toThrow(message);
+  });
+
+  it('accepts nested plain data', () => {
+    const v = { a: [1, 'b', null, { c: true }], d: Object.create(null) as object };
+    expect(assertPlainData(v, 'facts')).toBe(v);
+  });
+});
+
+describe.skipIf(!GGUF)('actions.loadModel → store', () => {
+  it('goes loading → ready with facts and lists the files; a failed load shows the typed error', async () => {
+    const { client } = connect();
+    const store = createAppStore();
+    const seen: string[] = [store.getState().model.status];
+    store.subscribe((s) => {
+      if (seen.at(-1) !== s.model.status) seen.push(s.model.status);
+    });
+    await loadModelAction(client, store, [await pick(GGUF!, 'stories260K.gguf')]);
+    let m = store.getState().model;
+    expect(seen).toEqual(['idle', 'loading', 'ready']);
+    expect(m.label).toBe('stories260K.gguf');
+    expect(m.facts?.config.numLayers).toBe(5);
+    expect(store.getState().files).toEqual([{ path: 'stories260K.gguf', name: 'stories260K.gguf', size: 1185376 }]);
+
+    await loadModelAction(client, store, [made('bad/x.gguf', 'GGUF'), made('bad/readme', '')]);
+    m = store.getState().model;
+    expect(m.status).toBe('error');
+    expect(m.label).toBe('bad/ (2 files)');
+    expect(m.facts).toBeNull();
+    expect(m.error?.name).toBe('GgufError');
+    expect(m.error?.message).toMatch(/^bad\/x\.gguf: /);
+  });
+
+  it('shows only the newest of two overlapping loads', async () => {
+    const { client } = connect();
+    const store = createAppStore();
+    const gguf = await pick(GGUF!, 'stories260K.gguf');
+    const first = loadModelAction(client, store, [gguf]);
+    const second = loadModelAction(client, store, [made('second.gguf', 'not a gguf')]);
+    await Promise.all([first, second]);
+    const m = store.getState().model;
+    expect(m.loadId).toBe(2);
+    expect(m.status).toBe('error');
+    expect(m.label).toBe('second.gguf');
+    expect(m.facts).toBeNull();
+  });
+});
