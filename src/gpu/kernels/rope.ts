@@ -1,0 +1,160 @@
+// Rotary position embedding (RoPE) for the engine's half-split q/k layout:
+//   ropeInvFreq      inv_freq[D/2] in f64 from theta and the config's RopeScaling
+//   createRopeTable  that table uploaded as exact fixed-point turns (one per model)
+//   ropeForward      q, k ← R(pos·inv_freq) q, k          rope_forward.wgsl (in place)
+//   ropeBackward     dq, dk ← R(−pos·inv_freq) dq, dk    rope_backward.wgsl (in place)
+// Every scaling type folds into inv_freq, so the kernels read one table:
+// linear divides positions by the factor, which is the same as dividing inv_freq.
+import type { GpuContext } from '../device.ts';
+import { GpuTensor } from '../buffers.ts';
+import { dispatch, type KernelDef } from '../pipelines.ts';
+import { UniformStruct } from '../uniforms.ts';
+import type { RopeScaling } from '../../model/config.ts';
+import { checkU32Count, foldedGrid, type KernelOptions } from './elementwise.ts';
+
+/**
+ * inv_freq[i] = theta^(−2i/D) for i < D/2, scaled as the config says, in f64:
+ *  - linear: ÷ factor (transformers `_compute_linear_scaling_rope_parameters`);
+ *  - llama3: transformers `_compute_llama3_parameters` — wavelengths 2π/inv_freq
+ *    above originalMaxPositions/lowFreqFactor are divided by factor, those below
+ *    originalMaxPositions/highFreqFactor kept, and the band between interpolated
+ *    with smooth = (originalMaxPositions/wavelen − low)/(high − low);
+ *  - freq_factors: ÷ freqFactors[i] (GGUF rope_freqs.weight, llama.cpp's form of
+ *    llama3 scaling: theta_i / freq_factors[i]).
+ */
+export function ropeInvFreq(D: number, theta: number, scaling: RopeScaling, freqFactors?: ArrayLike<number>): Float64Array {
+  if (!Number.isInteger(D) || D < 2 || D % 2 !== 0) throw new RangeError(`rope: head dim ${D} is not a positive even integer`);
+  if (!(theta > 0) || !Number.isFinite(theta)) throw new RangeError(`rope: theta ${theta} is not a positive number`);
+  const half = D / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / theta ** ((2 * i) / D);
+  switch (scaling.type) {
+    case 'none':
+      break;
+    case 'linear':
+      for (let i = 0; i < half; i++) inv[i] /= scaling.factor;
+      break;
+    case 'llama3': {
+      const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: old } = scaling;
+      const lowWavelen = old / low;
+      const highWavelen = old / high;
+      for (let i = 0; i < half; i++) {
+        const wavelen = (2 * Math.PI) / inv[i];
+        if (wavelen > lowWavelen) inv[i] /= factor;
+        else if (wavelen >= highWavelen && high !== low) {
+          const smooth = (old / wavelen - low) / (high - low);
+          inv[i] = ((1 - smooth) * inv[i]) / factor + smooth * inv[i];
+        }
+      }
+      break;
+    }
+    case 'freq_factors': {
+      if (!freqFactors || freqFactors.length !== half)
+        throw new RangeError(`rope: freq_factors scaling needs rope_freqs.weight with ${half} values (D/2), got ${freqFactors ? freqFactors.length : 'none'}`);
+      for (let i = 0; i < half; i++) {
+        const f = freqFactors[i];
+        if (!(f > 0) || !Number.isFinite(f)) throw new RangeError(`rope: rope_freqs.weight[${i}] = ${f} is not a positive number`);
+        inv[i] /= f;
+      }
+      break;
+    }
+  }
+  return inv;
+}
+
+/**
+ * inv_freq as turns per position, frac(inv_freq / 2π), in 0.64 fixed point:
+ * pairs [hi, lo] of u32 words, frac ≈ hi/2³² + lo/2⁶⁴. The kernel multiplies by
+ * the integer position with wrapping u32 arithmetic, which is exactly "mod 1 turn".
+ */
+export function ropeTurnTable(invFreq: Float64Array): Uint32Array {
+  const out = new Uint32Array(invFreq.length * 2);
+  for (let i = 0; i < invFreq.length; i++) {
+    const f = invFreq[i] / (2 * Math.PI);
+    const x = (f - Math.floor(f)) * 2 ** 32; // exact: scaling by a power of two
+    const hi = Math.floor(x);
+    out[2 * i] = hi;
+    out[2 * i + 1] = Math.floor((x - hi) * 2 ** 32);
+  }
+  return out;
+}
+
+/** A model's rotary table on the GPU; built once, shared by every layer. */
+export interface RopeTable {
+  headDim: number;
+  invFreq: Float64Array;
+  /** u32 [D/2, 2], see ropeTurnTable. */
+  turns: GpuTensor<'u32'>;
+  /** One f32 bound in place of k when a call rotates q alone (writable bindings must not alias). */
+  noK: GpuTensor<'f32'>;
+  destroy(): void;
+}
+
+export function createRopeTable(
+  ctx: GpuContext,
+  cfg: { headDim: number; ropeTheta: number; ropeScaling: RopeScaling },
+  freqFactors?: ArrayLike<number>,
+): RopeTable {
+  const invFreq = ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling, freqFactors);
+  const turns = GpuTensor.from(ctx, ropeTurnTable(invFreq), [invFreq.length, 2], 'u32', 'rope.turns');
+  const noK = GpuTensor.empty(ctx, [1], 'f32', 'rope.no_k');
+  return {
+    headDim: cfg.headDim,
+    invFreq,
+    turns,
+    noK,
+    destroy: () => {
+      turns.destroy();
+      noK.destroy();
+    },
+  };
+}
+
+const WG = 64;
+const params = new UniformStruct({ N: 'u32', H: 'u32', K: 'u32', HALF: 'u32' });
+const BIND = ['uniform', 'read', 'read', 'storage', 'storage'] as const;
+const KERNELS = {
+  forward: { shader: 'rope_forward', bindings: BIND } satisfies KernelDef,
+  backward: { shader: 'rope_backward', bindings: BIND } satisfies KernelDef,
+};
+
+/** Heads of a tensor of N rows of heads of width D ([N, H, D], [B, T, H, D] or [N, H·D]). */
+function headsOf(what: string, t: GpuTensor<'f32'>, N: number, D: number): number {
+  const last = t.shape[t.shape.length - 1];
+  checkU32Count(what, t.size);
+  const H = N === 0 ? 0 : t.size / (N * D);
+  if (t.shape.length < 2 || last % D !== 0 || !Number.isInteger(H))
+    throw new RangeError(`${what}: [${t.shape}] is not ${N} rows of heads of width D = ${D}`);
+  return H;
+}
+
+function rope(dir: 'forward' | 'backward', ctx: GpuContext, q: GpuTensor<'f32'>, k: GpuTensor<'f32'> | null, positions: GpuTensor<'u32'>, table: RopeTable, opts: KernelOptions): void {
+  const what = dir === 'forward' ? 'ropeForward' : 'ropeBackward';
+  const D = table.headDim;
+  const N = positions.size;
+  const H = headsOf(`${what}: ${dir === 'forward' ? 'q' : 'dq'}`, q, N, D);
+  const K = k ? headsOf(`${what}: ${dir === 'forward' ? 'k' : 'dk'}`, k, N, D) : 0;
+  if (k === q) throw new RangeError(`${what}: q and k are the same tensor`);
+  checkU32Count(`${what}: N·D/2`, (N * D) / 2);
+  if (N === 0) return;
+  dispatch(ctx, KERNELS[dir], {
+    uniform: params.pack({ N, H, K, HALF: D / 2 }),
+    buffers: [positions.buffer, table.turns.buffer, q.buffer, (k ?? table.noK).buffer],
+    workgroups: foldedGrid((N * D) / 2, WG, opts.foldAt),
+    encoder: opts.encoder,
+  });
+}
+
+/**
+ * Rotate q [N, H, D] and k [N, K, D] in place by pos[n]·inv_freq (positions u32 [N]:
+ * absolute positions, so batches, padding and KV-cache offsets are the caller's
+ * choice). k may be null to rotate q alone. D comes from the table.
+ */
+export function ropeForward(ctx: GpuContext, q: GpuTensor<'f32'>, k: GpuTensor<'f32'> | null, positions: GpuTensor<'u32'>, table: RopeTable, opts: KernelOptions = {}): void {
+  rope('forward', ctx, q, k, positions, table, opts);
+}
+
+/** Backward of ropeForward: rotate dq and dk in place by −pos[n]·inv_freq. */
+export function ropeBackward(ctx: GpuContext, dq: GpuTensor<'f32'>, dk: GpuTensor<'f32'> | null, positions: GpuTensor<'u32'>, table: RopeTable, opts: KernelOptions = {}): void {
+  rope('backward', ctx, dq, dk, positions, table, opts);
+}
