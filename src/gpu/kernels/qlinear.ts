@@ -13,6 +13,7 @@ import { UniformStruct } from '../uniforms.ts';
 import type { GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
+import { foldedGrid } from './elementwise.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../../quant/qtensor.ts';
 
 /** One uniform layout shared by every qlinear kernel (fields unused by a kernel are ignored). */
@@ -41,12 +42,6 @@ function kernel(name: Kernel, bits: number): KernelDef {
         ? (['uniform', 'read', 'read', 'read', 'storage'] as const)
         : R8;
   return { shader: name, bindings, constants: { QP0, QP1 } };
-}
-
-/** A 1-D launch of n invocations in workgroups of `wg`, folded into 2-D past the per-dimension limit. */
-function foldedGrid(n: number, wg: number): [number, number] {
-  const groups = Math.ceil(n / wg);
-  return groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)];
 }
 
 export interface GpuLora {

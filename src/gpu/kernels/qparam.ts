@@ -6,6 +6,7 @@ import { GpuTensor } from '../buffers.ts';
 import { dispatch, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import type { Parametrization } from '../../quant/parametrize.ts';
+import { foldedGrid } from './elementwise.ts';
 
 const FWD: KernelDef = { shader: 'qparam_forward', bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage', 'storage'] };
 const BWD: KernelDef = { shader: 'qparam_backward', bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] };
@@ -37,18 +38,13 @@ export function uploadParametrization(ctx: GpuContext, p: Parametrization, label
   };
 }
 
-function grid(n: number): [number, number] {
-  const wg = Math.ceil(n / 64);
-  return wg <= 65535 ? [Math.max(1, wg), 1] : [65535, Math.ceil(wg / 65535)];
-}
-
 export function qparamForward(ctx: GpuContext, p: GpuParametrization, scale: GpuTensor<'f32'>, offset: GpuTensor<'f32'>, encoder?: GPUCommandEncoder): void {
   if (scale.size !== p.groups || offset.size !== p.groups) throw new RangeError(`qparamForward: scale/offset hold ${scale.size}/${offset.size} values, expected ${p.groups}`);
   const m = p.maps;
   dispatch(ctx, FWD, {
     uniform: fwdParams.pack({ G: p.groups }),
     buffers: [p.theta.buffer, m.a.buffer, m.ps.buffer, m.b.buffer, m.pm.buffer, scale.buffer, offset.buffer],
-    workgroups: grid(p.groups),
+    workgroups: foldedGrid(p.groups, 64),
     encoder,
   });
 }
@@ -67,7 +63,7 @@ export function qparamBackward(
   dispatch(ctx, BWD, {
     uniform: bwdParams.pack({ N, beta: opts.accumulate ? 1 : 0 }),
     buffers: [m.ptr.buffer, m.group.buffer, m.coef.buffer, m.isOffset.buffer, dscale.buffer, doffset.buffer, dtheta.buffer],
-    workgroups: grid(N),
+    workgroups: foldedGrid(N, 64),
     encoder: opts.encoder,
   });
 }
