@@ -1,9 +1,28 @@
+import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `node` (unit + GPU tests on Dawn/SwiftShader) and `browser`
 // (builds the app and drives Debian's Chromium with playwright-core).
 // GPU tests share one device per file; files run one at a time because
 // SwiftShader already uses every core.
+
+// Tests that need a WebGPU adapter in Node. Without one they are skipped with
+// the reason printed, unless SUB4_REQUIRE_FIXTURES=1 (CI), where they run and fail.
+const GPU_TESTS = ['tests/gpu/**/*.test.ts', 'tests/cli/gpu.test.ts'];
+
+function probeGpu(): { ok: boolean; reason: string } {
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'tests/helpers/probe_gpu.ts'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  } catch (e) {
+    return { ok: false, reason: `the GPU probe failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+const require = process.env.SUB4_REQUIRE_FIXTURES === '1';
+const gpu = require ? { ok: true, reason: 'required' } : probeGpu();
+if (!gpu.ok) console.warn(`SKIP: no WebGPU adapter in Node (${gpu.reason}); GPU tests skipped: ${GPU_TESTS.join(', ')}`);
+
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +30,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['tests/unit/**/*.test.ts', 'tests/gpu/**/*.test.ts', 'tests/fuzz/**/*.test.ts', 'tests/cli/**/*.test.ts'],
+          exclude: gpu.ok ? [] : GPU_TESTS,
           environment: 'node',
           fileParallelism: false,
           testTimeout: 120_000,
