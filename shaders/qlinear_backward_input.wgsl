@@ -10,10 +10,13 @@
 //           vec4 of codes (one word load per bit plane), one dequantize, reused
 //           for 4 tokens. Any I works: codes past I are row padding, their
 //           results are not stored.
+// Parts:    the codes may be split by rows into several buffers (large weights,
+//           src/gpu/qtensor_gpu.ts); one dispatch per part (later parts accumulate, beta = 1), whose rows are
+//           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      the gradient flowing to earlier layers must never need a dequantized
 //           copy of W either. Neighbouring invocations read neighbouring words of
 //           the same row, so a row's words are fetched once per workgroup.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dY: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
@@ -40,13 +43,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
-  for (var o = 0u; o < p.O; o++) {
-    let gi = o * p.NG + g;
+  for (var o = 0u; o < p.OP; o++) {
+    let og = p.O0 + o; // row of W (global)
+    let gi = og * p.NG + g;
     let w = scale[gi] * qcode4(o * p.WPR, k0) + offset[gi];
-    a0 += dY[d0 + o] * w;
-    a1 += dY[d1 + o] * w;
-    a2 += dY[d2 + o] * w;
-    a3 += dY[d3 + o] * w;
+    a0 += dY[d0 + og] * w;
+    a1 += dY[d1 + og] * w;
+    a2 += dY[d2 + og] * w;
+    a3 += dY[d3 + og] * w;
   }
   var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
   if (p.R > 0u) {

@@ -10,12 +10,15 @@
 //           x → o/4, y → t/4. Per step of 4 along I it decodes a vec4 of codes
 //           for each of its 4 rows (one word load and one vector shift per bit
 //           plane) and does 16 dot products with 4 vec4 of X.
+// Parts:    the codes may be split by rows into several buffers (large weights,
+//           src/gpu/qtensor_gpu.ts); one dispatch per part, whose rows are
+//           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      the same register blocking as the fastest plain matmul here, so
 //           dequantization rides along almost free; per group it accumulates
 //           Σx·q (per token and row) and Σx (per token) and applies scale and
 //           offset once: y += s·Σxq + m·Σx. No workgroup memory (barriers are
 //           costly on SwiftShader).
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
@@ -34,17 +37,18 @@ override WG_Y: u32 = 8u;
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o0 = gid.x * 4u;
   let t0 = gid.y * 4u;
-  if (o0 >= p.O || t0 >= p.T) { return; }
+  if (o0 >= p.OP || t0 >= p.T) { return; }
   let I4 = p.I / 4u;
   let tl = p.T - 1u;
-  let ol = p.O - 1u;
+  let ol = p.OP - 1u;
   let x0 = t0 * I4;
   let x1 = min(t0 + 1u, tl) * I4;
   let x2 = min(t0 + 2u, tl) * I4;
   let x3 = min(t0 + 3u, tl) * I4;
   let oc = vec4<u32>(o0, min(o0 + 1u, ol), min(o0 + 2u, ol), min(o0 + 3u, ol));
+  let og = oc + vec4<u32>(p.O0); // rows of W (global)
   let rw = oc * p.WPR;
-  let gs = oc * p.NG;
+  let gs = og * p.NG;
   // a_j: outputs of token j for the 4 rows (lanes = rows).
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
@@ -93,7 +97,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       let t = min(t0 + j, tl);
       var lo = vec4<f32>(0.0);
       for (var r = 0u; r < p.R; r++) {
-        lo += XA[t * p.R + r] * vec4<f32>(B[oc.x * p.R + r], B[oc.y * p.R + r], B[oc.z * p.R + r], B[oc.w * p.R + r]);
+        lo += XA[t * p.R + r] * vec4<f32>(B[og.x * p.R + r], B[og.y * p.R + r], B[og.z * p.R + r], B[og.w * p.R + r]);
       }
       acc[j] += p.lora_scale * lo;
     }
@@ -102,7 +106,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = t0 + j;
     if (t >= p.T) { break; }
     for (var i = 0u; i < 4u; i++) {
-      if (o0 + i < p.O) { Y[t * p.O + o0 + i] = acc[j][i]; }
+      if (o0 + i < p.OP) { Y[t * p.O + p.O0 + o0 + i] = acc[j][i]; }
     }
   }
 }

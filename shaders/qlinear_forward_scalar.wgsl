@@ -7,9 +7,12 @@
 //           5 XA f32[T*R] (dummy when R = 0); 6 B f32[O*R] (dummy); 7 Y f32[T*O].
 // Threads:  one invocation per (output o, block of 4 tokens): x → o, y → t/4;
 //           each code is decoded once and used for 4 tokens.
+// Parts:    the codes may be split by rows into several buffers (large weights,
+//           src/gpu/qtensor_gpu.ts); one dispatch per part, whose rows are
+//           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      per group it accumulates Σx·q and Σx and applies scale and offset
 //           once (y += s·Σxq + m·Σx), the factorization the backward uses too.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
@@ -25,7 +28,8 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   let t0 = gid.y * 4u;
-  if (o >= p.O || t0 >= p.T) { return; }
+  if (o >= p.OP || t0 >= p.T) { return; }
+  let og = p.O0 + o; // row of W (global)
   let tl = p.T - 1u;
   let xr = array<u32, 4>(t0 * p.I, min(t0 + 1u, tl) * p.I, min(t0 + 2u, tl) * p.I, min(t0 + 3u, tl) * p.I);
   let row = o * p.WPR;
@@ -40,16 +44,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       sxq += xv * q;
       sx += xv;
     }
-    acc += scale[o * p.NG + g] * sxq + offset[o * p.NG + g] * sx;
+    acc += scale[og * p.NG + g] * sxq + offset[og * p.NG + g] * sx;
   }
   if (p.R > 0u) {
     var lo = vec4<f32>(0.0);
     for (var r = 0u; r < p.R; r++) {
-      lo += B[o * p.R + r] * vec4<f32>(XA[t0 * p.R + r], XA[min(t0 + 1u, tl) * p.R + r], XA[min(t0 + 2u, tl) * p.R + r], XA[min(t0 + 3u, tl) * p.R + r]);
+      lo += B[og * p.R + r] * vec4<f32>(XA[t0 * p.R + r], XA[min(t0 + 1u, tl) * p.R + r], XA[min(t0 + 2u, tl) * p.R + r], XA[min(t0 + 3u, tl) * p.R + r]);
     }
     acc += p.lora_scale * lo;
   }
   for (var i = 0u; i < 4u; i++) {
-    if (t0 + i < p.T) { Y[(t0 + i) * p.O + o] = acc[i]; }
+    if (t0 + i < p.T) { Y[(t0 + i) * p.O + og] = acc[i]; }
   }
 }

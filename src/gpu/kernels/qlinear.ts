@@ -10,7 +10,7 @@ import type { GpuContext } from '../device.ts';
 import { GpuTensor } from '../buffers.ts';
 import { dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
-import type { GpuQTensor } from '../qtensor_gpu.ts';
+import type { CodePart, GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
 import { foldedGrid } from './elementwise.ts';
@@ -26,6 +26,8 @@ const params = new UniformStruct({
   PB: 'u32',
   NG: 'u32',
   R: 'u32',
+  O0: 'u32',
+  OP: 'u32',
   lora_scale: 'f32',
   beta: 'f32',
 });
@@ -50,7 +52,7 @@ export interface GpuLora {
   scale: number; // alpha / R
 }
 
-function pack(w: GpuQTensor, T: number, R: number, loraScale: number, beta: number): ArrayBuffer {
+function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: number, beta: number): ArrayBuffer {
   const I = w.cols;
   const [P0] = planeWidths(w.bits);
   return params.pack({
@@ -62,6 +64,8 @@ function pack(w: GpuQTensor, T: number, R: number, loraScale: number, beta: numb
     PB: Math.ceil(I / 32) * P0,
     NG: groupsPerRow(I, w.groupSize),
     R,
+    O0: part.row0,
+    OP: part.rows,
     lora_scale: loraScale,
     beta,
   });
@@ -80,12 +84,13 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   const xa = lora ? GpuTensor.empty(ctx, [T, R], 'f32', 'qlinear.xa') : GpuTensor.empty(ctx, [1], 'f32', 'qlinear.nolora');
   if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
   const blocked = I % 4 === 0;
-  dispatch(ctx, kernel(blocked ? 'qlinear_forward' : 'qlinear_forward_scalar', w.bits), {
-    uniform: pack(w, T, R, lora?.scale ?? 0, 0),
-    buffers: [x.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer],
-    workgroups: blocked ? [Math.ceil(O / 32), Math.ceil(T / 32)] : [Math.ceil(O / 64), Math.ceil(T / 4)],
-    encoder: enc,
-  });
+  for (const part of w.codeParts)
+    dispatch(ctx, kernel(blocked ? 'qlinear_forward' : 'qlinear_forward_scalar', w.bits), {
+      uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
+      buffers: [x.buffer, part.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer],
+      workgroups: blocked ? [Math.ceil(part.rows / 32), Math.ceil(T / 32)] : [Math.ceil(part.rows / 64), Math.ceil(T / 4)],
+      encoder: enc,
+    });
   submit(ctx, enc);
   xa.destroy();
 }
@@ -130,20 +135,24 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
   }
   if (grads.dx) {
     const dummy = u ?? temp([1], 'qlinear.nolora');
-    dispatch(ctx, kernel('qlinear_backward_input', w.bits), {
-      uniform: pack(w, T, u ? R : 0, lora?.scale ?? 0, beta),
-      buffers: [dy.buffer, w.codes.buffer, w.scale.buffer, w.offset.buffer, dummy.buffer, (u ? lora!.a : dummy).buffer, grads.dx.buffer],
-      workgroups: [Math.ceil(I / 64), Math.ceil(T / 16)],
-      encoder: enc,
-    });
+    // Parts after the first accumulate into dx; the LoRA term is added once, with the first part.
+    w.codeParts.forEach((part, i) =>
+      dispatch(ctx, kernel('qlinear_backward_input', w.bits), {
+        uniform: pack(w, part, T, u && i === 0 ? R : 0, lora?.scale ?? 0, i === 0 ? beta : 1),
+        buffers: [dy.buffer, part.codes.buffer, w.scale.buffer, w.offset.buffer, dummy.buffer, (u ? lora!.a : dummy).buffer, grads.dx!.buffer],
+        workgroups: [Math.ceil(I / 64), Math.ceil(T / 16)],
+        encoder: enc,
+      }),
+    );
   }
   if (grads.dscale && grads.doffset)
-    dispatch(ctx, kernel('qlinear_backward_quant', w.bits), {
-      uniform: pack(w, T, 0, 0, beta),
-      buffers: [x.buffer, dy.buffer, w.codes.buffer, grads.dscale.buffer, grads.doffset.buffer],
-      workgroups: foldedGrid(groupsPerRow(I, w.groupSize) * Math.ceil(O / 4), 64),
-      encoder: enc,
-    });
+    for (const part of w.codeParts)
+      dispatch(ctx, kernel('qlinear_backward_quant', w.bits), {
+        uniform: pack(w, part, T, 0, 0, beta),
+        buffers: [x.buffer, dy.buffer, part.codes.buffer, grads.dscale.buffer, grads.doffset.buffer],
+        workgroups: foldedGrid(groupsPerRow(I, w.groupSize) * Math.ceil(part.rows / 4), 64),
+        encoder: enc,
+      });
   if (lora && grads.da) matmulT(ctx, 'tn', grads.da, u!, x, { alpha: lora.scale, beta, encoder: enc }); // dA = s·Uᵀ·X
   if (lora && grads.db) {
     const xa = temp([T, R], 'qlinear.xa');
@@ -157,9 +166,13 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
 /** W [O, I] in f32 from a GpuQTensor. Tests and debugging only: no kernel needs a dequantized W. */
 export function dequantizeGpu(ctx: GpuContext, w: GpuQTensor, out: GpuTensor<'f32'>): void {
   if (out.shape[0] !== w.rows || out.shape[1] !== w.cols) throw new RangeError(`dequantizeGpu: out [${out.shape}] is not [${w.rows}, ${w.cols}]`);
-  dispatch(ctx, kernel('dequantize', w.bits), {
-    uniform: pack(w, 0, 0, 0, 0),
-    buffers: [w.codes.buffer, w.scale.buffer, w.offset.buffer, out.buffer],
-    workgroups: [Math.ceil(w.cols / 256), w.rows],
-  });
+  const enc = ctx.device.createCommandEncoder();
+  for (const part of w.codeParts)
+    dispatch(ctx, kernel('dequantize', w.bits), {
+      uniform: pack(w, part, 0, 0, 0, 0),
+      buffers: [part.codes.buffer, w.scale.buffer, w.offset.buffer, out.buffer],
+      workgroups: foldedGrid(part.rows * Math.ceil(w.cols / 4), 64),
+      encoder: enc,
+    });
+  submit(ctx, enc);
 }
