@@ -3,7 +3,7 @@ import type { GpuContext } from '../src/gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../src/gpu/buffers.ts';
 import { MATMUL_VARIANTS, matmul } from '../src/gpu/kernels/matmul.ts';
 import { randomF32 } from '../src/gpu/random.ts';
-import { timeGpu } from '../src/gpu/selftest.ts';
+import { bestOf } from './measure.ts';
 
 // Decode (T=1), a short prefill and a training micro-batch, at stories/SmolLM-like widths.
 const SHAPES = [
@@ -18,21 +18,20 @@ export async function* matmulBench(ctx: GpuContext) {
     const x = GpuTensor.from(ctx, randomF32(T * I, 1), [T, I], 'f32');
     const w = GpuTensor.from(ctx, randomF32(O * I, 2), [O, I], 'f32');
     const y = GpuTensor.empty(ctx, [T, O], 'f32');
-    let baseline = 0;
+    ledgerOf(ctx).resetPeak();
+    const ms = await bestOf(ctx, Object.fromEntries(MATMUL_VARIANTS.map((variant) => [variant, () => matmul(ctx, y, x, w, { variant })])), 3, 150);
+    const baseline = (2 * T * I * O) / (ms.naive * 1e6);
     for (const variant of MATMUL_VARIANTS) {
-      ledgerOf(ctx).resetPeak();
-      const ms = await timeGpu(ctx, () => matmul(ctx, y, x, w, { variant }), 300, 20);
-      const gflops = (2 * T * I * O) / (ms * 1e6);
-      if (variant === 'naive') baseline = gflops;
+      const gflops = (2 * T * I * O) / (ms[variant] * 1e6);
       yield {
         bench: 'matmul',
         variant,
         T,
         I,
         O,
-        ms: +ms.toFixed(3),
+        ms: +ms[variant].toFixed(3),
         gflops: +gflops.toFixed(4),
-        gbps: +((4 * (T * I + O * I + T * O)) / (ms * 1e6)).toFixed(4),
+        gbps: +((4 * (T * I + O * I + T * O)) / (ms[variant] * 1e6)).toFixed(4),
         baseline: 'naive',
         vs_baseline: +(gflops / baseline).toFixed(2),
         peak_gpu_bytes: ledgerOf(ctx).peak,

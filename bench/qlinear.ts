@@ -1,20 +1,26 @@
 // Quantized linear kernels at real model shapes (T = 128; SmolLM2-135M's
 // 576→1536 and 1536→576, Llama-3.2-1B's 2048→8192), each next to the best
 // plain f32 matmul on the same shape in the same run (`vs_baseline`).
+// Timings are the best of interleaved rounds (bench/measure.ts).
 import type { GpuContext } from '../src/gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../src/gpu/buffers.ts';
 import { matmul } from '../src/gpu/kernels/matmul.ts';
 import { qlinearBackward, qlinearForward } from '../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor } from '../src/gpu/qtensor_gpu.ts';
 import { randomF32 } from '../src/gpu/random.ts';
-import { timeGpu } from '../src/gpu/selftest.ts';
 import { quantizeRtn } from '../src/quant/quantize/rtn.ts';
+import { bestOf } from './measure.ts';
 
 const SHAPES = [
   { T: 128, I: 576, O: 1536 },
   { T: 128, I: 1536, O: 576 },
   { T: 128, I: 2048, O: 8192 },
 ];
+const GRIDS = [
+  [4, 64],
+  [2, 128],
+  [3, 'channel'],
+] as const;
 
 export async function* qlinearBench(ctx: GpuContext) {
   const quick = process.env.SUB4_BENCH_QUICK === '1';
@@ -24,31 +30,27 @@ export async function* qlinearBench(ctx: GpuContext) {
     const dy = GpuTensor.from(ctx, randomF32(T * O, 2), [T, O], 'f32');
     const y = GpuTensor.empty(ctx, [T, O], 'f32');
     const dx = GpuTensor.empty(ctx, [T, I], 'f32');
-    const flops = 2 * T * I * O;
     const wt = GpuTensor.from(ctx, wf, [O, I], 'f32');
-    const base = await timeGpu(ctx, () => matmul(ctx, y, x, wt), 300, 10);
-    wt.destroy();
-    const baseGflops = flops / (base * 1e6);
-    yield { bench: 'qlinear', kernel: 'matmul_f32 (baseline)', T, I, O, ms: +base.toFixed(2), gflops: +baseGflops.toFixed(4), vs_baseline: 1 };
-    for (const [bits, group] of [[4, 64], [2, 128], [3, 'channel']] as const) {
+    const flops = 2 * T * I * O;
+    for (const [bits, group] of GRIDS) {
       const wq = uploadQTensor(ctx, quantizeRtn(wf, O, I, { bits, groupSize: group }));
-      const ng = wq.scale.shape[1];
-      const ds = GpuTensor.empty(ctx, [O, ng], 'f32');
-      const dm = GpuTensor.empty(ctx, [O, ng], 'f32');
-      const cases: [string, () => void][] = [
-        ['qlinear_forward', () => qlinearForward(ctx, y, x, wq)],
-        ['qlinear_backward_input', () => qlinearBackward(ctx, dy, x, wq, { dx })],
-        ['qlinear_backward_quant', () => qlinearBackward(ctx, dy, x, wq, { dscale: ds, doffset: dm })],
-      ];
-      for (const [kernel, fn] of cases) {
-        ledgerOf(ctx).resetPeak();
-        const ms = await timeGpu(ctx, fn, 300, 10);
-        const gflops = flops / (ms * 1e6);
-        yield { bench: 'qlinear', kernel, bits, group, T, I, O, ms: +ms.toFixed(2), gflops: +gflops.toFixed(4), baseline: 'matmul_f32', vs_baseline: +(gflops / baseGflops).toFixed(2), peak_gpu_bytes: ledgerOf(ctx).peak };
+      const ds = GpuTensor.empty(ctx, wq.scale.shape, 'f32');
+      const dm = GpuTensor.empty(ctx, wq.offset.shape, 'f32');
+      ledgerOf(ctx).resetPeak();
+      const ms = await bestOf(ctx, {
+        matmul_f32: () => matmul(ctx, y, x, wt),
+        qlinear_forward: () => qlinearForward(ctx, y, x, wq),
+        qlinear_backward_input: () => qlinearBackward(ctx, dy, x, wq, { dx }),
+        qlinear_backward_quant: () => qlinearBackward(ctx, dy, x, wq, { dscale: ds, doffset: dm }),
+      });
+      const base = flops / (ms.matmul_f32 * 1e6);
+      for (const [kernel, t] of Object.entries(ms)) {
+        const gflops = flops / (t * 1e6);
+        yield { bench: 'qlinear', kernel, bits, group, T, I, O, ms: +t.toFixed(2), gflops: +gflops.toFixed(4), baseline: 'matmul_f32', vs_baseline: +(gflops / base).toFixed(2), peak_gpu_bytes: ledgerOf(ctx).peak };
       }
       [ds, dm].forEach((t) => t.destroy());
       wq.destroy();
     }
-    [x, dy, y, dx].forEach((t) => t.destroy());
+    [x, dy, y, dx, wt].forEach((t) => t.destroy());
   }
 }
