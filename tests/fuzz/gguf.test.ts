@@ -13,20 +13,10 @@ import { GgufValueType as T, type GgufKv } from '../../src/io/gguf/types.ts';
 import { MemorySink, writeGguf, type GgufTensorSpec } from '../../src/io/gguf/writer.ts';
 import { BLOCK_FORMATS, GgmlType, ggmlTypeInfo, isSupportedType } from '../../src/quant/formats.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { rng as prng } from '../../src/gpu/random.ts';
 
 const N_INPUTS = 40_000;
 
-/** Seeded PRNG (mulberry32) so a failing input can be regenerated from its index. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);
 const pick = <V>(r: Rand, xs: readonly V[]): V => xs[int(r, xs.length)];

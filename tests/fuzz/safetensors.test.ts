@@ -10,21 +10,15 @@ import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { encodeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { checkRange, type ByteSource } from '../../src/io/source.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { rng as seededRng } from '../../src/gpu/random.ts';
 
 const SEED = 0x5afe7e45;
 const CASES_SMALL = 12000;
 const CASES_STORIES = 8000;
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
+/** The project's seeded PRNG, with the two helpers mutations need. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRng(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)] };
 }

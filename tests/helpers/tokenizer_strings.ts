@@ -2,6 +2,7 @@
 // (empty, whitespace runs, numbers, contractions, accents, CJK, emoji and ZWJ
 // sequences, RTL, control characters, special-token look-alikes) followed by
 // seeded random mixtures of them.
+import { rng } from '../../src/gpu/random.ts';
 
 const EDGE: string[] = [
   '', ' ', '  ', '   ', '\t', '\n', '\n\n\n', ' \n ', '\r\n', '\t\t  \n', 'a', ' a', 'a ', '  a  b  ', 'a\tb\nc',
@@ -23,17 +24,6 @@ const POOL = [
   'the', 'and', ' of', 'little', 'dog', 'ran', 'happy', 'sun', 'tree', ',', '.', '!', '?', ' ', '  ', '\n', '\t', '7', '42', '1999',
 ];
 
-/** mulberry32: a tiny seeded PRNG, so the strings are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function tokenizerTestStrings(count = 200): string[] {
   const out = EDGE.slice(0, count);
