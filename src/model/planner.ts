@@ -86,7 +86,9 @@ export function planTraining(p: PlanInput): Plan {
   // PEQA trains scales and offsets; LoRA trains A and B. Both keep grad + Adam m, v.
   const trainableCount = p.method === 'peqa' ? 2 * groupCount : loraParams;
   const trainable = trainableCount * F32 * 2; // parameter + gradient
-  const optimizer = trainableCount * F32 * 2; // AdamW first and second moments
+  // AdamW first and second moments, plus the last good parameters and moments the
+  // bad-step rollback keeps (src/train/optimizer.ts, onBadStep 'rollback').
+  const optimizer = trainableCount * F32 * 5;
   // Saved for backward per token and layer: block input, two norm outputs, q, k, v, attention output,
   // gate, up and their SwiGLU product, plus 2 softmax statistics per head (online softmax).
   const kvDim = m.numKvHeads * m.headDim;
