@@ -5,13 +5,14 @@
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { matmulBench } from './matmul.ts';
 import { qlinearBench } from './qlinear.ts';
+import { modelBench } from './model.ts';
 
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
 const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
 try {
-  const suites = [matmulBench, qlinearBench];
+  const suites = [matmulBench, qlinearBench, modelBench];
   for (const suite of suites) {
     if (filter && !suite.name.includes(filter)) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));

@@ -5,8 +5,10 @@ import { UsageError, parseCommand, type Command } from './args.ts';
 import { gpuCommand } from './gpu.ts';
 import { inspectCommand } from './inspect.ts';
 import { convertCommand } from './convert.ts';
+import { evalCommand } from './eval.ts';
+import { generateCommand } from './generate.ts';
 
-const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

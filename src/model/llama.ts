@@ -1,0 +1,216 @@
+// The Llama-family forward pass on the GPU, composed from the kernels:
+//   x = embed(ids)
+//   per layer: xn1 = rmsnorm(x); q, k, v = linear(xn1) (+ bias); rope(q, k);
+//              attn = causal GQA attention (over the KV cache when decoding);
+//              x_mid = x + o_proj(attn); xn2 = rmsnorm(x_mid);
+//              h = silu(gate(xn2)) ⊙ up(xn2); x_next = x_mid + down(h)
+//   hidden = rmsnorm(x_out); logits = hidden · lm_headᵀ
+// over a batch of B sequences of T tokens (positions per row). Every buffer
+// comes from the activation plan (src/model/spec.ts): with `save`, what a
+// backward needs stays per layer in `Activations` after the call.
+// One Recorder per layer: its kernels go out in one submit.
+import type { GpuContext } from '../gpu/device.ts';
+import { GpuTensor } from '../gpu/buffers.ts';
+import { add } from '../gpu/kernels/elementwise.ts';
+import { attentionForward } from '../gpu/kernels/attention.ts';
+import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
+import { embeddingForward, validateTokenIds } from '../gpu/kernels/embedding.ts';
+import { rmsnormForward } from '../gpu/kernels/rmsnorm.ts';
+import { ropeForward } from '../gpu/kernels/rope.ts';
+import { swigluForward } from '../gpu/kernels/swiglu.ts';
+import type { KvCache } from './kv_cache.ts';
+import { linearForward } from './linear.ts';
+import { Recorder } from './recorder.ts';
+import { planActivations, type ActivationPlan, type ActName } from './spec.ts';
+import { viewAs } from './view.ts';
+import type { ModelWeights } from './weights.ts';
+
+/** The activation buffers of one (B, T, save) plan. */
+export class Activations {
+  private readonly slots: GpuTensor[] = [];
+  private readonly index = new Map<string, GpuTensor>();
+
+  constructor(
+    ctx: GpuContext,
+    readonly plan: ActivationPlan,
+  ) {
+    try {
+      for (const s of plan.slots) this.slots.push(GpuTensor.empty(ctx, s.shape, s.dtype, `act.${s.key}`));
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+    for (const e of plan.entries) this.index.set(`${e.name}@${e.layer ?? ''}`, viewAs(this.slots[e.slot], e.shape));
+  }
+
+  get B(): number {
+    return this.plan.B;
+  }
+  get T(): number {
+    return this.plan.T;
+  }
+
+  /** The buffer of an activation (layer-less names: ids, positions, x_out, hidden, rstd_f). */
+  get(name: ActName, layer: number | null = null): GpuTensor<'f32'> {
+    const t = this.index.get(`${name}@${layer ?? ''}`);
+    if (!t) throw new RangeError(`activation ${name}${layer === null ? '' : ` of layer ${layer}`} is not in the plan`);
+    return t as GpuTensor<'f32'>;
+  }
+
+  u32(name: 'ids' | 'positions'): GpuTensor<'u32'> {
+    return this.get(name) as unknown as GpuTensor<'u32'>;
+  }
+
+  /** Residual stream input of layer l (layer numLayers: the last layer's output). */
+  residual(l: number, numLayers: number): GpuTensor<'f32'> {
+    return l === numLayers ? this.get('x_out') : this.get('x', l);
+  }
+
+  destroy(): void {
+    for (const t of this.slots) t.destroy();
+    this.slots.length = 0;
+  }
+}
+
+export interface RunOptions {
+  /** Absolute positions per token row [B·T]; default t for row (b, t), or cache.length + t with a cache. */
+  positions?: ArrayLike<number>;
+  /** Decode: attend over this cache, after writing the new k/v rows at cache.length.. (advances it). */
+  cache?: KvCache;
+}
+
+/** A loaded model ready to run forwards. Weights are borrowed: the caller destroys them. */
+export class LlamaModel {
+  constructor(
+    readonly ctx: GpuContext,
+    readonly weights: ModelWeights,
+  ) {}
+
+  get config() {
+    return this.weights.config;
+  }
+
+  /** Buffers for a B×T forward; `save` keeps per layer what a backward needs. */
+  activations(B: number, T: number, save = false): Activations {
+    return new Activations(this.ctx, planActivations(this.config, B, T, save));
+  }
+
+  /** ids [B·T] (sequence-major) → acts.hidden (final-normalised rows). Submits all work; returns at once. */
+  forward(acts: Activations, ids: ArrayLike<number>, opts: RunOptions = {}): void {
+    const c = this.config;
+    const { B, T } = acts;
+    const N = B * T;
+    if (ids.length !== N) throw new RangeError(`forward: ${ids.length} token ids for a batch of ${B}×${T}`);
+    validateTokenIds(ids, c.vocabSize);
+    const cache = opts.cache;
+    const start = cache ? cache.length : 0;
+    if (cache) {
+      if (cache.B !== B) throw new RangeError(`forward: the KV cache holds ${cache.B} sequences, the batch ${B}`);
+      cache.checkRoom(start, T);
+    }
+    const pos = new Uint32Array(N);
+    if (opts.positions) {
+      if (opts.positions.length !== N) throw new RangeError(`forward: ${opts.positions.length} positions for ${N} tokens`);
+      for (let i = 0; i < N; i++) {
+        const p = opts.positions[i];
+        if (!Number.isInteger(p) || p < 0 || p > 0xffffffff) throw new RangeError(`forward: position ${p} at row ${i} is not a u32`);
+        pos[i] = p;
+      }
+    } else for (let i = 0; i < N; i++) pos[i] = start + (i % T);
+    acts.u32('ids').write(Uint32Array.from(ids));
+    acts.u32('positions').write(pos);
+
+    const ctx = this.ctx;
+    const w = this.weights;
+    const eps = c.rmsNormEps;
+    const window = c.slidingWindow ?? 0;
+    const [H, K, D] = [c.numHeads, c.numKvHeads, c.headDim];
+    const a = (n: ActName, l: number) => acts.get(n, l);
+    const rec = new Recorder(ctx);
+    embeddingForward(ctx, acts.residual(0, c.numLayers), w.embed, acts.u32('ids'), { encoder: rec.encoder });
+    for (let l = 0; l < c.numLayers; l++) {
+      const lw = w.layers[l];
+      const x = acts.residual(l, c.numLayers);
+      rmsnormForward(ctx, a('xn1', l), a('rstd1', l), x, lw.attnNorm, eps, { encoder: rec.encoder });
+      linearForward(ctx, rec, a('q', l), a('xn1', l), lw.q);
+      linearForward(ctx, rec, a('k', l), a('xn1', l), lw.k);
+      linearForward(ctx, rec, a('v', l), a('xn1', l), lw.v);
+      ropeForward(ctx, a('q', l), a('k', l), acts.u32('positions'), w.rope, { encoder: rec.encoder });
+      const q4 = viewAs(a('q', l), [B, T, H, D]);
+      const o4 = viewAs(a('attn', l), [B, T, H, D]);
+      if (cache) {
+        cache.write(rec.encoder, l, a('k', l), a('v', l), start, T);
+        attentionForward(ctx, o4, a('lse', l), q4, cache.k[l], cache.v[l], { qOffset: start, window, encoder: rec.encoder });
+      } else {
+        const k4 = viewAs(a('k', l), [B, T, K, D]);
+        const v4 = viewAs(a('v', l), [B, T, K, D]);
+        attentionForward(ctx, o4, a('lse', l), q4, k4, v4, { window, encoder: rec.encoder });
+      }
+      linearForward(ctx, rec, a('attn_out', l), a('attn', l), lw.o);
+      add(ctx, a('x_mid', l), x, a('attn_out', l), { encoder: rec.encoder });
+      rmsnormForward(ctx, a('xn2', l), a('rstd2', l), a('x_mid', l), lw.mlpNorm, eps, { encoder: rec.encoder });
+      linearForward(ctx, rec, a('gate', l), a('xn2', l), lw.gate);
+      linearForward(ctx, rec, a('up', l), a('xn2', l), lw.up);
+      swigluForward(ctx, a('h', l), a('gate', l), a('up', l), { encoder: rec.encoder });
+      linearForward(ctx, rec, a('mlp_out', l), a('h', l), lw.down);
+      add(ctx, acts.residual(l + 1, c.numLayers), a('x_mid', l), a('mlp_out', l), { encoder: rec.encoder });
+      rec.flush(); // one submit per layer
+    }
+    rmsnormForward(ctx, acts.get('hidden'), acts.get('rstd_f'), acts.get('x_out'), w.finalNorm, eps, { encoder: rec.encoder });
+    rec.flush();
+    if (cache) cache.length = start + T;
+  }
+
+  /** logits [rows, V] of hidden rows row0..row0+rows−1 (a new tensor the caller destroys). */
+  logits(acts: Activations, row0 = 0, rows = acts.B * acts.T): GpuTensor<'f32'> {
+    const N = acts.B * acts.T;
+    if (!Number.isInteger(row0) || !Number.isInteger(rows) || row0 < 0 || rows < 1 || row0 + rows > N)
+      throw new RangeError(`logits: rows ${row0}..${row0 + rows - 1} are outside the ${N} rows of the batch`);
+    const ctx = this.ctx;
+    const C = this.config.hiddenSize;
+    const hidden = acts.get('hidden');
+    const z = GpuTensor.empty(ctx, [rows, this.config.vocabSize], 'f32', 'logits');
+    const rec = new Recorder(ctx);
+    let h = hidden;
+    if (rows !== N) {
+      h = GpuTensor.empty(ctx, [rows, C], 'f32', 'logits.hidden_rows');
+      rec.encoder.copyBufferToBuffer(hidden.buffer, row0 * C * 4, h.buffer, 0, rows * C * 4);
+    }
+    linearForward(ctx, rec, z, h, this.weights.lmHead);
+    rec.flush();
+    if (h !== hidden) h.destroy();
+    return z;
+  }
+
+  /** The LM head as crossEntropyChunked calls it (forward only; the head is frozen here). */
+  lmHead(): LmHead {
+    return {
+      vocab: this.config.vocabSize,
+      forward: (enc, logits, hidden) => linearForward(this.ctx, new Recorder(this.ctx, enc), logits, hidden, this.weights.lmHead),
+    };
+  }
+
+  /**
+   * Per-token next-token loss [B·T] (−log p(target)) of the last forward, through
+   * the LM head R rows at a time (N×V logits are never resident). Rows with mask
+   * 0 or target ≥ V (use 0xffffffff) get 0. Returns a tensor the caller destroys.
+   */
+  tokenLoss(acts: Activations, targets: ArrayLike<number>, mask: ArrayLike<number>, chunk = 256): GpuTensor<'f32'> {
+    const N = acts.B * acts.T;
+    if (targets.length !== N || mask.length !== N) throw new RangeError(`tokenLoss: ${targets.length} targets and ${mask.length} mask values for ${N} tokens`);
+    const ctx = this.ctx;
+    const t = GpuTensor.from(ctx, Uint32Array.from(targets), [N], 'u32', 'loss.targets');
+    const m = GpuTensor.from(ctx, Uint32Array.from(mask), [N], 'u32', 'loss.mask');
+    const loss = GpuTensor.empty(ctx, [N], 'f32', 'loss.per_token');
+    try {
+      crossEntropyChunked(ctx, acts.get('hidden'), this.lmHead(), t, m, chunk, { loss });
+    } catch (e) {
+      loss.destroy();
+      throw e;
+    } finally {
+      t.destroy();
+      m.destroy();
+    }
+    return loss;
+  }
+}

@@ -1,0 +1,122 @@
+// A model's parameters on the GPU, loaded tensor by tensor from a LoadedModel
+// following the spec table (src/model/spec.ts): linear layers dense f32 or
+// quantized (src/model/linear.ts), the token embedding as an f32 table
+// (quantized embeddings are dequantized on the CPU at load: the lookup reads
+// rows, not products), norm weights f32, and the LM head either the embedding
+// table itself (tied) or its own linear layer (dense or quantized).
+import type { GpuContext } from '../gpu/device.ts';
+import { GpuTensor, ledgerOf } from '../gpu/buffers.ts';
+import { createRopeTable, type RopeTable } from '../gpu/kernels/rope.ts';
+import { FormatError } from '../io/errors.ts';
+import type { LoadedModel, ModelTensor } from '../io/model.ts';
+import type { LlamaConfig } from './config.ts';
+import { destroyLinear, uploadLinear, type GpuLinear } from './linear.ts';
+import { paramSpec, type LinearRole, type ParamEntry } from './spec.ts';
+
+export type LayerWeights = Record<LinearRole, GpuLinear> & {
+  attnNorm: GpuTensor<'f32'>;
+  mlpNorm: GpuTensor<'f32'>;
+};
+
+export interface ModelWeights {
+  config: LlamaConfig;
+  /** [V, C] f32. */
+  embed: GpuTensor<'f32'>;
+  finalNorm: GpuTensor<'f32'>;
+  /** Tied: a dense layer over the embedding table (same buffer). */
+  lmHead: GpuLinear;
+  layers: LayerWeights[];
+  rope: RopeTable;
+  /** GPU bytes the weights hold (from the ledger, tied tables counted once). */
+  bytes: number;
+  destroy(): void;
+}
+
+export interface LoadWeightsOptions {
+  /** Called after each tensor is on the GPU (done of total). */
+  onProgress?(done: number, total: number): void;
+}
+
+function tensorFor(model: LoadedModel, p: ParamEntry): ModelTensor {
+  const t = model.tensors.get(p.name);
+  if (!t) throw new FormatError(model.name, `tensor ${p.name} is missing (the config asks for it${p.role === 'lm_head' ? ': tie_word_embeddings is false' : ''})`);
+  if (t.shape.length !== p.shape.length || t.shape.some((n, i) => n !== p.shape[i]))
+    throw new FormatError(model.name, `tensor ${p.name} is [${t.shape.join(', ')}], but the config implies [${p.shape.join(', ')}]`);
+  return t;
+}
+
+/** Upload every parameter the forward needs; on failure, whatever was uploaded is freed. */
+export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const c = model.config;
+  const spec = paramSpec(c);
+  const ledger = ledgerOf(ctx);
+  const live0 = ledger.live;
+  const owned: { destroy(): void }[] = [];
+  const vector = async (p: ParamEntry): Promise<GpuTensor<'f32'>> => {
+    const t = GpuTensor.from(ctx, await tensorFor(model, p).readF32(), p.shape, 'f32', p.name);
+    owned.push(t);
+    return t;
+  };
+  try {
+    const byName = new Map(spec.map((p) => [p.name, p]));
+    const get = (name: string) => byName.get(name)!;
+    const biasOf = (p: ParamEntry) => spec.find((b) => b.kind === 'bias' && b.layer === p.layer && b.role === p.role) ?? null;
+    let done = 0;
+    const step = () => opts.onProgress?.(++done, spec.length);
+    const linear = async (p: ParamEntry): Promise<GpuLinear> => {
+      const b = biasOf(p);
+      const bias = b ? await vector(b) : null;
+      if (b) step();
+      const lin = await uploadLinear(ctx, tensorFor(model, p), bias);
+      owned.push({ destroy: () => destroyLinear(lin) });
+      step();
+      return lin;
+    };
+
+    const embed = await vector(get('model.embed_tokens.weight'));
+    step();
+    const finalNorm = await vector(get('model.norm.weight'));
+    step();
+    const [V, C] = embed.shape;
+    const lmHead: GpuLinear = c.tieWordEmbeddings
+      ? { kind: 'dense', rows: V, cols: C, w: embed, bias: null, type: 'tied' }
+      : await linear(get('lm_head.weight'));
+    let freqFactors: Float32Array | undefined;
+    if (c.ropeScaling.type === 'freq_factors') {
+      freqFactors = await tensorFor(model, get('rope_freqs.weight')).readF32();
+      step();
+    }
+    const rope = createRopeTable(ctx, c, freqFactors);
+    owned.push(rope);
+
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const name = (suffix: string) => get(`model.layers.${l}.${suffix}`);
+      const attnNorm = await vector(name('input_layernorm.weight'));
+      step();
+      const lw = { attnNorm } as Partial<LayerWeights>;
+      for (const role of ['q', 'k', 'v', 'o'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
+      lw.mlpNorm = await vector(name('post_attention_layernorm.weight'));
+      step();
+      for (const role of ['gate', 'up', 'down'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
+      layers.push(lw as LayerWeights);
+    }
+    const bytes = ledger.live - live0;
+    return {
+      config: c,
+      embed,
+      finalNorm,
+      lmHead,
+      layers,
+      rope,
+      bytes,
+      destroy: () => {
+        for (const o of owned) o.destroy();
+        owned.length = 0;
+      },
+    };
+  } catch (e) {
+    for (const o of owned) o.destroy();
+    throw e;
+  }
+}
