@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+import { probeGpu } from './tests/helpers/gpu_available.ts';
 
 // Two projects: `node` (unit + GPU tests on Dawn/SwiftShader) and `browser`
 // (builds the app and drives Debian's Chromium with playwright-core).
@@ -9,15 +9,6 @@ import { defineConfig } from 'vitest/config';
 // Tests that need a WebGPU adapter in Node. Without one they are skipped with
 // the reason printed, unless SUB4_REQUIRE_FIXTURES=1 (CI), where they run and fail.
 const GPU_TESTS = ['tests/gpu/**/*.test.ts', 'tests/cli/gpu.test.ts'];
-
-function probeGpu(): { ok: boolean; reason: string } {
-  try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'tests/helpers/probe_gpu.ts'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
-    return JSON.parse(out.trim().split('\n').pop()!);
-  } catch (e) {
-    return { ok: false, reason: `the GPU probe failed: ${(e as Error).message.split('\n')[0]}` };
-  }
-}
 
 const require = process.env.SUB4_REQUIRE_FIXTURES === '1';
 const gpu = require ? { ok: true, reason: 'required' } : probeGpu();

@@ -45,14 +45,21 @@ export function elementCount(shape: readonly number[]): number {
 
 /** A buffer with a shape and dtype. Storage buffers are padded to 4 bytes and at least 4 bytes long. */
 export class GpuTensor<D extends DType = DType> {
-  private freed = false;
   private constructor(
     readonly ctx: GpuContext,
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],
     readonly dtype: D,
     readonly byteSize: number,
+    /** Views share their owner's buffer and never free it. */
+    private freed = false,
   ) {}
+
+  /** The same buffer under another shape with as many elements (q as [N, H·D] and as [B, T, H, D]). */
+  view(shape: readonly number[]): GpuTensor<D> {
+    if (elementCount(shape) !== this.size) throw new RangeError(`view: [${shape}] holds ${elementCount(shape)} values, the tensor [${this.shape}] ${this.size}`);
+    return new GpuTensor(this.ctx, this.buffer, [...shape], this.dtype, this.byteSize, true);
+  }
 
   get size(): number {
     return elementCount(this.shape);

@@ -95,24 +95,31 @@ export function dispatch(ctx: GpuContext, def: KernelDef, args: DispatchArgs): v
   const [x, y = 1, z = 1] = args.workgroups;
   pass.dispatchWorkgroups(x, y, z);
   pass.end();
-  if (uniformBuf) transientsOf(enc).push(uniformBuf);
+  if (uniformBuf) afterSubmit(enc, () => uniformBuf!.destroy());
   if (!args.encoder) submit(ctx, enc);
 }
 
-const transients = new WeakMap<GPUCommandEncoder, GPUBuffer[]>();
-function transientsOf(enc: GPUCommandEncoder): GPUBuffer[] {
+const transients = new WeakMap<GPUCommandEncoder, (() => void)[]>();
+
+/**
+ * Run `fn` (typically: destroy a temporary buffer the recorded commands use)
+ * once `enc` has been submitted through submit() below.
+ */
+export function afterSubmit(enc: GPUCommandEncoder, fn: () => void): void {
   let list = transients.get(enc);
   if (!list) transients.set(enc, (list = []));
-  return list;
+  list.push(fn);
 }
 
 /**
- * Submit an encoder filled by `dispatch`, then free its per-dispatch uniform
- * buffers. Destroying after submit is valid: WebGPU keeps a buffer's memory
- * until the submitted work that uses it completes.
+ * Submit an encoder filled by `dispatch`, then run its afterSubmit callbacks
+ * (free per-dispatch uniforms and temporaries). Destroying after submit is
+ * valid: WebGPU keeps a buffer's memory until the submitted work that uses it
+ * completes. Encoders must be submitted here, not with queue.submit directly.
  */
 export function submit(ctx: GpuContext, enc: GPUCommandEncoder): void {
   ctx.device.queue.submit([enc.finish()]);
-  for (const b of transients.get(enc) ?? []) b.destroy();
+  const list = transients.get(enc) ?? [];
   transients.delete(enc);
+  for (const fn of list) fn();
 }

@@ -41,13 +41,10 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
 }
 
-/** y [N, O] ← x [N, I] · Wᵀ (+ b), recorded into rec (quantized layers flush it first: qlinear submits itself). */
+/** y [N, O] ← x [N, I] · Wᵀ (+ b), recorded into rec. */
 export function linearForward(ctx: GpuContext, rec: Recorder, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, lin: GpuLinear): void {
   if (lin.kind === 'dense') matmul(ctx, y, x, lin.w, { encoder: rec.encoder });
-  else {
-    rec.flush();
-    qlinearForward(ctx, y, x, lin.w);
-  }
+  else qlinearForward(ctx, y, x, lin.w, undefined, { encoder: rec.encoder });
   if (lin.bias) biasAdd(ctx, y, lin.bias, { encoder: rec.encoder });
 }
 

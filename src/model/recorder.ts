@@ -1,8 +1,8 @@
 // One command encoder shared by every kernel of a forward pass, so a layer (or a
 // whole forward) is one submit instead of one per kernel: each submit costs a
 // round trip through Dawn, which dominates small shapes and decode (T = 1).
-// A wrapper that submits on its own (qlinearForward today) is called after
-// flush(), which submits what was recorded so far and keeps the order.
+// A wrapper that submits on its own is called after flush(), which submits
+// what was recorded so far and keeps the order.
 import type { GpuContext } from '../gpu/device.ts';
 import { submit } from '../gpu/pipelines.ts';
 

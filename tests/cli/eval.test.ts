@@ -2,13 +2,14 @@
 // stories260K (ctx 128, 8 windows of tinyshakespeare) against llama.cpp's
 // perplexity on the same windows (within 0.5 %), and the typed errors: missing
 // or non-UTF-8 data, text too short for the windows, bad flags.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { fixture, REQUIRE } from '../helpers/fixtures.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { gpuReady } from '../helpers/gpu_available.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { perplexity, pplWindows } from '../helpers/perplexity.ts';
 
@@ -16,14 +17,6 @@ const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
 const fail = (args: string[]) => run('node', [BIN, ...args], { timeout: 120_000 }).then(() => ({ code: 0, stderr: '' }), (e) => e as { code: number; stderr: string });
 
-/** Whether Dawn finds an adapter (the probe vitest.config.ts runs; a child process, so a crashing driver cannot take the runner down). */
-function gpuReady(): boolean {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'tests/helpers/probe_gpu.ts'], { encoding: 'utf8', timeout: 60_000 });
-  const { ok, reason } = JSON.parse(out.trim().split('\n').pop()!);
-  if (!ok && REQUIRE) throw new Error(`no WebGPU adapter (${reason}); SUB4_REQUIRE_FIXTURES=1 makes this a failure`);
-  if (!ok) console.warn(`SKIP: no WebGPU adapter in Node (${reason})`);
-  return ok;
-}
 
 describe('sub4 eval', () => {
   it('stories260K: perplexity within 0.5 % of llama.cpp on the same windows', { timeout: 120_000 }, async () => {

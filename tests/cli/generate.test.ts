@@ -3,10 +3,11 @@
 // temperature 0; token ids compared), the tokens stream out as they are made
 // (JSON lines arriving over time, not at exit), text mode prints the prompt and
 // the decoded continuation, and bad flags are usage errors.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { fixture, REQUIRE } from '../helpers/fixtures.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { gpuReady } from '../helpers/gpu_available.ts';
 import { refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
 
@@ -14,13 +15,6 @@ const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
 const PROMPT = 'Once upon a time';
 
-function gpuReady(): boolean {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'tests/helpers/probe_gpu.ts'], { encoding: 'utf8', timeout: 60_000 });
-  const { ok, reason } = JSON.parse(out.trim().split('\n').pop()!);
-  if (!ok && REQUIRE) throw new Error(`no WebGPU adapter (${reason}); SUB4_REQUIRE_FIXTURES=1 makes this a failure`);
-  if (!ok) console.warn(`SKIP: no WebGPU adapter in Node (${reason})`);
-  return ok;
-}
 
 /** Run the CLI, recording when each stdout chunk arrived. */
 function runTimed(args: string[]): Promise<{ code: number | null; chunks: { ms: number; text: string }[]; stderr: string }> {

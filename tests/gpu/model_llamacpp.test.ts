@@ -78,25 +78,6 @@ describe('perplexity: sub4 vs llama.cpp', () => {
   }
 });
 
-/** llama.cpp's logits after each token with an F32 KV cache and no flash attention (its full-precision path). */
-async function refLogitsF32(model: RefModel, tokens: number[]): Promise<Float32Array[]> {
-  const ctx = await model.createContext({
-    contextSize: Math.max(tokens.length, 16), batchSize: Math.max(tokens.length, 16), sequences: 1, threads: 2,
-    flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-  });
-  try {
-    const out = await ctx.getSequence().controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { logits: true } }] as const));
-    return out.map((o, i) => {
-      if (!o?.next.logits) throw new Error(`llama.cpp returned no logits for position ${i}`);
-      const row = new Float32Array(o.next.logits.size);
-      for (const [id, v] of o.next.logits) row[id as number] = v;
-      return row;
-    });
-  } finally {
-    await ctx.dispose();
-  }
-}
-
 const logSoftmaxAt = (row: ArrayLike<number>, id: number) => {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
@@ -134,7 +115,7 @@ describe('per-token log-probabilities: sub4 vs llama.cpp', () => {
         }
         return worst;
       };
-      const w = worstOf(await refLogitsF32(ref, win));
+      const w = worstOf(await refLogits(ref, win, { f32Cache: true }));
       const wDefault = worstOf(await refLogits(ref, win));
       const shown = (t: number) => JSON.stringify(tok.tokenText(win[t + 1]));
       console.log(

@@ -66,11 +66,21 @@ export function refTokenize(model: LlamaModel, text: string, opts: { addBos?: bo
   return opts.addBos && model.tokens.shouldPrependBosToken && bos !== null ? [bos as number, ...ids] : [...ids];
 }
 
+export interface RefLogitsOptions {
+  /**
+   * llama.cpp's full-precision path: F32 KV cache and no flash attention. By
+   * default llama.cpp rounds the KV cache to f16, which moves log-probabilities
+   * by ~1e-2 on stories260K.
+   */
+  f32Cache?: boolean;
+}
+
 /** Raw next-token logits after each of `tokens` (one Float32Array of vocabulary size per position). */
-export async function refLogits(model: LlamaModel, tokens: readonly number[]): Promise<Float32Array[]> {
+export async function refLogits(model: LlamaModel, tokens: readonly number[], opts: RefLogitsOptions = {}): Promise<Float32Array[]> {
   const n = tokens.length;
   const size = Math.max(n, 16);
-  const ctx = await model.createContext({ contextSize: size, batchSize: size, sequences: 1, threads: 2 });
+  const precise = opts.f32Cache ? ({ flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const) : {};
+  const ctx = await model.createContext({ contextSize: size, batchSize: size, sequences: 1, threads: 2, ...precise });
   try {
     const seq = ctx.getSequence();
     const out = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { logits: true } }] as const));

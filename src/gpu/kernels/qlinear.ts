@@ -8,7 +8,7 @@
 // dequantization is involved, so a dedicated kernel would add nothing.
 import type { GpuContext } from '../device.ts';
 import { GpuTensor } from '../buffers.ts';
-import { dispatch, submit, type KernelDef } from '../pipelines.ts';
+import { afterSubmit, dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import type { CodePart, GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
@@ -71,7 +71,28 @@ function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: nu
   });
 }
 
-export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, w: GpuQTensor, lora?: GpuLora): void {
+export interface QLinearOptions {
+  /** Record into this encoder (submitted by the caller through pipelines.submit) instead of submitting now. */
+  encoder?: GPUCommandEncoder;
+}
+
+/** Temporaries of a call live until its commands are submitted: at once, or with the caller's encoder. */
+function scope(ctx: GpuContext, encoder: GPUCommandEncoder | undefined) {
+  const enc = encoder ?? ctx.device.createCommandEncoder();
+  return {
+    enc,
+    temp(shape: number[], label: string): GpuTensor<'f32'> {
+      const t = GpuTensor.empty(ctx, shape, 'f32', label);
+      afterSubmit(enc, () => t.destroy());
+      return t;
+    },
+    done() {
+      if (!encoder) submit(ctx, enc);
+    },
+  };
+}
+
+export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, w: GpuQTensor, lora?: GpuLora, opts: QLinearOptions = {}): void {
   const [T, I] = x.shape;
   const O = w.rows;
   if (x.shape.length !== 2 || I !== w.cols || y.shape[0] !== T || y.shape[1] !== O)
@@ -80,8 +101,9 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   if (lora && (lora.a.shape[1] !== I || lora.b.shape[0] !== O || lora.b.shape[1] !== R))
     throw new RangeError(`qlinearForward: LoRA A [${lora.a.shape}] / B [${lora.b.shape}] do not fit W [${O}, ${I}]`);
   if (T === 0) return;
-  const enc = ctx.device.createCommandEncoder();
-  const xa = lora ? GpuTensor.empty(ctx, [T, R], 'f32', 'qlinear.xa') : GpuTensor.empty(ctx, [1], 'f32', 'qlinear.nolora');
+  const sc = scope(ctx, opts.encoder);
+  const enc = sc.enc;
+  const xa = lora ? sc.temp([T, R], 'qlinear.xa') : sc.temp([1], 'qlinear.nolora');
   if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
   const blocked = I % 4 === 0;
   for (const part of w.codeParts)
@@ -91,8 +113,7 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
       workgroups: blocked ? [Math.ceil(part.rows / 32), Math.ceil(T / 32)] : [Math.ceil(part.rows / 64), Math.ceil(T / 4)],
       encoder: enc,
     });
-  submit(ctx, enc);
-  xa.destroy();
+  sc.done();
 }
 
 export interface QLinearGrads {
@@ -112,7 +133,15 @@ export interface QLinearGrads {
  * Backward of qlinearForward for the input x [T, I] and upstream dy [T, O].
  * Only what is asked for is computed: the integer codes never get a gradient.
  */
-export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>, w: GpuQTensor, grads: QLinearGrads, lora?: GpuLora): void {
+export function qlinearBackward(
+  ctx: GpuContext,
+  dy: GpuTensor<'f32'>,
+  x: GpuTensor<'f32'>,
+  w: GpuQTensor,
+  grads: QLinearGrads,
+  lora?: GpuLora,
+  opts: QLinearOptions = {},
+): void {
   const [T, I] = x.shape;
   const O = w.rows;
   if (dy.shape[0] !== T || dy.shape[1] !== O || I !== w.cols) throw new RangeError(`qlinearBackward: dy [${dy.shape}] / x [${x.shape}] do not fit W [${O}, ${w.cols}]`);
@@ -121,13 +150,9 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
   if (T === 0) return;
   const beta = grads.accumulate ? 1 : 0;
   const R = lora ? lora.a.shape[0] : 0;
-  const enc = ctx.device.createCommandEncoder();
-  const temps: GpuTensor[] = [];
-  const temp = (shape: number[], label: string) => {
-    const t = GpuTensor.empty(ctx, shape, 'f32', label);
-    temps.push(t);
-    return t;
-  };
+  const sc = scope(ctx, opts.encoder);
+  const enc = sc.enc;
+  const temp = sc.temp;
   let u: GpuTensor<'f32'> | undefined;
   if (lora && (grads.dx || grads.da)) {
     u = temp([T, R], 'qlinear.u'); // U = dY·B
@@ -159,8 +184,7 @@ export function qlinearBackward(ctx: GpuContext, dy: GpuTensor<'f32'>, x: GpuTen
     matmul(ctx, xa, x, lora.a, { encoder: enc });
     matmulT(ctx, 'tn', grads.db, dy, xa, { alpha: lora.scale, beta, encoder: enc }); // dB = s·dYᵀ·(X·Aᵀ)
   }
-  submit(ctx, enc);
-  for (const t of temps) t.destroy();
+  sc.done();
 }
 
 /** W [O, I] in f32 from a GpuQTensor. Tests and debugging only: no kernel needs a dequantized W. */
