@@ -2,8 +2,11 @@
 // sends requests, turns progress events into store updates and records the
 // outcome, so components only read state and call these.
 import type { EngineClient } from '../worker/client.ts';
-import type { ModelFileRef } from '../worker/protocol.ts';
+import type { GenerateParams, ModelFileRef } from '../worker/protocol.ts';
 import type { AppStore } from './store.ts';
+
+/** The Stop button's handle on the running generation; kept here because the store holds plain data only. */
+const generations = new WeakMap<AppStore, { runId: number; abort: AbortController }>();
 
 /** Ask the worker which GPU it has, then run the matmul self-test on it. */
 export async function startGpu(client: EngineClient, store: AppStore): Promise<void> {
@@ -47,6 +50,53 @@ export function dropLabel(files: readonly ModelFileRef[]): string {
   const [top] = tops;
   const count = `${paths.length} files`;
   return tops.size === 1 && top ? `${top}/ (${count})` : count;
+}
+
+/**
+ * Continue a prompt with the loaded model: tokens stream into the store as the
+ * worker makes them; a new call replaces the shown run (the older one is stopped).
+ */
+export async function generateText(client: EngineClient, store: AppStore, params: GenerateParams): Promise<void> {
+  const s = store.getState();
+  generations.get(store)?.abort.abort();
+  const runId = s.generateStarted(params.prompt);
+  const abort = new AbortController();
+  generations.set(store, { runId, abort });
+  try {
+    const r = await client.request(
+      { type: 'generate', ...params },
+      (p) => s.generateProgress(runId, p),
+      (t) => s.generateToken(runId, t),
+      abort.signal,
+    );
+    s.generateFinished(runId, r);
+  } catch (err) {
+    if (store.getState().generation.runId === runId) console.error(err);
+    s.generateFailed(runId, err);
+  } finally {
+    if (generations.get(store)?.runId === runId) generations.delete(store);
+  }
+}
+
+/** Ask the worker to stop the running generation at its next token; it resolves with the text so far. */
+export function stopGeneration(store: AppStore): void {
+  const g = generations.get(store);
+  if (!g) return;
+  store.getState().generateStopping(g.runId);
+  g.abort.abort();
+}
+
+/** Perplexity of a dropped or picked text file (the File goes to the worker unread). */
+export async function evaluatePerplexity(client: EngineClient, store: AppStore, file: File, ctx: number, windows: number): Promise<void> {
+  const s = store.getState();
+  const runId = s.perplexityStarted(file.name, ctx, windows);
+  try {
+    const r = await client.request({ type: 'perplexity', file, name: file.name, ctx, windows }, (p) => s.perplexityProgress(runId, p));
+    s.perplexityFinished(runId, r);
+  } catch (err) {
+    if (store.getState().perplexity.runId === runId) console.error(err);
+    s.perplexityFailed(runId, err);
+  }
 }
 
 /** Everything the app does when the page opens. */

@@ -3,10 +3,12 @@
 // src/state/actions.ts feeds it from the engine worker.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { createFilesSlice, type FilesSlice } from './slices/files.ts';
+import { createGenerateSlice, type GenerateSlice } from './slices/generate.ts';
 import { createGpuSlice, type GpuSlice } from './slices/gpu.ts';
 import { createModelSlice, type ModelSlice } from './slices/model.ts';
+import { createPerplexitySlice, type PerplexitySlice } from './slices/perplexity.ts';
 
-export type AppState = GpuSlice & FilesSlice & ModelSlice;
+export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -14,5 +16,7 @@ export function createAppStore(): AppStore {
     ...createGpuSlice(...a),
     ...createFilesSlice(...a),
     ...createModelSlice(...a),
+    ...createGenerateSlice(...a),
+    ...createPerplexitySlice(...a),
   }));
 }

@@ -1,6 +1,7 @@
 // Typed client for the engine worker: `request()` posts a numbered request and
 // resolves with its result, calling back on progress (and stream) events on the
 // way; a failure rejects with the worker's error rebuilt (same name and stack).
+// Aborting the signal passed to request() sends the worker a `cancel` for it.
 import {
   deserializeError,
   isWorkerMessage,
@@ -59,14 +60,24 @@ export class EngineClient {
     return this.pending.size;
   }
 
+  /**
+   * Send a request. Aborting `signal` asks the worker to stop it: the request
+   * still settles the way its handler says (a generate resolves with what it
+   * has, others reject with CancelledError), so callers keep one code path.
+   */
   request<K extends RequestType>(
     req: EngineRequest<K>,
     onProgress?: (p: ProgressEvent) => void,
     onStream?: (data: EngineStreams[K]) => void,
+    signal?: AbortSignal,
   ): Promise<EngineResults[K]> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
-    return new Promise<EngineResults[K]>((resolve, reject) => {
+    const cancel = () => {
+      // Its answer only says whether the target was still running; the target's own answer is what counts.
+      if (this.pending.has(id)) this.request({ type: 'cancel', target: id }).catch(() => {});
+    };
+    const result = new Promise<EngineResults[K]>((resolve, reject) => {
       this.pending.set(id, {
         resolve: resolve as (v: unknown) => void,
         reject,
@@ -80,6 +91,15 @@ export class EngineClient {
         reject(err instanceof Error ? err : new EngineWorkerError(String(err)));
       }
     });
+    if (signal) {
+      if (signal.aborted) cancel();
+      else {
+        signal.addEventListener('abort', cancel, { once: true });
+        const detach = () => signal.removeEventListener('abort', cancel);
+        result.then(detach, detach);
+      }
+    }
+    return result;
   }
 
   /** Stop the worker; every request still waiting rejects. */

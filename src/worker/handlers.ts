@@ -3,14 +3,18 @@
 // the same handlers run in the browser worker and could run in Node tests.
 import type { GpuContext } from '../gpu/device.ts';
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
+import { generateText } from './generate.ts';
 import { loadModel } from './load_model.ts';
 import type { ModelSlot } from './model_slot.ts';
+import { perplexity } from './perplexity.ts';
 import type { EngineRequest, EngineResults, EngineStreams, RequestType } from './protocol.ts';
 
-/** How a handler reports back while it runs. */
+/** How a handler reports back while it runs, and learns that it should stop. */
 export interface HandlerIO<K extends RequestType> {
   progress(phase: string, done: number, total: number): void;
   stream(data: EngineStreams[K]): void;
+  /** Aborts when the page sends `cancel` for this request; long handlers check it between steps. */
+  signal: AbortSignal;
 }
 
 export interface HandlerEnv {
@@ -21,7 +25,10 @@ export interface HandlerEnv {
 }
 
 export type Handler<K extends RequestType> = (req: EngineRequest<K>, io: HandlerIO<K>, env: HandlerEnv) => Promise<EngineResults[K]>;
-export type HandlerTable = { [K in RequestType]: Handler<K> };
+/** Requests serve.ts answers itself, because they act on other requests. */
+export type LoopRequest = 'cancel';
+export type HandledRequest = Exclude<RequestType, LoopRequest>;
+export type HandlerTable = { [K in HandledRequest]: Handler<K> };
 
 export const handlers: HandlerTable = {
   async 'gpu-info'(_req, io, env) {
@@ -43,4 +50,7 @@ export const handlers: HandlerTable = {
     if (!Array.isArray(req.files)) throw new TypeError('load-model needs `files`: an array of { path, file } with File objects.');
     return loadModel(req.files, env.models, io.progress);
   },
+
+  generate: generateText,
+  perplexity,
 };

@@ -4,10 +4,12 @@
 // (or drops it), so errors travel as data and are rebuilt with their class name,
 // message and stack on the other side.
 //
-// To add a request (load-model, tokenize, generate, train, export): add a row to
-// EngineRequests (its parameters) and EngineResults (what it resolves with), and,
-// if it streams (generate → tokens, train → steps), a row to EngineStreams. The
-// worker's handler table and the client's types follow from these maps.
+// To add a request (tokenize, train, export): add a row to EngineRequests (its
+// parameters) and EngineResults (what it resolves with), and, if it streams
+// (generate → tokens, train → steps), a row to EngineStreams. The worker's
+// handler table and the client's types follow from these maps. Any running
+// request can be stopped with `cancel` (serve.ts answers it itself); handlers
+// see that through the AbortSignal in their HandlerIO.
 import type { AdapterSummary, LimitName } from '../gpu/device.ts';
 import type { SelfTestResult } from '../gpu/selftest.ts';
 import type { ModelFacts } from '../model/facts.ts';
@@ -44,12 +46,77 @@ export interface ModelLoaded {
   ignored: string[];
 }
 
+/** What `generate` continues and how it samples (the options of `sub4 generate`). */
+export interface GenerateParams {
+  /** Text to continue; BOS is added when the model asks for it. */
+  prompt: string;
+  /** Most new tokens; generation also stops at an end-of-sequence token. */
+  maxTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  /** Keep the k most likely tokens; 0 = off. */
+  topK: number;
+  /** Keep the most likely tokens up to this probability; 1 = off. */
+  topP: number;
+  /** Sampler seed: the same seed and settings give the same text. */
+  seed: number;
+}
+
+/** One generated token, streamed as soon as it is chosen. */
+export interface GeneratedToken {
+  /** Token id. */
+  id: number;
+  /** Text this token adds (may be '' while a multi-byte character is incomplete; the result's text has it). */
+  text: string;
+}
+
+/** Why generation ended: an end-of-sequence token, maxTokens, the model's context, or a cancel. */
+export type StopReason = 'eos' | 'length' | 'context' | 'cancelled';
+
+export interface Generated {
+  /** Ids of the new tokens (prompt excluded). */
+  tokens: number[];
+  /** The new text, complete (held-back partial characters included). */
+  text: string;
+  promptTokens: number;
+  /** Decode speed: tokens after the first over the time since the first; 0 with fewer than 2 tokens. */
+  tokensPerSecond: number;
+  /** Prompt pass until the first token, ms. */
+  prefillMs: number;
+  stopReason: StopReason;
+}
+
+/** Perplexity of a dropped text, by the windowed protocol of `sub4 eval` (src/model/eval.ts). */
+export interface PerplexityParams {
+  /** Plain UTF-8 text; only its first windows·(ctx−1) tokens are used. */
+  file: File;
+  /** Its name, for messages (sent apart: Node's structured clone turns a File into a nameless Blob). */
+  name: string;
+  /** Tokens per window, BOS included. */
+  ctx: number;
+  windows: number;
+}
+
+export interface PerplexityReport {
+  /** Tokens scored. */
+  tokens: number;
+  /** Mean negative log-likelihood per token (nats). */
+  nll: number;
+  ppl: number;
+  file: string;
+}
+
 /** Parameters of each request, keyed by its `type`. */
 export interface EngineRequests {
   'gpu-info': Record<never, never>;
   selftest: Record<never, never>;
   /** Open a .gguf file or a Hugging Face folder and make it the engine's current model. */
   'load-model': { files: ModelFileRef[] };
+  /** Continue a prompt with the current model (weights go to the GPU on first use after a load). */
+  generate: GenerateParams;
+  perplexity: PerplexityParams;
+  /** Stop request `target` (a generate resolves with what it has; others reject with CancelledError). */
+  cancel: { target: number };
 }
 
 /** The value each request resolves with. */
@@ -57,6 +124,10 @@ export interface EngineResults {
   'gpu-info': GpuInfo;
   selftest: SelfTestReport;
   'load-model': ModelLoaded;
+  generate: Generated;
+  perplexity: PerplexityReport;
+  /** Whether `target` was still running. */
+  cancel: { cancelled: boolean };
 }
 
 /** Payloads a request streams before it resolves; requests absent here stream nothing. */
@@ -64,6 +135,9 @@ export interface EngineStreams {
   'gpu-info': never;
   selftest: never;
   'load-model': never;
+  generate: GeneratedToken;
+  perplexity: never;
+  cancel: never;
 }
 
 export type RequestType = keyof EngineRequests;
@@ -79,7 +153,9 @@ export interface ProgressEvent {
   id: number;
   /**
    * Short name of the current step: 'device', 'selftest'; for load-model 'config',
-   * 'reading header', 'tokenizer' (done/total are bytes read of the model's files), 'facts'.
+   * 'reading header', 'tokenizer' (done/total are bytes read of the model's files), 'facts';
+   * for generate and perplexity 'uploading weights' (tensors, first use after a load only);
+   * for perplexity 'reading text' (bytes), 'tokenizing', 'evaluating' (windows).
    */
   phase: string;
   done: number;

@@ -1,8 +1,13 @@
 // The engine's message loop, apart from the worker global so it can be driven
 // over any MessagePort-like pair (a Worker's `self`, or a MessageChannel in
 // Node tests): read numbered requests, run the handler, post events back.
-import { handlers as defaultHandlers, type HandlerEnv, type HandlerIO, type HandlerTable } from './handlers.ts';
+// Requests run concurrently (a cancel must get through while a generate runs),
+// each with an AbortController that a `cancel` request naming it aborts.
+import { handlers as defaultHandlers, type HandledRequest, type HandlerEnv, type HandlerIO, type HandlerTable } from './handlers.ts';
 import { serializeError, type RequestMessage, type RequestType, type WorkerMessage } from './protocol.ts';
+
+/** The abort reason a handler sees when the page cancels its request. */
+export const CANCEL_REASON = 'cancelled by the page';
 
 /** The worker side of the channel: `self` in a worker, a MessagePort in tests. */
 export interface EnginePort {
@@ -12,12 +17,22 @@ export interface EnginePort {
 
 export function serve(port: EnginePort, env: HandlerEnv, table: HandlerTable = defaultHandlers): void {
   const post = (msg: WorkerMessage) => port.postMessage(msg);
+  const running = new Map<number, AbortController>();
 
-  async function handle<K extends RequestType>(msg: RequestMessage<K>): Promise<void> {
+  function cancel(msg: RequestMessage<'cancel'>): void {
+    const target = running.get(msg.target);
+    target?.abort(CANCEL_REASON);
+    post({ type: 'result', id: msg.id, value: { cancelled: target !== undefined } });
+  }
+
+  async function handle<K extends HandledRequest>(msg: RequestMessage<K>): Promise<void> {
     const { id } = msg;
+    const abort = new AbortController();
+    running.set(id, abort);
     const io: HandlerIO<K> = {
       progress: (phase, done, total) => post({ type: 'progress', id, phase, done, total }),
       stream: (data) => post({ type: 'stream', id, data }),
+      signal: abort.signal,
     };
     try {
       const handler = Object.hasOwn(table, msg.type) ? table[msg.type as K] : undefined;
@@ -26,6 +41,8 @@ export function serve(port: EnginePort, env: HandlerEnv, table: HandlerTable = d
       post({ type: 'result', id, value });
     } catch (err) {
       post({ type: 'error', id, error: serializeError(err) });
+    } finally {
+      running.delete(id);
     }
   }
 
@@ -35,6 +52,7 @@ export function serve(port: EnginePort, env: HandlerEnv, table: HandlerTable = d
       console.error('engine: ignored a message without a numeric id', msg);
       return;
     }
-    void handle(msg);
+    if ((msg.type as RequestType) === 'cancel') cancel(msg as RequestMessage<'cancel'>);
+    else void handle(msg as RequestMessage<HandledRequest>);
   });
 }

@@ -1,16 +1,25 @@
 // The worker protocol end to end without a browser: the real client and the
 // real message loop (serve.ts) talk over a Node MessageChannel, with the real
 // handlers on a Dawn device. Checks results, progress, and that errors arrive
-// with their class name, message, stack and fields. It backs the browser test
-// in tests/e2e/app.test.ts; load-model is covered by tests/e2e/load-model.test.ts.
+// with their class name, message, stack and fields; generate (streaming,
+// cancel), perplexity (progress), the weights' upload on first use and their
+// release on the next load, and the typed errors of model requests, GPU loss
+// included. It backs the browser tests in tests/e2e/app.test.ts and
+// tests/e2e/generate.test.ts; load-model is covered by tests/e2e/load-model.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
+import { openAsBlob } from 'node:fs';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { GpuLimitError, GpuUnavailableError } from '../../src/gpu/errors.ts';
+import { createNodeGpuContext } from '../../src/gpu/node.ts';
+import type { GpuContext } from '../../src/gpu/device.ts';
+import { generateText, evaluatePerplexity, loadModel, stopGeneration } from '../../src/state/actions.ts';
+import { createAppStore } from '../../src/state/store.ts';
 import { EngineClient, type WorkerLike } from '../../src/worker/client.ts';
 import type { HandlerEnv } from '../../src/worker/handlers.ts';
 import { ModelSlot } from '../../src/worker/model_slot.ts';
-import { deserializeError, serializeError, type ProgressEvent } from '../../src/worker/protocol.ts';
+import { deserializeError, serializeError, type GenerateParams, type GeneratedToken, type ProgressEvent } from '../../src/worker/protocol.ts';
 import { serve, type EnginePort } from '../../src/worker/serve.ts';
+import { fixture } from '../helpers/fixtures.ts';
 import { gpu } from '../helpers/gpu.ts';
 
 const open: MessagePort[] = [];
@@ -103,5 +112,186 @@ describe('client ⇄ serve over a MessageChannel', () => {
     await expect(a).rejects.toMatchObject({ name: 'EngineWorkerError', message: expect.stringContaining('SyntaxError in engine.worker.js') });
     await expect(b).rejects.toMatchObject({ name: 'EngineWorkerError' });
     await expect(client.request({ type: 'gpu-info' })).rejects.toMatchObject({ name: 'EngineWorkerError' });
+  });
+});
+
+// ---- model requests: generate, cancel, perplexity ----
+
+const GGUF = fixture('models/stories260K.gguf');
+const TEXT = fixture('data/tinyshakespeare/input.txt');
+const GREEDY: GenerateParams = { prompt: 'Once upon a time', maxTokens: 20, temperature: 0, topK: 40, topP: 0.95, seed: 0 };
+
+function connectModel(getContext: HandlerEnv['getContext'] = () => gpu()): { client: EngineClient; slot: ModelSlot } {
+  const { port1, port2 } = new MessageChannel();
+  open.push(port1, port2);
+  const slot = new ModelSlot();
+  serve(port2 as unknown as EnginePort, { getContext, models: slot });
+  const client = new EngineClient(port1 as unknown as WorkerLike);
+  port1.start();
+  port2.start();
+  return { client, slot };
+}
+
+async function pickFile(path: string): Promise<File> {
+  return new File([await openAsBlob(path)], path.split('/').pop()!);
+}
+
+async function loaded(getContext?: HandlerEnv['getContext']) {
+  const c = connectModel(getContext);
+  await c.client.request({ type: 'load-model', files: [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }] });
+  return c;
+}
+
+const failureOf = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as Error & { field?: string },
+  );
+
+describe.skipIf(!GGUF)('generate over the protocol', () => {
+  it('streams tokens whose texts add up to the result; weights upload once and go with the next load', async () => {
+    const { client, slot } = await loaded();
+    const events: ProgressEvent[] = [];
+    const streamed: GeneratedToken[] = [];
+    const r = await client.request({ type: 'generate', ...GREEDY }, (e) => events.push(e), (t) => streamed.push(t));
+    // What stories260K continues greedily (llama.cpp's tokens: tests/cli/generate.test.ts).
+    expect(r.text.startsWith(', there was a little girl named Lily')).toBe(true);
+    expect([r.stopReason, r.tokens.length, r.promptTokens]).toEqual(['length', 20, 5]);
+    expect(streamed.map((t) => t.id)).toEqual(r.tokens);
+    expect(streamed.map((t) => t.text).join('')).toBe(r.text);
+    expect(r.tokensPerSecond).toBeGreaterThan(0);
+    const uploads = events.filter((e) => e.phase === 'uploading weights');
+    expect(uploads.at(-1)).toMatchObject({ done: 48, total: 48 });
+    expect(slot.residentBytes).toBeGreaterThan(1_000_000);
+    console.log(`generate over the protocol: ${r.tokensPerSecond.toFixed(1)} tokens/s, prefill ${r.prefillMs.toFixed(0)} ms`);
+
+    // Kept for the next request: no upload, and the same greedy text.
+    const again: ProgressEvent[] = [];
+    const r2 = await client.request({ type: 'generate', ...GREEDY }, (e) => again.push(e));
+    expect(again.filter((e) => e.phase === 'uploading weights')).toEqual([]);
+    expect(r2.text).toBe(r.text);
+
+    await client.request({ type: 'load-model', files: [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }] });
+    expect(slot.residentBytes).toBe(0);
+  });
+
+  it('a cancel stops it at the next token; it resolves with the text so far', async () => {
+    const { client } = await loaded();
+    const abort = new AbortController();
+    const streamed: GeneratedToken[] = [];
+    const r = await client.request({ type: 'generate', ...GREEDY, maxTokens: 1500 }, undefined, (t) => {
+      streamed.push(t);
+      if (streamed.length === 3) abort.abort();
+    }, abort.signal);
+    expect(r.stopReason).toBe('cancelled');
+    expect(r.tokens.length).toBeGreaterThanOrEqual(3);
+    expect(r.tokens.length).toBeLessThan(20);
+    expect(r.tokens).toEqual(streamed.map((t) => t.id));
+    expect(client.inFlight).toBe(0);
+    // A cancel for a request that is over finds nothing.
+    expect(await client.request({ type: 'cancel', target: 1 })).toEqual({ cancelled: false });
+  });
+
+  it('a new load stops a running generation and frees its weights', async () => {
+    const { client, slot } = await loaded();
+    let first!: () => void;
+    const started = new Promise<void>((r) => (first = r));
+    const running = client.request({ type: 'generate', ...GREEDY, maxTokens: 1500 }, undefined, () => first());
+    await started;
+    await client.request({ type: 'load-model', files: [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }] });
+    const r = await running;
+    expect(r.stopReason).toBe('cancelled');
+    expect(r.tokens.length).toBeLessThan(1500);
+    expect(slot.residentBytes).toBe(0);
+  });
+
+  it('names what is wrong: no model, parameters out of range, an empty prompt is fine (BOS)', async () => {
+    const bare = connectModel();
+    const none = await failureOf(bare.client.request({ type: 'generate', ...GREEDY }));
+    expect(none).toMatchObject({ name: 'NoModelError', message: expect.stringMatching(/^No model is loaded/) });
+
+    const { client } = await loaded();
+    const bad = await failureOf(client.request({ type: 'generate', ...GREEDY, temperature: -1 }));
+    expect(bad).toMatchObject({ name: 'RequestParamError', field: 'temperature', message: 'temperature: must be a number from 0 to 100, got -1' });
+    const nan = await failureOf(client.request({ type: 'generate', ...GREEDY, maxTokens: Number.NaN }));
+    expect(nan).toMatchObject({ name: 'RequestParamError', field: 'max tokens' });
+    const p0 = await failureOf(client.request({ type: 'generate', ...GREEDY, topP: 0 }));
+    expect(p0?.message).toMatch(/^top-p: must be above 0/);
+    const empty = await client.request({ type: 'generate', ...GREEDY, prompt: '', maxTokens: 3 });
+    expect([empty.promptTokens, empty.tokens.length]).toEqual([1, 3]);
+  });
+
+  it('a lost GPU fails the request with GpuDeviceLostError; the next one uploads to a new device', async () => {
+    let ctx: GpuContext = await createNodeGpuContext();
+    const made: GpuContext[] = [ctx];
+    const { client } = await loaded(async () => ctx);
+    try {
+      await client.request({ type: 'generate', ...GREEDY, maxTokens: 2 });
+      const doomed = ctx;
+      const err = await failureOf(client.request({ type: 'generate', ...GREEDY, maxTokens: 1500 }, undefined, () => doomed.destroy()));
+      expect(err).toMatchObject({ name: 'GpuDeviceLostError', reason: 'destroyed', message: expect.stringMatching(/^The GPU was lost \(destroyed\) while the model ran/) });
+
+      ctx = await createNodeGpuContext();
+      made.push(ctx);
+      const events: ProgressEvent[] = [];
+      const r = await client.request({ type: 'generate', ...GREEDY }, (e) => events.push(e));
+      expect(r.text.startsWith(', there was a little girl named Lily')).toBe(true);
+      expect(events.some((e) => e.phase === 'uploading weights')).toBe(true);
+    } finally {
+      for (const c of made) c.destroy();
+    }
+  });
+});
+
+describe.skipIf(!GGUF || !TEXT)('perplexity over the protocol', () => {
+  it('scores windows of a text file with progress; too short and not UTF-8 are EvalDataErrors naming the file', async () => {
+    const { client } = await loaded();
+    const events: ProgressEvent[] = [];
+    const r = await client.request({ type: 'perplexity', file: await pickFile(TEXT!), name: 'input.txt', ctx: 64, windows: 3 }, (e) => events.push(e));
+    expect(r.tokens).toBe(3 * 63);
+    expect(r.ppl).toBeCloseTo(Math.exp(r.nll), 10);
+    expect(r.file).toBe('input.txt');
+    const evals = events.filter((e) => e.phase === 'evaluating').map((e) => `${e.done}/${e.total}`);
+    expect(evals).toEqual(['0/3', '3/3']);
+    expect(events.map((e) => e.phase)).toEqual(expect.arrayContaining(['uploading weights', 'reading text', 'tokenizing']));
+
+    const short = await failureOf(client.request({ type: 'perplexity', file: new File(['To be, or not to be.'], 'short.txt'), name: 'short.txt', ctx: 64, windows: 3 }));
+    expect(short).toMatchObject({ name: 'EvalDataError', message: expect.stringMatching(/^short\.txt: the text has \d+ tokens, but 3 windows of 64 tokens need 189/) });
+    const binary = await failureOf(client.request({ type: 'perplexity', file: new File([new Uint8Array([0x68, 0x69, 0xff, 0xfe, 0x0a])], 'blob.txt'), name: 'blob.txt', ctx: 64, windows: 1 }));
+    expect(binary).toMatchObject({ name: 'EvalDataError', message: 'blob.txt: is not UTF-8 text; save it as plain UTF-8 text and drop it again' });
+    const wide = await failureOf(client.request({ type: 'perplexity', file: await pickFile(TEXT!), name: 'input.txt', ctx: 4096, windows: 1 }));
+    expect(wide).toMatchObject({ name: 'RequestParamError', field: 'ctx', message: expect.stringContaining('at most 2048 positions') });
+  });
+});
+
+describe.skipIf(!GGUF || !TEXT)('actions → store for generate and perplexity', () => {
+  it('streams into the store, stops on Stop, and fills the perplexity result with the bar at 100 %', async () => {
+    const { client } = connectModel();
+    const store = createAppStore();
+    await loadModel(client, store, [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }]);
+    const texts: string[] = [];
+    const unsubscribe = store.subscribe((s) => {
+      if (texts.at(-1) !== s.generation.text) texts.push(s.generation.text);
+    });
+    await generateText(client, store, GREEDY);
+    unsubscribe();
+    const g = store.getState().generation;
+    expect([g.status, g.tokens, g.result?.stopReason, g.prompt]).toEqual(['done', 20, 'length', 'Once upon a time']);
+    expect(texts.length).toBeGreaterThan(10);
+    for (const t of texts) expect(g.text.startsWith(t)).toBe(true);
+
+    const long = generateText(client, store, { ...GREEDY, maxTokens: 1500 });
+    await new Promise<void>((res) => {
+      const un = store.subscribe((s) => s.generation.tokens >= 2 && (un(), res()));
+    });
+    stopGeneration(store);
+    expect(store.getState().generation.stopping).toBe(true);
+    await long;
+    expect(store.getState().generation).toMatchObject({ status: 'done', stopping: false, result: { stopReason: 'cancelled' } });
+
+    await evaluatePerplexity(client, store, await pickFile(TEXT!), 64, 2);
+    const p = store.getState().perplexity;
+    expect(p).toMatchObject({ status: 'done', file: 'input.txt', ctx: 64, windows: 2, progress: { phase: 'evaluating', done: 2, total: 2 } });
+    expect(p.result?.tokens).toBe(126);
   });
 });

@@ -1,0 +1,76 @@
+// The generate request: continue a prompt with the current model, streaming
+// each token's text to the page as soon as it is chosen (src/model/generate.ts
+// does the decoding; sampling as in `sub4 generate`). A cancel stops it at the
+// next token and it resolves with the text so far and stopReason 'cancelled'.
+import { generate } from '../model/generate.ts';
+import { CancelledError, intParam, numParam, RequestParamError } from './errors.ts';
+import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import type { EngineRequest, Generated, StopReason } from './protocol.ts';
+import { textStream } from './text_stream.ts';
+
+/** Request fields checked up front, so a typo in the page fails before any GPU work. */
+function checkParams(req: EngineRequest<'generate'>) {
+  if (typeof req.prompt !== 'string') throw new RequestParamError('prompt', 'must be text');
+  return {
+    prompt: req.prompt,
+    maxTokens: intParam(req.maxTokens, 'max tokens', 1, 1 << 20),
+    temperature: numParam(req.temperature, 'temperature', 0, 100),
+    topK: intParam(req.topK, 'top-k', 0),
+    // 0 would keep no token at all; 1 turns the filter off.
+    topP: req.topP === 0 ? invalidTopP() : numParam(req.topP, 'top-p', 0, 1),
+    seed: intParam(req.seed, 'seed', 0, 0xffffffff),
+  };
+}
+
+function invalidTopP(): never {
+  throw new RequestParamError('top-p', 'must be above 0 (1 turns it off), got 0');
+}
+
+export async function generateText(req: EngineRequest<'generate'>, io: HandlerIO<'generate'>, env: HandlerEnv): Promise<Generated> {
+  const p = checkParams(req);
+  const ctx = await env.getContext(io.progress);
+  return env.models.run(ctx, io, async ({ file, tokenizer, llama, signal }) => {
+    const prompt = tokenizer.encode(p.prompt);
+    if (prompt.length === 0)
+      throw new RequestParamError('prompt', `is empty, and ${file.name} has no BOS token to start from; type some text to continue`);
+    const max = llama.config.maxPositions;
+    if (prompt.length > max) throw new RequestParamError('prompt', `has ${prompt.length} tokens, but ${file.name} reads at most ${max} positions; shorten it`);
+    const stream = textStream(tokenizer, prompt);
+    const tokens: number[] = [];
+    const t0 = performance.now();
+    let firstAt = 0;
+    let lastAt = 0;
+    let stopReason: StopReason;
+    try {
+      const r = await generate(llama, prompt, {
+        maxTokens: p.maxTokens,
+        temperature: p.temperature,
+        topK: p.topK,
+        topP: p.topP,
+        seed: p.seed,
+        stopIds: tokenizer.eosIds.length ? tokenizer.eosIds : undefined,
+        onToken(id) {
+          // Thrown from here, generate() frees its cache and activations on the way out.
+          if (signal.aborted) throw new CancelledError(String(signal.reason));
+          lastAt = performance.now();
+          if (tokens.length === 0) firstAt = lastAt;
+          tokens.push(id);
+          io.stream({ id, text: stream.push(id) });
+        },
+      });
+      stopReason = r.stop;
+    } catch (e) {
+      if (!(e instanceof CancelledError)) throw e;
+      stopReason = 'cancelled';
+    }
+    stream.flush();
+    return {
+      tokens,
+      text: stream.text,
+      promptTokens: prompt.length,
+      tokensPerSecond: tokens.length > 1 ? (tokens.length - 1) / ((lastAt - firstAt) / 1000) : 0,
+      prefillMs: tokens.length > 0 ? firstAt - t0 : 0,
+      stopReason,
+    };
+  });
+}
