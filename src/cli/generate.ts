@@ -3,29 +3,9 @@
 // --json). --temperature 0 is greedy decoding.
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
-import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { generate } from '../model/generate.ts';
+import { textStream } from '../model/text_stream.ts';
 import { intFlag, numFlag, openWithTokenizer, toGpu } from './model_gpu.ts';
-
-/**
- * Turns a growing token list into text deltas. Decoding the whole list each time
- * keeps multi-token characters and SentencePiece's leading-space rules right; a
- * delta ending in U+FFFD (an incomplete UTF-8 sequence) is held back until the
- * next token completes it.
- */
-export function textStreamer(tok: Tokenizer, promptIds: readonly number[]) {
-  const ids = [...promptIds];
-  const base = tok.decode(ids, { skipSpecial: true });
-  let printed = 0;
-  return (id: number | null): string => {
-    if (id !== null) ids.push(id);
-    const text = tok.decode(ids, { skipSpecial: true }).slice(base.length);
-    if (id !== null && text.endsWith('\uFFFD')) return '';
-    const delta = text.slice(printed);
-    printed = text.length;
-    return delta;
-  };
-}
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -60,7 +40,7 @@ export const generateCommand: Command = {
     const s = await toGpu(await openWithTokenizer(positionals[0]));
     try {
       const prompt = s.tokenizer.encode(values.prompt);
-      const stream = textStreamer(s.tokenizer, prompt);
+      const stream = textStream(s.tokenizer, prompt);
       if (!values.json) process.stdout.write(values.prompt);
       const r = await generate(s.model, prompt, {
         maxTokens,
@@ -70,12 +50,12 @@ export const generateCommand: Command = {
         seed,
         stopIds: s.tokenizer.eosIds.length ? s.tokenizer.eosIds : undefined,
         onToken(id) {
-          const text = stream(id);
+          const text = stream.push(id);
           if (values.json) process.stdout.write(`${JSON.stringify({ token: id, text })}\n`);
           else process.stdout.write(text);
         },
       });
-      const rest = stream(null);
+      const rest = stream.flush();
       const n = r.tokens.length;
       const decodeRate = n > 1 ? (n - 1) / (r.decodeMs / 1000) : 0;
       const summary = { done: true, promptTokens: prompt.length, tokens: r.tokens, stop: r.stop, prefillMs: +r.prefillMs.toFixed(1), decodeTokensPerS: +decodeRate.toFixed(2) };

@@ -6,7 +6,7 @@ import { generate } from '../model/generate.ts';
 import { CancelledError, intParam, numParam, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handlers.ts';
 import type { EngineRequest, Generated, StopReason } from './protocol.ts';
-import { textStream } from './text_stream.ts';
+import { textStream } from '../model/text_stream.ts';
 
 /** Request fields checked up front, so a typo in the page fails before any GPU work. */
 function checkParams(req: EngineRequest<'generate'>) {

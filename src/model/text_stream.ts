@@ -2,8 +2,7 @@
 // time keeps multi-token characters and SentencePiece's leading-space rules
 // right; a delta ending in U+FFFD (an incomplete UTF-8 sequence) is held back
 // until the next token completes it, and flush() gives whatever is left.
-// Same rules as the CLI's textStreamer (src/cli/generate.ts), which cannot be
-// imported here: its module pulls in Dawn for Node.
+// Used by `sub4 generate` and by the studio's worker.
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 
 export interface TextStream {
