@@ -1,17 +1,20 @@
 // A linear layer of the model on the GPU, whatever the file stored: dense f32
 // (F32 / F16 / BF16 tensors, run by matmul) or a QTensor (every quantized ggml
 // block type, decoded losslessly and run by qlinear without dequantizing W).
-// An optional bias is added by bias_add. y = x · Wᵀ (+ b), W [O, I].
+// An optional bias is added by bias_add. y = x · Wᵀ (+ b), W [O, I]; with a
+// LoRA adapter (training) y += s·(x·Aᵀ)·Bᵀ (src/model/lora.ts).
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
 import { matmul } from '../gpu/kernels/matmul.ts';
-import { qlinearForward } from '../gpu/kernels/qlinear.ts';
+import { qlinearForward, type GpuLora } from '../gpu/kernels/qlinear.ts';
 import { biasAdd } from '../gpu/kernels/bias_add.ts';
 import { uploadQTensor, type GpuQTensor } from '../gpu/qtensor_gpu.ts';
 import type { ModelTensor } from '../io/model.ts';
 import { applyRowOrder } from './names.ts';
 import { BLOCK_FORMATS } from '../quant/formats.ts';
-import { ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
+import { ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
+import type { QTensor } from '../quant/qtensor.ts';
+import { loraDenseForward } from './lora.ts';
 import type { Recorder } from './recorder.ts';
 
 export type GpuLinear =
@@ -24,27 +27,36 @@ export function isQuantized(t: ModelTensor): boolean {
 }
 
 /**
- * Upload a [O, I] weight. Quantized GGUF rows are reordered as whole rows of
+ * Decode a quantized [O, I] weight into a QTensor (and its GGUF origin, which
+ * the trainable parametrizations need). Rows are reordered as whole rows of
  * blocks by t.rowOrder (the q/k rotary layout, src/model/names.ts) before
  * decoding, exactly as readF32 reorders float rows.
  */
+export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType): Promise<{ q: QTensor; origin: GgufOrigin }> {
+  const [rows, cols] = t.shape;
+  const f = BLOCK_FORMATS[type];
+  let bytes = await t.readRaw();
+  if (t.rowOrder) bytes = applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder);
+  return ggufToQTensor(type, bytes, rows, cols);
+}
+
+/** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
 export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType)) {
-    const f = BLOCK_FORMATS[t.ggmlType];
-    let bytes = await t.readRaw();
-    if (t.rowOrder) bytes = applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder);
-    const { q } = ggufToQTensor(t.ggmlType, bytes, rows, cols);
+    const { q } = await readQuantLinear(t, t.ggmlType);
     return { kind: 'quant', rows, cols, w: uploadQTensor(ctx, q, t.name), bias, type: t.type, ggmlType: t.ggmlType };
   }
   const w = GpuTensor.from(ctx, await t.readF32(), [rows, cols], 'f32', t.name);
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
 }
 
-/** y [N, O] ← x [N, I] · Wᵀ (+ b), recorded into rec. */
-export function linearForward(ctx: GpuContext, rec: Recorder, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, lin: GpuLinear): void {
-  if (lin.kind === 'dense') matmul(ctx, y, x, lin.w, { encoder: rec.encoder });
-  else qlinearForward(ctx, y, x, lin.w, undefined, { encoder: rec.encoder });
+/** y [N, O] ← x [N, I] · Wᵀ (+ s·(x·Aᵀ)·Bᵀ) (+ b), recorded into rec. */
+export function linearForward(ctx: GpuContext, rec: Recorder, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, lin: GpuLinear, lora?: GpuLora): void {
+  if (lin.kind === 'dense') {
+    matmul(ctx, y, x, lin.w, { encoder: rec.encoder });
+    if (lora) loraDenseForward(ctx, rec.encoder, y, x, lora);
+  } else qlinearForward(ctx, y, x, lin.w, lora, { encoder: rec.encoder });
   if (lin.bias) biasAdd(ctx, y, lin.bias, { encoder: rec.encoder });
 }
 

@@ -7,7 +7,9 @@
 //   hidden = rmsnorm(x_out); logits = hidden · lm_headᵀ
 // over a batch of B sequences of T tokens (positions per row). Every buffer
 // comes from the activation plan (src/model/spec.ts): with `save`, what a
-// backward needs stays per layer in `Activations` after the call.
+// backward needs stays per layer in `Activations` after the call (with
+// 'inputs', only each layer's input: the backward re-runs layer() from it).
+// LoRA adapters, when given, join each linear layer (src/model/lora.ts).
 // One Recorder per layer: its kernels go out in one submit.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
@@ -18,10 +20,11 @@ import { embeddingForward, validateTokenIds } from '../gpu/kernels/embedding.ts'
 import { rmsnormForward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeForward } from '../gpu/kernels/rope.ts';
 import { swigluForward } from '../gpu/kernels/swiglu.ts';
+import type { GpuLora } from '../gpu/kernels/qlinear.ts';
 import type { KvCache } from './kv_cache.ts';
 import { linearForward } from './linear.ts';
 import { Recorder } from './recorder.ts';
-import { planActivations, type ActivationPlan, type ActName } from './spec.ts';
+import { planActivations, type ActivationPlan, type ActName, type LinearRole, type SaveMode } from './spec.ts';
 import { viewAs } from './view.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -72,11 +75,25 @@ export class Activations {
   }
 }
 
+/** LoRA adapters of one layer, by linear role. */
+export type LayerLora = Partial<Record<LinearRole, GpuLora>>;
+
 export interface RunOptions {
   /** Absolute positions per token row [B·T]; default t for row (b, t), or cache.length + t with a cache. */
   positions?: ArrayLike<number>;
   /** Decode: attend over this cache, after writing the new k/v rows at cache.length.. (advances it). */
   cache?: KvCache;
+  /** LoRA adapters per layer (index = layer). */
+  lora?: readonly LayerLora[];
+}
+
+export interface LayerOptions {
+  cache?: KvCache;
+  /** Position of the first new token (cache.length before the call). */
+  start?: number;
+  lora?: LayerLora;
+  /** Stop after the SwiGLU product h: recomputation for the backward needs nothing later. */
+  upToH?: boolean;
 }
 
 /** A loaded model ready to run forwards. Weights are borrowed: the caller destroys them. */
@@ -90,8 +107,8 @@ export class LlamaModel {
     return this.weights.config;
   }
 
-  /** Buffers for a B×T forward; `save` keeps per layer what a backward needs. */
-  activations(B: number, T: number, save = false): Activations {
+  /** Buffers for a B×T forward; `save` keeps per layer what a backward needs (see SaveMode). */
+  activations(B: number, T: number, save: SaveMode = false): Activations {
     return new Activations(this.ctx, planActivations(this.config, B, T, save));
   }
 
@@ -121,44 +138,55 @@ export class LlamaModel {
     acts.u32('positions').write(pos);
 
     const ctx = this.ctx;
-    const w = this.weights;
+    const rec = new Recorder(ctx);
+    embeddingForward(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), { encoder: rec.encoder });
+    for (let l = 0; l < c.numLayers; l++) {
+      this.layer(acts, l, rec, { cache, start, lora: opts.lora?.[l] });
+      rec.flush(); // one submit per layer
+    }
+    rmsnormForward(ctx, acts.get('hidden'), acts.get('rstd_f'), acts.get('x_out'), this.weights.finalNorm, c.rmsNormEps, { encoder: rec.encoder });
+    rec.flush();
+    if (cache) cache.length = start + T;
+  }
+
+  /** Record layer l (input acts.residual(l), output acts.residual(l + 1)) into rec; positions and ids already written. */
+  layer(acts: Activations, l: number, rec: Recorder, o: LayerOptions = {}): void {
+    const c = this.config;
+    const ctx = this.ctx;
+    const { B, T } = acts;
     const eps = c.rmsNormEps;
     const window = c.slidingWindow ?? 0;
     const [H, K, D] = [c.numHeads, c.numKvHeads, c.headDim];
-    const a = (n: ActName, l: number) => acts.get(n, l);
-    const rec = new Recorder(ctx);
-    embeddingForward(ctx, acts.residual(0, c.numLayers), w.embed, acts.u32('ids'), { encoder: rec.encoder });
-    for (let l = 0; l < c.numLayers; l++) {
-      const lw = w.layers[l];
-      const x = acts.residual(l, c.numLayers);
-      rmsnormForward(ctx, a('xn1', l), a('rstd1', l), x, lw.attnNorm, eps, { encoder: rec.encoder });
-      linearForward(ctx, rec, a('q', l), a('xn1', l), lw.q);
-      linearForward(ctx, rec, a('k', l), a('xn1', l), lw.k);
-      linearForward(ctx, rec, a('v', l), a('xn1', l), lw.v);
-      ropeForward(ctx, a('q', l), a('k', l), acts.u32('positions'), w.rope, { encoder: rec.encoder });
-      const q4 = viewAs(a('q', l), [B, T, H, D]);
-      const o4 = viewAs(a('attn', l), [B, T, H, D]);
-      if (cache) {
-        cache.write(rec.encoder, l, a('k', l), a('v', l), start, T);
-        attentionForward(ctx, o4, a('lse', l), q4, cache.k[l], cache.v[l], { qOffset: start, window, encoder: rec.encoder });
-      } else {
-        const k4 = viewAs(a('k', l), [B, T, K, D]);
-        const v4 = viewAs(a('v', l), [B, T, K, D]);
-        attentionForward(ctx, o4, a('lse', l), q4, k4, v4, { window, encoder: rec.encoder });
-      }
-      linearForward(ctx, rec, a('attn_out', l), a('attn', l), lw.o);
-      add(ctx, a('x_mid', l), x, a('attn_out', l), { encoder: rec.encoder });
-      rmsnormForward(ctx, a('xn2', l), a('rstd2', l), a('x_mid', l), lw.mlpNorm, eps, { encoder: rec.encoder });
-      linearForward(ctx, rec, a('gate', l), a('xn2', l), lw.gate);
-      linearForward(ctx, rec, a('up', l), a('xn2', l), lw.up);
-      swigluForward(ctx, a('h', l), a('gate', l), a('up', l), { encoder: rec.encoder });
-      linearForward(ctx, rec, a('mlp_out', l), a('h', l), lw.down);
-      add(ctx, acts.residual(l + 1, c.numLayers), a('x_mid', l), a('mlp_out', l), { encoder: rec.encoder });
-      rec.flush(); // one submit per layer
+    const a = (n: ActName) => acts.get(n, l);
+    const lw = this.weights.layers[l];
+    const lora = o.lora ?? {};
+    const x = acts.residual(l, c.numLayers);
+    const enc = { encoder: rec.encoder };
+    rmsnormForward(ctx, a('xn1'), a('rstd1'), x, lw.attnNorm, eps, enc);
+    linearForward(ctx, rec, a('q'), a('xn1'), lw.q, lora.q);
+    linearForward(ctx, rec, a('k'), a('xn1'), lw.k, lora.k);
+    linearForward(ctx, rec, a('v'), a('xn1'), lw.v, lora.v);
+    ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), this.weights.rope, enc);
+    const q4 = viewAs(a('q'), [B, T, H, D]);
+    const o4 = viewAs(a('attn'), [B, T, H, D]);
+    if (o.cache) {
+      const start = o.start ?? 0;
+      o.cache.write(rec.encoder, l, a('k'), a('v'), start, T);
+      attentionForward(ctx, o4, a('lse'), q4, o.cache.k[l], o.cache.v[l], { qOffset: start, window, encoder: rec.encoder });
+    } else {
+      const k4 = viewAs(a('k'), [B, T, K, D]);
+      const v4 = viewAs(a('v'), [B, T, K, D]);
+      attentionForward(ctx, o4, a('lse'), q4, k4, v4, { window, encoder: rec.encoder });
     }
-    rmsnormForward(ctx, acts.get('hidden'), acts.get('rstd_f'), acts.get('x_out'), w.finalNorm, eps, { encoder: rec.encoder });
-    rec.flush();
-    if (cache) cache.length = start + T;
+    linearForward(ctx, rec, a('attn_out'), a('attn'), lw.o, lora.o);
+    add(ctx, a('x_mid'), x, a('attn_out'), enc);
+    rmsnormForward(ctx, a('xn2'), a('rstd2'), a('x_mid'), lw.mlpNorm, eps, enc);
+    linearForward(ctx, rec, a('gate'), a('xn2'), lw.gate, lora.gate);
+    linearForward(ctx, rec, a('up'), a('xn2'), lw.up, lora.up);
+    swigluForward(ctx, a('h'), a('gate'), a('up'), enc);
+    if (o.upToH) return;
+    linearForward(ctx, rec, a('mlp_out'), a('h'), lw.down, lora.down);
+    add(ctx, acts.residual(l + 1, c.numLayers), a('x_mid'), a('mlp_out'), enc);
   }
 
   /** logits [rows, V] of hidden rows row0..row0+rows−1 (a new tensor the caller destroys). */

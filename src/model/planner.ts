@@ -1,13 +1,254 @@
-// Memory planner: predicts the peak GPU bytes of a fine-tuning run before
-// anything is allocated, so the studio and the CLI can refuse a run the device
-// cannot hold, naming the limit and the figure.
+// Memory planner: predicts the peak GPU bytes of a training step (forward +
+// backward + AdamW) before anything is allocated, so the studio and the CLI
+// can refuse a run the device cannot hold, naming the limit and the figure.
 //
-// The model is an honest first-order count, term by term, of what the training
-// step keeps resident: the frozen quantized base, the trainable parameters with
-// their gradients and two AdamW moments, the activations saved for backward,
-// the chunked cross-entropy logits and a workspace for the widest layer.
-// It will be checked against the allocation ledger once the model runs on the
-// GPU (see tests of the model issue); until then it is labelled an estimate.
+// planStep counts, buffer by buffer, what the engine allocates, from the same
+// tables the engine allocates from: the parameter and activation specs
+// (src/model/spec.ts), the backward workspace (src/model/grad_spec.ts), the
+// quantized layouts of the GGUF block types, and the trainable state of
+// src/model/trainable.ts with AdamW's moments and snapshots. Buffers are counted
+// as the ledger counts them (≥ 4 bytes each). The peak is everything resident
+// during a step plus the largest of three groups of temporaries that never
+// coexist: a forward layer's LoRA products, the cross-entropy chunk (logits,
+// hidden rows, partials), and a backward layer's (and its recomputation's)
+// LoRA products. tests/gpu/model_planner.test.ts holds it to the ledger.
+// planTraining is the model card's estimate of the same thing for a uniform
+// quantization grid (bits, group) given before any file is read.
+import { GpuLimitError } from '../gpu/errors.ts';
+import { crossEntropySlices } from '../gpu/kernels/cross_entropy.ts';
+import type { LoadedModel } from '../io/model.ts';
+import { BLOCK_FORMATS } from '../quant/formats.ts';
+import { ggufParametrization, ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
+import { groupsPerRow, wordsPerRow } from '../quant/qtensor.ts';
+import type { LlamaConfig } from './config.ts';
+import { entryBytes, gradSpec } from './grad_spec.ts';
+import { LINEAR_ROLES, paramSpec, planActivations, type LinearRole, type SaveMode } from './spec.ts';
+import type { PeqaKind, TrainConfig } from './trainable.ts';
+
+export type PartName = 'base' | 'embeddings' | 'trainable' | 'optimizer' | 'activations' | 'logits' | 'workspace';
+
+export interface Plan {
+  total: number;
+  /**
+   * base: linear layers (codes, scales, offsets, biases), norms and the rotary table; embeddings: token table
+   * and an untied LM head; trainable: θ / LoRA factors, their gradients, parametrization maps and scratch;
+   * optimizer: AdamW moments (and rollback snapshots) with the grad-norm scratch; activations: the forward's
+   * buffers; logits: the cross-entropy chunk's temporaries; workspace: the backward's buffers, plus whatever
+   * a layer's temporaries exceed the loss chunk's by.
+   */
+  parts: Record<PartName, number>;
+}
+
+export interface StepPlan extends Plan {
+  /** The largest single buffer (code buffers excluded: they split by rows to fit a binding). */
+  largest: { name: string; bytes: number };
+}
+
+/** How a linear weight is held on the GPU: f32, or QTensor codes of `bits` with an f32 scale and offset per group. */
+export type LinearStorage = { kind: 'dense' } | { kind: 'quant'; bits: number; groupSize: number; type?: QuantGgmlType };
+
+export interface StepPlanInput {
+  config: LlamaConfig;
+  /** Storage of each linear weight by engine name (LM head included when untied). */
+  storage(name: string): LinearStorage;
+  train: TrainConfig;
+  B: number;
+  T: number;
+  /** Activation plan (true: every activation kept, 'inputs': recomputation); default true. */
+  save?: Exclude<SaveMode, false>;
+  /** Cross-entropy rows per chunk; default 64 (ModelBackward's). */
+  ceChunk?: number;
+  /** AdamW's bad-step policy ('none': no optimizer counted); default 'rollback'. */
+  optimizer?: 'rollback' | 'skip' | 'none';
+}
+
+interface TypeFacts {
+  bits: number;
+  groupSize: number;
+  blockSize: number;
+  /** θ entries per block of the 'auto' (exportable) parametrization. */
+  autoTheta: number;
+}
+const typeFacts = new Map<QuantGgmlType, TypeFacts>();
+
+/** Layout facts of a block type, read off the decoder and parametrization of one empty block (no second table). */
+export function quantTypeFacts(type: QuantGgmlType): TypeFacts {
+  let f = typeFacts.get(type);
+  if (!f) {
+    const b = BLOCK_FORMATS[type];
+    const { q, origin } = ggufToQTensor(type, new Uint8Array(b.bytesPerBlock), 1, b.blockSize);
+    f = { bits: q.bits, groupSize: q.groupSize, blockSize: b.blockSize, autoTheta: ggufParametrization(q, origin).theta.length };
+    typeFacts.set(type, f);
+  }
+  return f;
+}
+
+/** The storage of every linear weight of a model as loadWeights will hold it. */
+export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
+  return (name) => {
+    const t = model.tensors.get(name);
+    if (!t || t.ggmlType === null || !isQuantGgmlType(t.ggmlType)) return { kind: 'dense' };
+    const f = quantTypeFacts(t.ggmlType);
+    return { kind: 'quant', bits: f.bits, groupSize: f.groupSize, type: t.ggmlType };
+  };
+}
+
+/** θ entries of a PEQA layer of G groups. */
+function thetaCount(kind: PeqaKind, s: Extract<LinearStorage, { kind: 'quant' }>, rows: number, cols: number, G: number): number {
+  if (kind === 'scale') return G;
+  if (kind === 'scale+offset' || !s.type) return 2 * G;
+  const f = quantTypeFacts(s.type);
+  return ((rows * cols) / f.blockSize) * f.autoTheta;
+}
+
+export function planStep(p: StepPlanInput): StepPlan {
+  const c = p.config;
+  const { B, T } = p;
+  const N = B * T;
+  const parts: Record<PartName, number> = { base: 0, embeddings: 0, trainable: 0, optimizer: 0, activations: 0, logits: 0, workspace: 0 };
+  let largest = { name: '', bytes: 0 };
+  const count = (part: PartName, name: string, shape: number[], splittable = false) => {
+    const bytes = entryBytes(shape);
+    parts[part] += bytes;
+    if (!splittable && bytes > largest.bytes) largest = { name, bytes };
+    return bytes;
+  };
+  const trainedSizes: number[] = []; // element counts of the optimizer's parameters
+
+  // Weights, as loadWeights uploads them.
+  const spec = paramSpec(c);
+  for (const e of spec) {
+    const part: PartName = e.role === 'embed' || e.role === 'lm_head' ? 'embeddings' : 'base';
+    if (e.kind === 'rope_freqs') continue; // folded into the table below
+    if (e.kind !== 'linear') count(part, e.name, e.shape);
+    else {
+      const [O, I] = e.shape;
+      const s = p.storage(e.name);
+      if (s.kind === 'dense') count(part, e.name, e.shape);
+      else {
+        count(part, `${e.name} codes`, [O, wordsPerRow(I, s.bits)], true);
+        count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);
+        count(part, `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
+      }
+    }
+  }
+  count('base', 'rope.turns', [c.headDim / 2, 2]);
+  count('base', 'rope.no_k', [1]);
+
+  // Trainable state (src/model/trainable.ts).
+  const t = p.train;
+  const peqa = t.method === 'peqa' || t.method === 'peqa+lora';
+  const loraOn = t.method === 'lora' || t.method === 'peqa+lora';
+  const peqaRoles = new Set<LinearRole>(peqa ? (t.peqaTargets ?? LINEAR_ROLES) : []);
+  const loraRoles = new Set<LinearRole>(loraOn ? (t.lora?.targets ?? LINEAR_ROLES) : []);
+  const R = t.lora?.rank ?? 0;
+  const scratchKeys = new Set<string>();
+  const linears = spec.filter((e) => e.kind === 'linear' && e.layer !== null);
+  const stores = new Map(linears.map((e) => [e.name, p.storage(e.name)]));
+  for (const e of linears) {
+    const [O, I] = e.shape;
+    const role = e.role as LinearRole;
+    const s = stores.get(e.name)!;
+    if (peqaRoles.has(role) && s.kind === 'quant') {
+      const G = O * groupsPerRow(I, s.groupSize);
+      const n = thetaCount(t.peqa ?? 'auto', s, O, I, G);
+      for (const [what, len] of [['theta', n], ['grad', n], ['ptr', n + 1], ['a', G], ['b', G], ['ps', G], ['pm', G], ['coef', 2 * G], ['group', 2 * G], ['isOffset', 2 * G]] as const)
+        count('trainable', `${e.name} peqa.${what}`, [len]);
+      trainedSizes.push(n);
+      const key = `${O}x${G / O}`;
+      if (!scratchKeys.has(key)) {
+        scratchKeys.add(key);
+        count('trainable', `peqa.dscale.${key}`, [O, G / O]);
+        count('trainable', `peqa.doffset.${key}`, [O, G / O]);
+      }
+    }
+    if (loraRoles.has(role)) {
+      for (const [what, shape] of [['lora_a', [R, I]], ['lora_b', [O, R]], ['lora_a.grad', [R, I]], ['lora_b.grad', [O, R]]] as const) count('trainable', `${e.name} ${what}`, [...shape]);
+      trainedSizes.push(R * I, O * R);
+    }
+  }
+  if (t.norms)
+    for (let i = 0; i < 2 * c.numLayers + 1; i++) {
+      count('trainable', `norm ${i} grad`, [c.hiddenSize]);
+      trainedSizes.push(c.hiddenSize);
+    }
+
+  // AdamW (src/train/optimizer.ts): m, v, and with rollback the last good θ, m, v; the grad-norm partials.
+  const opt = p.optimizer ?? 'rollback';
+  if (opt !== 'none' && trainedSizes.length) {
+    const copies = opt === 'rollback' ? 5 : 2;
+    for (const n of trainedSizes) for (let k = 0; k < copies; k++) count('optimizer', 'adamw state', [n]);
+    count('optimizer', 'grad_norm.slots', [2 * (trainedSizes.reduce((a, n) => a + Math.ceil(n / 256), 0) + 1)]);
+  }
+
+  // Activations and the backward's buffers.
+  for (const s of planActivations(c, B, T, p.save ?? true).slots) count('activations', `act.${s.key}`, s.shape);
+  for (const e of gradSpec(c, B, T, !!t.norms)) count('workspace', `grad.${e.name}`, e.shape);
+
+  // Temporaries. Each kernel call's temporary lives until its layer's submit.
+  const lmHead = c.tieWordEmbeddings ? ({ kind: 'dense' } as const) : p.storage('lm_head.weight');
+  const rows = Math.min(p.ceChunk ?? 64, N);
+  const C = c.hiddenSize, V = c.vocabSize;
+  const ce = entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + (lmHead.kind === 'quant' ? 4 : 0);
+  largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
+  const nr = entryBytes([N, R]);
+  let fwd = 0;
+  let bwd = 0;
+  for (let l = 0; l < c.numLayers; l++) {
+    let f = 0, b = 0, recompute = 0;
+    for (const e of linears.filter((x) => x.layer === l)) {
+      const role = e.role as LinearRole;
+      const lora = loraRoles.has(role);
+      const quant = stores.get(e.name)!.kind === 'quant';
+      const fw = quant ? (lora ? nr : 4) : lora ? nr : 0; // x·Aᵀ, or qlinear's 4-byte stand-in
+      f += fw;
+      if (role !== 'down') recompute += fw;
+      // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.
+      b += quant ? (lora ? 3 * nr : 4) : lora ? 2 * nr : 0;
+    }
+    fwd = Math.max(fwd, f);
+    bwd = Math.max(bwd, b + (p.save === 'inputs' && l < c.numLayers - 1 ? recompute : 0));
+  }
+  parts.logits += ce;
+  parts.workspace += Math.max(0, Math.max(fwd, bwd) - ce);
+  const total = Object.values(parts).reduce((a, b) => a + b, 0);
+  return { total, parts, largest };
+}
+
+/** A run the device cannot hold: `limit` names the limit, `requested` the predicted figure. */
+export class PlanRefusedError extends GpuLimitError {}
+
+export interface DeviceLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+const fmt = (n: number) => `${n.toLocaleString('en-US')} bytes`;
+
+/**
+ * Refuse a plan that cannot fit: a single buffer above the device's buffer or
+ * binding limit, or a predicted peak above `budget` (bytes the caller allows,
+ * e.g. a fraction of the adapter's memory). Returns the plan when it fits.
+ */
+export function checkPlanFits<P extends StepPlan>(plan: P, limits: DeviceLimits, budget?: number, what = 'this training run'): P {
+  const binding = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const limit = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  if (plan.largest.bytes > binding)
+    throw new PlanRefusedError(
+      `${what} cannot run on this GPU: its largest buffer (${plan.largest.name}) needs ${fmt(plan.largest.bytes)}, over the device's ${limit} of ${fmt(binding)}; use a shorter sequence, a smaller batch or loss chunk`,
+      limit,
+      plan.largest.bytes,
+      binding,
+    );
+  if (budget !== undefined && plan.total > budget)
+    throw new PlanRefusedError(
+      `${what} cannot run on this GPU: its predicted peak is ${fmt(plan.total)}, over the memory budget of ${fmt(budget)}; use a shorter sequence, a smaller batch, LoRA of lower rank or activation recomputation`,
+      'memory budget',
+      plan.total,
+      budget,
+    );
+  return plan;
+}
 
 export interface PlannerShape {
   vocabSize: number;
@@ -37,13 +278,6 @@ export interface PlanInput {
   ceChunk?: number;
 }
 
-export interface Plan {
-  total: number;
-  parts: Record<'base' | 'embeddings' | 'trainable' | 'optimizer' | 'activations' | 'logits' | 'workspace', number>;
-}
-
-const F32 = 4;
-
 /** The seven linear layers of a Llama block as [out, in]. */
 export function linearShapes(m: PlannerShape): [number, number][] {
   const q = m.numHeads * m.headDim;
@@ -61,44 +295,17 @@ export function linearShapes(m: PlannerShape): [number, number][] {
   ];
 }
 
+/**
+ * The model card's estimate: every linear layer (and an untied head) at `bits`
+ * in groups of `groupSize`, PEQA as scale+offset on all seven roles or LoRA of
+ * `rank` on all seven, AdamW with rollback; no biases, plain RoPE.
+ */
 export function planTraining(p: PlanInput): Plan {
-  const m = p.model;
-  const C = m.hiddenSize;
-  const F = m.intermediateSize;
-  const N = p.batch * p.seq;
-  const groups = (o: number, i: number) => o * Math.ceil(i / p.groupSize);
-  const linears = linearShapes(m);
-
-  let base = 0;
-  let groupCount = 0;
-  let loraParams = 0;
-  for (const [o, i] of linears) {
-    // codes: rows padded to 32 codes (see the QTensor packing), + f32 scale and offset per group
-    base += (o * Math.ceil(i / 32) * 32 * p.bits) / 8 + 2 * F32 * groups(o, i);
-    groupCount += groups(o, i);
-    loraParams += (p.rank ?? 0) * (o + i);
-  }
-  base *= m.numLayers;
-  groupCount *= m.numLayers;
-  loraParams *= m.numLayers;
-  // Token embedding in f32 for the lookup; an untied LM head is quantized like a linear layer.
-  const embeddings = m.vocabSize * C * F32 + (m.tieWordEmbeddings ? 0 : (m.vocabSize * C * p.bits) / 8 + 2 * F32 * groups(m.vocabSize, C));
-  // PEQA trains scales and offsets; LoRA trains A and B. Both keep grad + Adam m, v.
-  const trainableCount = p.method === 'peqa' ? 2 * groupCount : loraParams;
-  const trainable = trainableCount * F32 * 2; // parameter + gradient
-  // AdamW first and second moments, plus the last good parameters and moments the
-  // bad-step rollback keeps (src/train/optimizer.ts, onBadStep 'rollback').
-  const optimizer = trainableCount * F32 * 5;
-  // Saved for backward per token and layer: block input, two norm outputs, q, k, v, attention output,
-  // gate, up and their SwiGLU product, plus 2 softmax statistics per head (online softmax).
-  const kvDim = m.numKvHeads * m.headDim;
-  const perTokenLayer = 4 * C + m.numHeads * m.headDim + 2 * kvDim + 3 * F + 2 * m.numHeads;
-  const loraActs = p.method === 'lora' ? 7 * (p.rank ?? 0) : 0;
-  const activations = N * m.numLayers * (perTokenLayer + loraActs) * F32 + N * C * F32 * 2; // + final norm in/out
-  const chunk = Math.min(N, p.ceChunk ?? 64);
-  const logits = chunk * m.vocabSize * F32 * 2; // logits and their gradient for one chunk
-  // Widest transient of a layer's backward: gradients flowing through the FFN and attention.
-  const workspace = N * (3 * F + 4 * C) * F32;
-  const parts = { base, embeddings, trainable, optimizer, activations, logits, workspace };
-  return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
+  const config: LlamaConfig = {
+    architecture: 'llama', ropeTheta: 10000, ropeScaling: { type: 'none' }, rmsNormEps: 1e-5, qkvBias: false, oBias: false, mlpBias: false,
+    bosTokenId: null, eosTokenIds: [], maxPositions: p.seq, slidingWindow: null, ...p.model,
+  };
+  const train: TrainConfig = p.method === 'peqa' ? { method: 'peqa', peqa: 'scale+offset' } : { method: 'lora', lora: { rank: p.rank ?? 0 } };
+  const { total, parts } = planStep({ config, storage: () => ({ kind: 'quant', bits: p.bits, groupSize: p.groupSize }), train, B: p.batch, T: p.seq, ceChunk: p.ceChunk });
+  return { total, parts };
 }

@@ -7,7 +7,9 @@
 // Activations are planned into slots: with `save` (training: the backward
 // needs them), each entry marked `saved` gets a slot per layer; everything else
 // (and everything when not saving) shares one slot per name across layers,
-// because layer l's scratch is dead once layer l + 1 starts.
+// because layer l's scratch is dead once layer l + 1 starts. With save =
+// 'inputs' (activation recomputation) only each layer's input x and the
+// global entries are kept; the backward re-runs a layer's forward from its x.
 import type { LlamaConfig } from './config.ts';
 
 /** The seven linear layers of a block, in the order the forward uses them. */
@@ -125,10 +127,13 @@ export interface ActSlot {
   offset: number;
 }
 
+/** false: inference; true: keep every saved activation per layer; 'inputs': keep layer inputs only (recomputation). */
+export type SaveMode = boolean | 'inputs';
+
 export interface ActivationPlan {
   B: number;
   T: number;
-  save: boolean;
+  save: SaveMode;
   entries: (ActEntry & { slot: number })[];
   slots: ActSlot[];
   /** Bytes of all slots. */
@@ -137,13 +142,18 @@ export interface ActivationPlan {
 
 const bytesOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1) * 4;
 
-/** Assign slots: per layer for saved entries when `save`, else one slot per shared name. */
-export function planActivations(c: LlamaConfig, B: number, T: number, save: boolean): ActivationPlan {
+/** Whether an entry keeps its own slot under a save mode. */
+function keeps(a: ActEntry, save: SaveMode): boolean {
+  return save === true ? a.saved : save === 'inputs' ? a.saved && (a.layer === null || a.name === 'x') : false;
+}
+
+/** Assign slots: per layer for the entries the save mode keeps, else one slot per shared name. */
+export function planActivations(c: LlamaConfig, B: number, T: number, save: SaveMode): ActivationPlan {
   const slots: ActSlot[] = [];
   const index = new Map<string, number>();
   let offset = 0;
   const entries = activationSpec(c, B, T).map((a) => {
-    const key = save && a.saved ? `${a.name}@${a.layer ?? 'g'}` : a.share;
+    const key = keeps(a, save) ? `${a.name}@${a.layer ?? 'g'}` : a.share;
     let slot = index.get(key);
     if (slot === undefined) {
       const bytes = Math.max(4, bytesOf(a.shape));

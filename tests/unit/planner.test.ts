@@ -8,7 +8,8 @@ describe('memory planner', () => {
     const p = planTraining({ model: smol, method: 'peqa', batch: 1, seq: 1, bits: 4, groupSize: 64 });
     let want = 0;
     for (const [o, i] of linearShapes(smol)) want += (o * Math.ceil(i / 32) * 32 * 4) / 8 + 8 * o * Math.ceil(i / 64);
-    expect(p.parts.base).toBe(want * 30);
+    // + the RMSNorm weights (2 per layer and the final one) and the rotary table (D/2 u32 pairs, and a 4-byte stand-in).
+    expect(p.parts.base).toBe(want * 30 + (2 * 30 + 1) * 576 * 4 + 64 * 4 + 4);
     expect(p.parts.embeddings).toBe(49152 * 576 * 4);
   });
   it('grows with sequence length and batch, and LoRA state scales with the rank', () => {
@@ -22,8 +23,19 @@ describe('memory planner', () => {
   it('PEQA trains one scale and one offset per group', () => {
     const p = planTraining({ model: smol, method: 'peqa', batch: 1, seq: 16, bits: 2, groupSize: 128 });
     let groups = 0;
-    for (const [o, i] of linearShapes(smol)) groups += o * Math.ceil(i / 128);
-    expect(p.parts.trainable).toBe(groups * 30 * 2 * 4 * 2);
-    expect(p.parts.optimizer).toBe((p.parts.trainable / 2) * 5); // m, v and the rollback copies of θ, m, v
+    let scratch = 0;
+    const shapes = new Set<string>();
+    for (const [o, i] of linearShapes(smol)) {
+      groups += o * Math.ceil(i / 128);
+      if (!shapes.has(`${o}x${i}`)) scratch += 2 * o * Math.ceil(i / 128) * 4; // dscale/doffset, one pair per distinct shape
+      shapes.add(`${o}x${i}`);
+    }
+    // Per group: θ = (s, m) and dθ (4 words), and the parametrization's constant maps on the GPU (src/gpu/kernels/qparam.ts):
+    // a, b, ps, pm (1 word each), ptr (2, + 1 per layer), coef, group, isOffset (2 each) — 12 words; the ledger holds them all.
+    expect(p.parts.trainable).toBe(groups * 30 * 16 * 4 + 30 * 7 * 4 + scratch);
+    // AdamW m, v and the rollback copies of θ, m, v (5 × θ), plus the grad-norm partials (2 u32 per 256 values, + 2).
+    let partials = 0;
+    for (const [o, i] of linearShapes(smol)) partials += Math.ceil((2 * o * Math.ceil(i / 128)) / 256);
+    expect(p.parts.optimizer).toBe(groups * 30 * 2 * 4 * 5 + (2 * (partials * 30 + 1)) * 4);
   });
 });

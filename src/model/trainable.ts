@@ -1,0 +1,233 @@
+// What a fine-tuning run trains on a loaded model, and nothing else: per linear
+// layer a PEQA parametrization of its quantization scales/offsets
+// (src/quant/parametrize.ts: θ → scale, offset), a LoRA adapter
+// (src/model/lora.ts), or both; optionally the RMSNorm weights. Integer codes,
+// embeddings, biases and the LM head stay frozen: no gradient buffer exists
+// for them. Each trainable tensor comes with its gradient buffer, grouped for
+// the optimizer (src/train/optimizer.ts).
+// PEQA writes the effective scale/offset into the quantized layer's own
+// buffers (apply(), before each forward); the qlinear kernels then read them
+// as usual. Its dscale/doffset are per-layer scratch (overwritten by each
+// backward, then reduced into dθ), shared by layers of the same shape.
+import type { GpuContext } from '../gpu/device.ts';
+import { GpuTensor } from '../gpu/buffers.ts';
+import { Sub4Error } from '../gpu/errors.ts';
+import type { GpuLora } from '../gpu/kernels/qlinear.ts';
+import { qparamForward, uploadParametrization, type GpuParametrization } from '../gpu/kernels/qparam.ts';
+import { submit } from '../gpu/pipelines.ts';
+import type { LoadedModel } from '../io/model.ts';
+import { ggufParametrization } from '../quant/gguf_qtensor.ts';
+import { parametrizationFor, type Parametrization } from '../quant/parametrize.ts';
+import { groupsPerRow } from '../quant/qtensor.ts';
+import type { ParamGroup, TrainableParam } from '../train/optimizer.ts';
+import { readQuantLinear, type GpuLinear } from './linear.ts';
+import type { LayerLora, LlamaModel } from './llama.ts';
+import { createLora, type LoraOptions } from './lora.ts';
+import { LINEAR_ROLES, paramSpec, type LinearRole } from './spec.ts';
+
+export type TrainMethod = 'peqa' | 'lora' | 'peqa+lora';
+/** 'auto': the view that exports back to the layer's own GGUF type (super-blocks for K-quants). */
+export type PeqaKind = 'auto' | 'scale' | 'scale+offset' | 'gguf-superblock';
+
+export interface TrainConfig {
+  method: TrainMethod;
+  /** Parametrization of every PEQA layer; default 'auto'. */
+  peqa?: PeqaKind;
+  /** Roles PEQA trains; default all seven. */
+  peqaTargets?: readonly LinearRole[];
+  /** Required by 'lora' and 'peqa+lora'; targets default to all seven roles. */
+  lora?: LoraOptions & { targets?: readonly LinearRole[] };
+  /** Train the RMSNorm weights as well. */
+  norms?: boolean;
+  /** AdamW weight decay of the LoRA factors (scales and norms get none, as in PEQA). */
+  loraWeightDecay?: number;
+}
+
+/** A training configuration this model cannot run; names the tensor and the reason. */
+export class TrainConfigError extends Sub4Error {}
+
+export interface PeqaTrain {
+  /** The CPU view (maps and initial θ), kept for export and references. */
+  p: Parametrization;
+  gpu: GpuParametrization;
+  /** dθ. */
+  grad: GpuTensor<'f32'>;
+  /** Scratch [O, NG] shared by layers of one shape. */
+  dscale: GpuTensor<'f32'>;
+  doffset: GpuTensor<'f32'>;
+}
+
+export interface LoraTrain {
+  lora: GpuLora;
+  da: GpuTensor<'f32'>;
+  db: GpuTensor<'f32'>;
+}
+
+export interface LinearTrain {
+  peqa?: PeqaTrain;
+  lora?: LoraTrain;
+}
+
+export interface NormGrads {
+  attn: GpuTensor<'f32'>[];
+  mlp: GpuTensor<'f32'>[];
+  final: GpuTensor<'f32'>;
+}
+
+/** The trainable state of one run. Borrows the model's weights; destroy() frees only what it made. */
+export class Trainable {
+  constructor(
+    readonly model: LlamaModel,
+    readonly config: TrainConfig,
+    /** Per layer, the trained linear roles. */
+    readonly layers: readonly Partial<Record<LinearRole, LinearTrain>>[],
+    readonly normGrads: NormGrads | null,
+    private readonly owned: { destroy(): void }[],
+  ) {}
+
+  /** θ → scale, offset of every PEQA layer (before each forward, i.e. after each optimizer update). */
+  apply(encoder?: GPUCommandEncoder): void {
+    const ctx = this.model.ctx;
+    const enc = encoder ?? ctx.device.createCommandEncoder();
+    this.layers.forEach((roles, l) => {
+      for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) {
+        const lin = this.model.weights.layers[l][role];
+        if (t.peqa && lin.kind === 'quant') qparamForward(ctx, t.peqa.gpu, lin.w.scale, lin.w.offset, enc);
+      }
+    });
+    if (!encoder) submit(ctx, enc);
+  }
+
+  /** The adapters per layer, as LlamaModel.forward takes them. */
+  get lora(): LayerLora[] {
+    return this.layers.map((roles) => {
+      const out: LayerLora = {};
+      for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) if (t.lora) out[role] = t.lora.lora;
+      return out;
+    });
+  }
+
+  /** Parameter groups for AdamW: quantization scales (no decay), LoRA factors, norm weights (no decay). */
+  groups(): ParamGroup[] {
+    const peqa: TrainableParam[] = [];
+    const lora: TrainableParam[] = [];
+    this.layers.forEach((roles, l) => {
+      for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) {
+        const name = `layers.${l}.${role}`;
+        if (t.peqa) peqa.push({ name: `${name}.theta`, param: t.peqa.gpu.theta, grad: t.peqa.grad });
+        if (t.lora) lora.push({ name: `${name}.lora_a`, param: t.lora.lora.a, grad: t.lora.da }, { name: `${name}.lora_b`, param: t.lora.lora.b, grad: t.lora.db });
+      }
+    });
+    const out: ParamGroup[] = [];
+    if (peqa.length) out.push({ name: 'quant-scales', weightDecay: 0, params: peqa });
+    if (lora.length) out.push({ name: 'lora', weightDecay: this.config.loraWeightDecay ?? 0, params: lora });
+    const g = this.normGrads;
+    if (g) {
+      const w = this.model.weights;
+      const norms: TrainableParam[] = w.layers.flatMap((lw, l) => [
+        { name: `layers.${l}.attn_norm`, param: lw.attnNorm, grad: g.attn[l] },
+        { name: `layers.${l}.mlp_norm`, param: lw.mlpNorm, grad: g.mlp[l] },
+      ]);
+      norms.push({ name: 'final_norm', param: w.finalNorm, grad: g.final });
+      out.push({ name: 'norms', weightDecay: 0, params: norms });
+    }
+    return out;
+  }
+
+  /** Every gradient buffer (zeroing, norms). */
+  grads(): GpuTensor<'f32'>[] {
+    return this.groups().flatMap((g) => g.params.map((p) => p.grad));
+  }
+
+  destroy(): void {
+    for (const o of this.owned) o.destroy();
+    this.owned.length = 0;
+  }
+}
+
+const rolesOf = (r: readonly LinearRole[] | undefined, what: string): Set<LinearRole> => {
+  for (const x of r ?? []) if (!LINEAR_ROLES.includes(x)) throw new TrainConfigError(`${what}: '${x}' is not a linear role (${LINEAR_ROLES.join(', ')})`);
+  return new Set(r ?? LINEAR_ROLES);
+};
+
+/** The parametrization of one quantized layer, or a TrainConfigError saying why it cannot have that one. */
+async function peqaFor(source: LoadedModel, name: string, lin: GpuLinear, kind: PeqaKind): Promise<Parametrization> {
+  if (lin.kind !== 'quant')
+    throw new TrainConfigError(`${source.name}: PEQA trains the scales of quantized layers, but ${name} is stored as ${lin.type}; train it with LoRA or leave its role out of peqaTargets`);
+  const t = source.tensors.get(name);
+  if (!t || t.ggmlType !== lin.ggmlType) throw new TrainConfigError(`${source.name}: ${name} is not the ${lin.type} tensor the model was loaded with (pass the LoadedModel the weights came from)`);
+  const { q, origin } = await readQuantLinear(t, lin.ggmlType);
+  const isK = origin.sc !== null;
+  if (kind === 'gguf-superblock' && !isK) throw new TrainConfigError(`${source.name}: ${name} is ${lin.type}, not a K-quant; 'gguf-superblock' needs super-blocks (use 'auto')`);
+  try {
+    return kind === 'auto' || kind === 'gguf-superblock' ? ggufParametrization(q, origin) : parametrizationFor(kind, q);
+  } catch (e) {
+    throw new TrainConfigError(`${source.name}: ${name} (${lin.type}) cannot use the '${kind}' parametrization: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Build the trainable state of `cfg` for a model loaded from `source` (the
+ * quantized tensors are read again to build their parametrizations: the GPU
+ * keeps no copy of the GGUF block origin). Checks everything before allocating.
+ */
+export async function createTrainable(model: LlamaModel, source: LoadedModel, cfg: TrainConfig): Promise<Trainable> {
+  const ctx: GpuContext = model.ctx;
+  const c = model.config;
+  const usesPeqa = cfg.method === 'peqa' || cfg.method === 'peqa+lora';
+  const usesLora = cfg.method === 'lora' || cfg.method === 'peqa+lora';
+  if (!['peqa', 'lora', 'peqa+lora'].includes(cfg.method)) throw new TrainConfigError(`training method '${cfg.method}' is not peqa, lora or peqa+lora`);
+  if (usesLora && !cfg.lora) throw new TrainConfigError(`method '${cfg.method}' needs lora options (rank, alpha)`);
+  const peqaRoles = usesPeqa ? rolesOf(cfg.peqaTargets, 'peqaTargets') : new Set<LinearRole>();
+  const loraRoles = usesLora ? rolesOf(cfg.lora!.targets, 'lora.targets') : new Set<LinearRole>();
+  const kind = cfg.peqa ?? 'auto';
+  const names = new Map(paramSpec(c).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => [`${p.layer}.${p.role}`, p.name]));
+
+  // Every check (and every CPU parametrization) before the first allocation.
+  const cpu: Map<string, Parametrization>[] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const m = new Map<string, Parametrization>();
+    for (const role of peqaRoles) m.set(role, await peqaFor(source, names.get(`${l}.${role}`)!, model.weights.layers[l][role], kind));
+    cpu.push(m);
+  }
+
+  const owned: { destroy(): void }[] = [];
+  const own = <T extends { destroy(): void }>(t: T): T => (owned.push(t), t);
+  const scratch = new Map<string, [GpuTensor<'f32'>, GpuTensor<'f32'>]>();
+  try {
+    const layers = cpu.map((m, l) => {
+      const roles: Partial<Record<LinearRole, LinearTrain>> = {};
+      for (const role of LINEAR_ROLES) {
+        const lin = model.weights.layers[l][role];
+        const label = `layers.${l}.${role}`;
+        const t: LinearTrain = {};
+        const p = m.get(role);
+        if (p && lin.kind === 'quant') {
+          const ng = groupsPerRow(lin.cols, lin.w.groupSize);
+          const key = `${lin.rows}x${ng}`;
+          let s = scratch.get(key);
+          if (!s) scratch.set(key, (s = [own(GpuTensor.empty(ctx, [lin.rows, ng], 'f32', `peqa.dscale.${key}`)), own(GpuTensor.empty(ctx, [lin.rows, ng], 'f32', `peqa.doffset.${key}`))]));
+          const gpu = own(uploadParametrization(ctx, p, `${label}.peqa`));
+          t.peqa = { p, gpu, grad: own(GpuTensor.empty(ctx, [p.theta.length], 'f32', `${label}.peqa.grad`)), dscale: s[0], doffset: s[1] };
+        }
+        if (loraRoles.has(role)) {
+          const lora = createLora(ctx, lin.cols, lin.rows, { ...cfg.lora!, seed: (cfg.lora!.seed ?? 0) * 1000 + l * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(role) }, label);
+          own(lora.a);
+          own(lora.b);
+          t.lora = { lora, da: own(GpuTensor.empty(ctx, lora.a.shape, 'f32', `${label}.lora_a.grad`)), db: own(GpuTensor.empty(ctx, lora.b.shape, 'f32', `${label}.lora_b.grad`)) };
+        }
+        if (t.peqa || t.lora) roles[role] = t;
+      }
+      return roles;
+    });
+    const C = c.hiddenSize;
+    const vec = (name: string) => own(GpuTensor.empty(ctx, [C], 'f32', `${name}.grad`));
+    const normGrads: NormGrads | null = cfg.norms
+      ? { attn: layers.map((_, l) => vec(`layers.${l}.attn_norm`)), mlp: layers.map((_, l) => vec(`layers.${l}.mlp_norm`)), final: vec('final_norm') }
+      : null;
+    return new Trainable(model, cfg, layers, normGrads, owned);
+  } catch (e) {
+    for (const o of owned) o.destroy();
+    throw e;
+  }
+}
