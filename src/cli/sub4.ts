@@ -7,8 +7,9 @@ import { inspectCommand } from './inspect.ts';
 import { convertCommand } from './convert.ts';
 import { evalCommand } from './eval.ts';
 import { generateCommand } from './generate.ts';
+import { tuneCommand } from './tune.ts';
 
-const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand, tuneCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,123 @@
+// The trained state of a run, as the exporters (GGUF with tuned scales, PEFT
+// and llama.cpp LoRA, GPTQ) need it: a JSON manifest (method, quantization,
+// base model, data file, steps, perplexity before/after, and one entry per
+// tensor saying what it is) plus one safetensors file holding the tensors:
+//   layers.L.ROLE.theta     PEQA θ of that linear layer (its parametrization kind in the manifest)
+//   layers.L.ROLE.lora_a    LoRA A [R, I]; lora_b: B [O, R] (scale alpha / R in the manifest)
+//   layers.L.attn_norm … final_norm   trained RMSNorm weights, when norms train
+// Names are the optimizer's parameter names (Trainable.groups()), so loading
+// back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
+import { FormatError } from '../io/errors.ts';
+import { bytesSource } from '../io/source.ts';
+import { openSafetensors } from '../io/safetensors/reader.ts';
+import { encodeSafetensors } from '../io/safetensors/writer.ts';
+import type { Trainable } from '../model/trainable.ts';
+
+export const STATE_FORMAT = 'sub4-trained-state';
+export const STATE_VERSION = 1;
+export const STATE_TENSORS_FILE = 'trained.safetensors';
+export const STATE_MANIFEST_FILE = 'sub4-run.json';
+
+export type StateTensorKind = 'peqa-theta' | 'lora-a' | 'lora-b' | 'norm';
+
+export interface StateTensor {
+  name: string;
+  kind: StateTensorKind;
+  shape: number[];
+  layer: number | null;
+  role: string | null;
+  /** PEQA tensors: the parametrization θ belongs to (scale, scale+offset, gguf-superblock). */
+  parametrization?: string;
+}
+
+export interface RunInfo {
+  /** The method as the user asked for it (lqlora is trained as lora). */
+  method: string;
+  /** Quantization applied by sub4 before training (null: the file's own types were used). */
+  quant: { bits: number; groupSize: number | 'channel' } | null;
+  base: { path: string; name: string };
+  data: { file: string; bytes: number };
+  seed: number;
+  steps: number;
+  batch: number;
+  seqLen: number;
+  lr: number;
+  perplexity: { before: number | null; after: number | null };
+  losses: { first: number | null; last: number | null };
+}
+
+export interface StateManifest extends RunInfo {
+  format: typeof STATE_FORMAT;
+  version: number;
+  trainMethod: string;
+  lora: { rank: number; alpha: number; scale: number } | null;
+  tensorsFile: string;
+  tensors: StateTensor[];
+}
+
+/** A state file that cannot be read back: names the file and the problem. */
+export class TrainedStateError extends FormatError {}
+
+/** Read every trained tensor off the GPU and lay out manifest + safetensors bytes. */
+export async function encodeTrainedState(tr: Trainable, info: RunInfo): Promise<{ manifest: StateManifest; json: string; safetensors: Uint8Array }> {
+  const tensors: StateTensor[] = [];
+  const data: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[] = [];
+  let lora: StateManifest['lora'] = null;
+  for (const g of tr.groups())
+    for (const p of g.params) {
+      const m = /^layers\.(\d+)\.(\w+)\.(theta|lora_a|lora_b)$/.exec(p.name);
+      const kind: StateTensorKind = m ? (m[3] === 'theta' ? 'peqa-theta' : m[3] === 'lora_a' ? 'lora-a' : 'lora-b') : 'norm';
+      const layer = m ? Number(m[1]) : null;
+      const role = m ? m[2] : null;
+      const t: StateTensor = { name: p.name, kind, shape: [...p.param.shape], layer, role };
+      if (kind === 'peqa-theta') t.parametrization = tr.layers[layer!][role as 'q']!.peqa!.p.kind;
+      if (kind === 'lora-a' && !lora) {
+        const l = tr.layers[layer!][role as 'q']!.lora!.lora;
+        lora = { rank: l.a.shape[0], alpha: tr.config.lora!.alpha ?? l.a.shape[0], scale: l.scale };
+      }
+      tensors.push(t);
+      data.push({ name: p.name, dtype: 'F32', shape: [...p.param.shape], data: await p.param.read() });
+    }
+  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, lora, tensorsFile: STATE_TENSORS_FILE, tensors };
+  const safetensors = await encodeSafetensors(data, { metadata: { format: STATE_FORMAT }, file: STATE_TENSORS_FILE });
+  return { manifest, json: JSON.stringify(manifest, null, 2) + '\n', safetensors };
+}
+
+/** Parse and check a manifest and its tensors file; returns the tensors by name. */
+export async function decodeTrainedState(json: string, bytes: Uint8Array, file = STATE_MANIFEST_FILE): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array> }> {
+  let manifest: StateManifest;
+  try {
+    manifest = JSON.parse(json) as StateManifest;
+  } catch (e) {
+    throw new TrainedStateError(file, `is not JSON (${(e as Error).message})`);
+  }
+  if (manifest?.format !== STATE_FORMAT) throw new TrainedStateError(file, `is not a sub4 trained state (format ${JSON.stringify(manifest?.format)})`);
+  if (manifest.version !== STATE_VERSION) throw new TrainedStateError(file, `has version ${manifest.version}; this sub4 reads version ${STATE_VERSION}`);
+  if (!Array.isArray(manifest.tensors)) throw new TrainedStateError(file, 'has no tensors list');
+  const st = await openSafetensors(bytesSource(bytes, manifest.tensorsFile ?? STATE_TENSORS_FILE));
+  try {
+    const tensors = new Map<string, Float32Array>();
+    for (const t of manifest.tensors) {
+      const info = st.tensors.get(t.name);
+      if (!info) throw new TrainedStateError(file, `tensor ${t.name} is listed but not in ${st.source.name}`);
+      if (info.shape.length !== t.shape.length || info.shape.some((n, i) => n !== t.shape[i]))
+        throw new TrainedStateError(file, `tensor ${t.name} is [${info.shape.join(', ')}] in ${st.source.name}, [${t.shape.join(', ')}] in the manifest`);
+      tensors.set(t.name, await st.readTensorF32(t.name));
+    }
+    return { manifest, tensors };
+  } finally {
+    await st.close();
+  }
+}
+
+/** Write saved tensors into a trainable of the same configuration (shapes checked before any write). */
+export function loadTrainedState(tr: Trainable, tensors: ReadonlyMap<string, Float32Array>, file = STATE_MANIFEST_FILE): void {
+  const params = tr.groups().flatMap((g) => g.params);
+  for (const p of params) {
+    const t = tensors.get(p.name);
+    if (!t) throw new TrainedStateError(file, `has no tensor ${p.name}, which this training configuration trains`);
+    if (t.length !== p.param.size) throw new TrainedStateError(file, `tensor ${p.name} holds ${t.length} values, the trainable ${p.param.size}`);
+  }
+  for (const p of params) p.param.write(tensors.get(p.name)!);
+  tr.apply();
+}

@@ -1,0 +1,318 @@
+// The training loop: optimizer steps over a dataset's train windows, each step
+// k micro-batches of B windows of T tokens. The first micro-batch overwrites the
+// gradients, the rest add into them (ModelBackward's accumulate), all scaled by
+// 1 / (counted tokens of the whole step), so the update is that of the mean loss
+// over the step's tokens whatever k is. Then AdamW at the schedule's lr, with
+// clipping and its non-finite guard (events passed on, a run stopped after too
+// many bad steps in a row). Held-out loss / perplexity on the eval windows
+// before training, every evalEvery steps and after; optional greedy samples of
+// fixed prompts before and after. Deterministic: windows are taken in the
+// dataset's (seeded) order, LoRA init is seeded by the trainable, and nothing
+// here draws random numbers. A stop flag is checked between steps.
+import { ledgerOf } from '../gpu/buffers.ts';
+import type { Activations, LlamaModel } from '../model/llama.ts';
+import { ModelBackward } from '../model/backward.ts';
+import type { SaveMode } from '../model/spec.ts';
+import type { Trainable } from '../model/trainable.ts';
+import type { Windows } from './data/pack.ts';
+import { AdamW, type AdamWOptions, type BadStepEvent } from './optimizer.ts';
+import { checkSchedule, learningRate, type LrSchedule } from './schedule.ts';
+
+export interface TrainerOptions {
+  /** Windows per micro-batch. */
+  batch: number;
+  /** Micro-batches per optimizer step; default 1. */
+  accumulate?: number;
+  steps: number;
+  schedule: LrSchedule;
+  adamw?: AdamWOptions;
+  /** Evaluate every this many steps (0 = only before and after); default 0. */
+  evalEvery?: number;
+  /** At most this many eval windows are scored; default all. */
+  evalWindows?: number;
+  /** Activation plan of the training step; default true (every activation kept). */
+  save?: Exclude<SaveMode, false>;
+  /** Cross-entropy rows per chunk; default 64. */
+  chunk?: number;
+  /** Stop after this many bad (non-finite) steps in a row; default 5. */
+  maxBadSteps?: number;
+  /** Prompts (token ids) sampled greedily before and after training. */
+  samplePrompts?: readonly (readonly number[])[];
+  sampleTokens?: number;
+}
+
+export interface StepEvent {
+  type: 'step';
+  /** 1-based optimizer step. */
+  step: number;
+  /** Mean loss over the step's counted tokens. */
+  loss: number;
+  lr: number;
+  tokensPerSecond: number;
+  /** Live GPU bytes (the device's ledger). */
+  gpuBytes: number;
+  gradNorm: number;
+  applied: boolean;
+  event?: BadStepEvent;
+}
+
+export interface EvalEvent {
+  type: 'eval';
+  step: number;
+  evalLoss: number;
+  evalPpl: number;
+  tokens: number;
+}
+
+export interface SampleEvent {
+  type: 'sample';
+  when: 'before' | 'after';
+  prompt: readonly number[];
+  tokens: number[];
+}
+
+export type TrainEvent = StepEvent | EvalEvent | SampleEvent;
+
+/** Anything with `aborted` (an AbortSignal, or a plain flag object). */
+export interface StopFlag {
+  readonly aborted: boolean;
+}
+
+export interface TrainSummary {
+  steps: number;
+  stop: 'done' | 'stopped' | 'bad-steps';
+  losses: number[];
+  before: EvalEvent | null;
+  after: EvalEvent | null;
+  samples: SampleEvent[];
+  tokensPerSecond: number;
+  peakGpuBytes: number;
+}
+
+/** Targets/mask rows that cross_entropy counts (as ModelBackward.step). */
+function countTokens(targets: ArrayLike<number>, mask: ArrayLike<number>, vocab: number): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0 && targets[i] < vocab) n++;
+  return n;
+}
+
+const posInt = (n: number, what: string, min = 1) => {
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`trainer: ${what} ${n} is not an integer ≥ ${min}`);
+};
+
+/** Runs a training job on a model + trainable it borrows; destroy() frees what it allocated. */
+export class Trainer {
+  readonly B: number;
+  readonly T: number;
+  readonly k: number;
+  readonly optimizer: AdamW;
+  private readonly backward: ModelBackward;
+  private readonly acts: Activations;
+  private evalActs: Activations | null = null;
+  private cursor = 0;
+  private stepCount = 0;
+
+  constructor(
+    readonly model: LlamaModel,
+    readonly trainable: Trainable,
+    readonly data: { train: Windows; eval: Windows },
+    readonly opts: TrainerOptions,
+  ) {
+    this.B = opts.batch;
+    this.T = data.train.seqLen;
+    this.k = opts.accumulate ?? 1;
+    posInt(this.B, 'batch');
+    posInt(this.k, 'accumulate');
+    posInt(opts.steps, 'steps', 0);
+    posInt(opts.evalEvery ?? 0, 'evalEvery', 0);
+    checkSchedule(opts.schedule);
+    if (data.train.count === 0) throw new RangeError('trainer: the dataset has no training windows');
+    if (data.eval.count > 0 && data.eval.seqLen !== this.T) throw new RangeError(`trainer: eval windows of ${data.eval.seqLen} tokens, train windows of ${this.T}`);
+    const acts = model.activations(this.B, this.T, opts.save ?? true);
+    let backward: ModelBackward | undefined;
+    try {
+      backward = new ModelBackward(model, trainable, this.B, this.T, { chunk: opts.chunk });
+      this.optimizer = new AdamW(model.ctx, trainable.groups(), opts.adamw);
+    } catch (e) {
+      acts.destroy();
+      backward?.destroy();
+      throw e;
+    }
+    this.acts = acts;
+    this.backward = backward;
+  }
+
+  /** Optimizer steps done. */
+  get step(): number {
+    return this.stepCount;
+  }
+
+  /** Rows [i·T, (i+1)·T) of B windows from the cursor, wrapping around the train set. */
+  private nextBatch(): { ids: Uint32Array; targets: Uint32Array; mask: Uint32Array } {
+    const w = this.data.train;
+    const T = this.T;
+    const ids = new Uint32Array(this.B * T);
+    const targets = new Uint32Array(this.B * T);
+    const mask = new Uint32Array(this.B * T);
+    for (let b = 0; b < this.B; b++) {
+      const i = this.cursor++ % w.count;
+      ids.set(w.inputs.subarray(i * T, i * T + T), b * T);
+      targets.set(w.targets.subarray(i * T, i * T + T), b * T);
+      mask.set(w.mask.subarray(i * T, i * T + T), b * T);
+    }
+    return { ids, targets, mask };
+  }
+
+  /** One optimizer step over k micro-batches. */
+  async trainStep(): Promise<StepEvent> {
+    const t0 = performance.now();
+    const V = this.model.config.vocabSize;
+    const micro = Array.from({ length: this.k }, () => this.nextBatch());
+    const total = micro.reduce((s, m) => s + countTokens(m.targets, m.mask, V), 0);
+    if (total === 0) throw new RangeError(`trainer: step ${this.stepCount + 1} has no token whose loss counts (every mask is 0)`);
+    let lossSum = 0;
+    let first = true;
+    for (const m of micro) {
+      // A micro-batch with no counted token adds nothing (and ModelBackward refuses it); the first counted
+      // one overwrites the gradients, so no zeroing pass is needed.
+      if (countTokens(m.targets, m.mask, V) === 0) continue;
+      const r = this.backward.step(this.acts, m.ids, { targets: m.targets, mask: m.mask, gradScale: 1 / total, accumulate: !first });
+      first = false;
+      for (const v of await r.loss.read()) lossSum += v;
+    }
+    const loss = lossSum / total;
+    const lr = learningRate(this.opts.schedule, this.stepCount);
+    const r = await this.optimizer.step({ lr, loss });
+    this.stepCount++;
+    const secs = (performance.now() - t0) / 1000;
+    return {
+      type: 'step',
+      step: this.stepCount,
+      loss,
+      lr: r.lr,
+      tokensPerSecond: (this.k * this.B * this.T) / secs,
+      gpuBytes: ledgerOf(this.model.ctx).live,
+      gradNorm: r.gradNorm,
+      applied: r.applied,
+      event: r.event,
+    };
+  }
+
+  /** Mean loss over the counted tokens of the eval windows (with the current trainable state). */
+  async evaluate(): Promise<EvalEvent | null> {
+    const w = this.data.eval;
+    const n = Math.min(w.count, this.opts.evalWindows ?? w.count);
+    if (n === 0) return null;
+    const T = this.T;
+    const V = this.model.config.vocabSize;
+    this.evalActs ??= this.model.activations(this.B, T, false);
+    this.trainable.apply();
+    const lora = this.trainable.lora;
+    let sum = 0;
+    let tokens = 0;
+    for (let w0 = 0; w0 < n; w0 += this.B) {
+      const ids = new Uint32Array(this.B * T);
+      const targets = new Uint32Array(this.B * T).fill(0xffffffff);
+      const mask = new Uint32Array(this.B * T);
+      for (let b = 0; b < this.B && w0 + b < n; b++) {
+        const i = w0 + b;
+        ids.set(w.inputs.subarray(i * T, i * T + T), b * T);
+        targets.set(w.targets.subarray(i * T, i * T + T), b * T);
+        mask.set(w.mask.subarray(i * T, i * T + T), b * T);
+      }
+      this.model.forward(this.evalActs, ids, { lora });
+      const lossT = this.model.tokenLoss(this.evalActs, targets, mask);
+      try {
+        for (const v of await lossT.read()) sum += v;
+      } finally {
+        lossT.destroy();
+      }
+      tokens += countTokens(targets, mask, V);
+    }
+    if (tokens === 0) return null;
+    const evalLoss = sum / tokens;
+    return { type: 'eval', step: this.stepCount, evalLoss, evalPpl: Math.exp(evalLoss), tokens };
+  }
+
+  /** Greedy continuation of `prompt` through the trained state (full re-forward per token: prompts are short). */
+  async sample(prompt: readonly number[], maxTokens: number): Promise<number[]> {
+    if (prompt.length === 0) throw new RangeError('trainer: a sample prompt has no tokens');
+    const seq = [...prompt];
+    const stop = new Set(this.model.config.eosTokenIds);
+    this.trainable.apply();
+    const lora = this.trainable.lora;
+    const out: number[] = [];
+    while (out.length < maxTokens && seq.length < this.model.config.maxPositions) {
+      const acts = this.model.activations(1, seq.length, false);
+      try {
+        this.model.forward(acts, seq, { lora });
+        const z = this.model.logits(acts, seq.length - 1, 1);
+        const logits = await z.read();
+        z.destroy();
+        let best = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        if (stop.has(best)) break;
+        out.push(best);
+        seq.push(best);
+      } finally {
+        acts.destroy();
+      }
+    }
+    return out;
+  }
+
+  private async samples(when: 'before' | 'after', onEvent?: (e: TrainEvent) => void): Promise<SampleEvent[]> {
+    const out: SampleEvent[] = [];
+    for (const prompt of this.opts.samplePrompts ?? []) {
+      const e: SampleEvent = { type: 'sample', when, prompt, tokens: await this.sample(prompt, this.opts.sampleTokens ?? 16) };
+      onEvent?.(e);
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Evaluate, run opts.steps steps (or until `stop` is set), evaluate again. */
+  async run(onEvent?: (e: TrainEvent) => void, stop?: StopFlag): Promise<TrainSummary> {
+    const ledger = ledgerOf(this.model.ctx);
+    const samples = await this.samples('before', onEvent);
+    const before = await this.evaluate();
+    if (before) onEvent?.(before);
+    const losses: number[] = [];
+    let reason: TrainSummary['stop'] = 'done';
+    let tokens = 0;
+    let secs = 0;
+    const maxBad = this.opts.maxBadSteps ?? 5;
+    while (this.stepCount < this.opts.steps) {
+      if (stop?.aborted) {
+        reason = 'stopped';
+        break;
+      }
+      const e = await this.trainStep();
+      tokens += this.k * this.B * this.T;
+      secs += (this.k * this.B * this.T) / e.tokensPerSecond;
+      losses.push(e.loss);
+      onEvent?.(e);
+      if (e.event && e.event.consecutive >= maxBad) {
+        reason = 'bad-steps';
+        break;
+      }
+      const every = this.opts.evalEvery ?? 0;
+      if (every > 0 && this.stepCount % every === 0 && this.stepCount < this.opts.steps) {
+        const mid = await this.evaluate();
+        if (mid) onEvent?.(mid);
+      }
+    }
+    const after = await this.evaluate();
+    if (after) onEvent?.(after);
+    samples.push(...(await this.samples('after', onEvent)));
+    return { steps: this.stepCount, stop: reason, losses, before, after, samples, tokensPerSecond: secs > 0 ? tokens / secs : 0, peakGpuBytes: ledger.peak };
+  }
+
+  destroy(): void {
+    this.optimizer.destroy();
+    this.backward.destroy();
+    this.acts.destroy();
+    this.evalActs?.destroy();
+    this.evalActs = null;
+  }
+}
