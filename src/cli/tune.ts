@@ -1,4 +1,4 @@
-// `sub4 tune <model> --data <file> --method peqa|lora|peqa+lora`: fine-tune on
+// `sub4 tune <model> --data <file> --method peqa|lora|peqa+lora|lqlora`: fine-tune on
 // the GPU with the engine's trainer (src/train/trainer.ts), print one line per
 // step (JSON lines with --json) and the held-out perplexity before and after,
 // and save the trained state (src/train/state.ts) to --out. The memory planner
@@ -23,8 +23,11 @@ import { buildDataset } from '../train/data/index.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 import { encodeTrainedState, STATE_MANIFEST_FILE, STATE_TENSORS_FILE } from '../train/state.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
+import { lqloraInit } from '../train/lqlora.ts';
+import { originalWeights, quantizeModelLinears, type QuantizeOptions } from '../train/quantize_model.ts';
+import type { QTensor } from '../quant/qtensor.ts';
 
-const METHODS = ['peqa', 'lora', 'peqa+lora'] as const;
+const METHODS = ['peqa', 'lora', 'peqa+lora', 'lqlora'] as const;
 type Method = (typeof METHODS)[number];
 
 /** Roles PEQA can train: those quantized in every layer (others, e.g. an F16 down_proj, are named on stderr). */
@@ -41,10 +44,16 @@ export function peqaRoles(file: LoadedModel): { roles: LinearRole[]; left: strin
   return { roles: LINEAR_ROLES.filter((r) => byRole.get(r)), left };
 }
 
-function trainConfig(file: LoadedModel, method: Method, rank: number, alpha: number, seed: number): { cfg: TrainConfig; notes: string[] } {
+function trainConfig(file: LoadedModel, method: Method, rank: number, alpha: number, seed: number, quantizedHere: boolean): { cfg: TrainConfig; notes: string[] } {
   const notes: string[] = [];
-  const cfg: TrainConfig = { method };
-  if (method !== 'lora') {
+  // LQ-LoRA trains LoRA factors; what differs is their start and the base they sit on (quantizeForTuning).
+  const cfg: TrainConfig = { method: method === 'lqlora' ? 'lora' : method };
+  if (method === 'peqa' || method === 'peqa+lora') {
+    if (quantizedHere) {
+      cfg.peqaTargets = LINEAR_ROLES;
+      if (method === 'peqa+lora') cfg.lora = { rank, alpha, seed };
+      return { cfg, notes };
+    }
     const { roles, left } = peqaRoles(file);
     if (roles.length === 0)
       throw new TrainConfigError(`${file.name}: no linear layer is stored quantized, so PEQA has no scales to train; use --method lora (or quantize the model first, e.g. with sub4 convert)`);
@@ -55,13 +64,36 @@ function trainConfig(file: LoadedModel, method: Method, rank: number, alpha: num
   return { cfg, notes };
 }
 
+/**
+ * `--bits`: every linear layer quantized from the file's float weights (RTN,
+ * integer zero points, MSE clip search at 2–3 bits). `lqlora`: the base and the
+ * LoRA start come from LQ-LoRA's alternating quantize / low-rank split instead.
+ */
+async function quantizeForTuning(file: LoadedModel, method: Method, q: QuantizeOptions, lora: { rank: number; alpha: number; seed: number }, log: (s: string) => void) {
+  if (method !== 'lqlora') return { quantized: await quantizeModelLinears(file, q), factors: null };
+  const quantized = new Map<string, QTensor>();
+  const factors = new Map<string, { a: Float32Array; b: Float32Array }>();
+  for (const p of paramSpec(file.config)) {
+    if (p.kind !== 'linear' || p.layer === null) continue;
+    const t = file.tensors.get(p.name)!;
+    const [rows, cols] = t.shape;
+    const init = lqloraInit(await originalWeights(file, t, 'LQ-LoRA'), rows, cols, { ...q, rank: lora.rank, alpha: lora.alpha, rounds: 3, seed: lora.seed + p.layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole) }, p.name);
+    quantized.set(p.name, init.q);
+    factors.set(`${p.layer}.${p.role}`, { a: init.a, b: init.b });
+  }
+  log(`LQ-LoRA: ${quantized.size} layers quantized with a rank-${lora.rank} correction`);
+  return { quantized, factors };
+}
+
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'fine-tune a model on a data file (PEQA scales and/or LoRA) and save the trained state',
   usage: [
     'usage: sub4 tune <file.gguf | hf-folder> --data <file> [--method peqa|lora|peqa+lora] [options]',
     '  --data        training data: .txt, JSONL or a JSON array (instructions, chat, text rows)',
-    '  --method      peqa (quantization scales; the default), lora, or peqa+lora',
+    '  --method      peqa (quantization scales; the default), lora, peqa+lora, or lqlora (LoRA started from',
+    '                LQ-LoRA\'s quantize / low-rank split; needs --bits and float weights)',
+    '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
     '  --rank        LoRA rank (default 8); --alpha LoRA alpha (default = rank)',
     '  --steps       optimizer steps (default 100)',
     '  --lr          peak learning rate (default 1e-3), --warmup steps (default steps/10), cosine to lr/10',
@@ -78,7 +110,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError(`tune takes one model path\n\n${this.usage}`);
@@ -97,6 +129,11 @@ export const tuneCommand: Command = {
     const evalEvery = intFlag(values['eval-every'], 'eval-every', 0, 0);
     const evalWindows = intFlag(values['eval-windows'], 'eval-windows', 32, 0);
     const seed = intFlag(values.seed, 'seed', 0, 0);
+    const bits = values.bits === undefined ? null : intFlag(values.bits, 'bits', 4, 2);
+    if (bits !== null && ![2, 3, 4].includes(bits)) throw new UsageError(`--bits must be 2, 3 or 4, got ${bits}`);
+    if (method === 'lqlora' && bits === null) throw new UsageError('--method lqlora needs --bits (it builds the quantized base itself)');
+    const group = values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1);
+    const quant: QuantizeOptions | null = bits === null ? null : { bits: bits as 2 | 3 | 4, groupSize: group };
     const out = resolve(typeof values.out === 'string' ? values.out : 'sub4-run');
     const json = values.json === true;
     const log = (line: string) => console.error(`sub4 tune: ${line}`);
@@ -117,15 +154,26 @@ export const tuneCommand: Command = {
       const evalWins = evalText === null ? ds.eval : buildDataset(evalText, basename(values['eval-data'] as string), m.tokenizer, { seqLen, seed, evalFraction: 0 }).train;
       for (const p of ds.problems.slice(0, 5)) log(`${file}:${p.line}: ${p.message}`);
       log(`${ds.counts.trainWindows} train windows, ${evalWins.count} held-out windows of ${seqLen} tokens`);
-      const { cfg, notes } = trainConfig(m.file, method, rank, alpha, seed);
+      const { cfg, notes } = trainConfig(m.file, method, rank, alpha, seed, quant !== null);
       notes.forEach(log);
 
       ctx = await createNodeGpuContext();
       const plan = checkPlanFits(planStep({ config: m.file.config, storage: storageOf(m.file), train: cfg, B: batch, T: seqLen }), ctx.limits);
       log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
-      weights = await loadWeights(ctx, m.file);
+      const prepared = quant ? await quantizeForTuning(m.file, method, quant, { rank, alpha, seed }, log) : null;
+      weights = await loadWeights(ctx, m.file, { quantized: prepared?.quantized });
       const model = new LlamaModel(ctx, weights);
       tr = await createTrainable(model, m.file, cfg);
+      if (prepared?.factors)
+        tr.layers.forEach((roles, l) => {
+          for (const [role, t] of Object.entries(roles)) {
+            const f = prepared.factors!.get(`${l}.${role}`);
+            if (f && t?.lora) {
+              t.lora.lora.a.write(f.a);
+              t.lora.lora.b.write(f.b);
+            }
+          }
+        });
       const schedule: LrSchedule = { kind: 'cosine', peak: lr, warmupSteps: warmup, totalSteps: steps, floor: lr / 10 };
       const samplePrompts = typeof values.sample === 'string' ? [m.tokenizer.encode(values.sample, { addBos: true })] : [];
       trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch, accumulate, steps, schedule, evalEvery, evalWindows, samplePrompts, sampleTokens: 16 });
@@ -145,7 +193,7 @@ export const tuneCommand: Command = {
       await mkdir(out, { recursive: true });
       const state = await encodeTrainedState(tr, {
         method,
-        quant: null,
+        quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
         base: { path: resolve(positionals[0]), name: m.file.name },
         data: { file, bytes: dataBytes },
         seed, steps: s.steps, batch, seqLen, lr,

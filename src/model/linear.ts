@@ -19,7 +19,17 @@ import type { Recorder } from './recorder.ts';
 
 export type GpuLinear =
   | { kind: 'dense'; rows: number; cols: number; w: GpuTensor<'f32'>; bias: GpuTensor<'f32'> | null; type: string }
-  | { kind: 'quant'; rows: number; cols: number; w: GpuQTensor; bias: GpuTensor<'f32'> | null; type: string; ggmlType: QuantGgmlType };
+  | {
+      kind: 'quant';
+      rows: number;
+      cols: number;
+      w: GpuQTensor;
+      bias: GpuTensor<'f32'> | null;
+      type: string;
+      /** The GGUF block type it was read from, or null when sub4 quantized it (then `q` holds the CPU copy). */
+      ggmlType: QuantGgmlType | null;
+      q?: QTensor;
+    };
 
 /** Whether a tensor is kept quantized on the GPU (every quantized ggml type) rather than as f32. */
 export function isQuantized(t: ModelTensor): boolean {
@@ -49,6 +59,15 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
   }
   const w = GpuTensor.from(ctx, await t.readF32(), [rows, cols], 'f32', t.name);
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
+}
+
+/**
+ * A layer quantized by sub4 itself (`sub4 tune --bits`), not read from a GGUF:
+ * it keeps its CPU QTensor, from which the trainable views are built.
+ */
+export function quantizedLinear(ctx: GpuContext, name: string, q: QTensor, bias: GpuTensor<'f32'> | null): GpuLinear {
+  const group = q.groupSize === q.cols ? 'channel' : `g${q.groupSize}`;
+  return { kind: 'quant', rows: q.rows, cols: q.cols, w: uploadQTensor(ctx, q, name), bias, type: `${q.bits}-bit ${group}`, ggmlType: null, q };
 }
 
 /** y [N, O] ← x [N, I] · Wᵀ (+ s·(x·Aᵀ)·Bᵀ) (+ b), recorded into rec. */

@@ -154,6 +154,16 @@ const rolesOf = (r: readonly LinearRole[] | undefined, what: string): Set<Linear
 async function peqaFor(source: LoadedModel, name: string, lin: GpuLinear, kind: PeqaKind): Promise<Parametrization> {
   if (lin.kind !== 'quant')
     throw new TrainConfigError(`${source.name}: PEQA trains the scales of quantized layers, but ${name} is stored as ${lin.type}; train it with LoRA or leave its role out of peqaTargets`);
+  if (lin.ggmlType === null) {
+    // Quantized by sub4 (integer zero points from RTN): 'auto' is PEQA's own 'scale' view.
+    if (!lin.q) throw new TrainConfigError(`${source.name}: ${name} was quantized without keeping its codes on the CPU`);
+    if (kind === 'gguf-superblock') throw new TrainConfigError(`${source.name}: ${name} was quantized by sub4 (${lin.type}), it has no GGUF super-blocks (use 'auto')`);
+    try {
+      return parametrizationFor(kind === 'auto' ? 'scale' : kind, lin.q);
+    } catch (e) {
+      throw new TrainConfigError(`${source.name}: ${name} (${lin.type}) cannot use the '${kind}' parametrization: ${(e as Error).message}`, { cause: e });
+    }
+  }
   const t = source.tensors.get(name);
   if (!t || t.ggmlType !== lin.ggmlType) throw new TrainConfigError(`${source.name}: ${name} is not the ${lin.type} tensor the model was loaded with (pass the LoadedModel the weights came from)`);
   const { q, origin } = await readQuantLinear(t, lin.ggmlType);

@@ -10,7 +10,8 @@ import { createRopeTable, type RopeTable } from '../gpu/kernels/rope.ts';
 import { FormatError } from '../io/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/model.ts';
 import type { LlamaConfig } from './config.ts';
-import { destroyLinear, uploadLinear, type GpuLinear } from './linear.ts';
+import { destroyLinear, quantizedLinear, uploadLinear, type GpuLinear } from './linear.ts';
+import type { QTensor } from '../quant/qtensor.ts';
 import { paramSpec, type LinearRole, type ParamEntry } from './spec.ts';
 
 export type LayerWeights = Record<LinearRole, GpuLinear> & {
@@ -35,6 +36,8 @@ export interface ModelWeights {
 export interface LoadWeightsOptions {
   /** Called after each tensor is on the GPU (done of total). */
   onProgress?(done: number, total: number): void;
+  /** Linear layers sub4 quantized itself, by engine tensor name: uploaded instead of the file's weights. */
+  quantized?: ReadonlyMap<string, QTensor>;
 }
 
 function tensorFor(model: LoadedModel, p: ParamEntry): ModelTensor {
@@ -67,7 +70,8 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       const b = biasOf(p);
       const bias = b ? await vector(b) : null;
       if (b) step();
-      const lin = await uploadLinear(ctx, tensorFor(model, p), bias);
+      const q = opts.quantized?.get(p.name);
+      const lin = q ? quantizedLinear(ctx, p.name, q, bias) : await uploadLinear(ctx, tensorFor(model, p), bias);
       owned.push({ destroy: () => destroyLinear(lin) });
       step();
       return lin;

@@ -30,8 +30,8 @@ export async function originalWeights(model: LoadedModel, t: ModelTensor, what: 
 /** One weight [rows, cols] → QTensor (asymmetric RTN; MSE clip search below 4 bits). */
 export function quantizeWeight(w: Float32Array, rows: number, cols: number, o: QuantizeOptions, name = 'weight'): QTensor {
   if (!QBITS.includes(o.bits as QBits) || o.bits > 4) throw new QuantizeModelError(`${name}: bits ${o.bits} is not 2, 3 or 4`);
-  if (o.groupSize !== 'channel' && (!Number.isInteger(o.groupSize) || o.groupSize < 1 || cols % o.groupSize !== 0))
-    throw new QuantizeModelError(`${name}: group size ${o.groupSize} does not divide its ${cols} inputs; use a divisor of ${cols} or 'channel'`);
+  // A row whose length is not a multiple of the group ends in a shorter group
+  // (stories260K's down_proj: 172 = 5·32 + 12); the QTensor and the kernels take it.
   try {
     return quantizeRtn(w, rows, cols, { bits: o.bits, groupSize: o.groupSize, symmetric: false, mse: o.bits <= 3 });
   } catch (e) {
@@ -46,9 +46,6 @@ export async function quantizeModelLinears(model: LoadedModel, o: QuantizeOption
     const t = model.tensors.get(p.name);
     if (!t) throw new QuantizeModelError(`${model.name}: tensor ${p.name} is missing`);
     if (isQuantized(t)) throw new QuantizeModelError(`${model.name}: ${p.name} is already quantized (${t.type}); --bits re-quantizes only float weights`);
-    const cols = t.shape[1];
-    if (o.groupSize !== 'channel' && cols % o.groupSize !== 0)
-      throw new QuantizeModelError(`${model.name}: group size ${o.groupSize} does not divide the ${cols} inputs of ${p.name}; use a divisor or 'channel'`);
     return t;
   });
   const out = new Map<string, QTensor>();

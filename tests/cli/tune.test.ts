@@ -69,6 +69,26 @@ describe('sub4 tune', () => {
     expect(r.stderr).toMatch(/TrainConfigError: stories260K\.gguf: no linear layer is stored quantized.*--method lora/);
   });
 
+  for (const method of ['peqa', 'lqlora'] as const)
+    it(`--bits 2 --group 32 --method ${method} quantizes the f32 model first and lowers held-out perplexity`, { timeout: 120_000 }, async () => {
+      if (!f32 || !shakespeare) return;
+      const { dir, data } = smallData();
+      const out = join(dir, method);
+      const args = ['tune', f32, '--data', data, '--method', method, '--bits', '2', '--group', '32', '--rank', '4', '--steps', '8', '--batch', '2', '--seq', '32', '--eval-windows', '4', '--lr', '3e-3', '--json', '--out', out];
+      const { stdout } = await run('node', [BIN, ...args], { timeout: 120_000 });
+      const summary = stdout.trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.type === 'summary');
+      expect(summary.steps).toBe(8);
+      expect(summary.pplAfter).toBeLessThan(summary.pplBefore);
+      const manifest = JSON.parse(readFileSync(join(out, STATE_MANIFEST_FILE), 'utf8'));
+      expect(manifest.quant).toEqual({ bits: 2, groupSize: 32 });
+    });
+
+  it('--method lqlora without --bits is a usage error', async () => {
+    const r = await fail(['tune', '/x.gguf', '--data', '/y.txt', '--method', 'lqlora']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/lqlora needs --bits/);
+  });
+
   it('usage errors exit 2', async () => {
     expect((await fail(['tune', '/x.gguf'])).code).toBe(2); // no --data
     const r = await fail(['tune', '/x.gguf', '--data', '/y.txt', '--method', 'full']);
