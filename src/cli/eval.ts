@@ -5,7 +5,17 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
 import { EvalDataError, evalWindows, perplexityOf, tokenizePrefix } from '../model/eval.ts';
-import { intFlag, openWithTokenizer, toGpu } from './model_gpu.ts';
+import { intFlag, openWithTokenizer, toGpu, type GpuModelSession, type ModelFile } from './model_gpu.ts';
+import { attachPeftAdapter, tunedToGpu, type TunedSession } from './state_gpu.ts';
+import { STATE_MANIFEST_FILE } from '../train/state.ts';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const isSession = (m: ModelFile | TunedSession): m is TunedSession => 'trainable' in m;
+
+async function isTrainedState(path: string): Promise<boolean> {
+  return stat(join(path, STATE_MANIFEST_FILE)).then((s) => s.isFile(), () => false);
+}
 
 /** The data file as text; a missing, unreadable or non-UTF-8 file is an EvalDataError naming it. */
 export async function readTextFile(path: string): Promise<string> {
@@ -27,14 +37,16 @@ export const evalCommand: Command = {
   name: 'eval',
   summary: 'perplexity of a model on a text file (windows of --ctx tokens starting with BOS)',
   usage: [
-    'usage: sub4 eval <file.gguf | hf-folder> --data <text-file> [--ctx 128] [--windows 8] [--batch-tokens 2048] [--json]',
+    'usage: sub4 eval <file.gguf | hf-folder | trained-state folder> --data <text-file> [--ctx 128] [--windows 8] [--batch-tokens 2048] [--json]',
+    '  a folder written by sub4 tune --out evaluates the tuned model (its base from the manifest, or --base <model>)',
+    '  --lora          a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) applied to the model',
     '  --data          plain UTF-8 text; its first windows·(ctx−1) tokens are used',
     '  --ctx           tokens per window, BOS included (default 128)',
     '  --windows       number of consecutive windows (default 8)',
     '  --batch-tokens  most tokens per forward pass (default 2048)',
     '  --json          print {tokens, nll, ppl} as JSON',
   ].join('\n'),
-  options: { data: { type: 'string' }, ctx: { type: 'string' }, windows: { type: 'string' }, 'batch-tokens': { type: 'string' }, json: { type: 'boolean' } },
+  options: { data: { type: 'string' }, ctx: { type: 'string' }, windows: { type: 'string' }, 'batch-tokens': { type: 'string' }, json: { type: 'boolean' }, base: { type: 'string' }, lora: { type: 'string' } },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError(`eval takes one model path\n\n${this.usage}`);
     if (typeof values.data !== 'string') throw new UsageError(`eval needs --data <text-file>\n\n${this.usage}`);
@@ -42,20 +54,23 @@ export const evalCommand: Command = {
     const windows = intFlag(values.windows, 'windows', 8);
     const batchTokens = intFlag(values['batch-tokens'], 'batch-tokens', 2048);
     const text = await readTextFile(values.data);
-    const m = await openWithTokenizer(positionals[0]);
+    const tuned = await isTrainedState(positionals[0]);
+    const m: ModelFile | TunedSession = tuned ? await tunedToGpu(positionals[0], typeof values.base === 'string' ? values.base : undefined) : await openWithTokenizer(positionals[0]);
     let wins: number[][];
     try {
       const bos = m.tokenizer.bosId;
       const ids = tokenizePrefix(m.tokenizer, text, (bos === null ? ctxLen : ctxLen - 1) * windows);
       wins = evalWindows(ids, bos, ctxLen, windows, values.data);
     } catch (e) {
-      await m.file.close();
+      await (isSession(m) ? m.close() : m.file.close());
       throw e;
     }
-    const s = await toGpu(m);
+    const s: GpuModelSession = isSession(m) ? m : await toGpu(m);
+    let adapter: Awaited<ReturnType<typeof attachPeftAdapter>> | null = null;
     try {
+      if (typeof values.lora === 'string') adapter = await attachPeftAdapter(s, values.lora);
       const t0 = performance.now();
-      const r = await perplexityOf(s.model, wins, { batchTokens });
+      const r = await perplexityOf(s.model, wins, { batchTokens, lora: adapter?.lora ?? (isSession(m) ? m.lora : undefined) });
       const secs = (performance.now() - t0) / 1000;
       const result = { tokens: r.tokens, nll: r.nll, ppl: r.ppl };
       if (values.json) console.log(JSON.stringify(result));
@@ -63,6 +78,7 @@ export const evalCommand: Command = {
       console.error(`sub4 eval: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, eval ${secs.toFixed(2)} s (${((windows * ctxLen) / secs).toFixed(0)} tokens/s)`);
       return 0;
     } finally {
+      adapter?.destroy();
       await s.close();
     }
   },

@@ -8,8 +8,9 @@ import { convertCommand } from './convert.ts';
 import { evalCommand } from './eval.ts';
 import { generateCommand } from './generate.ts';
 import { tuneCommand } from './tune.ts';
+import { exportCommand } from './export.ts';
 
-const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand, tuneCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand, tuneCommand, exportCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -13,6 +13,8 @@ import type { ByteSource } from './source.ts';
 import { tokenizerFromGguf } from './tokenizer/gguf.ts';
 import { tokenizerFromHf } from './tokenizer/hf.ts';
 import type { Tokenizer } from './tokenizer/types.ts';
+import type { QTensor } from '../quant/qtensor.ts';
+import { applyGptqTensors } from './gptq/import.ts';
 
 export type ModelInput = { kind: 'gguf'; source: ByteSource } | { kind: 'folder'; folder: FolderSource };
 
@@ -32,6 +34,8 @@ export interface ModelTensor {
   readF32(): Promise<Float32Array>;
   /** Bytes exactly as stored in the file (file row order). */
   readRaw(): Promise<Uint8Array>;
+  /** Quantized layers that are not GGUF blocks (GPTQ checkpoints): the QTensor, engine row order. */
+  readQ?(): Promise<QTensor>;
 }
 
 export interface LoadedModel {
@@ -114,6 +118,7 @@ async function openHfModel(folder: FolderSource): Promise<LoadedModel> {
         readRaw: () => hf.weights.readTensorBytes(name),
       });
     }
+    await applyGptqTensors(hf, tensors); // GPTQ checkpoints: qweight/qzeros/scales/g_idx → one quantized '<module>.weight'
     let fileBytes = 0;
     for (const file of hf.weightFiles) {
       const s = await folder.open(file);

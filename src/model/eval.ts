@@ -7,7 +7,7 @@
 // exist at once.
 import { FormatError } from '../io/errors.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
-import type { LlamaModel } from './llama.ts';
+import type { LayerLora, LlamaModel } from './llama.ts';
 
 /** The data cannot fill the requested windows (or is otherwise unusable for evaluation). */
 export class EvalDataError extends FormatError {}
@@ -60,6 +60,8 @@ export interface PerplexityOptions {
   batchTokens?: number;
   /** Called after each batch with windows done and total. */
   onProgress?(done: number, total: number): void;
+  /** LoRA adapters per layer (a tuned model's), as LlamaModel.forward takes them. */
+  lora?: readonly LayerLora[];
 }
 
 /** Mean NLL over tokens 1..T−1 of equal-length windows; also returns each window's per-token NLL. */
@@ -84,7 +86,7 @@ export async function perplexityOf(model: LlamaModel, windows: readonly number[]
       }
     const acts = model.activations(B, T);
     try {
-      model.forward(acts, ids);
+      model.forward(acts, ids, { lora: opts.lora });
       const lossT = model.tokenLoss(acts, targets, mask);
       const loss = await lossT.read();
       lossT.destroy();

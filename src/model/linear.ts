@@ -31,9 +31,9 @@ export type GpuLinear =
       q?: QTensor;
     };
 
-/** Whether a tensor is kept quantized on the GPU (every quantized ggml type) rather than as f32. */
+/** Whether a tensor is kept quantized on the GPU (every quantized ggml type, GPTQ layers) rather than as f32. */
 export function isQuantized(t: ModelTensor): boolean {
-  return t.ggmlType !== null && isQuantGgmlType(t.ggmlType);
+  return (t.ggmlType !== null && isQuantGgmlType(t.ggmlType)) || t.readQ !== undefined;
 }
 
 /**

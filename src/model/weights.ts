@@ -71,7 +71,9 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       const bias = b ? await vector(b) : null;
       if (b) step();
       const q = opts.quantized?.get(p.name);
-      const lin = q ? quantizedLinear(ctx, p.name, q, bias) : await uploadLinear(ctx, tensorFor(model, p), bias);
+      const t = q ? null : tensorFor(model, p);
+      // GPTQ layers (t.readQ) keep their QTensor on the CPU too, like layers sub4 quantized: PEQA trains them.
+      const lin = q ? quantizedLinear(ctx, p.name, q, bias) : t!.readQ ? quantizedLinear(ctx, p.name, await t!.readQ(), bias) : await uploadLinear(ctx, t!, bias);
       owned.push({ destroy: () => destroyLinear(lin) });
       step();
       return lin;

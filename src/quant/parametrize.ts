@@ -125,3 +125,16 @@ export function parametrizationFor(kind: Exclude<ParamKind, 'gguf-superblock'>, 
 export function groupCount(t: Pick<QTensor, 'rows' | 'cols' | 'groupSize'>): number {
   return t.rows * groupsPerRow(t.cols, t.groupSize);
 }
+
+/** θ → effective scale and offset in f32, as the qparam kernel computes them (export reads tuned layers through this). */
+export function applyParametrization(p: Parametrization, theta: ArrayLike<number>): { scale: Float32Array; offset: Float32Array } {
+  if (theta.length !== p.theta.length) throw new RangeError(`parametrization: θ has ${theta.length} values, the view ${p.theta.length}`);
+  const G = p.a.length;
+  const scale = new Float32Array(G);
+  const offset = new Float32Array(G);
+  for (let g = 0; g < G; g++) {
+    scale[g] = p.a[g] * theta[p.ps[g]];
+    offset[g] = p.b[g] * theta[p.pm[g]];
+  }
+  return { scale, offset };
+}

@@ -5,13 +5,17 @@
 //   layers.L.ROLE.theta     PEQA θ of that linear layer (its parametrization kind in the manifest)
 //   layers.L.ROLE.lora_a    LoRA A [R, I]; lora_b: B [O, R] (scale alpha / R in the manifest)
 //   layers.L.attn_norm … final_norm   trained RMSNorm weights, when norms train
+//   base:NAME:codes|scale|offset   the quantized base sub4 made itself (--bits, LQ-LoRA):
+//                                  its codes (U32) and starting scale/offset, so export never
+//                                  has to re-run a quantizer (LQ-LoRA's is seeded but slow)
 // Names are the optimizer's parameter names (Trainable.groups()), so loading
 // back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
 import { FormatError } from '../io/errors.ts';
 import { bytesSource } from '../io/source.ts';
 import { openSafetensors } from '../io/safetensors/reader.ts';
 import { encodeSafetensors } from '../io/safetensors/writer.ts';
-import type { Trainable } from '../model/trainable.ts';
+import type { TrainConfig, Trainable } from '../model/trainable.ts';
+import { checkQShape, groupsPerRow, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
 
 export const STATE_FORMAT = 'sub4-trained-state';
 export const STATE_VERSION = 1;
@@ -50,18 +54,28 @@ export interface StateManifest extends RunInfo {
   format: typeof STATE_FORMAT;
   version: number;
   trainMethod: string;
+  /** The configuration the trainable was built with: building it again on the same base restores the run. */
+  trainConfig: TrainConfig;
   lora: { rank: number; alpha: number; scale: number } | null;
   tensorsFile: string;
   tensors: StateTensor[];
+  /** Linear layers sub4 quantized before training (engine names), stored as base:NAME:codes|scale|offset. */
+  quantizedBase: { name: string; rows: number; cols: number; bits: number; groupSize: number }[];
 }
+
+const baseKey = (name: string, part: 'codes' | 'scale' | 'offset') => `base:${name}:${part}`;
 
 /** A state file that cannot be read back: names the file and the problem. */
 export class TrainedStateError extends FormatError {}
 
 /** Read every trained tensor off the GPU and lay out manifest + safetensors bytes. */
-export async function encodeTrainedState(tr: Trainable, info: RunInfo): Promise<{ manifest: StateManifest; json: string; safetensors: Uint8Array }> {
+export async function encodeTrainedState(
+  tr: Trainable,
+  info: RunInfo,
+  quantizedBase: ReadonlyMap<string, QTensor> = new Map(),
+): Promise<{ manifest: StateManifest; json: string; safetensors: Uint8Array }> {
   const tensors: StateTensor[] = [];
-  const data: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[] = [];
+  const data: { name: string; dtype: 'F32' | 'U32'; shape: number[]; data: Float32Array | Uint8Array }[] = [];
   let lora: StateManifest['lora'] = null;
   for (const g of tr.groups())
     for (const p of g.params) {
@@ -78,13 +92,25 @@ export async function encodeTrainedState(tr: Trainable, info: RunInfo): Promise<
       tensors.push(t);
       data.push({ name: p.name, dtype: 'F32', shape: [...p.param.shape], data: await p.param.read() });
     }
-  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, lora, tensorsFile: STATE_TENSORS_FILE, tensors };
+  const qbase: StateManifest['quantizedBase'] = [];
+  for (const [name, q] of quantizedBase) {
+    qbase.push({ name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize });
+    const ng = groupsPerRow(q.cols, q.groupSize);
+    data.push({ name: baseKey(name, 'codes'), dtype: 'U32', shape: [q.rows, wordsPerRow(q.cols, q.bits)], data: new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength) });
+    data.push({ name: baseKey(name, 'scale'), dtype: 'F32', shape: [q.rows, ng], data: q.scale });
+    data.push({ name: baseKey(name, 'offset'), dtype: 'F32', shape: [q.rows, ng], data: q.offset });
+  }
+  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, trainConfig: tr.config, lora, tensorsFile: STATE_TENSORS_FILE, tensors, quantizedBase: qbase };
   const safetensors = await encodeSafetensors(data, { metadata: { format: STATE_FORMAT }, file: STATE_TENSORS_FILE });
   return { manifest, json: JSON.stringify(manifest, null, 2) + '\n', safetensors };
 }
 
 /** Parse and check a manifest and its tensors file; returns the tensors by name. */
-export async function decodeTrainedState(json: string, bytes: Uint8Array, file = STATE_MANIFEST_FILE): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array> }> {
+export async function decodeTrainedState(
+  json: string,
+  bytes: Uint8Array,
+  file = STATE_MANIFEST_FILE,
+): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array>; quantizedBase: Map<string, QTensor> }> {
   let manifest: StateManifest;
   try {
     manifest = JSON.parse(json) as StateManifest;
@@ -94,6 +120,7 @@ export async function decodeTrainedState(json: string, bytes: Uint8Array, file =
   if (manifest?.format !== STATE_FORMAT) throw new TrainedStateError(file, `is not a sub4 trained state (format ${JSON.stringify(manifest?.format)})`);
   if (manifest.version !== STATE_VERSION) throw new TrainedStateError(file, `has version ${manifest.version}; this sub4 reads version ${STATE_VERSION}`);
   if (!Array.isArray(manifest.tensors)) throw new TrainedStateError(file, 'has no tensors list');
+  if (typeof manifest.trainConfig?.method !== 'string') throw new TrainedStateError(file, 'has no trainConfig (written by an older sub4: train again)');
   const st = await openSafetensors(bytesSource(bytes, manifest.tensorsFile ?? STATE_TENSORS_FILE));
   try {
     const tensors = new Map<string, Float32Array>();
@@ -104,7 +131,29 @@ export async function decodeTrainedState(json: string, bytes: Uint8Array, file =
         throw new TrainedStateError(file, `tensor ${t.name} is [${info.shape.join(', ')}] in ${st.source.name}, [${t.shape.join(', ')}] in the manifest`);
       tensors.set(t.name, await st.readTensorF32(t.name));
     }
-    return { manifest, tensors };
+    const quantizedBase = new Map<string, QTensor>();
+    for (const b of manifest.quantizedBase ?? []) {
+      try {
+        checkQShape(b.rows, b.cols, b.bits, b.groupSize);
+      } catch (e) {
+        throw new TrainedStateError(file, `quantized base ${b.name}: ${(e as Error).message}`);
+      }
+      const part = async (p: 'codes' | 'scale' | 'offset', dtype: string, n: number) => {
+        const info = st.tensors.get(baseKey(b.name, p));
+        if (!info || info.dtype !== dtype || info.end - info.begin !== 4 * n)
+          throw new TrainedStateError(file, `quantized base ${b.name}: ${baseKey(b.name, p)} is missing or not ${n} ${dtype} values`);
+        const raw = await st.readTensorBytes(baseKey(b.name, p));
+        return raw.slice().buffer;
+      };
+      const ng = b.rows * groupsPerRow(b.cols, b.groupSize);
+      quantizedBase.set(b.name, {
+        rows: b.rows, cols: b.cols, bits: b.bits as QBits, groupSize: b.groupSize,
+        codes: new Uint32Array(await part('codes', 'U32', b.rows * wordsPerRow(b.cols, b.bits))),
+        scale: new Float32Array(await part('scale', 'F32', ng)),
+        offset: new Float32Array(await part('offset', 'F32', ng)),
+      });
+    }
+    return { manifest, tensors, quantizedBase };
   } finally {
     await st.close();
   }

@@ -73,6 +73,8 @@ export interface RefLogitsOptions {
    * by ~1e-2 on stories260K.
    */
   f32Cache?: boolean;
+  /** A llama.cpp LoRA adapter GGUF applied at scale 1. */
+  lora?: string;
 }
 
 /** Raw next-token logits after each of `tokens` (one Float32Array of vocabulary size per position). */
@@ -80,7 +82,8 @@ export async function refLogits(model: LlamaModel, tokens: readonly number[], op
   const n = tokens.length;
   const size = Math.max(n, 16);
   const precise = opts.f32Cache ? ({ flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const) : {};
-  const ctx = await model.createContext({ contextSize: size, batchSize: size, sequences: 1, threads: 2, ...precise });
+  const lora = opts.lora ? { lora: { adapters: [{ filePath: opts.lora, scale: 1 }] } } : {};
+  const ctx = await model.createContext({ contextSize: size, batchSize: size, sequences: 1, threads: 2, ...precise, ...lora });
   try {
     const seq = ctx.getSequence();
     const out = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { logits: true } }] as const));

@@ -8,7 +8,7 @@ import { readFolderJson } from '../hf_folder.ts';
 import { TokenizerError } from '../errors.ts';
 import { GgufValueType as T, type GgufKv } from '../gguf/types.ts';
 import { writeGguf, type ByteSink, type GgufTensorSpec } from '../gguf/writer.ts';
-import type { LoadedModel } from '../model.ts';
+import type { LoadedModel, ModelTensor } from '../model.ts';
 import { configKv } from './config_kv.ts';
 import { encodeTensor } from './encode_tensor.ts';
 import { tokenizerKv } from './tokenizer_kv.ts';
@@ -19,6 +19,10 @@ export interface ConvertOptions {
   /** general.name for a HF input (default: the folder name). */
   name?: string;
   onTensor?(index: number, total: number, name: string, type: GgmlType): void;
+  /** Tensors written differently (tuned exports): their ggml type and bytes in GGUF row order; null keeps the rule. */
+  override?(t: ModelTensor): { type: GgmlType; bytes(): Promise<Uint8Array> } | null;
+  /** Metadata added after the converter's own (a key already present is replaced in place). */
+  extraKv?: [string, GgufKv][];
 }
 
 export interface ConvertResult {
@@ -46,8 +50,16 @@ async function metadata(model: LoadedModel, opts: ConvertOptions): Promise<[stri
   return [...configKv(model.config, opts.name ?? hf.folder.name, `${hf.folder.name}/config.json`), ...(quantized ? [qv] : []), ft, ...tokenizerKv(tj, tc, `${hf.folder.name}/tokenizer.json`)];
 }
 
+/** Base metadata with `extra` merged in: same keys replaced where they stand, new keys appended. */
+export function mergeKv(kv: [string, GgufKv][], extra: readonly [string, GgufKv][] = []): [string, GgufKv][] {
+  const add = new Map(extra);
+  const out = kv.map(([k, v]): [string, GgufKv] => [k, add.get(k) ?? v]);
+  for (const [k, v] of extra) if (!kv.some(([key]) => key === k)) out.push([k, v]);
+  return out;
+}
+
 export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: ConvertOptions): Promise<ConvertResult> {
-  const kv = await metadata(model, opts);
+  const kv = mergeKv(await metadata(model, opts), opts.extraKv);
   const c = model.config;
   // llama-quantize's order: tensors outside blocks first, then block by block, each group by name.
   const layer = (n: string) => Number(/^blk\.(\d+)\./.exec(n)?.[1] ?? -1);
@@ -56,9 +68,10 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
     .sort((a, b) => layer(a.ggufName!) - layer(b.ggufName!) || (a.ggufName! < b.ggufName! ? -1 : a.ggufName! > b.ggufName! ? 1 : 0));
   const hasOutput = list.some((t) => t.ggufName === 'output.weight');
   const permute = ggufQkInterleaved(c.architecture);
-  const specs: (GgufTensorSpec & { src: (typeof list)[number] })[] = list.map((t) => {
+  const specs: (GgufTensorSpec & { src: (typeof list)[number]; o: ReturnType<NonNullable<ConvertOptions['override']>> })[] = list.map((t) => {
     const ne = [...t.shape].reverse();
-    return { name: t.ggufName!, ne, type: tensorTypeFor(opts.type, t.ggufName!, ne, hasOutput), src: t };
+    const o = opts.override?.(t) ?? null;
+    return { name: t.ggufName!, ne, type: o?.type ?? tensorTypeFor(opts.type, t.ggufName!, ne, hasOutput), src: t, o };
   });
   const bytes = await writeGguf(
     sink,
@@ -67,6 +80,7 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
     async (spec, i) => {
       const t = specs[i].src;
       opts.onTensor?.(i, specs.length, spec.name, spec.type);
+      if (specs[i].o) return specs[i].o!.bytes();
       // Same type as stored and already in GGUF row order: copy the bytes, no re-quantization.
       if (model.format === 'gguf' && t.ggmlType === spec.type) return t.readRaw();
       let x = await t.readF32();

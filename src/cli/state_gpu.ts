@@ -1,0 +1,88 @@
+// Node: a saved trained state (sub4 tune --out) back on the GPU, for
+// `sub4 eval <state folder>`: the base model it names (or
+// another path), the quantized base sub4 made (if any), and the trainable of
+// the same configuration with the saved θ / LoRA / norms written in; and a
+// PEFT adapter folder put on a model (`sub4 eval --lora`).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LayerLora } from '../model/llama.ts';
+import { LlamaModel } from '../model/llama.ts';
+import { createTrainable, type Trainable } from '../model/trainable.ts';
+import { loadWeights } from '../model/weights.ts';
+import { createNodeGpuContext } from '../gpu/node.ts';
+import { FormatError } from '../io/errors.ts';
+import { decodeTrainedState, loadTrainedState, STATE_MANIFEST_FILE, type StateManifest } from '../train/state.ts';
+import { openWithTokenizer, type GpuModelSession } from './model_gpu.ts';
+import { readPeftFolder } from '../io/export/peft_read.node.ts';
+import { loadLoraSet } from '../io/export/lora_load.ts';
+
+export interface TunedSession extends GpuModelSession {
+  manifest: StateManifest;
+  trainable: Trainable;
+  lora: LayerLora[];
+}
+
+async function readState(dir: string) {
+  const path = join(dir, STATE_MANIFEST_FILE);
+  let json: string;
+  let bytes: Buffer;
+  try {
+    json = await readFile(path, 'utf8');
+    const m = JSON.parse(json) as { tensorsFile?: string };
+    bytes = await readFile(join(dir, m.tensorsFile ?? 'trained.safetensors'));
+  } catch (e) {
+    throw new FormatError(path, `cannot be read as a sub4 trained state (${(e as Error).message})`);
+  }
+  return decodeTrainedState(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+}
+
+/** Open the state's base (or `basePath`) on the GPU with the trained parameters applied. */
+export async function tunedToGpu(stateDir: string, basePath?: string): Promise<TunedSession> {
+  const t0 = performance.now();
+  const state = await readState(stateDir);
+  const m = await openWithTokenizer(basePath ?? state.manifest.base.path);
+  const ctx = await createNodeGpuContext().catch(async (e) => {
+    await m.file.close();
+    throw e;
+  });
+  let weights;
+  let tr: Trainable | undefined;
+  try {
+    weights = await loadWeights(ctx, m.file, { quantized: state.quantizedBase });
+    const model = new LlamaModel(ctx, weights);
+    tr = await createTrainable(model, m.file, state.manifest.trainConfig);
+    loadTrainedState(tr, state.tensors, join(stateDir, STATE_MANIFEST_FILE));
+    const w = weights;
+    const t = tr;
+    return {
+      ...m, ctx, model, manifest: state.manifest, trainable: t, lora: t.lora,
+      loadSeconds: (performance.now() - t0) / 1000,
+      async close() {
+        t.destroy();
+        w.destroy();
+        ctx.destroy();
+        await m.file.close();
+      },
+    };
+  } catch (e) {
+    tr?.destroy();
+    weights?.destroy();
+    ctx.destroy();
+    await m.file.close();
+    throw e;
+  }
+}
+
+/** A PEFT LoRA adapter folder applied to a model already on the GPU (`sub4 eval --lora`): returns its layers' adapters. */
+export async function attachPeftAdapter(s: GpuModelSession, dir: string): Promise<{ lora: LayerLora[]; destroy(): void }> {
+  const set = await readPeftFolder(dir);
+  const targets = [...new Set(set.factors.map((f) => f.role))];
+  const tr = await createTrainable(s.model, s.file, { method: 'lora', lora: { rank: set.rank, alpha: set.alpha, targets } });
+  try {
+    loadLoraSet(tr, set, dir);
+  } catch (e) {
+    tr.destroy();
+    throw e;
+  }
+  return { lora: tr.lora, destroy: () => tr.destroy() };
+}

@@ -1,0 +1,60 @@
+// What every LoRA exporter checks before writing a byte, and the module names
+// both adapter formats use. A LoraSet comes from a trained state or from a file
+// someone dropped, so it is validated as data: one rank, a usable alpha, each
+// factor's A [R, I] and B [O, R] filling their shapes, at most one factor per
+// (layer, role), and values that are finite (a NaN adapter is a broken tune,
+// better refused at export than discovered in llama.cpp).
+import { LINEAR_ROLES, type LinearRole } from '../../model/spec.ts';
+import { ExportError, type LoraFactor, type LoraSet } from './target.ts';
+
+/** The HF module path of each role inside `model.layers.N.` (PEFT keys, HF → GGUF names). */
+export const LORA_MODULES: Record<LinearRole, string> = {
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+
+/** Leaf module name of a role ('q_proj'), as PEFT's target_modules lists it. */
+export const moduleLeaf = (role: LinearRole): string => LORA_MODULES[role].split('.')[1];
+
+/** Factors in file order: by layer, then the forward's role order. */
+export function sortedFactors(set: LoraSet): LoraFactor[] {
+  return [...set.factors].sort((x, y) => x.layer - y.layer || LINEAR_ROLES.indexOf(x.role) - LINEAR_ROLES.indexOf(y.role));
+}
+
+const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+
+/** Throws ExportError(format, …) naming the first factor that cannot be written. */
+export function checkLoraSet(set: LoraSet, format: string): void {
+  const fail = (detail: string): never => {
+    throw new ExportError(format, detail);
+  };
+  if (!isPosInt(set.rank)) fail(`LoRA rank ${set.rank} is not a positive integer`);
+  if (typeof set.alpha !== 'number' || !Number.isFinite(set.alpha)) fail(`LoRA alpha ${set.alpha} is not a finite number`);
+  if (set.factors.length === 0) fail('the LoRA set has no factors');
+  const seen = new Set<string>();
+  for (const f of set.factors) {
+    const where = `layer ${f.layer} ${f.role}`;
+    if (!Number.isSafeInteger(f.layer) || f.layer < 0) fail(`factor layer ${f.layer} is not a layer index`);
+    if (!LINEAR_ROLES.includes(f.role)) fail(`factor role '${f.role}' is not a linear role (${LINEAR_ROLES.join(', ')})`);
+    if (seen.has(`${f.layer}.${f.role}`)) fail(`${where} has two factors`);
+    seen.add(`${f.layer}.${f.role}`);
+    if (!isPosInt(f.inFeatures) || !isPosInt(f.outFeatures)) fail(`${where}: features ${f.inFeatures} → ${f.outFeatures} are not positive integers`);
+    if (!(f.a instanceof Float32Array) || f.a.length !== set.rank * f.inFeatures)
+      fail(`${where}: A holds ${f.a?.length} values, [${set.rank}, ${f.inFeatures}] needs ${set.rank * f.inFeatures}`);
+    if (!(f.b instanceof Float32Array) || f.b.length !== f.outFeatures * set.rank)
+      fail(`${where}: B holds ${f.b?.length} values, [${f.outFeatures}, ${set.rank}] needs ${f.outFeatures * set.rank}`);
+    const bad = firstNonFinite(f.a) ?? firstNonFinite(f.b);
+    if (bad !== null) fail(`${where}: a factor holds ${bad} (the tune diverged?)`);
+  }
+}
+
+/** The first NaN/±Infinity of an array, as text, or null. */
+export function firstNonFinite(x: Float32Array): string | null {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return `${x[i]} at index ${i}`;
+  return null;
+}

@@ -1,0 +1,78 @@
+// Hugging Face PEFT LoRA adapter (docs/formats.md §5): adapter_config.json and
+// adapter_model.safetensors, loadable by PeftModel.from_pretrained / AutoPeft-
+// ModelForCausalLM, vLLM and llama.cpp's convert_lora_to_gguf.py.
+// - Keys: base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight [r, in]
+//   and …lora_B.weight [out, r] (mlp.* for gate/up/down): nn.Linear(in, r) and
+//   nn.Linear(r, out) as PEFT builds them, the adapter name already removed.
+// - Rows are in HF order, which is the engine's (q/k half-split), so the
+//   factors are written as they are; only the GGUF adapter permutes q/k.
+// - The config lists every field PEFT's LoraConfig saves that changes what the
+//   adapter means, set to the plain-LoRA values sub4 trains with (no rsLoRA, no
+//   DoRA, no bias, no modules_to_save: vLLM refuses the last three otherwise).
+//   target_modules is the set of leaf names actually present; a module PEFT
+//   creates from it but finds no tensors for keeps PEFT's init (B = 0), which
+//   adds nothing, so partial layer coverage still means the same adapter.
+// The weights are written first and the config last, so a folder whose config
+// exists holds a complete adapter (each file is committed atomically).
+import { writeSafetensors, type SafetensorsWriteTensor } from '../safetensors/writer.ts';
+import { LINEAR_ROLES } from '../../model/spec.ts';
+import { checkLoraSet, LORA_MODULES, moduleLeaf, sortedFactors } from './lora_set.ts';
+import { ExportError, writeExportFile, writeWholeFile, type ExportTarget, type LoraSet } from './target.ts';
+
+export const PEFT_CONFIG_FILE = 'adapter_config.json';
+export const PEFT_WEIGHTS_FILE = 'adapter_model.safetensors';
+/** What PEFT's save_pretrained puts in front of the base model's own module path. */
+export const PEFT_PREFIX = 'base_model.model.';
+
+/** The safetensors key of one factor. */
+export function peftKey(layer: number, role: keyof typeof LORA_MODULES, factor: 'A' | 'B'): string {
+  return `${PEFT_PREFIX}model.layers.${layer}.${LORA_MODULES[role]}.lora_${factor}.weight`;
+}
+
+export interface PeftOptions {
+  /** base_model_name_or_path: a Hub id or a local path (PEFT loads the base from it). */
+  baseModel: string;
+  /** Hub revision of the base, when known. */
+  revision?: string | null;
+  /** Tensor dtype; F32 keeps the trained factors exactly. */
+  dtype?: 'F32';
+}
+
+/** adapter_config.json as an object (key order as written). */
+export function peftAdapterConfig(set: LoraSet, opts: PeftOptions): Record<string, unknown> {
+  const present = new Set(set.factors.map((f) => f.role));
+  return {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: opts.baseModel,
+    revision: opts.revision ?? null,
+    r: set.rank,
+    lora_alpha: set.alpha,
+    lora_dropout: 0.0,
+    bias: 'none',
+    fan_in_fan_out: false,
+    use_rslora: false,
+    use_dora: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    modules_to_save: null,
+    target_modules: LINEAR_ROLES.filter((r) => present.has(r)).map(moduleLeaf),
+    layers_to_transform: null,
+    layers_pattern: null,
+    rank_pattern: {},
+    alpha_pattern: {},
+  };
+}
+
+/** Write adapter_model.safetensors, then adapter_config.json, into `target`. */
+export async function writePeftAdapter(target: ExportTarget, set: LoraSet, opts: PeftOptions): Promise<void> {
+  checkLoraSet(set, 'PEFT');
+  if (typeof opts.baseModel !== 'string' || opts.baseModel.length === 0) throw new ExportError('PEFT', 'baseModel (base_model_name_or_path) is empty');
+  if ((opts.dtype ?? 'F32') !== 'F32') throw new ExportError('PEFT', `dtype ${opts.dtype} is not supported (F32)`);
+  const tensors: SafetensorsWriteTensor[] = sortedFactors(set).flatMap((f) => [
+    { name: peftKey(f.layer, f.role, 'A'), dtype: 'F32', shape: [set.rank, f.inFeatures], data: f.a },
+    { name: peftKey(f.layer, f.role, 'B'), dtype: 'F32', shape: [f.outFeatures, set.rank], data: f.b },
+  ]);
+  await writeExportFile(target, PEFT_WEIGHTS_FILE, (sink) => writeSafetensors(sink, tensors, { metadata: { format: 'pt' }, file: PEFT_WEIGHTS_FILE }).then(() => {}));
+  await writeWholeFile(target, PEFT_CONFIG_FILE, `${JSON.stringify(peftAdapterConfig(set, opts), null, 2)}\n`);
+}

@@ -1,0 +1,165 @@
+// One entry point for every export format: which formats a tuned model can be
+// written to (exactly, or why not), and writing one of them into an export
+// target with its model card. Used by `sub4 export`, `sub4 tune --format` and
+// the studio's export panel (through the worker).
+import type { ExportTarget } from '../../io/export/target.ts';
+import { ExportError, writeExportFile, writeWholeFile } from '../../io/export/target.ts';
+import { modelCard, type CardFacts } from '../../io/export/model_card.ts';
+import { GgufValueType, type GgufKv } from '../../io/gguf/types.ts';
+import { GGUF_LORA_FILE, writeGgufLoraAdapter } from '../../io/export/gguf_lora.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, writePeftAdapter } from '../../io/export/peft.ts';
+import { planGptqExport, writeGptqFolder } from '../../io/gptq/export.ts';
+import { paramSpec } from '../../model/spec.ts';
+import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
+import type { TunedModel } from './tuned.ts';
+
+export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export interface ExportChoice {
+  format: ExportFormat;
+  /** Whether it can be written (exactly: sub4 never writes a lossy re-quantization silently). */
+  ok: boolean;
+  /** Why not, or what the files will hold. */
+  detail: string;
+  notes: string[];
+}
+
+export interface ExportResult {
+  files: string[];
+  notes: string[];
+}
+
+function quantText(tm: TunedModel): string {
+  const q = tm.manifest.quant;
+  if (q) return `${q.bits}-bit, ${q.groupSize === 'channel' ? 'per-channel' : `groups of ${q.groupSize}`} (quantized by sub4: round-to-nearest, integer zero points)`;
+  const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name)).map((t) => t.type));
+  return types.size ? `${[...types].join(', ')} (the base file's own blocks)` : 'none (float weights)';
+}
+
+/** general.* keys saying what was tuned (GGUF exports). */
+export function provenanceKv(tm: TunedModel): [string, GgufKv][] {
+  const m = tm.manifest;
+  const s = (value: string): GgufKv => ({ type: GgufValueType.STRING, value });
+  const trained = [...tm.linears.values()].filter((l) => l.trained);
+  const what = [trained.length ? `quantization scales of ${trained.length} linear layers (${[...new Set(trained.map((l) => l.trained!.kind))].join(', ')})` : null, tm.norms.size ? `${tm.norms.size} RMSNorm weights` : null]
+    .filter(Boolean)
+    .join(' and ');
+  const ppl = m.perplexity.before !== null && m.perplexity.after !== null ? `; held-out perplexity ${m.perplexity.before.toFixed(3)} → ${m.perplexity.after.toFixed(3)}` : '';
+  return [
+    ['general.finetune', s(`sub4-${m.method}`)],
+    ['general.description', s(`sub4 ${m.method} fine-tune of ${m.base.name}: ${what || 'no base tensor changed (the LoRA adapter carries the tune)'}; ${m.steps} steps on ${m.data.file}${ppl}`)],
+    ['general.sub4.method', s(m.method)],
+    ['general.sub4.tuned', s(what || 'none')],
+    ['general.sub4.data', s(`${m.data.file} (${m.data.bytes} bytes)`)],
+    ['general.sub4.steps', { type: GgufValueType.UINT32, value: m.steps }],
+  ];
+}
+
+/** Every format, whether this tuned model can be written to it, and why not. */
+export function exportChoices(tm: TunedModel): ExportChoice[] {
+  const g = ggufExportCheck(tm);
+  const gguf: ExportChoice = g.problems.length
+    ? { format: 'gguf', ok: false, detail: g.problems[0], notes: g.problems.slice(1) }
+    : { format: 'gguf', ok: true, detail: tm.manifest.trainMethod === 'lora' ? 'the quantized base (the adapter holds the tune)' : 'the quantized model with its tuned scales', notes: g.notes };
+  const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+  const noLora = 'this run trained no LoRA factors';
+  return [
+    gguf,
+    hasLora ? { format: 'gguf-lora', ok: gguf.ok, detail: gguf.ok ? 'llama.cpp LoRA adapter + the quantized base GGUF' : `the base GGUF: ${gguf.detail}`, notes: [] } : { format: 'gguf-lora', ok: false, detail: noLora, notes: [] },
+    hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)', notes: [] } : { format: 'peft', ok: false, detail: noLora, notes: [] },
+    gptqChoice(tm),
+  ];
+}
+
+function gptqChoice(tm: TunedModel): ExportChoice {
+  const no = (detail: string): ExportChoice => ({ format: 'gptq', ok: false, detail, notes: [] });
+  if (!tm.base.hf) return no(`GPTQ needs a Hugging Face base folder (config.json, tokenizer files); ${tm.base.name} is a GGUF — export GGUF instead`);
+  if (tm.linears.size === 0) return no('no linear layer is quantized (quantize with --bits to export GPTQ)');
+  try {
+    const plan = planGptqExport(linearMap(tm), { numLayers: tm.base.config.numLayers });
+    const notes = plan.dense.map((d) => `${d.name}: written as F16 of its tuned grid and excluded from GPTQ (${d.why})`);
+    if (tm.lora) notes.push('LoRA factors are not in these weights: apply the PEFT adapter on top');
+    return { format: 'gptq', ok: true, detail: `${plan.bits}-bit, group ${plan.groupSize === -1 ? 'per-channel' : plan.groupSize}, ${plan.sym ? 'symmetric' : 'asymmetric'} (${plan.format})`, notes };
+  } catch (e) {
+    if (e instanceof ExportError) return no(e.detail);
+    throw e;
+  }
+}
+
+const linearMap = (tm: TunedModel) => new Map([...tm.linears].map(([n, l]) => [n, l.q]));
+
+/** HF id of the base for PEFT's base_model_name_or_path: config.json's _name_or_path, else the file or folder name. */
+function baseModelId(tm: TunedModel): string {
+  const id = tm.base.hf?.configJson._name_or_path;
+  return typeof id === 'string' && id.length > 0 ? id : tm.base.name;
+}
+
+const AUX_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'chat_template.jinja'];
+
+async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
+  const hf = tm.base.hf!;
+  const present = new Set(hf.folder.list());
+  const files = AUX_FILES.filter((f) => present.has(f)).map((name) => ({
+    name,
+    read: async () => {
+      const src = await hf.folder.open(name);
+      try {
+        return await src.read(0, src.size);
+      } finally {
+        await src.close?.();
+      }
+    },
+  }));
+  const tensors = paramSpec(tm.base.config)
+    .filter((p) => !tm.linears.has(p.name) && p.kind !== 'rope_freqs')
+    .map((p) => ({ name: p.name, shape: p.shape, read: async () => tm.norms.get(p.name) ?? (await tm.base.tensors.get(p.name)!.readF32()) }));
+  const names = ['model.safetensors', ...files.map((f) => f.name), 'quantize_config.json', 'config.json'];
+  const res = await writeGptqFolder(target, { config: hf.configJson, linears: linearMap(tm), tensors, files, readme: readme(names) });
+  return res.files.filter((f) => f !== 'README.md');
+}
+
+export interface ExportOptions {
+  onProgress?(done: number, total: number, file: string): void;
+}
+
+function cardFacts(tm: TunedModel, format: ExportFormat, files: string[], notes: string[]): CardFacts {
+  const m = tm.manifest;
+  return {
+    format, files, base: m.base.name, method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
+    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, notes,
+  };
+}
+
+/** Write `format` into the target: its files, then README.md. Refuses (ExportError) what exportChoices refuses. */
+export async function exportTuned(tm: TunedModel, format: ExportFormat, target: ExportTarget, opts: ExportOptions = {}): Promise<ExportResult> {
+  const choice = exportChoices(tm).find((c) => c.format === format);
+  if (!choice) throw new ExportError(format, `unknown format; sub4 writes ${EXPORT_FORMATS.join(', ')}`);
+  if (!choice.ok) throw new ExportError(format, choice.detail);
+  const files: string[] = [];
+  const notes = [...choice.notes];
+  const file = async (name: string, produce: Parameters<typeof writeExportFile>[2]) => {
+    opts.onProgress?.(files.length, 0, name);
+    await writeExportFile(target, name, produce);
+    files.push(name);
+  };
+  switch (format) {
+    case 'gguf':
+    case 'gguf-lora':
+      await file('model.gguf', async (sink) => void notes.push(...(await writeTunedGguf(tm, sink, provenanceKv(tm))).notes));
+      if (format === 'gguf-lora')
+        await file(GGUF_LORA_FILE, async (sink) => void (await writeGgufLoraAdapter(sink, tm.lora!, tm.base.config, { name: `${tm.manifest.base.name} sub4 ${tm.manifest.method} adapter`, kv: provenanceKv(tm).filter(([k]) => k.startsWith('general.')) })));
+      break;
+    case 'peft':
+      opts.onProgress?.(0, 0, PEFT_WEIGHTS_FILE);
+      await writePeftAdapter(target, tm.lora!, { baseModel: baseModelId(tm) });
+      files.push(PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE);
+      break;
+    case 'gptq':
+      opts.onProgress?.(0, 0, 'model.safetensors');
+      files.push(...(await writeGptq(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)))));
+      return { files: [...files, 'README.md'], notes };
+  }
+  await writeWholeFile(target, 'README.md', modelCard(cardFacts(tm, format, files, notes)));
+  return { files: [...files, 'README.md'], notes };
+}
