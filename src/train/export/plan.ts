@@ -1,0 +1,53 @@
+// Which export formats a run will be able to write exactly, known before it
+// starts (the studio shows this next to Start): it depends only on the method,
+// the quantization grid, and what the base is. Plain data in and out, so the UI
+// can call it without the engine. After training, exportChoices
+// (./export.ts) decides from the tuned model itself, with the same rules.
+export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq';
+
+export interface RunShape {
+  method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora';
+  /** sub4 quantizes float weights first (null: the file's own storage). */
+  quant: { bits: number; groupSize: number | 'channel' } | null;
+  base: {
+    format: 'gguf' | 'hf';
+    /** Storage types of the linear layers ('Q4_0', 'Q4_K', 'F32', 'GPTQ 4-bit g128', ...). */
+    linearTypes: readonly string[];
+  };
+}
+
+export interface PlannedExport {
+  format: PlannedFormat;
+  exact: boolean;
+  why: string;
+}
+
+const LEGACY_OR_K = /^(Q[2-8]_[01K]|Q[2-6]_K)$/;
+
+function gguf(r: RunShape): PlannedExport {
+  const no = (why: string): PlannedExport => ({ format: 'gguf', exact: false, why });
+  if (r.quant) {
+    if (r.quant.bits === 4 && r.quant.groupSize === 32) return { format: 'gguf', exact: true, why: '4-bit groups of 32 with integer zero points are Q4_1 blocks' };
+    const grid = `${r.quant.bits}-bit ${r.quant.groupSize === 'channel' ? 'per-channel' : `groups of ${r.quant.groupSize}`}`;
+    return no(`${grid} has no GGUF block type (use 4-bit groups of 32 for GGUF)`);
+  }
+  const quantized = r.base.linearTypes.filter((t) => LEGACY_OR_K.test(t));
+  if (r.base.linearTypes.some((t) => t.startsWith('GPTQ'))) return no('a GPTQ base exports as GPTQ');
+  if (quantized.length) return { format: 'gguf', exact: true, why: `the base's own blocks (${[...new Set(quantized)].join(', ')}), tuned scales written in place` };
+  return r.method === 'peqa' ? no('PEQA needs quantized layers') : { format: 'gguf', exact: true, why: 'the float base, as F16' };
+}
+
+export function plannedExports(r: RunShape): PlannedExport[] {
+  const lora = r.method !== 'peqa';
+  const g = gguf(r);
+  const noLora: PlannedExport = { format: 'peft', exact: false, why: 'PEQA trains no LoRA factors' };
+  const gptqOk = r.base.format === 'hf' && (r.quant ? [2, 3, 4, 8].includes(r.quant.bits) : r.base.linearTypes.some((t) => t.startsWith('GPTQ')));
+  return [
+    g,
+    lora ? { format: 'gguf-lora', exact: g.exact, why: g.exact ? 'llama.cpp adapter on the GGUF base' : g.why } : { ...noLora, format: 'gguf-lora' },
+    lora ? { format: 'peft', exact: true, why: 'PEFT adapter (Hugging Face module names)' } : noLora,
+    gptqOk
+      ? { format: 'gptq', exact: true, why: 'GPTQ packing of the same grid (layers it cannot pack stay F16)' }
+      : { format: 'gptq', exact: false, why: r.base.format !== 'hf' ? 'GPTQ needs a Hugging Face base folder' : 'quantize with --bits (2, 3 or 4) for GPTQ' },
+  ];
+}

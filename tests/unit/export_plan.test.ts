@@ -1,0 +1,65 @@
+// What the start screen promises (plannedExports) and what export does when a
+// write fails: the file is aborted, nothing is committed under its name, and
+// the error reaches the caller.
+import { describe, expect, it } from 'vitest';
+import { fixture } from '../helpers/fixtures.ts';
+import { memoryTarget } from '../helpers/export_target.ts';
+import { openModelPath } from '../../src/io/model.node.ts';
+import type { CommitSink, ExportTarget } from '../../src/io/export/target.ts';
+import { exportChoices, exportTuned } from '../../src/train/export/export.ts';
+import { plannedExports, type RunShape } from '../../src/train/export/plan.ts';
+import { tunedModel } from '../../src/train/export/tuned.ts';
+import type { StateManifest } from '../../src/train/state.ts';
+
+const exact = (r: RunShape) => Object.fromEntries(plannedExports(r).map((p) => [p.format, p.exact]));
+
+describe('plannedExports', () => {
+  it('follows the grid, the method and the base', () => {
+    const hf = { format: 'hf' as const, linearTypes: ['F32'] };
+    expect(exact({ method: 'peqa', quant: { bits: 4, groupSize: 32 }, base: hf })).toEqual({ gguf: true, 'gguf-lora': false, peft: false, gptq: true });
+    expect(exact({ method: 'peqa', quant: { bits: 2, groupSize: 32 }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: true });
+    expect(exact({ method: 'lqlora', quant: { bits: 3, groupSize: 'channel' }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: true });
+    expect(exact({ method: 'lora', quant: null, base: hf })).toEqual({ gguf: true, 'gguf-lora': true, peft: true, gptq: false });
+    const q4k = { format: 'gguf' as const, linearTypes: ['Q4_K', 'Q6_K'] };
+    expect(exact({ method: 'peqa+lora', quant: null, base: q4k })).toEqual({ gguf: true, 'gguf-lora': true, peft: true, gptq: false });
+    expect(plannedExports({ method: 'peqa', quant: { bits: 3, groupSize: 64 }, base: hf })[0].why).toMatch(/3-bit groups of 64 has no GGUF block type/);
+  });
+});
+
+describe('a failed export write', () => {
+  it('aborts the file and commits nothing under its name', async () => {
+    const path = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
+    if (!path) return;
+    const base = await openModelPath(path);
+    try {
+      const manifest = {
+        format: 'sub4-trained-state', version: 1, method: 'lora', quant: null, base: { path, name: base.name }, data: { file: 'x.txt', bytes: 1 },
+        seed: 0, steps: 0, batch: 1, seqLen: 8, lr: 0, perplexity: { before: null, after: null }, losses: { first: null, last: null },
+        trainMethod: 'lora', trainConfig: { method: 'lora' }, lora: null, tensorsFile: 'trained.safetensors', tensors: [], quantizedBase: [],
+      } as StateManifest;
+      const tm = await tunedModel(base, { manifest, tensors: new Map(), quantizedBase: new Map() }, 'state');
+      expect(exportChoices(tm).find((c) => c.format === 'gguf')?.ok).toBe(true);
+      const mem = memoryTarget();
+      let written = 0;
+      const failing: ExportTarget = {
+        async create(name): Promise<CommitSink> {
+          const inner = await mem.create(name);
+          return {
+            ...inner,
+            write(b) {
+              written += b.length;
+              if (written > 50_000) throw new Error('disk full');
+              return inner.write(b);
+            },
+          };
+        },
+      };
+      await expect(exportTuned(tm, 'gguf', failing)).rejects.toThrow('disk full');
+      expect(mem.aborted).toEqual(['model.gguf']);
+      expect([...mem.files.keys()]).toEqual([]);
+      await expect(exportTuned(tm, 'peft', mem)).rejects.toThrow(/peft export: this run trained no LoRA factors/);
+    } finally {
+      await base.close();
+    }
+  });
+});
