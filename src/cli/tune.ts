@@ -12,78 +12,24 @@ import { readTextFile } from './eval.ts';
 import { intFlag, numFlag, openWithTokenizer } from './model_gpu.ts';
 import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
 import { fileSink } from '../io/sink.node.ts';
-import type { LoadedModel } from '../io/model.ts';
-import { isQuantized } from '../model/linear.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { checkPlanFits, planStep, storageOf } from '../model/planner.ts';
-import { LINEAR_ROLES, paramSpec, type LinearRole } from '../model/spec.ts';
-import { createTrainable, TrainConfigError, type TrainConfig, type Trainable } from '../model/trainable.ts';
+import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset } from '../train/data/index.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 import { encodeTrainedState, STATE_MANIFEST_FILE, STATE_TENSORS_FILE } from '../train/state.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
-import { lqloraInit } from '../train/lqlora.ts';
-import { originalWeights, quantizeModelLinears, type QuantizeOptions } from '../train/quantize_model.ts';
-import type { QTensor } from '../quant/qtensor.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../train/export/export.ts';
+import { plannedExports } from '../train/export/plan.ts';
+import { ExportError } from '../io/export/target.ts';
+import { paramSpec } from '../model/spec.ts';
+import { exportStateFolder } from './export.ts';
+import type { QuantizeOptions } from '../train/quantize_model.ts';
+import { applyLoraStart, quantizeForTuning, trainConfig, TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
 
-const METHODS = ['peqa', 'lora', 'peqa+lora', 'lqlora'] as const;
-type Method = (typeof METHODS)[number];
-
-/** Roles PEQA can train: those quantized in every layer (others, e.g. an F16 down_proj, are named on stderr). */
-export function peqaRoles(file: LoadedModel): { roles: LinearRole[]; left: string[] } {
-  const byRole = new Map<LinearRole, boolean>();
-  const left: string[] = [];
-  for (const p of paramSpec(file.config)) {
-    if (p.kind !== 'linear' || p.layer === null) continue;
-    const t = file.tensors.get(p.name);
-    const q = t !== undefined && isQuantized(t);
-    if (!q) left.push(`${p.name} (${t?.type ?? 'missing'})`);
-    byRole.set(p.role as LinearRole, (byRole.get(p.role as LinearRole) ?? true) && q);
-  }
-  return { roles: LINEAR_ROLES.filter((r) => byRole.get(r)), left };
-}
-
-function trainConfig(file: LoadedModel, method: Method, rank: number, alpha: number, seed: number, quantizedHere: boolean): { cfg: TrainConfig; notes: string[] } {
-  const notes: string[] = [];
-  // LQ-LoRA trains LoRA factors; what differs is their start and the base they sit on (quantizeForTuning).
-  const cfg: TrainConfig = { method: method === 'lqlora' ? 'lora' : method };
-  if (method === 'peqa' || method === 'peqa+lora') {
-    if (quantizedHere) {
-      cfg.peqaTargets = LINEAR_ROLES;
-      if (method === 'peqa+lora') cfg.lora = { rank, alpha, seed };
-      return { cfg, notes };
-    }
-    const { roles, left } = peqaRoles(file);
-    if (roles.length === 0)
-      throw new TrainConfigError(`${file.name}: no linear layer is stored quantized, so PEQA has no scales to train; use --method lora (or quantize the model first, e.g. with sub4 convert)`);
-    if (left.length) notes.push(`PEQA trains ${roles.join(', ')}; not quantized, left frozen${method === 'peqa+lora' ? ' (LoRA still adapts them)' : ''}: ${left.join(', ')}`);
-    cfg.peqaTargets = roles;
-  }
-  if (method !== 'peqa') cfg.lora = { rank, alpha, seed };
-  return { cfg, notes };
-}
-
-/**
- * `--bits`: every linear layer quantized from the file's float weights (RTN,
- * integer zero points, MSE clip search at 2–3 bits). `lqlora`: the base and the
- * LoRA start come from LQ-LoRA's alternating quantize / low-rank split instead.
- */
-async function quantizeForTuning(file: LoadedModel, method: Method, q: QuantizeOptions, lora: { rank: number; alpha: number; seed: number }, log: (s: string) => void) {
-  if (method !== 'lqlora') return { quantized: await quantizeModelLinears(file, q), factors: null };
-  const quantized = new Map<string, QTensor>();
-  const factors = new Map<string, { a: Float32Array; b: Float32Array }>();
-  for (const p of paramSpec(file.config)) {
-    if (p.kind !== 'linear' || p.layer === null) continue;
-    const t = file.tensors.get(p.name)!;
-    const [rows, cols] = t.shape;
-    const init = lqloraInit(await originalWeights(file, t, 'LQ-LoRA'), rows, cols, { ...q, rank: lora.rank, alpha: lora.alpha, rounds: 3, seed: lora.seed + p.layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole) }, p.name);
-    quantized.set(p.name, init.q);
-    factors.set(`${p.layer}.${p.role}`, { a: init.a, b: init.b });
-  }
-  log(`LQ-LoRA: ${quantized.size} layers quantized with a rank-${lora.rank} correction`);
-  return { quantized, factors };
-}
+// peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
+export { peqaRoles } from '../train/setup.ts';
 
 export const tuneCommand: Command = {
   name: 'tune',
@@ -103,6 +49,8 @@ export const tuneCommand: Command = {
     '  --eval-windows  at most this many held-out windows are scored (default 32)',
     '  --seed        data order and LoRA init (default 0); the same seed repeats a run exactly',
     '  --out         folder for the trained state (default ./sub4-run)',
+    '  --format      also export into --out when training ends: gguf, gguf-lora, peft or gptq (as sub4 export;',
+    '                a format the run cannot write exactly is refused before training starts)',
     '  --sample      a prompt continued greedily (16 tokens) before and after training',
     '  --json        one JSON object per line: steps, evals, samples, then a summary',
   ].join('\n'),
@@ -110,7 +58,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError(`tune takes one model path\n\n${this.usage}`);
@@ -135,6 +83,8 @@ export const tuneCommand: Command = {
     const group = values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1);
     const quant: QuantizeOptions | null = bits === null ? null : { bits: bits as 2 | 3 | 4, groupSize: group };
     const out = resolve(typeof values.out === 'string' ? values.out : 'sub4-run');
+    const format = values.format as ExportFormat | undefined;
+    if (format !== undefined && !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
     const json = values.json === true;
     const log = (line: string) => console.error(`sub4 tune: ${line}`);
 
@@ -154,6 +104,11 @@ export const tuneCommand: Command = {
       const evalWins = evalText === null ? ds.eval : buildDataset(evalText, basename(values['eval-data'] as string), m.tokenizer, { seqLen, seed, evalFraction: 0 }).train;
       for (const p of ds.problems.slice(0, 5)) log(`${file}:${p.line}: ${p.message}`);
       log(`${ds.counts.trainWindows} train windows, ${evalWins.count} held-out windows of ${seqLen} tokens`);
+      if (format) {
+        const linearTypes = paramSpec(m.file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.file.tensors.get(p.name)?.type ?? 'missing');
+        const planned = plannedExports({ method, quant, base: { format: m.file.format, linearTypes } }).find((p) => p.format === format)!;
+        if (!planned.exact) throw new ExportError(format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
+      }
       const { cfg, notes } = trainConfig(m.file, method, rank, alpha, seed, quant !== null);
       notes.forEach(log);
 
@@ -164,16 +119,7 @@ export const tuneCommand: Command = {
       weights = await loadWeights(ctx, m.file, { quantized: prepared?.quantized });
       const model = new LlamaModel(ctx, weights);
       tr = await createTrainable(model, m.file, cfg);
-      if (prepared?.factors)
-        tr.layers.forEach((roles, l) => {
-          for (const [role, t] of Object.entries(roles)) {
-            const f = prepared.factors!.get(`${l}.${role}`);
-            if (f && t?.lora) {
-              t.lora.lora.a.write(f.a);
-              t.lora.lora.b.write(f.b);
-            }
-          }
-        });
+      if (prepared?.factors) applyLoraStart(tr, prepared.factors);
       const schedule: LrSchedule = { kind: 'cosine', peak: lr, warmupSteps: warmup, totalSteps: steps, floor: lr / 10 };
       const samplePrompts = typeof values.sample === 'string' ? [m.tokenizer.encode(values.sample, { addBos: true })] : [];
       trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch, accumulate, steps, schedule, evalEvery, evalWindows, samplePrompts, sampleTokens: 16 });
@@ -199,7 +145,7 @@ export const tuneCommand: Command = {
         seed, steps: s.steps, batch, seqLen, lr,
         perplexity: { before: s.before?.evalPpl ?? null, after: s.after?.evalPpl ?? null },
         losses: { first: s.losses[0] ?? null, last: s.losses.at(-1) ?? null },
-      });
+      }, prepared?.quantized);
       for (const [name, bytes] of [[STATE_TENSORS_FILE, state.safetensors], [STATE_MANIFEST_FILE, new TextEncoder().encode(state.json)]] as const) {
         const sink = await fileSink(join(out, name));
         try {
@@ -209,6 +155,10 @@ export const tuneCommand: Command = {
           await sink.abort();
           throw e;
         }
+      }
+      if (format) {
+        const res = await exportStateFolder(out, format, out, undefined, log);
+        log(`exported ${format}: ${res.files.join(', ')}`);
       }
       const summary = { type: 'summary', stop: s.stop, steps: s.steps, pplBefore: s.before?.evalPpl ?? null, pplAfter: s.after?.evalPpl ?? null, tokensPerSecond: s.tokensPerSecond, peakGpuBytes: s.peakGpuBytes, out };
       if (json) console.log(JSON.stringify(summary));

@@ -2,7 +2,9 @@
 // sends requests, turns progress events into store updates and records the
 // outcome, so components only read state and call these.
 import type { EngineClient } from '../worker/client.ts';
-import type { GenerateParams, ModelFileRef } from '../worker/protocol.ts';
+import type { ExportFormat } from '../train/export/export.ts';
+import type { ExportDestination, GenerateParams, ModelFileRef } from '../worker/protocol.ts';
+import { formSettings } from './slices/train.ts';
 import type { AppStore } from './store.ts';
 
 /** The Stop button's handle on the running generation; kept here because the store holds plain data only. */
@@ -97,6 +99,139 @@ export async function evaluatePerplexity(client: EngineClient, store: AppStore, 
     if (store.getState().perplexity.runId === runId) console.error(err);
     s.perplexityFailed(runId, err);
   }
+}
+
+/** The dataset File and the running training's Stop handle; kept here because the store holds plain data only. */
+const trainFiles = new WeakMap<AppStore, File>();
+const trainings = new WeakMap<AppStore, { runId: number; abort: AbortController }>();
+
+/**
+ * Read a dropped or picked training-data file with the model's tokenizer (in
+ * the worker): preview, counts and problems for the form's seq len and seed.
+ * With no file, the last one is read again (the model or seq len changed).
+ */
+export async function readTrainData(client: EngineClient, store: AppStore, file?: File): Promise<void> {
+  const f = file ?? trainFiles.get(store);
+  if (!f) return;
+  trainFiles.set(store, f);
+  const s = store.getState();
+  const { seqLen, seed } = formSettings(s.train.form);
+  const reqId = s.trainDataStarted(f.name);
+  try {
+    const r = await client.request({ type: 'train-data', file: f, name: f.name, seqLen, seed }, (p) => s.trainDataProgress(reqId, p));
+    s.trainDataRead(reqId, r);
+  } catch (err) {
+    s.trainDataFailed(reqId, err);
+  }
+}
+
+/** The planner's memory estimate for the form's settings on the current model. */
+export async function planTraining(client: EngineClient, store: AppStore): Promise<void> {
+  const s = store.getState();
+  const reqId = s.trainPlanStarted();
+  try {
+    s.trainPlanned(reqId, await client.request({ type: 'train-plan', ...formSettings(s.train.form) }));
+  } catch (err) {
+    s.trainPlanFailed(reqId, err);
+  }
+}
+
+/** Fine-tune with the form's settings on the dataset file; step points, evals and samples stream into the store. */
+export async function startTraining(client: EngineClient, store: AppStore): Promise<void> {
+  const file = trainFiles.get(store);
+  if (!file || trainings.has(store)) return;
+  const s = store.getState();
+  const settings = formSettings(s.train.form);
+  const runId = s.trainStarted(settings.steps, settings.samplePrompt);
+  const abort = new AbortController();
+  trainings.set(store, { runId, abort });
+  try {
+    const r = await client.request(
+      { type: 'train', ...settings, file, name: file.name },
+      (p) => s.trainProgress(runId, p),
+      (e) => s.trainStream(runId, e),
+      abort.signal,
+    );
+    s.trainFinished(runId, r);
+  } catch (err) {
+    console.error(err);
+    s.trainFailed(runId, err);
+  } finally {
+    if (trainings.get(store)?.runId === runId) trainings.delete(store);
+  }
+}
+
+/** Pause or resume the running training between steps (the worker says when it has paused). */
+export async function pauseTraining(client: EngineClient, store: AppStore, pause: boolean): Promise<void> {
+  const t = trainings.get(store);
+  if (!t) return;
+  const s = store.getState();
+  if (pause) s.trainPausing(t.runId);
+  else s.trainResuming(t.runId);
+  await client.request({ type: 'train-control', action: pause ? 'pause' : 'resume' }).catch((err: unknown) => console.error(err));
+}
+
+/** Stop the running training after its current step; it resolves with what was trained. */
+export function stopTraining(store: AppStore): void {
+  const t = trainings.get(store);
+  if (!t) return;
+  store.getState().trainStopping(t.runId);
+  t.abort.abort();
+}
+
+// ---- export (src/worker/export.ts; the page-side destination is src/ui/save.ts) ----
+
+/** The running export's Cancel handle; kept here because the store holds plain data only. */
+const exportJobs = new WeakMap<AppStore, { jobId: number; abort: AbortController }>();
+
+/** Ask which formats the last trained run can be exported to (once per finished run). */
+export async function loadExportChoices(client: EngineClient, store: AppStore): Promise<void> {
+  const s = store.getState();
+  const reqId = s.exportChoicesStarted(s.train.run.runId, s.model.loadId);
+  try {
+    s.exportChoicesReceived(reqId, await client.request({ type: 'export-choices' }));
+  } catch (err) {
+    s.exportChoicesFailed(reqId, err);
+  }
+}
+
+/**
+ * Export the last trained run. `save` turns each downloaded file's Blob into a
+ * saved download and returns its object URL (folder exports never call it).
+ */
+export async function exportTrainedRun(
+  client: EngineClient,
+  store: AppStore,
+  format: ExportFormat,
+  destination: ExportDestination,
+  save: (blob: Blob, name: string) => string,
+): Promise<void> {
+  if (exportJobs.has(store)) return;
+  const s = store.getState();
+  const jobId = s.exportStarted(format, destination.kind, destination.kind === 'folder' ? destination.dir.name : null);
+  const abort = new AbortController();
+  exportJobs.set(store, { jobId, abort });
+  try {
+    const r = await client.request(
+      { type: 'export', format, destination },
+      (p) => {
+        if (p.phase !== 'writing') s.exportPhase(jobId, p.phase);
+      },
+      (e) => s.exportStream(jobId, e, e.type === 'written' && e.blob ? save(e.blob, e.file) : null),
+      abort.signal,
+    );
+    s.exportFinished(jobId, r);
+  } catch (err) {
+    console.error(err);
+    s.exportFailed(jobId, err);
+  } finally {
+    if (exportJobs.get(store)?.jobId === jobId) exportJobs.delete(store);
+  }
+}
+
+/** Stop the running export; the file being written is dropped, files already complete stay. */
+export function cancelExport(store: AppStore): void {
+  exportJobs.get(store)?.abort.abort();
 }
 
 /** Everything the app does when the page opens. */

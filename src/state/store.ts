@@ -2,13 +2,15 @@
 // slices. React reads it through useStore in src/ui/hooks/useAppStore.ts;
 // src/state/actions.ts feeds it from the engine worker.
 import { createStore, type StoreApi } from 'zustand/vanilla';
+import { createExportSlice, type ExportSlice } from './slices/export.ts';
 import { createFilesSlice, type FilesSlice } from './slices/files.ts';
 import { createGenerateSlice, type GenerateSlice } from './slices/generate.ts';
 import { createGpuSlice, type GpuSlice } from './slices/gpu.ts';
 import { createModelSlice, type ModelSlice } from './slices/model.ts';
 import { createPerplexitySlice, type PerplexitySlice } from './slices/perplexity.ts';
+import { createTrainSlice, type TrainSlice } from './slices/train.ts';
 
-export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice;
+export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -18,5 +20,7 @@ export function createAppStore(): AppStore {
     ...createModelSlice(...a),
     ...createGenerateSlice(...a),
     ...createPerplexitySlice(...a),
+    ...createTrainSlice(...a),
+    ...createExportSlice(...a),
   }));
 }

@@ -76,6 +76,8 @@ export type TrainEvent = StepEvent | EvalEvent | SampleEvent;
 /** Anything with `aborted` (an AbortSignal, or a plain flag object). */
 export interface StopFlag {
   readonly aborted: boolean;
+  /** Awaited between steps, before `aborted` is read: a paused run waits here (the studio's Pause). */
+  between?(): Promise<void>;
 }
 
 export interface TrainSummary {
@@ -283,6 +285,7 @@ export class Trainer {
     let secs = 0;
     const maxBad = this.opts.maxBadSteps ?? 5;
     while (this.stepCount < this.opts.steps) {
+      await stop?.between?.();
       if (stop?.aborted) {
         reason = 'stopped';
         break;

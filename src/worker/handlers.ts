@@ -3,11 +3,13 @@
 // the same handlers run in the browser worker and could run in Node tests.
 import type { GpuContext } from '../gpu/device.ts';
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
+import { exportChoicesRequest, exportRequest } from './export.ts';
 import { generateText } from './generate.ts';
 import { loadModel } from './load_model.ts';
 import type { ModelSlot } from './model_slot.ts';
 import { perplexity } from './perplexity.ts';
 import type { EngineRequest, EngineResults, EngineStreams, RequestType } from './protocol.ts';
+import { train, trainControl, trainData, trainPlan } from './train.ts';
 
 /** How a handler reports back while it runs, and learns that it should stop. */
 export interface HandlerIO<K extends RequestType> {
@@ -53,4 +55,10 @@ export const handlers: HandlerTable = {
 
   generate: generateText,
   perplexity,
+  'train-data': trainData,
+  'train-plan': trainPlan,
+  train,
+  'train-control': trainControl,
+  'export-choices': exportChoicesRequest,
+  export: exportRequest,
 };

@@ -2,10 +2,11 @@
 // while reporting which file is being read, make it the engine's current
 // model and answer with its facts. Files are read a slice at a time through
 // ByteSource (Blob.slice in the worker), never whole.
-import { openModel, type ModelInput } from '../io/model.ts';
+import { openModel, type LoadedModel, type ModelInput } from '../io/model.ts';
 import type { FolderSource } from '../io/hf_folder.ts';
 import type { ByteSource } from '../io/source.ts';
 import { modelFacts } from '../model/facts.ts';
+import { paramSpec } from '../model/spec.ts';
 import { chooseModel } from './model_files.ts';
 import type { ModelSlot } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
@@ -41,7 +42,13 @@ export async function loadModel(files: readonly ModelFileRef[], slot: ModelSlot,
   }
   await slot.commit(ticket, model);
   progress('facts', 1, 1);
-  return { facts, opened: choice.opened, ignored: choice.ignored };
+  return { facts, opened: choice.opened, ignored: choice.ignored, linearTypes: linearTypes(model) };
+}
+
+/** Storage types of the layers' linear weights, as `sub4 tune` hands them to plannedExports. */
+function linearTypes(m: LoadedModel): string[] {
+  const types = paramSpec(m.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.tensors.get(p.name)?.type ?? 'missing');
+  return [...new Set(types)];
 }
 
 /** The same input whose every read is reported, so progress follows real I/O. */

@@ -8,6 +8,7 @@
 // a new load begins. Requests that run the model take turns (run()), because
 // two of them at once would only halve each other's speed and double the GPU
 // memory; a new load stops the running one (its signal aborts) before freeing.
+// What training leaves behind (train_slot.ts) goes with the weights it may borrow.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuDeviceLostError, Sub4Error } from '../gpu/errors.ts';
 import { TokenizerError } from '../io/errors.ts';
@@ -16,17 +17,22 @@ import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { NoModelError } from './errors.ts';
+import { TrainSlot } from './train_slot.ts';
 
 /** A newer load-model request replaced this one before it finished; the UI drops such answers. */
 export class ModelLoadSupersededError extends Sub4Error {}
 
-/** What a request that runs the model gets: the model, its tokenizer and its GPU weights. */
-export interface ModelJob {
+/** What a job that brings its own weights gets: the model file, its tokenizer, the stop signal. */
+export interface ModelFileJob {
   file: LoadedModel;
   tokenizer: Tokenizer;
-  llama: LlamaModel;
   /** Aborts when the page cancels the request or a new model is loaded (reason: a string saying which). */
   signal: AbortSignal;
+}
+
+/** What a request that runs the model gets: the model, its tokenizer and its GPU weights. */
+export interface ModelJob extends ModelFileJob {
+  llama: LlamaModel;
 }
 
 export interface RunOptions {
@@ -51,6 +57,8 @@ export class ModelSlot {
   /** Tail of the queue of model jobs (and of begin(), which waits its turn to free the weights). */
   private turn: Promise<void> = Promise.resolve();
   private running: AbortController | null = null;
+  /** The last training run's state and the running run's pause gate. */
+  readonly training = new TrainSlot();
 
   get current(): LoadedModel | null {
     return this.model;
@@ -75,6 +83,7 @@ export class ModelSlot {
     const release = await this.takeTurn();
     try {
       this.freeWeights();
+      this.training.keep(null); // trained on the previous model
       await previous?.close();
     } finally {
       release();
@@ -98,7 +107,32 @@ export class ModelSlot {
    * fails at once with a GpuDeviceLostError; the next request brings a new
    * device (engine.worker.ts forgets a lost one) and the weights follow it.
    */
-  async run<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelJob) => Promise<T>): Promise<T> {
+  run<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelJob) => Promise<T>): Promise<T> {
+    return this.inTurn(ctx, opts, async (job) => fn({ ...job, llama: await this.weightsFor(ctx, job.file, opts.progress) }));
+  }
+
+  /**
+   * As run(), for a job that uploads weights of its own (training on a base it
+   * quantizes first): the resident weights are freed to make room, and the
+   * next run() uploads them again.
+   */
+  runOwnWeights<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelFileJob) => Promise<T>): Promise<T> {
+    return this.inTurn(ctx, opts, (job) => {
+      this.freeWeights();
+      return fn(job);
+    });
+  }
+
+  /**
+   * As run(), for a job that needs no weights on the GPU (export reads the kept
+   * training run and the model file): it only waits its turn, so the run it
+   * reads cannot be replaced or freed under it, and uploads nothing.
+   */
+  runWithoutWeights<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelFileJob) => Promise<T>): Promise<T> {
+    return this.inTurn(ctx, opts, fn);
+  }
+
+  private async inTurn<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelFileJob) => Promise<T>): Promise<T> {
     const release = await this.takeTurn();
     const own = new AbortController();
     this.running = own;
@@ -109,7 +143,7 @@ export class ModelSlot {
       if (!file.tokenizer) throw new TokenizerError(file.name, `the model has no usable tokenizer, so text cannot be turned into tokens: ${file.tokenizerProblem ?? 'none found'}`);
       const tokenizer = file.tokenizer;
       const signal = AbortSignal.any([opts.signal, own.signal]);
-      const work = (async () => fn({ file, tokenizer, llama: await this.weightsFor(ctx, file, opts.progress), signal }))();
+      const work = fn({ file, tokenizer, signal });
       return await untilLost(ctx, work);
     } finally {
       if (this.running === own) this.running = null;
@@ -122,6 +156,7 @@ export class ModelSlot {
     if (r && r.ctx === ctx && r.file === file) return r.llama;
     // Weights of another device (the previous one was lost) or of an older model are of no use.
     this.freeWeights();
+    if (this.training.trained && this.training.trained.llama.ctx !== ctx) this.training.keep(null);
     progress('uploading weights', 0, 1);
     const weights = await loadWeights(ctx, file, { onProgress: (done, total) => progress('uploading weights', done, total) });
     const llama = new LlamaModel(ctx, weights);
@@ -130,6 +165,8 @@ export class ModelSlot {
   }
 
   private freeWeights(): void {
+    // A kept training run that borrows these weights goes first.
+    if (this.training.trained?.borrowsWeights) this.training.keep(null);
     this.resident?.weights.destroy();
     this.resident = null;
   }

@@ -4,7 +4,7 @@
 // from the file's scales, LoRA B moved from 0). Errors: PEQA on a model with no
 // quantized layer (exit 1, typed), bad flags (exit 2).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -82,6 +82,20 @@ describe('sub4 tune', () => {
       const manifest = JSON.parse(readFileSync(join(out, STATE_MANIFEST_FILE), 'utf8'));
       expect(manifest.quant).toEqual({ bits: 2, groupSize: 32 });
     });
+
+  it('--format gguf exports in one go; a format the grid cannot hold is refused before training', { timeout: 120_000 }, async () => {
+    if (!q4 || !shakespeare || !gpuReady()) return;
+    const { dir, data } = smallData();
+    const out = join(dir, 'run');
+    await run('node', [BIN, 'tune', q4, '--data', data, '--method', 'peqa', '--steps', '2', '--batch', '1', '--seq', '32', '--eval-windows', '1', '--format', 'gguf', '--out', out], { timeout: 120_000 });
+    expect(readdirSync(out).sort()).toEqual(['README.md', 'model.gguf', STATE_MANIFEST_FILE, STATE_TENSORS_FILE].sort());
+    const hf = fixture('models/stories260K');
+    if (!hf) return;
+    const r = await fail(['tune', hf, '--data', data, '--method', 'peqa', '--bits', '2', '--group', '32', '--format', 'gguf', '--out', join(dir, 'no')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/gguf export: 2-bit groups of 32 has no GGUF block type .*refused before training/);
+    expect(r.stderr).not.toMatch(/planned peak/);
+  });
 
   it('--method lqlora without --bits is a usage error', async () => {
     const r = await fail(['tune', '/x.gguf', '--data', '/y.txt', '--method', 'lqlora']);

@@ -25,6 +25,8 @@ export interface ModelState {
   /** Dropped paths the model was opened from, and those it did not use. */
   opened: string[];
   ignored: string[];
+  /** Storage types of the per-layer linear weights (for the planned-export hint). */
+  linearTypes: string[];
   error: ErrorText | null;
   progress: LoadProgress | null;
   /** Number of the newest load; 0 before the first. */
@@ -46,6 +48,7 @@ export const initialModelState: ModelState = {
   facts: null,
   opened: [],
   ignored: [],
+  linearTypes: [],
   error: null,
   progress: null,
   loadId: 0,
@@ -63,7 +66,7 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
       return loadId;
     },
     modelProgress: (loadId, p) => patchIfLatest(loadId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
-    modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, progress: null }),
+    modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, linearTypes: r.linearTypes, progress: null }),
     modelFailed: (loadId, err) => patchIfLatest(loadId, { status: 'error', error: toErrorText(err), progress: null }),
   };
 };

@@ -4,7 +4,8 @@ import type { ModelFacts } from '../../model/facts.ts';
 import type { Plan } from '../../model/planner.ts';
 import { formatBytes } from '../format.ts';
 
-const PARTS: [keyof Plan['parts'], string][] = [
+/** The planner's parts in the words the tables show (the training panel's estimate uses them too). */
+export const PARTS: [keyof Plan['parts'], string][] = [
   ['base', 'quantized base (codes, scales, offsets)'],
   ['embeddings', 'embeddings and LM head'],
   ['trainable', 'trainable parameters + gradients'],

@@ -1,0 +1,233 @@
+// Train slice: the training panel's settings (as typed, so the engine names a
+// bad field), the dropped dataset's report, the planner's estimate, and the run:
+// status, the loss series of the chart (train per step, eval per evaluation),
+// tokens/s, ETA, GPU bytes, the samples before and after, the outcome. Data
+// reads, plans and runs are numbered like model loads, so a late answer of an
+// older one is dropped here.
+import type { StateCreator } from 'zustand/vanilla';
+import type { ProgressEvent, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from '../../worker/protocol.ts';
+import type { TuneMethod } from '../../train/setup.ts';
+import { toErrorText, type ErrorText } from '../errors.ts';
+import type { AppState } from '../store.ts';
+import type { RunProgress } from './generate.ts';
+
+/** The form: numbers stay the text typed (parsed at Start; an empty box is NaN, which the worker names). */
+export interface TrainForm {
+  preset: string;
+  method: TuneMethod;
+  /** 'file': train on the model's own types; else quantize float weights to this many bits first. */
+  bits: 'file' | '2' | '3' | '4';
+  /** A number, or 'channel'. */
+  group: string;
+  rank: string;
+  alpha: string;
+  steps: string;
+  lr: string;
+  batch: string;
+  seqLen: string;
+  evalEvery: string;
+  evalWindows: string;
+  seed: string;
+  samplePrompt: string;
+  sampleTokens: string;
+}
+
+export const defaultTrainForm: TrainForm = {
+  preset: 'peqa4',
+  method: 'peqa',
+  bits: '4',
+  group: '32',
+  rank: '8',
+  alpha: '16',
+  steps: '100',
+  lr: '3e-3',
+  batch: '4',
+  seqLen: '128',
+  evalEvery: '0',
+  evalWindows: '16',
+  seed: '0',
+  samplePrompt: 'Once upon a time',
+  sampleTokens: '24',
+};
+
+const num = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
+
+/** The form as the request's settings. */
+export function formSettings(f: TrainForm): TrainSettings {
+  return {
+    method: f.method,
+    bits: f.bits === 'file' ? null : (Number(f.bits) as 2 | 3 | 4),
+    group: f.group.trim() === 'channel' ? 'channel' : num(f.group),
+    rank: num(f.rank),
+    alpha: num(f.alpha),
+    steps: num(f.steps),
+    lr: num(f.lr),
+    batch: num(f.batch),
+    seqLen: num(f.seqLen),
+    evalEvery: num(f.evalEvery),
+    evalWindows: num(f.evalWindows),
+    seed: num(f.seed),
+    samplePrompt: f.samplePrompt,
+    sampleTokens: num(f.sampleTokens),
+  };
+}
+
+export type TrainRunStatus = 'idle' | 'running' | 'paused' | 'done' | 'stopped' | 'error';
+
+export interface TrainRunState {
+  status: TrainRunStatus;
+  runId: number;
+  /** Pause / Stop pressed; the worker acts between steps. */
+  pausing: boolean;
+  stopping: boolean;
+  progress: RunProgress | null;
+  totalSteps: number;
+  /** The chart's series: x = step. */
+  steps: number[];
+  losses: number[];
+  evalSteps: number[];
+  evalLosses: number[];
+  last: TrainStepPoint | null;
+  /** Mean of the last few steps' tokens/s. */
+  tokensPerSecond: number;
+  /** Seconds left at the pace so far (pauses excluded); null before the first step. */
+  etaSeconds: number | null;
+  /** Steps the optimizer skipped (non-finite), and the last reason. */
+  skipped: number;
+  skippedWhy: string | null;
+  samples: { prompt: string; before: string | null; after: string | null };
+  result: TrainReport | null;
+  error: ErrorText | null;
+}
+
+export interface TrainState {
+  form: TrainForm;
+  data: { reqId: number; status: 'idle' | 'reading' | 'ready' | 'error'; name: string | null; progress: RunProgress | null; report: TrainDataReport | null; error: ErrorText | null };
+  plan: { reqId: number; status: 'idle' | 'planning' | 'ready' | 'error'; report: TrainPlanReport | null; error: ErrorText | null };
+  run: TrainRunState;
+}
+
+export interface TrainSlice {
+  train: TrainState;
+  trainFormChanged(patch: Partial<TrainForm>): void;
+  trainDataStarted(name: string): number;
+  trainDataProgress(reqId: number, p: ProgressEvent): void;
+  trainDataRead(reqId: number, r: TrainDataReport): void;
+  trainDataFailed(reqId: number, err: unknown): void;
+  trainPlanStarted(): number;
+  trainPlanned(reqId: number, r: TrainPlanReport): void;
+  trainPlanFailed(reqId: number, err: unknown): void;
+  trainStarted(totalSteps: number, samplePrompt: string): number;
+  trainProgress(runId: number, p: ProgressEvent): void;
+  trainStream(runId: number, e: TrainStream): void;
+  trainPausing(runId: number): void;
+  trainResuming(runId: number): void;
+  trainStopping(runId: number): void;
+  trainFinished(runId: number, r: TrainReport): void;
+  trainFailed(runId: number, err: unknown): void;
+}
+
+export const initialTrainRun: TrainRunState = {
+  status: 'idle',
+  runId: 0,
+  pausing: false,
+  stopping: false,
+  progress: null,
+  totalSteps: 0,
+  steps: [],
+  losses: [],
+  evalSteps: [],
+  evalLosses: [],
+  last: null,
+  tokensPerSecond: 0,
+  etaSeconds: null,
+  skipped: 0,
+  skippedWhy: null,
+  samples: { prompt: '', before: null, after: null },
+  result: null,
+  error: null,
+};
+
+export const initialTrainState: TrainState = {
+  form: defaultTrainForm,
+  data: { reqId: 0, status: 'idle', name: null, progress: null, report: null, error: null },
+  plan: { reqId: 0, status: 'idle', report: null, error: null },
+  run: initialTrainRun,
+};
+
+/** Tokens/s is averaged over this many recent steps (one step's figure jumps with the machine's load). */
+const SPEED_WINDOW = 8;
+
+/** The run with a batch of step points added. */
+function withSteps(r: TrainRunState, points: TrainStepPoint[]): Partial<TrainRunState> {
+  if (points.length === 0) return {};
+  const last = points.at(-1)!;
+  const recent = [...(r.last ? [r.last] : []), ...points].slice(-SPEED_WINDOW);
+  const skippedNow = points.filter((p) => p.skipped);
+  return {
+    steps: r.steps.concat(points.map((p) => p.step)),
+    losses: r.losses.concat(points.map((p) => p.loss)),
+    last,
+    tokensPerSecond: recent.reduce((a, p) => a + p.tokensPerSecond, 0) / recent.length,
+    etaSeconds: last.step > 0 ? ((last.elapsedMs / last.step) * Math.max(0, r.totalSteps - last.step)) / 1000 : null,
+    skipped: r.skipped + skippedNow.length,
+    skippedWhy: skippedNow.at(-1)?.skipped ?? r.skippedWhy,
+  };
+}
+
+export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set, get) => {
+  const patchData = (reqId: number, p: Partial<TrainState['data']>) =>
+    set((s) => (s.train.data.reqId === reqId ? { train: { ...s.train, data: { ...s.train.data, ...p } } } : s));
+  const patchPlan = (reqId: number, p: Partial<TrainState['plan']>) =>
+    set((s) => (s.train.plan.reqId === reqId ? { train: { ...s.train, plan: { ...s.train.plan, ...p } } } : s));
+  const patchRun = (runId: number, p: (r: TrainRunState) => Partial<TrainRunState>) =>
+    set((s) => (s.train.run.runId === runId ? { train: { ...s.train, run: { ...s.train.run, ...p(s.train.run) } } } : s));
+  return {
+    train: initialTrainState,
+    trainFormChanged: (patch) => set((s) => ({ train: { ...s.train, form: { ...s.train.form, ...patch } } })),
+
+    trainDataStarted: (name) => {
+      const reqId = get().train.data.reqId + 1;
+      // The last report stays on screen while the new one is read (same file, new seq len).
+      set((s) => ({ train: { ...s.train, data: { ...s.train.data, reqId, status: 'reading', name, progress: null, error: null } } }));
+      return reqId;
+    },
+    trainDataProgress: (reqId, p) => patchData(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
+    trainDataRead: (reqId, r) => patchData(reqId, { status: 'ready', report: r, progress: null }),
+    trainDataFailed: (reqId, err) => patchData(reqId, { status: 'error', report: null, error: toErrorText(err), progress: null }),
+
+    trainPlanStarted: () => {
+      const reqId = get().train.plan.reqId + 1;
+      set((s) => ({ train: { ...s.train, plan: { ...s.train.plan, reqId, status: 'planning' } } }));
+      return reqId;
+    },
+    trainPlanned: (reqId, r) => patchPlan(reqId, { status: 'ready', report: r, error: null }),
+    trainPlanFailed: (reqId, err) => patchPlan(reqId, { status: 'error', report: null, error: toErrorText(err) }),
+
+    trainStarted: (totalSteps, samplePrompt) => {
+      const runId = get().train.run.runId + 1;
+      set((s) => ({ train: { ...s.train, run: { ...initialTrainRun, status: 'running', runId, totalSteps, samples: { prompt: samplePrompt, before: null, after: null } } } }));
+      return runId;
+    },
+    trainProgress: (runId, p) => patchRun(runId, () => ({ progress: { phase: p.phase, done: p.done, total: p.total } })),
+    trainStream: (runId, e) =>
+      patchRun(runId, (r) => {
+        switch (e.type) {
+          case 'steps':
+            return withSteps(r, e.points);
+          case 'eval':
+            return { evalSteps: [...r.evalSteps, e.step], evalLosses: [...r.evalLosses, e.loss] };
+          case 'sample':
+            return { samples: { ...r.samples, prompt: e.prompt, [e.when]: e.text } };
+          case 'state':
+            return r.status === 'running' || r.status === 'paused' ? { status: e.state, pausing: false } : {};
+        }
+      }),
+    trainPausing: (runId) => patchRun(runId, (r) => (r.status === 'running' ? { pausing: true } : {})),
+    trainResuming: (runId) => patchRun(runId, (r) => (r.status === 'paused' || r.pausing ? { pausing: false } : {})),
+    trainStopping: (runId) => patchRun(runId, (r) => (r.status === 'running' || r.status === 'paused' ? { stopping: true } : {})),
+    trainFinished: (runId, r) =>
+      patchRun(runId, () => ({ status: r.stop === 'stopped' ? 'stopped' : 'done', result: r, samples: r.samples, pausing: false, stopping: false, etaSeconds: 0, progress: null })),
+    trainFailed: (runId, err) => patchRun(runId, () => ({ status: 'error', error: toErrorText(err), pausing: false, stopping: false, progress: null })),
+  };
+};

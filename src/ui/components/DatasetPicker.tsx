@@ -1,0 +1,118 @@
+// The training data: drop or pick one file (.txt, JSONL, JSON array); the
+// worker reads it with the model's tokenizer and the report comes back: format,
+// counts, the first rows with the tokens in the loss marked, and problems by
+// line. Nothing is read on this thread.
+import { useRef, useState, type DragEvent } from 'react';
+import type { TrainState } from '../../state/slices/train.ts';
+import { formatBytes, formatCount } from '../format.ts';
+import { runPhaseText } from '../phases.ts';
+import { ErrorNote } from './ErrorNote.tsx';
+
+const MAX_PROBLEMS_SHOWN = 8;
+
+function Report({ data }: { data: TrainState['data'] }) {
+  const r = data.report;
+  if (!r) return null;
+  const c = r.counts;
+  return (
+    <div className="data-report">
+      <p className="note" data-testid="train-data-counts" data-train-windows={c.trainWindows} data-tokens={c.tokens}>
+        {r.detail} ({r.source}): {formatCount(c.examples)} example{c.examples === 1 ? '' : 's'}, {formatCount(c.tokens)} tokens ({formatCount(c.lossTokens)} in the loss) →{' '}
+        <strong>{formatCount(c.trainWindows)}</strong> training and {formatCount(c.evalWindows)} held-out windows of {r.seqLen} tokens
+        {c.rowsLeftOut > 0 && <>; {formatCount(c.rowsLeftOut)} rows left out</>}.
+      </p>
+      {c.trainWindows === 0 && <p className="error-inline">No training window: use a shorter seq len or more data.</p>}
+      <div className="preview" data-testid="train-data-preview">
+        {r.preview.map((row) => (
+          <div key={`${row.line}:${row.index}`} className="preview-row">
+            <span className="muted mono">
+              line {row.line} · {formatCount(row.tokens)} tokens
+            </span>
+            <pre>
+              {row.segments.map((g, i) => (
+                <span key={i} className={g.loss ? 'in-loss' : 'no-loss'}>
+                  {g.text}
+                </span>
+              ))}
+              {row.truncated && <span className="muted">…</span>}
+            </pre>
+          </div>
+        ))}
+      </div>
+      {r.problemCount > 0 && (
+        <ul className="problems" data-testid="train-data-problems">
+          {r.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p, i) => (
+            <li key={i}>
+              <span className="mono">line {p.line}</span> {p.kept ? '(kept)' : '(left out)'}: {p.message}
+            </li>
+          ))}
+          {r.problemCount > MAX_PROBLEMS_SHOWN && <li className="muted">… and {formatCount(r.problemCount - MAX_PROBLEMS_SHOWN)} more</li>}
+        </ul>
+      )}
+      {r.notes.map((n, i) => (
+        <p key={i} className="note">
+          {n}
+        </p>
+      ))}
+    </div>
+  );
+}
+
+export function DatasetPicker({ data, enabled, file, onFile }: { data: TrainState['data']; enabled: boolean; file: File | null; onFile(f: File): void }) {
+  const [over, setOver] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+
+  const onDrop = (ev: DragEvent) => {
+    ev.preventDefault();
+    setOver(false);
+    // One file; a dropped folder arrives as a 0-byte entry without a File of its own, so only files count.
+    const dropped = Array.from(ev.dataTransfer.items, (it) => (it.kind === 'file' && it.webkitGetAsEntry?.()?.isDirectory !== true ? it.getAsFile() : null)).find(Boolean);
+    if (enabled && dropped) onFile(dropped);
+  };
+
+  return (
+    <div>
+      <div
+        className={over && enabled ? 'drop small over' : 'drop small'}
+        onDragOver={(ev) => {
+          ev.preventDefault();
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={onDrop}
+        data-testid="train-data-drop"
+      >
+        <p>
+          {file ? (
+            <>
+              <span className="mono" data-testid="train-data-file">
+                {file.name}
+              </span>{' '}
+              ({formatBytes(file.size)})
+            </>
+          ) : (
+            'Drop training data here: plain text (.txt), JSON Lines or a JSON array (instructions, chats, text rows).'
+          )}
+        </p>
+        <button type="button" disabled={!enabled} onClick={() => input.current?.click()}>
+          {file ? 'Choose another…' : 'Choose a data file…'}
+        </button>
+        <input
+          ref={input}
+          type="file"
+          accept=".txt,.jsonl,.ndjson,.json,text/plain,application/json"
+          hidden
+          data-testid="pick-train-data"
+          onChange={(ev) => {
+            const f = ev.target.files?.[0];
+            if (f) onFile(f);
+            ev.target.value = '';
+          }}
+        />
+      </div>
+      {data.status === 'reading' && <p className="muted">{runPhaseText(data.progress)}</p>}
+      {data.error && <ErrorNote title={`Could not read ${data.name ?? 'the data'}`} error={data.error} />}
+      <Report data={data} />
+    </div>
+  );
+}

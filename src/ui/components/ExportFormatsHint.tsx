@@ -1,0 +1,48 @@
+// Before a run starts: which formats the chosen settings will export to
+// exactly (plannedExports, src/train/export/plan.ts — plain data, no engine),
+// from the method, the quantization grid, and the loaded model's format and
+// linear-layer types. After the run, the export panel asks the worker, which
+// decides from the tuned model itself with the same rules.
+import { memo } from 'react';
+import type { TrainForm } from '../../state/slices/train.ts';
+import { plannedExports, type PlannedFormat, type RunShape } from '../../train/export/plan.ts';
+import { useAppStore } from '../hooks/useAppStore.ts';
+
+export const FORMAT_NAMES: Record<PlannedFormat, string> = {
+  gguf: 'GGUF',
+  'gguf-lora': 'GGUF + LoRA adapter',
+  peft: 'PEFT adapter',
+  gptq: 'GPTQ',
+};
+
+/** The form's quantization choice as plannedExports reads it (the group as typed; NaN is named in the reason). */
+function quantOf(form: TrainForm): RunShape['quant'] {
+  if (form.bits === 'file') return null;
+  const g = form.group.trim();
+  return { bits: Number(form.bits), groupSize: g === 'channel' ? 'channel' : g === '' ? Number.NaN : Number(g) };
+}
+
+/** Reads the form and the model from the store, so the training panel places it with one line (memo: a run re-renders that panel often). */
+export const ExportFormatsHint = memo(function ExportFormatsHint() {
+  const form = useAppStore((s) => s.train.form);
+  const format = useAppStore((s) => s.model.facts?.format ?? null);
+  const linearTypes = useAppStore((s) => s.model.linearTypes);
+  if (!format) return null;
+  const planned = plannedExports({ method: form.method, quant: quantOf(form), base: { format, linearTypes } });
+  return (
+    <p className="export-hint" data-testid="export-hint">
+      <span className="muted">Exports exactly to: </span>
+      {planned.map((p) => (
+        <span
+          key={p.format}
+          className={p.exact ? 'fmt yes' : 'fmt no'}
+          title={p.why}
+          data-testid={`export-hint-${p.format}`}
+          data-exact={String(p.exact)}
+        >
+          {p.exact ? '✓' : '✗'} {FORMAT_NAMES[p.format]}
+        </span>
+      ))}
+    </p>
+  );
+});

@@ -1,0 +1,100 @@
+// Training panel: the dataset (drop or pick), method presets and settings, the
+// planner's memory estimate, Start / Pause / Stop, and the run as it goes (loss
+// chart, speed, ETA, GPU memory, samples before and after). Everything heavy
+// happens in the engine worker (actions.startTraining and friends); this only
+// renders the store's train slice. Disabled until a model is loaded.
+import { memo, useCallback, useEffect, useState } from 'react';
+import { pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
+import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
+import { useAppStore, useServices } from '../hooks/useAppStore.ts';
+import { DatasetPicker } from './DatasetPicker.tsx';
+import { TrainPlan } from './TrainPlan.tsx';
+import { TrainRun } from './TrainRun.tsx';
+import { TrainSettings } from './TrainSettings.tsx';
+
+// Memoized: a run updates the store several times a second, and these only change with their own props.
+const Data = memo(DatasetPicker);
+const Settings = memo(TrainSettings);
+const Plan = memo(TrainPlan);
+
+/** Settings are re-planned (and the data re-read) this long after the last keystroke. */
+const SETTLE_MS = 250;
+
+function statusWord(r: TrainRunState): string {
+  if (r.status === 'running') return r.stopping ? 'stopping' : r.pausing ? 'pausing' : 'running';
+  return r.status;
+}
+
+export function TrainPanel() {
+  const { client, store } = useServices();
+  const ready = useAppStore((s) => s.model.status === 'ready');
+  const loadId = useAppStore((s) => s.model.loadId);
+  const facts = useAppStore((s) => s.model.facts);
+  const form = useAppStore((s) => s.train.form);
+  const data = useAppStore((s) => s.train.data);
+  const plan = useAppStore((s) => s.train.plan);
+  const r = useAppStore((s) => s.train.run);
+  const [file, setFile] = useState<File | null>(null);
+  const onForm = useCallback((patch: Partial<TrainForm>) => store.getState().trainFormChanged(patch), [store]);
+  const active = r.status === 'running' || r.status === 'paused';
+
+  // The windows depend on the tokenizer (the model), seq len and seed: read the data again when they change.
+  useEffect(() => {
+    if (!ready || !file) return;
+    const h = setTimeout(() => void readTrainData(client, store, file), SETTLE_MS);
+    return () => clearTimeout(h);
+  }, [client, store, ready, loadId, file, form.seqLen, form.seed]);
+
+  useEffect(() => {
+    if (!ready) return;
+    const h = setTimeout(() => void planTraining(client, store), SETTLE_MS);
+    return () => clearTimeout(h);
+  }, [client, store, ready, loadId, form]);
+
+  const dataReady = data.status === 'ready' && (data.report?.counts.trainWindows ?? 0) > 0;
+  const canStart = ready && !!file && dataReady && !active && !plan.report?.refused && plan.status !== 'error';
+  const word = statusWord(r);
+  return (
+    <section className="panel train-panel" data-testid="train-panel" data-run-id={r.runId}>
+      <h2 className="with-badge">
+        Fine-tune{' '}
+        <span className={`badge ${word}`} data-testid="train-status">
+          {word}
+        </span>
+      </h2>
+      {!ready && <p className="muted">Load a model to fine-tune it.</p>}
+      <fieldset disabled={!ready}>
+        <div className="train-setup">
+          <div>
+            <h3>Data</h3>
+            <Data data={data} enabled={ready} file={file} onFile={setFile} />
+          </div>
+          <div>
+            <h3>Method</h3>
+            <fieldset disabled={active}>
+              <Settings form={form} facts={facts} onChange={onForm} />
+            </fieldset>
+            <Plan plan={plan} />
+            <div className="buttons left train-buttons">
+              <button type="button" className="primary" data-testid="train-start" disabled={!canStart} onClick={() => void startTraining(client, store)}>
+                Start
+              </button>
+              <button
+                type="button"
+                data-testid="train-pause"
+                disabled={!active || r.stopping || r.pausing}
+                onClick={() => void pauseTraining(client, store, r.status !== 'paused')}
+              >
+                {r.status === 'paused' ? 'Resume' : 'Pause'}
+              </button>
+              <button type="button" data-testid="train-stop" disabled={!active || r.stopping} onClick={() => stopTraining(store)}>
+                Stop
+              </button>
+            </div>
+          </div>
+        </div>
+      </fieldset>
+      <TrainRun r={r} />
+    </section>
+  );
+}

@@ -1,0 +1,118 @@
+// The training form: method presets, the step count, and an Advanced section
+// with every setting of `sub4 tune` (method, quantization, LoRA rank/alpha,
+// learning rate, batch, seq len, evals, seed, the sample prompt). Values stay
+// the text typed; the worker checks them and names a bad field. Editing a
+// setting a preset sets marks the form 'custom'. No engine code is imported here.
+import type { ModelFacts } from '../../model/facts.ts';
+import type { TrainForm } from '../../state/slices/train.ts';
+import { NumberField } from './Field.tsx';
+
+interface Preset {
+  id: string;
+  label: string;
+  title: string;
+  form: Partial<TrainForm>;
+  /** Needs float weights (it quantizes them itself). */
+  floatOnly?: boolean;
+}
+
+export const PRESETS: Preset[] = [
+  { id: 'peqa4', label: 'PEQA 4-bit', title: "train only the quantization scales of a 4-bit base (a quantized file's own)", form: { method: 'peqa', bits: '4', group: '32', lr: '3e-3' } },
+  { id: 'qlora8', label: 'QLoRA r8', title: 'LoRA of rank 8 on a frozen 4-bit base', form: { method: 'lora', bits: '4', group: '32', rank: '8', alpha: '16', lr: '3e-3' } },
+  { id: 'lqlora2', label: 'LQ-LoRA 2-bit', title: "2-bit base with LoRA started from LQ-LoRA's low-rank correction (float models)", form: { method: 'lqlora', bits: '2', group: '32', rank: '8', alpha: '16', lr: '3e-3' }, floatOnly: true },
+];
+
+/** True when the file stores some tensors in a quantized type (then presets train its own types). */
+export function storesQuantized(facts: ModelFacts | null): boolean {
+  return !!facts && Object.keys(facts.tensorTypes).some((t) => !/^(F|BF|I|U)\d+$/.test(t));
+}
+
+/** A preset's settings on this model: a quantized file keeps its own types (re-quantizing would compound the error). */
+export function presetForm(p: Preset, quantizedFile: boolean): Partial<TrainForm> {
+  return { ...p.form, preset: p.id, ...(quantizedFile && !p.floatOnly ? { bits: 'file' as const } : {}) };
+}
+
+const METHOD_WORDS: Record<TrainForm['method'], string> = {
+  peqa: 'PEQA (quantization scales)',
+  lora: 'LoRA',
+  'peqa+lora': 'PEQA + LoRA',
+  lqlora: 'LQ-LoRA',
+};
+const METHODS = Object.keys(METHOD_WORDS) as TrainForm['method'][];
+
+/** The settings presets choose; changing one of them by hand makes the form 'custom'. */
+const PRESET_KEYS: (keyof TrainForm)[] = ['method', 'bits', 'group', 'rank', 'alpha', 'lr'];
+
+export function TrainSettings({ form, facts, onChange }: { form: TrainForm; facts: ModelFacts | null; onChange(patch: Partial<TrainForm>): void }) {
+  const quantizedFile = storesQuantized(facts);
+  const edit = (patch: Partial<TrainForm>) => onChange(Object.keys(patch).some((k) => PRESET_KEYS.includes(k as keyof TrainForm)) ? { ...patch, preset: 'custom' } : patch);
+  const field = (key: keyof TrainForm, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
+    <NumberField label={label} value={form[key]} onChange={(v) => edit({ [key]: v })} testId={testId} {...extra} />
+  );
+  const lora = form.method !== 'peqa';
+  return (
+    <>
+      <div className="presets" role="group" aria-label="method presets">
+        {PRESETS.map((p) => (
+          <button
+            type="button"
+            key={p.id}
+            className={form.preset === p.id ? 'preset on' : 'preset'}
+            title={p.floatOnly && quantizedFile ? `${p.title}; this model is already quantized` : p.title}
+            disabled={p.floatOnly && quantizedFile}
+            aria-pressed={form.preset === p.id}
+            data-testid={`train-preset-${p.id}`}
+            onClick={() => onChange(presetForm(p, quantizedFile))}
+          >
+            {p.label}
+          </button>
+        ))}
+        {form.preset === 'custom' && <span className="muted">custom settings</span>}
+      </div>
+      <div className="fields">
+        <NumberField label="Steps" value={form.steps} onChange={(v) => onChange({ steps: v })} testId="train-steps" min={1} title="optimizer steps" />
+      </div>
+      <details className="advanced" data-testid="train-advanced">
+        <summary>Advanced</summary>
+        <div className="fields">
+          <label className="field">
+            <span>Method</span>
+            <select value={form.method} data-testid="train-method" onChange={(ev) => edit({ method: ev.target.value as TrainForm['method'] })}>
+              {METHODS.map((m) => (
+                <option key={m} value={m}>
+                  {METHOD_WORDS[m]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="field" title="quantize the float weights first (RTN; LQ-LoRA's split for LQ-LoRA), or train on the file's own types">
+            <span>Base</span>
+            <select value={form.bits} data-testid="train-bits" onChange={(ev) => edit({ bits: ev.target.value as TrainForm['bits'] })}>
+              <option value="file">file's own types</option>
+              <option value="4">quantize to 4 bits</option>
+              <option value="3">quantize to 3 bits</option>
+              <option value="2">quantize to 2 bits</option>
+            </select>
+          </label>
+          <label className="field" title="values per quantization group along a row, or 'channel' for one group per row">
+            <span>Group</span>
+            <input value={form.group} data-testid="train-group" disabled={form.bits === 'file'} onChange={(ev) => edit({ group: ev.target.value })} />
+          </label>
+          {lora && field('rank', 'LoRA rank', 'train-rank', { min: 1 })}
+          {lora && field('alpha', 'LoRA alpha', 'train-alpha', { min: 0, step: 'any', title: 'the adapter adds alpha / rank · B·A' })}
+          {field('lr', 'Learning rate', 'train-lr', { min: 0, step: 'any', title: 'peak; warmup over the first tenth, cosine down to a tenth' })}
+          {field('batch', 'Batch', 'train-batch', { min: 1, title: 'windows per step' })}
+          {field('seqLen', 'Seq len', 'train-seq', { min: 2, title: 'tokens per window' })}
+          {field('evalEvery', 'Eval every', 'train-eval-every', { min: 0, title: 'held-out loss every N steps; 0 = before and after only' })}
+          {field('evalWindows', 'Eval windows', 'train-eval-windows', { min: 0, title: 'held-out windows scored per evaluation (the last tenth of the data is held out)' })}
+          {field('seed', 'Seed', 'train-seed', { min: 0, title: 'data order and LoRA init: the same seed repeats a run' })}
+          {field('sampleTokens', 'Sample tokens', 'train-sample-tokens', { min: 1 })}
+        </div>
+        <label className="field wide">
+          <span>Sample prompt (continued greedily before and after training; empty = none)</span>
+          <input value={form.samplePrompt} data-testid="train-sample-prompt" onChange={(ev) => edit({ samplePrompt: ev.target.value })} />
+        </label>
+      </details>
+    </>
+  );
+}

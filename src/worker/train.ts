@@ -1,0 +1,253 @@
+// The training requests of the studio, built the way `sub4 tune` builds a run
+// (src/train/setup.ts is shared with it):
+//   train-data     the dropped file → dataset report (preview, counts, problems by line)
+//   train-plan     the memory planner's peak for the chosen settings (nothing allocated)
+//   train          fine-tune the current model: on its resident weights, or on a base
+//                  quantized here (--bits, LQ-LoRA); streams step points, evals, samples
+//   train-control  pause / resume between steps
+// Stop is the request's cancel: the trainer stops between steps, evaluates and samples
+// once more, and the request resolves with what was trained. The trained state stays
+// in the model slot's TrainSlot for export; the page only gets numbers and text.
+import type { GpuContext } from '../gpu/device.ts';
+import { checkPlanFits, planStep, PlanRefusedError } from '../model/planner.ts';
+import { LlamaModel } from '../model/llama.ts';
+import { createTrainable, type Trainable } from '../model/trainable.ts';
+import { loadWeights, type ModelWeights } from '../model/weights.ts';
+import { buildDataset } from '../train/data/index.ts';
+import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
+import { Trainer, type TrainEvent } from '../train/trainer.ts';
+import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
+import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
+import { assertPlainData } from './plain_data.ts';
+import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainStepPoint, TrainStream } from './protocol.ts';
+import { checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText } from './train_data.ts';
+import { RunGate, TrainedRun } from './train_slot.ts';
+
+/** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
+const EVAL_FRACTION = 0.1;
+/** Step points, and progress within one phase, are posted at most this often (a fast GPU makes hundreds of steps a second). */
+const STEP_POST_MS = 100;
+
+export async function trainData(req: EngineRequest<'train-data'>, io: HandlerIO<'train-data'>, env: HandlerEnv): Promise<TrainDataReport> {
+  const name = dataName(req);
+  const seqLen = intParam(req.seqLen, 'seq len', 2, 1 << 16);
+  const seed = intParam(req.seed, 'seed', 0, 0xffffffff);
+  const model = env.models.current;
+  if (!model?.tokenizer) throw new NoModelError('No model with a tokenizer is loaded: the data is read with the model\'s tokenizer, so load the model first.');
+  const text = await readDataText(req.file, name, io.progress);
+  const ds = buildDataset(text, name, model.tokenizer, { seqLen, seed, evalFraction: EVAL_FRACTION, onProgress: (d, t) => io.progress('tokenizing', d, t) });
+  return assertPlainData(dataReport(ds, req.file.size, seqLen), 'train-data');
+}
+
+export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<'train-plan'>, env: HandlerEnv): Promise<TrainPlanReport> {
+  const s = checkSettings(req);
+  const file = env.models.current;
+  if (!file) throw new NoModelError('No model is loaded: open a .gguf file or a Hugging Face model folder first.');
+  const quant = quantOf(s);
+  const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
+  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen });
+  const ctx = await env.getContext(io.progress);
+  let refused: string | null = null;
+  try {
+    checkPlanFits(plan, ctx.limits);
+  } catch (e) {
+    if (!(e instanceof PlanRefusedError)) throw e;
+    refused = e.message;
+  }
+  return assertPlainData({ total: plan.total, parts: { ...plan.parts }, largest: { ...plan.largest }, refused, notes }, 'train-plan');
+}
+
+export function trainControl(req: EngineRequest<'train-control'>, _io: HandlerIO<'train-control'>, env: HandlerEnv): Promise<{ running: boolean }> {
+  const gate = env.models.training.gate;
+  if (gate && req.action === 'pause') gate.pause();
+  else if (gate && req.action === 'resume') gate.resume();
+  else if (req.action !== 'pause' && req.action !== 'resume') throw new TypeError(`train-control: action must be pause or resume, got ${String(req.action)}`);
+  return Promise.resolve({ running: gate !== null });
+}
+
+export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>, env: HandlerEnv): Promise<TrainReport> {
+  const s = checkSettings(req);
+  const name = dataName(req);
+  const ctx = await env.getContext(io.progress);
+  const tio: HandlerIO<'train'> = { ...io, progress: throttled(io.progress) };
+  const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, j, resident, tio, env);
+  // A quantized base is uploaded by the job itself; the resident float weights make room for it.
+  return quantOf(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama));
+}
+
+/** Progress that posts every new phase and every phase's end, and otherwise at most once per STEP_POST_MS. */
+function throttled(progress: HandlerIO<'train'>['progress']): HandlerIO<'train'>['progress'] {
+  let phase = '';
+  let last = 0;
+  return (p, done, total) => {
+    const now = performance.now();
+    if (p === phase && done < total && now - last < STEP_POST_MS) return;
+    phase = p;
+    last = now;
+    progress(p, done, total);
+  };
+}
+
+async function runTraining(
+  ctx: GpuContext,
+  s: ReturnType<typeof checkSettings>,
+  data: Blob,
+  name: string,
+  { file, tokenizer, signal }: ModelFileJob,
+  resident: LlamaModel | null,
+  io: HandlerIO<'train'>,
+  env: HandlerEnv,
+): Promise<TrainReport> {
+  const slot = env.models.training;
+  slot.keep(null); // the previous run's state, and any tuned scales it left, go now
+  const max = file.config.maxPositions;
+  if (s.seqLen > max) throw new RequestParamError('seq len', `${file.name} reads at most ${max} positions, so seq len must be at most ${max}`);
+  const text = await readDataText(data, name, io.progress);
+  io.progress('tokenizing', 0, 1);
+  const ds = buildDataset(text, name, tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: EVAL_FRACTION, onProgress: (d, t) => io.progress('tokenizing', d, t) });
+  checkTrainable(ds, s.seqLen);
+  const quant = quantOf(s);
+  const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
+  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen }), ctx.limits);
+
+  let weights: ModelWeights | null = null;
+  let tr: Trainable | null = null;
+  let trainer: Trainer | null = null;
+  let kept = false;
+  try {
+    let llama = resident;
+    let quantized = null;
+    if (quant) {
+      io.progress('quantizing', 0, 1);
+      const prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
+      stopIfReplaced(signal);
+      io.progress('uploading weights', 0, 1);
+      weights = await loadWeights(ctx, file, { quantized: prepared.quantized, onProgress: (d, t) => io.progress('uploading weights', d, t) });
+      llama = new LlamaModel(ctx, weights);
+      quantized = prepared.quantized;
+      io.progress('preparing', 0, 1);
+      tr = await createTrainable(llama, file, cfg);
+      if (prepared.factors) applyLoraStart(tr, prepared.factors);
+    } else {
+      io.progress('preparing', 0, 1);
+      tr = await createTrainable(llama!, file, cfg);
+    }
+    const prompt = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }) : [];
+    trainer = new Trainer(llama!, tr, { train: ds.train, eval: ds.eval }, {
+      batch: s.batch,
+      steps: s.steps,
+      schedule: { kind: 'cosine', peak: s.lr, warmupSteps: Math.floor(s.steps / 10), totalSteps: s.steps, floor: s.lr / 10 },
+      evalEvery: s.evalEvery,
+      evalWindows: s.evalWindows,
+      samplePrompts: prompt.length ? [prompt] : [],
+      sampleTokens: s.sampleTokens,
+    });
+
+    const out = new StreamOut(io);
+    const gate = new RunGate(signal, (state) => out.send({ type: 'state', state }));
+    slot.gate = gate;
+    const samples: TrainReport['samples'] = { prompt: s.samplePrompt, before: null, after: null };
+    const onEvent = (e: TrainEvent) => {
+      if (e.type === 'step') {
+        out.step({ step: e.step, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokensPerSecond, gpuBytes: e.gpuBytes, elapsedMs: gate.elapsed(), ...(e.event && !e.applied ? { skipped: e.event.message } : {}) });
+        io.progress(e.step >= s.steps || gate.aborted ? 'finishing' : 'training', e.step, s.steps);
+      } else if (e.type === 'eval') {
+        out.send({ type: 'eval', step: e.step, loss: e.evalLoss, ppl: e.evalPpl, tokens: e.tokens });
+        if (e.step === 0) io.progress('training', 0, s.steps);
+      } else {
+        const head = tokenizer.decode([...e.prompt], { skipSpecial: true });
+        const whole = tokenizer.decode([...e.prompt, ...e.tokens], { skipSpecial: true });
+        const text = whole.startsWith(head) ? whole.slice(head.length) : whole;
+        samples[e.when] = text;
+        out.send({ type: 'sample', when: e.when, prompt: s.samplePrompt, text });
+        if (e.when === 'before') io.progress('evaluating', 0, 1);
+      }
+    };
+    io.progress(prompt.length ? 'sampling' : 'evaluating', 0, 1);
+    const t0 = performance.now();
+    let sum;
+    try {
+      sum = await trainer.run(onEvent, gate);
+    } finally {
+      out.flush();
+      slot.gate = null;
+    }
+    stopIfReplaced(signal);
+    // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
+    if (!quant) await restoreBaseScales(tr);
+    slot.keep(
+      new TrainedRun(file, llama!, tr, quantized, {
+        method: s.method,
+        quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
+        base: { path: file.name, name: file.name },
+        data: { file: name, bytes: data.size },
+        seed: s.seed, steps: sum.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
+        perplexity: { before: sum.before?.evalPpl ?? null, after: sum.after?.evalPpl ?? null },
+        losses: { first: sum.losses[0] ?? null, last: sum.losses.at(-1) ?? null },
+      }, weights),
+    );
+    kept = true;
+    const ev = (e: typeof sum.before) => (e ? { loss: e.evalLoss, ppl: e.evalPpl } : null);
+    return assertPlainData(
+      { stop: sum.stop, steps: sum.steps, totalSteps: s.steps, evalBefore: ev(sum.before), evalAfter: ev(sum.after), tokensPerSecond: sum.tokensPerSecond, peakGpuBytes: sum.peakGpuBytes, seconds: (performance.now() - t0) / 1000, samples, notes },
+      'train',
+    );
+  } finally {
+    trainer?.destroy();
+    if (!kept) {
+      if (tr && !quant) await restoreBaseScales(tr).catch(() => {});
+      tr?.destroy();
+      weights?.destroy();
+    }
+  }
+}
+
+/** A new model replaced this one mid-run: nothing trained on it is worth keeping. */
+function stopIfReplaced(signal: AbortSignal): void {
+  if (signal.aborted && signal.reason === NEW_MODEL_REASON) throw new CancelledError(`Training stopped: ${NEW_MODEL_REASON}.`);
+}
+
+/**
+ * PEQA wrote trained scales into the resident weights (Trainable.apply()). Put
+ * the base's back, computed from each layer's starting θ, and keep the trained
+ * θ in the trainable, so generate sees the base and export still reads the run.
+ */
+async function restoreBaseScales(tr: Trainable): Promise<void> {
+  const peqa = tr.layers.flatMap((roles) => Object.values(roles).flatMap((t) => (t?.peqa ? [t.peqa] : [])));
+  if (peqa.length === 0) return;
+  const trained = await Promise.all(peqa.map((p) => p.gpu.theta.read()));
+  for (const p of peqa) p.gpu.theta.write(p.p.theta);
+  tr.apply();
+  peqa.forEach((p, i) => p.gpu.theta.write(trained[i]));
+}
+
+/** Posts a run's stream: step points batched to at most one message per STEP_POST_MS, other events in order. */
+class StreamOut {
+  private points: TrainStepPoint[] = [];
+  private last = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly io: HandlerIO<'train'>) {}
+
+  step(p: TrainStepPoint): void {
+    this.points.push(p);
+    const wait = this.last + STEP_POST_MS - performance.now();
+    if (wait <= 0) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), wait);
+  }
+
+  send(e: TrainStream): void {
+    this.flush();
+    this.io.stream(e);
+  }
+
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.points.length === 0) return;
+    this.io.stream({ type: 'steps', points: this.points });
+    this.points = [];
+    this.last = performance.now();
+  }
+}

@@ -1,0 +1,88 @@
+// The inputs of the training requests, checked before any GPU work: the run's
+// settings (each out-of-range value a RequestParamError naming the field as the
+// panel labels it) and the dropped data file, read in the worker and decoded as
+// strict UTF-8 (what `sub4 tune` reads), then turned into the dataset report the
+// page shows before Start.
+import { DatasetError, type PreparedDataset } from '../train/data/index.ts';
+import { TUNE_METHODS } from '../train/setup.ts';
+import type { QuantizeOptions } from '../train/quantize_model.ts';
+import { intParam, numParam, RequestParamError } from './errors.ts';
+import type { TrainDataFile, TrainDataReport, TrainSettings } from './protocol.ts';
+
+/** Larger files are refused: the text and its tokens are held whole in the worker. */
+export const MAX_DATA_BYTES = 256 << 20;
+/** Problems sent to the page; the count says how many there were. */
+const MAX_PROBLEMS = 100;
+
+/** The settings of train and train-plan, every field checked. */
+export function checkSettings(s: TrainSettings): TrainSettings {
+  if (!TUNE_METHODS.includes(s.method)) throw new RequestParamError('method', `must be ${TUNE_METHODS.join(', ')}, got ${String(s.method)}`);
+  const bits = s.bits === null ? null : (intParam(s.bits, 'bits', 2, 4) as 2 | 3 | 4);
+  if (s.method === 'lqlora' && bits === null) throw new RequestParamError('bits', 'LQ-LoRA builds its quantized base itself: choose 2, 3 or 4 bits');
+  const group = s.group === 'channel' ? 'channel' : intParam(s.group, 'group', 1, 1 << 20);
+  if (typeof s.samplePrompt !== 'string') throw new RequestParamError('sample prompt', 'must be text');
+  return {
+    method: s.method,
+    bits,
+    group,
+    rank: intParam(s.rank, 'rank', 1, 4096),
+    alpha: numParam(s.alpha, 'alpha', 1e-6, 1e6),
+    steps: intParam(s.steps, 'steps', 1, 1_000_000),
+    lr: numParam(s.lr, 'learning rate', 0, 10),
+    batch: intParam(s.batch, 'batch', 1, 4096),
+    seqLen: intParam(s.seqLen, 'seq len', 2, 1 << 16),
+    evalEvery: intParam(s.evalEvery, 'eval every', 0, 1_000_000),
+    evalWindows: intParam(s.evalWindows, 'eval windows', 0, 1 << 16),
+    seed: intParam(s.seed, 'seed', 0, 0xffffffff),
+    samplePrompt: s.samplePrompt,
+    sampleTokens: intParam(s.sampleTokens, 'sample tokens', 1, 4096),
+  };
+}
+
+/** The quantization of float weights the settings ask for, or null. */
+export function quantOf(s: TrainSettings): QuantizeOptions | null {
+  return s.bits === null ? null : { bits: s.bits, groupSize: s.group };
+}
+
+/** The file's name as given, or a stand-in for messages. */
+export function dataName(req: TrainDataFile): string {
+  if (!(req.file instanceof Blob)) throw new RequestParamError('data file', 'none was given; drop or pick a .txt, .jsonl or .json file');
+  return typeof req.name === 'string' && req.name ? req.name : 'the dropped data';
+}
+
+/** The whole file as text; a file that is too large or not UTF-8 is a DatasetError naming it. */
+export async function readDataText(file: Blob, name: string, progress: (phase: string, done: number, total: number) => void): Promise<string> {
+  if (file.size > MAX_DATA_BYTES)
+    throw new DatasetError(name, `is ${(file.size / 2 ** 20).toFixed(0)} MiB; the studio reads training data of at most ${MAX_DATA_BYTES >> 20} MiB (use sub4 tune for more, or a slice of it)`);
+  progress('reading data', 0, file.size);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  progress('reading data', file.size, file.size);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new DatasetError(name, 'is not UTF-8 text; save it as UTF-8 and drop it again');
+  }
+}
+
+/** What the page shows of a prepared dataset (plain data only). */
+export function dataReport(ds: PreparedDataset, bytes: number, seqLen: number): TrainDataReport {
+  return {
+    file: ds.file,
+    bytes,
+    source: ds.parsed.source,
+    kind: ds.parsed.kind,
+    detail: ds.parsed.detail,
+    counts: { ...ds.counts },
+    preview: ds.preview.map((r) => ({ ...r, segments: r.segments.map((g) => ({ ...g })) })),
+    problems: ds.problems.slice(0, MAX_PROBLEMS).map((p) => ({ line: p.line, message: p.message, kept: p.kept, ...(p.index !== undefined ? { index: p.index } : {}) })),
+    problemCount: ds.problems.length,
+    notes: [...ds.notes],
+    seqLen,
+  };
+}
+
+/** A dataset that cannot make one training window of T tokens, said before any GPU work. */
+export function checkTrainable(ds: PreparedDataset, seqLen: number): void {
+  if (ds.counts.trainWindows === 0)
+    throw new DatasetError(ds.file, `gives no training window of ${seqLen} tokens (${ds.counts.tokens} tokens in ${ds.counts.examples} examples); use a shorter seq len or more data`);
+}
