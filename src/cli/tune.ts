@@ -13,7 +13,7 @@ import { intFlag, numFlag, openWithTokenizer } from './model_gpu.ts';
 import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { LlamaModel } from '../model/llama.ts';
-import { checkPlanFits, planStep, storageOf } from '../model/planner.ts';
+import { checkPlanFits, planStep } from '../model/planner.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset } from '../train/data/index.ts';
@@ -26,7 +26,7 @@ import { ExportError } from '../io/export/target.ts';
 import { paramSpec } from '../model/spec.ts';
 import { exportStateFolder } from './export.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
-import { applyLoraStart, quantizeForTuning, trainConfig, TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
+import { applyLoraStart, planStorage, quantizeForTuning, trainConfig, TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
@@ -113,7 +113,7 @@ export const tuneCommand: Command = {
       notes.forEach(log);
 
       ctx = await createNodeGpuContext();
-      const plan = checkPlanFits(planStep({ config: m.file.config, storage: storageOf(m.file), train: cfg, B: batch, T: seqLen }), ctx.limits);
+      const plan = checkPlanFits(planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: batch, T: seqLen }), ctx.limits);
       log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
       const prepared = quant ? await quantizeForTuning(m.file, method, quant, { rank, alpha, seed }, log) : null;
       weights = await loadWeights(ctx, m.file, { quantized: prepared?.quantized });

@@ -7,6 +7,7 @@
 // LoadedModel the run trained on, so the browser's files equal the CLI's. They
 // take their turn in the model slot (a new training or load waits, and a load
 // stops an export between writes), and upload nothing to the GPU.
+import type { GpuContext } from '../gpu/device.ts';
 import { Sub4Error } from '../gpu/errors.ts';
 import { ExportError } from '../io/export/target.ts';
 import type { LoadedModel } from '../io/model.ts';
@@ -38,9 +39,10 @@ function requireRun(env: HandlerEnv): void {
 }
 
 /** The kept run of the current model, or a NoTrainedRunError saying why there is none. */
-function keptRun(env: HandlerEnv, file: LoadedModel): TrainedRun {
+function keptRun(env: HandlerEnv, file: LoadedModel, ctx: GpuContext): TrainedRun {
   requireRun(env);
   const run = env.models.training.trained!;
+  if (run.llama.ctx !== ctx) throw new NoTrainedRunError('The GPU was lost since the run, and the trained state on it with it: train again to export.');
   if (run.file !== file) throw new NoTrainedRunError(`The last run was trained on ${run.file.name}, which is no longer the open model: train again to export.`);
   return run;
 }
@@ -61,7 +63,7 @@ export async function exportChoicesRequest(_req: EngineRequest<'export-choices'>
   requireRun(env);
   const ctx = await env.getContext(io.progress);
   return env.models.runWithoutWeights(ctx, io, async ({ file }) => {
-    const run = keptRun(env, file);
+    const run = keptRun(env, file, ctx);
     const tm = await tunedFromRun(run, io.progress);
     const m = tm.manifest;
     const choices = exportChoices(tm).map((c) => ({ format: c.format, ok: c.ok, detail: c.detail, notes: [...c.notes] }));
@@ -86,7 +88,7 @@ export async function exportRequest(req: EngineRequest<'export'>, io: HandlerIO<
   requireRun(env);
   const ctx = await env.getContext(io.progress);
   return env.models.runWithoutWeights(ctx, io, async ({ file, signal }) => {
-    const run = keptRun(env, file);
+    const run = keptRun(env, file, ctx);
     const t0 = performance.now();
     const tm = await tunedFromRun(run, io.progress);
     const total = FILE_COUNT[format];

@@ -99,7 +99,12 @@ export const createExportSlice: StateCreator<AppState, [], [], ExportSlice> = (s
 
     exportChoicesStarted: (runId, loadId) => {
       const reqId = get().export.choices.reqId + 1;
-      set((s) => ({ export: { ...s.export, choices: { reqId, runId, loadId, status: 'loading', report: null, error: null } } }));
+      set((s) => {
+        // A new run's panel starts without the last run's export (one still being written stays to its end).
+        const fresh = s.export.choices.runId !== runId && s.export.job.status !== 'exporting';
+        const job = fresh ? { ...initialExportJob, jobId: s.export.job.jobId } : s.export.job;
+        return { export: { choices: { reqId, runId, loadId, status: 'loading', report: null, error: null }, job } };
+      });
       return reqId;
     },
     exportChoicesReceived: (reqId, r) => patchChoices(reqId, { status: 'ready', report: r }),

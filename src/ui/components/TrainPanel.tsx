@@ -8,6 +8,7 @@ import { pauseTraining, planTraining, readTrainData, startTraining, stopTraining
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { DatasetPicker } from './DatasetPicker.tsx';
+import { ExportFormatsHint } from './ExportFormatsHint.tsx';
 import { TrainPlan } from './TrainPlan.tsx';
 import { TrainRun } from './TrainRun.tsx';
 import { TrainSettings } from './TrainSettings.tsx';
@@ -75,6 +76,7 @@ export function TrainPanel() {
               <Settings form={form} facts={facts} onChange={onForm} />
             </fieldset>
             <Plan plan={plan} />
+            <ExportFormatsHint />
             <div className="buttons left train-buttons">
               <button type="button" className="primary" data-testid="train-start" disabled={!canStart} onClick={() => void startTraining(client, store)}>
                 Start
