@@ -14,7 +14,7 @@ import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { checkPlanFits, planStep } from '../model/planner.ts';
-import { createTrainable, type Trainable } from '../model/trainable.ts';
+import { createTrainable, type PeqaKind, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset } from '../train/data/index.ts';
 import type { LrSchedule } from '../train/schedule.ts';
@@ -28,6 +28,8 @@ import { exportStateFolder } from './export.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig, TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
 
+const PEQA_KINDS: readonly PeqaKind[] = ['auto', 'scale', 'scale+offset', 'gguf-superblock'];
+
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
 
@@ -40,6 +42,8 @@ export const tuneCommand: Command = {
     '  --method      peqa (quantization scales; the default), lora, peqa+lora, or lqlora (LoRA started from',
     '                LQ-LoRA\'s quantize / low-rank split; needs --bits and float weights)',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
+    '  --peqa        what PEQA trains: auto (the view that exports exactly to the layer\'s own type; the default),',
+    '                scale, scale+offset (free per-group values), gguf-superblock (K-quant d and dmin)',
     '  --rank        LoRA rank (default 8); --alpha LoRA alpha (default = rank)',
     '  --steps       optimizer steps (default 100)',
     '  --lr          peak learning rate (default 1e-3), --warmup steps (default steps/10), cosine to lr/10',
@@ -58,7 +62,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError(`tune takes one model path\n\n${this.usage}`);
@@ -84,6 +88,8 @@ export const tuneCommand: Command = {
     const quant: QuantizeOptions | null = bits === null ? null : { bits: bits as 2 | 3 | 4, groupSize: group };
     const out = resolve(typeof values.out === 'string' ? values.out : 'sub4-run');
     const format = values.format as ExportFormat | undefined;
+    const peqaKind = (values.peqa ?? 'auto') as PeqaKind;
+    if (!PEQA_KINDS.includes(peqaKind)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
     if (format !== undefined && !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
     const json = values.json === true;
     const log = (line: string) => console.error(`sub4 tune: ${line}`);
@@ -106,10 +112,11 @@ export const tuneCommand: Command = {
       log(`${ds.counts.trainWindows} train windows, ${evalWins.count} held-out windows of ${seqLen} tokens`);
       if (format) {
         const linearTypes = paramSpec(m.file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.file.tensors.get(p.name)?.type ?? 'missing');
-        const planned = plannedExports({ method, quant, base: { format: m.file.format, linearTypes } }).find((p) => p.format === format)!;
+        const planned = plannedExports({ method, quant, peqa: peqaKind, base: { format: m.file.format, linearTypes } }).find((p) => p.format === format)!;
         if (!planned.exact) throw new ExportError(format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
       }
       const { cfg, notes } = trainConfig(m.file, method, rank, alpha, seed, quant !== null);
+      if (peqaKind !== 'auto') cfg.peqa = peqaKind;
       notes.forEach(log);
 
       ctx = await createNodeGpuContext();

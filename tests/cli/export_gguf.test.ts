@@ -109,6 +109,27 @@ describe('sub4 export --format gguf', () => {
     });
   }
 
+  it('K-quant scales trained as free values (--peqa scale+offset): tune --format refuses, sub4 export refits and reports the error', { timeout: 300_000 }, async () => {
+    const base = fixture('models/random-llama-256/random-llama-256-Q4_K_M.gguf');
+    if (!base || !shakespeare || !gpuReady()) return;
+    const { dir, train } = setup();
+    const state = join(dir, 'state');
+    const refused = await sub4(['tune', base, '--data', train, '--method', 'peqa', '--peqa', 'scale+offset', '--format', 'gguf', '--out', join(dir, 'no')]).then(() => null, (err) => err as { code: number; stderr: string });
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(/'scale\+offset' tunes free values that .*Q4_K.* blocks cannot hold exactly/);
+    await sub4(['tune', base, '--data', train, '--method', 'peqa', '--peqa', 'scale+offset', '--steps', '2', '--batch', '1', '--seq', '32', '--eval-windows', '1', '--out', state]);
+    const out = join(dir, 'export');
+    const r = await sub4(['export', state, '--format', 'gguf', '--out', out]);
+    const errs = [...r.stderr.matchAll(/refitted (Q\d_K) sub-scales, weight error ([\d.]+) %/g)].map((m) => ({ type: m[1], err: Number(m[2]) }));
+    console.log(`refit errors (% RMS of the trained weights): ${errs.map((e) => `${e.type} ${e.err}`).join(', ')}`);
+    expect(errs.length).toBe(14);
+    // Q4_K has sub-mins, so free offsets refit closely. Q6_K has none (offset = −32·d·sc): the offsets Adam moved
+    // freely are lost there, which is exactly what the reported error shows (tens of % on this random model).
+    for (const e of errs.filter((x) => x.type === 'Q4_K')) expect(e.err).toBeLessThan(5);
+    expect(errs.some((e) => e.type === 'Q6_K')).toBe(true);
+    expect(readFileSync(join(out, 'README.md'), 'utf8')).toMatch(/refitted Q\d_K sub-scales, weight error/);
+  });
+
   it('a 2-bit group-32 grid has no GGUF type: refused with the reason, no file left', { timeout: 300_000 }, async () => {
     const f32 = fixture('models/stories260K');
     if (!f32 || !shakespeare || !gpuReady()) return;

@@ -9,6 +9,8 @@ export interface RunShape {
   method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora';
   /** sub4 quantizes float weights first (null: the file's own storage). */
   quant: { bits: number; groupSize: number | 'channel' } | null;
+  /** What PEQA trains ('auto' or absent: the view native to each layer's type). */
+  peqa?: 'auto' | 'scale' | 'scale+offset' | 'gguf-superblock';
   base: {
     format: 'gguf' | 'hf';
     /** Storage types of the linear layers ('Q4_0', 'Q4_K', 'F32', 'GPTQ 4-bit g128', ...). */
@@ -24,6 +26,9 @@ export interface PlannedExport {
 
 const LEGACY_OR_K = /^(Q[2-8]_[01K]|Q[2-6]_K)$/;
 
+/** The PEQA view whose θ are a GGUF type's own f16 fields. */
+const nativeView = (type: string) => (/_K$/.test(type) ? 'gguf-superblock' : /_1$/.test(type) ? 'scale+offset' : 'scale');
+
 function gguf(r: RunShape): PlannedExport {
   const no = (why: string): PlannedExport => ({ format: 'gguf', exact: false, why });
   if (r.quant) {
@@ -33,6 +38,10 @@ function gguf(r: RunShape): PlannedExport {
   }
   const quantized = r.base.linearTypes.filter((t) => LEGACY_OR_K.test(t));
   if (r.base.linearTypes.some((t) => t.startsWith('GPTQ'))) return no('a GPTQ base exports as GPTQ');
+  const peqa = r.method === 'peqa' || r.method === 'peqa+lora' ? (r.peqa ?? 'auto') : 'auto';
+  const off = peqa === 'auto' ? [] : quantized.filter((t) => nativeView(t) !== peqa);
+  if (off.length)
+    return no(`'${peqa}' tunes free values that ${[...new Set(off)].join(', ')} blocks cannot hold exactly${off.some((t) => t.endsWith('_K')) ? ' (sub4 export can refit K-quant sub-scales approximately and reports the error)' : ''}`);
   if (quantized.length) return { format: 'gguf', exact: true, why: `the base's own blocks (${[...new Set(quantized)].join(', ')}), tuned scales written in place` };
   return r.method === 'peqa' ? no('PEQA needs quantized layers') : { format: 'gguf', exact: true, why: 'the float base, as F16' };
 }
