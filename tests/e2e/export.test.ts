@@ -14,14 +14,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Download, Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { perplexity, pplWindows } from '../helpers/perplexity.ts';
-import { finalSelftestStatus, haveChromium, ROOT, startApp, WEBGPU_ON, type AppHarness } from './harness.ts';
+import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const BASE = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -69,10 +69,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
   beforeAll(async () => {
     app = await startApp();
     dir = await mkdtemp(join(tmpdir(), 'sub4-export-e2e-'));
-    await mkdir(join(ROOT, 'test-results'), { recursive: true });
-    page = (await app.launch(WEBGPU_ON)).page;
-    await page.goto(app.url);
-    await finalSelftestStatus(page);
+    page = await openStudio(app);
   });
 
   afterAll(async () => {

@@ -6,12 +6,11 @@
 // The worker side is tested without a browser in tests/gpu/worker-protocol.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { finalSelftestStatus, haveChromium, ROOT, startApp, WEBGPU_ON, type AppHarness } from './harness.ts';
+import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -98,11 +97,7 @@ describe.skipIf(!haveChromium || !GGUF)('generate and perplexity in Chromium', (
     // The CLI first, alone on the machine, so its speed is comparable with the page's.
     cliGreedy = await cliGenerate(GGUF!, 20);
     app = await startApp();
-    await mkdir(join(ROOT, 'test-results'), { recursive: true });
-    page = (await app.launch(WEBGPU_ON)).page;
-    await page.goto(app.url);
-    // The self-test takes both cores on SwiftShader; let it finish before timing anything.
-    await finalSelftestStatus(page);
+    page = await openStudio(app);
   });
 
   afterAll(async () => {

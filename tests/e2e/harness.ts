@@ -2,7 +2,7 @@
 // folder, serve it with `vite preview` on a free port, and open Debian's
 // Chromium (fresh profile) with WebGPU on SwiftShader or with WebGPU off.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -86,4 +86,17 @@ export async function finalSelftestStatus(page: Page, timeout = 120_000): Promis
     { timeout, polling: 500 },
   );
   return page.getByTestId('selftest-status').textContent();
+}
+
+/**
+ * A page of the studio on SwiftShader WebGPU, with test-results/ ready for
+ * screenshots. Waits for the GPU self-test to finish first: on SwiftShader it
+ * takes both cores, which would blur any timing taken while it runs.
+ */
+export async function openStudio(app: AppHarness): Promise<Page> {
+  await mkdir(join(ROOT, 'test-results'), { recursive: true });
+  const { page } = await app.launch(WEBGPU_ON);
+  await page.goto(app.url);
+  await finalSelftestStatus(page);
+  return page;
 }

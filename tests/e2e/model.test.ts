@@ -4,12 +4,12 @@
 // and check the page's own thread stays responsive while the worker loads.
 // Screenshots: test-results/app-model-card.png, test-results/app-model-error.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { finalSelftestStatus, haveChromium, ROOT, startApp, WEBGPU_ON, type AppHarness } from './harness.ts';
+import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const FOLDER = fixture('models/stories260K');
@@ -87,13 +87,8 @@ describe.skipIf(!haveChromium)('model card in Chromium', () => {
 
   beforeAll(async () => {
     app = await startApp();
-    await mkdir(join(ROOT, 'test-results'), { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), 'sub4-model-e2e-'));
-    page = (await app.launch(WEBGPU_ON)).page;
-    await page.goto(app.url);
-    // Let the self-test finish first: on SwiftShader it takes both cores, which would
-    // blur the responsiveness figures below, and the screenshots read better without it.
-    await finalSelftestStatus(page);
+    page = await openStudio(app);
   });
 
   afterAll(async () => {

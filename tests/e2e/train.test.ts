@@ -8,11 +8,10 @@
 // The same run through the CLI (`sub4 tune`) is tested in tests/cli/tune.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { finalSelftestStatus, haveChromium, ROOT, startApp, WEBGPU_ON, type AppHarness } from './harness.ts';
+import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -72,11 +71,7 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('fine-tuning in Chromium', () =
 
   beforeAll(async () => {
     app = await startApp();
-    await mkdir(join(ROOT, 'test-results'), { recursive: true });
-    page = (await app.launch(WEBGPU_ON)).page;
-    await page.goto(app.url);
-    // The self-test takes both cores on SwiftShader; let it finish before timing anything.
-    await finalSelftestStatus(page);
+    page = await openStudio(app);
   });
 
   afterAll(async () => {

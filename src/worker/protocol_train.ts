@@ -1,0 +1,111 @@
+// Request and event shapes of the training panel's worker jobs (src/worker/train.ts),
+// rows of the one protocol (protocol.ts maps them to request names).
+import type { PartName } from '../model/planner.ts';
+import type { DatasetCounts, PreviewRow, Problem, SourceFormat } from '../train/data/index.ts';
+import type { TuneMethod } from '../train/setup.ts';
+
+/** A dropped or picked training-data file (.txt, JSONL, JSON array), sent unread like a model file. */
+export interface TrainDataFile {
+  file: File;
+  /** Its name, for messages and for the format (sent apart: Node's structured clone drops a File's name). */
+  name: string;
+}
+
+/** What `train-data` reads the file into: the windows depend on seqLen and the order on seed. */
+export interface TrainDataParams extends TrainDataFile {
+  seqLen: number;
+  seed: number;
+}
+
+/** The dataset as the page shows it before training. */
+export interface TrainDataReport {
+  file: string;
+  bytes: number;
+  source: SourceFormat;
+  kind: 'text' | 'instruction' | 'chat';
+  /** e.g. "Alpaca (instruction/input/output)". */
+  detail: string;
+  counts: DatasetCounts;
+  /** The first rows, cut into runs in the loss or not. */
+  preview: PreviewRow[];
+  /** The first problems by line (at most 100); problemCount has them all. */
+  problems: Problem[];
+  problemCount: number;
+  notes: string[];
+  seqLen: number;
+}
+
+/** Every choice of a run (the options of `sub4 tune`). */
+export interface TrainSettings {
+  method: TuneMethod;
+  /** Quantize the float weights first to this many bits (null: train on the file's own types). */
+  bits: 2 | 3 | 4 | null;
+  /** Quantization group along the input dimension, or one per output row. */
+  group: number | 'channel';
+  rank: number;
+  alpha: number;
+  steps: number;
+  /** Peak learning rate: warmup over steps/10, cosine to lr/10. */
+  lr: number;
+  batch: number;
+  seqLen: number;
+  /** Held-out loss every N steps (0: before and after only). */
+  evalEvery: number;
+  /** At most this many held-out windows are scored per evaluation. */
+  evalWindows: number;
+  /** Data order, LoRA init, LQ-LoRA sketches: the same seed repeats a run. */
+  seed: number;
+  /** Continued greedily before and after training ('' = no samples). */
+  samplePrompt: string;
+  sampleTokens: number;
+}
+
+export interface TrainParams extends TrainSettings, TrainDataFile {}
+
+/** The planner's peak GPU memory for a run with these settings on the current model. */
+export interface TrainPlanReport {
+  total: number;
+  parts: Record<PartName, number>;
+  largest: { name: string; bytes: number };
+  /** Why the device cannot run it (a buffer over its binding limit), else null. */
+  refused: string | null;
+  /** What the method trains here, and what it leaves frozen. */
+  notes: string[];
+}
+
+/** One optimizer step, as the loss chart and the stats read it. */
+export interface TrainStepPoint {
+  step: number;
+  loss: number;
+  lr: number;
+  tokensPerSecond: number;
+  /** Live GPU bytes after the step (the device's ledger). */
+  gpuBytes: number;
+  /** Training time so far, pauses excluded (for the ETA). */
+  elapsedMs: number;
+  /** A bad step (non-finite loss or gradients) the optimizer did not apply, in words. */
+  skipped?: string;
+}
+
+/** What a train request streams: step points (batched, at most ~10 messages a second), evals, samples, pause state. */
+export type TrainStream =
+  | { type: 'steps'; points: TrainStepPoint[] }
+  | { type: 'eval'; step: number; loss: number; ppl: number; tokens: number }
+  | { type: 'sample'; when: 'before' | 'after'; prompt: string; text: string }
+  | { type: 'state'; state: 'running' | 'paused' };
+
+/** How a train request ends (Stop ends it early and keeps what was trained: stop 'stopped'). */
+export interface TrainReport {
+  stop: 'done' | 'stopped' | 'bad-steps';
+  steps: number;
+  totalSteps: number;
+  evalBefore: { loss: number; ppl: number } | null;
+  evalAfter: { loss: number; ppl: number } | null;
+  /** Mean over the run's steps. */
+  tokensPerSecond: number;
+  peakGpuBytes: number;
+  seconds: number;
+  samples: { prompt: string; before: string | null; after: string | null };
+  /** Notes of the set-up (layers left frozen, LQ-LoRA). */
+  notes: string[];
+}
