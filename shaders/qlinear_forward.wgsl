@@ -2,111 +2,188 @@
 // W[o,k] = scale[o,g]·q[o,k] + offset[o,g], g = k / G, is dequantized in
 // registers and never written anywhere. Requires I % 4 == 0 (vec4 rows of X;
 // qlinear_forward_scalar covers other I).
-// Bindings: 0 uniform Params; 1 X vec4<f32>[T*I/4]; 2 codes u32[O*WPR] (bit
-//           planes, src/quant/qtensor.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
+// Bindings: 0 uniform Params; 1 XP vec4<f32>[T*I/4] (X prescaled by lane,
+//           qlinear_forward_prep.wgsl); 2 codes u32[O*WPR] (bit planes,
+//           src/quant/qtensor.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
 //           5 XA f32[T*R] (X·Aᵀ, dummy when R = 0); 6 B f32[O*R] (dummy);
-//           7 Y f32[T*O] (written).
-// Threads:  each invocation owns a 4(t) × 4(o) tile, like matmul_blocked:
-//           x → o/4, y → t/4. Per step of 4 along I it decodes a vec4 of codes
-//           for each of its 4 rows (one word load and one vector shift per bit
-//           plane) and does 16 dot products with 4 vec4 of X.
+//           7 Y f32[T*O] (written); 8 SX f32[T*NG] (Σx per token and group).
+// Threads:  each invocation owns an 8(t) × 4(o) tile: x → o/4, y → t/8. Per
+//           step of 4 along I it decodes one vec4 of codes for each of its 4
+//           rows and does 32 dot products with 8 vec4 of XP.
+// Decode:   the word holding codes k..k+3 is shifted once (a scalar op), then
+//           one AND with the masks (m, m<<P, m<<2P, m<<3P) leaves lane j = q·2^(P·j);
+//           XP carries the inverse power of two, so no per-lane shift is
+//           needed. Codes with a second plane (3, 5, 6 bits) OR in the high
+//           bits with one constant vector shift and mask. The lanes convert
+//           as i32 (one instruction) except at 8 bits, where lane 3 needs u32.
+// Scale:    two modes, fixed per pipeline by an override constant:
+//           - default: accumulate Σ XP·q per group in q_j and apply the scale once
+//             per group into a_j (fewest operations: 2-, 4- and 8-bit);
+//           - FOLD: multiply the decoded vec4 by the scale and accumulate into
+//             q_j directly: half the accumulator registers, which wins when the
+//             decode itself is long (3, 5, 6 bits: two planes).
+//           Offsets enter once per group as offset·SX. Measured on SwiftShader
+//           with bench/qlinear.ts: every live value spills there past 16 vector
+//           registers, so fewer accumulators can beat fewer instructions. (A
+//           third, per-channel mode without the fold measured the same as FOLD.)
 // Parts:    the codes may be split by rows into several buffers (large weights,
 //           src/gpu/qtensor_gpu.ts); one dispatch per part, whose rows are
 //           O0..O0+OP of W; `codes` holds only those rows.
-// Why:      the same register blocking as the fastest plain matmul here, so
-//           dequantization rides along almost free; per group it accumulates
-//           Σx·q (per token and row) and Σx (per token) and applies scale and
-//           offset once: y += s·Σxq + m·Σx. No workgroup memory (barriers are
-//           costly on SwiftShader).
+// Why:      register blocking without workgroup memory (barriers are costly on
+//           SwiftShader); 8 tokens per decoded vec4 amortize the decode so the
+//           kernel keeps pace with the plain f32 matmul (bench/qlinear.ts).
 struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> XP: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
 @group(0) @binding(3) var<storage, read> scale: array<f32>;
 @group(0) @binding(4) var<storage, read> offset: array<f32>;
 @group(0) @binding(5) var<storage, read> XA: array<f32>;
 @group(0) @binding(6) var<storage, read> B: array<f32>;
 @group(0) @binding(7) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(8) var<storage, read> SX: array<f32>;
 
-// #include qcode
+override QP0: u32 = 4u; // plane widths, as in shaders/include/qcode.wgsl
+override QP1: u32 = 0u;
+override FOLD: bool = false;
+// 16 × 4: measured a little ahead of 8 × 8 on SwiftShader (rows vary fastest).
+override WG_X: u32 = 16u;
+override WG_Y: u32 = 4u;
 
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
+// Codes k..k+3 of the row starting at word `row`, lane j scaled by 2^(QP0·j).
+fn qlanes(row: u32, rowh: u32, k: u32) -> vec4<f32> {
+  let b0 = k * QP0;
+  let m = (1u << QP0) - 1u;
+  let w = codes[row + (b0 >> 5u)] >> (b0 & 31u);
+  var v = vec4<u32>(w) & vec4<u32>(m, m << QP0, m << (2u * QP0), m << (3u * QP0));
+  if (QP1 > 0u) {
+    let b1 = k * QP1;
+    let h = codes[rowh + (b1 >> 5u)] >> (b1 & 31u);
+    let m1 = ((1u << QP1) - 1u) << QP0;
+    let d = QP0 - QP1;
+    v = v | ((vec4<u32>(h) << vec4<u32>(QP0, QP0 + d, QP0 + 2u * d, QP0 + 3u * d)) & vec4<u32>(m1, m1 << QP0, m1 << (2u * QP0), m1 << (3u * QP0)));
+  }
+  if (QP0 == 8u) { return vec4<f32>(v); }
+  return vec4<f32>(bitcast<vec4<i32>>(v));
+}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o0 = gid.x * 4u;
-  let t0 = gid.y * 4u;
+  let t0 = gid.y * 8u;
   if (o0 >= p.OP || t0 >= p.T) { return; }
   let I4 = p.I / 4u;
   let tl = p.T - 1u;
   let ol = p.OP - 1u;
-  let x0 = t0 * I4;
-  let x1 = min(t0 + 1u, tl) * I4;
-  let x2 = min(t0 + 2u, tl) * I4;
-  let x3 = min(t0 + 3u, tl) * I4;
   let oc = vec4<u32>(o0, min(o0 + 1u, ol), min(o0 + 2u, ol), min(o0 + 3u, ol));
   let og = oc + vec4<u32>(p.O0); // rows of W (global)
   let rw = oc * p.WPR;
+  let rwh = rw + vec4<u32>(p.PB); // plane 1 of each row
   let gs = og * p.NG;
-  // a_j: outputs of token j for the 4 rows (lanes = rows).
+  // Token rows (clamped: rows past T repeat the last one and are not stored).
+  let tk0 = min(t0 + 0u, tl);
+  let tk1 = min(t0 + 1u, tl);
+  let tk2 = min(t0 + 2u, tl);
+  let tk3 = min(t0 + 3u, tl);
+  let tk4 = min(t0 + 4u, tl);
+  let tk5 = min(t0 + 5u, tl);
+  let tk6 = min(t0 + 6u, tl);
+  let tk7 = min(t0 + 7u, tl);
+  // a_j: outputs of token j for the 4 rows (lanes = rows); q_j: the group's Σ XP·q (FOLD = 0).
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0);
+  var a5 = vec4<f32>(0.0);
+  var a6 = vec4<f32>(0.0);
+  var a7 = vec4<f32>(0.0);
+  var q0 = vec4<f32>(0.0);
+  var q1 = vec4<f32>(0.0);
+  var q2 = vec4<f32>(0.0);
+  var q3 = vec4<f32>(0.0);
+  var q4 = vec4<f32>(0.0);
+  var q5 = vec4<f32>(0.0);
+  var q6 = vec4<f32>(0.0);
+  var q7 = vec4<f32>(0.0);
   for (var g = 0u; g < p.NG; g++) {
-    var q0 = vec4<f32>(0.0); // Σ x·q, token 0, lanes = rows
-    var q1 = vec4<f32>(0.0);
-    var q2 = vec4<f32>(0.0);
-    var q3 = vec4<f32>(0.0);
-    var s0 = vec4<f32>(0.0); // Σ x, token 0, lanes = 4 consecutive k
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    let kEnd = min(p.I, (g + 1u) * p.G);
-    for (var k = g * p.G; k < kEnd; k += 4u) {
-      let w0 = qcode4(rw.x, k);
-      let w1 = qcode4(rw.y, k);
-      let w2 = qcode4(rw.z, k);
-      let w3 = qcode4(rw.w, k);
-      let kk = k / 4u;
-      let r0 = X[x0 + kk];
-      let r1 = X[x1 + kk];
-      let r2 = X[x2 + kk];
-      let r3 = X[x3 + kk];
-      q0 += vec4<f32>(dot(r0, w0), dot(r0, w1), dot(r0, w2), dot(r0, w3));
-      q1 += vec4<f32>(dot(r1, w0), dot(r1, w1), dot(r1, w2), dot(r1, w3));
-      q2 += vec4<f32>(dot(r2, w0), dot(r2, w1), dot(r2, w2), dot(r2, w3));
-      q3 += vec4<f32>(dot(r3, w0), dot(r3, w1), dot(r3, w2), dot(r3, w3));
-      s0 += r0;
-      s1 += r1;
-      s2 += r2;
-      s3 += r3;
-    }
     let sc = vec4<f32>(scale[gs.x + g], scale[gs.y + g], scale[gs.z + g], scale[gs.w + g]);
     let mo = vec4<f32>(offset[gs.x + g], offset[gs.y + g], offset[gs.z + g], offset[gs.w + g]);
-    let one = vec4<f32>(1.0);
-    a0 += sc * q0 + mo * dot(s0, one);
-    a1 += sc * q1 + mo * dot(s1, one);
-    a2 += sc * q2 + mo * dot(s2, one);
-    a3 += sc * q3 + mo * dot(s3, one);
+    if (!FOLD) {
+      q0 = vec4<f32>(0.0);
+      q1 = vec4<f32>(0.0);
+      q2 = vec4<f32>(0.0);
+      q3 = vec4<f32>(0.0);
+      q4 = vec4<f32>(0.0);
+      q5 = vec4<f32>(0.0);
+      q6 = vec4<f32>(0.0);
+      q7 = vec4<f32>(0.0);
+    }
+    let kEnd = min(p.I, (g + 1u) * p.G);
+    for (var k = g * p.G; k < kEnd; k += 4u) {
+      var w0 = qlanes(rw.x, rwh.x, k);
+      var w1 = qlanes(rw.y, rwh.y, k);
+      var w2 = qlanes(rw.z, rwh.z, k);
+      var w3 = qlanes(rw.w, rwh.w, k);
+      if (FOLD) {
+        w0 *= sc.x;
+        w1 *= sc.y;
+        w2 *= sc.z;
+        w3 *= sc.w;
+      }
+      let kk = k / 4u;
+      let r0 = XP[tk0 * I4 + kk];
+      q0 += vec4<f32>(dot(r0, w0), dot(r0, w1), dot(r0, w2), dot(r0, w3));
+      let r1 = XP[tk1 * I4 + kk];
+      q1 += vec4<f32>(dot(r1, w0), dot(r1, w1), dot(r1, w2), dot(r1, w3));
+      let r2 = XP[tk2 * I4 + kk];
+      q2 += vec4<f32>(dot(r2, w0), dot(r2, w1), dot(r2, w2), dot(r2, w3));
+      let r3 = XP[tk3 * I4 + kk];
+      q3 += vec4<f32>(dot(r3, w0), dot(r3, w1), dot(r3, w2), dot(r3, w3));
+      let r4 = XP[tk4 * I4 + kk];
+      q4 += vec4<f32>(dot(r4, w0), dot(r4, w1), dot(r4, w2), dot(r4, w3));
+      let r5 = XP[tk5 * I4 + kk];
+      q5 += vec4<f32>(dot(r5, w0), dot(r5, w1), dot(r5, w2), dot(r5, w3));
+      let r6 = XP[tk6 * I4 + kk];
+      q6 += vec4<f32>(dot(r6, w0), dot(r6, w1), dot(r6, w2), dot(r6, w3));
+      let r7 = XP[tk7 * I4 + kk];
+      q7 += vec4<f32>(dot(r7, w0), dot(r7, w1), dot(r7, w2), dot(r7, w3));
+    }
+    if (FOLD) {
+      q0 += mo * SX[tk0 * p.NG + g];
+      q1 += mo * SX[tk1 * p.NG + g];
+      q2 += mo * SX[tk2 * p.NG + g];
+      q3 += mo * SX[tk3 * p.NG + g];
+      q4 += mo * SX[tk4 * p.NG + g];
+      q5 += mo * SX[tk5 * p.NG + g];
+      q6 += mo * SX[tk6 * p.NG + g];
+      q7 += mo * SX[tk7 * p.NG + g];
+    } else {
+      a0 += sc * q0 + mo * SX[tk0 * p.NG + g];
+      a1 += sc * q1 + mo * SX[tk1 * p.NG + g];
+      a2 += sc * q2 + mo * SX[tk2 * p.NG + g];
+      a3 += sc * q3 + mo * SX[tk3 * p.NG + g];
+      a4 += sc * q4 + mo * SX[tk4 * p.NG + g];
+      a5 += sc * q5 + mo * SX[tk5 * p.NG + g];
+      a6 += sc * q6 + mo * SX[tk6 * p.NG + g];
+      a7 += sc * q7 + mo * SX[tk7 * p.NG + g];
+    }
   }
-  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-  if (p.R > 0u) {
-    for (var j = 0u; j < 4u; j++) {
-      let t = min(t0 + j, tl);
+  var acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+  if (FOLD) { acc = array<vec4<f32>, 8>(q0, q1, q2, q3, q4, q5, q6, q7); }
+  for (var j = 0u; j < 8u; j++) {
+    let t = t0 + j;
+    if (t >= p.T) { break; }
+    var v = acc[j];
+    if (p.R > 0u) {
       var lo = vec4<f32>(0.0);
       for (var r = 0u; r < p.R; r++) {
         lo += XA[t * p.R + r] * vec4<f32>(B[og.x * p.R + r], B[og.y * p.R + r], B[og.z * p.R + r], B[og.w * p.R + r]);
       }
-      acc[j] += p.lora_scale * lo;
+      v += p.lora_scale * lo;
     }
-  }
-  for (var j = 0u; j < 4u; j++) {
-    let t = t0 + j;
-    if (t >= p.T) { break; }
     for (var i = 0u; i < 4u; i++) {
-      if (o0 + i < p.OP) { Y[t * p.O + p.O0 + o0 + i] = acc[j][i]; }
+      if (o0 + i < p.OP) { Y[t * p.O + p.O0 + o0 + i] = v[i]; }
     }
   }
 }

@@ -32,7 +32,7 @@ const params = new UniformStruct({
   beta: 'f32',
 });
 const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
-type Kernel = 'qlinear_forward' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
+type Kernel = 'qlinear_forward' | 'qlinear_forward_prep' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
 
 /** The kernel specialised for a bit width: plane widths are override constants (shaders/include/qcode.wgsl). */
 function kernel(name: Kernel, bits: number): KernelDef {
@@ -42,7 +42,15 @@ function kernel(name: Kernel, bits: number): KernelDef {
       ? (['uniform', 'read', 'read', 'read', 'storage', 'storage'] as const)
       : name === 'dequantize'
         ? (['uniform', 'read', 'read', 'read', 'storage'] as const)
-        : R8;
+        : name === 'qlinear_forward_prep'
+          ? (['uniform', 'read', 'storage', 'storage'] as const)
+          : name === 'qlinear_forward'
+            ? ([...R8, 'read'] as const)
+            : R8;
+  if (name === 'qlinear_forward_prep') return { shader: name, bindings, constants: { QP0 } };
+  // Widths with a second bit plane decode in more steps; there folding the scale
+  // into the decoded codes beats a second set of accumulators (qlinear_forward.wgsl).
+  if (name === 'qlinear_forward') return { shader: name, bindings, constants: { QP0, QP1, FOLD: QP1 > 0 ? 1 : 0 } };
   return { shader: name, bindings, constants: { QP0, QP1 } };
 }
 
@@ -105,15 +113,52 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   const enc = sc.enc;
   const xa = lora ? sc.temp([T, R], 'qlinear.xa') : sc.temp([1], 'qlinear.nolora');
   if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
-  const blocked = I % 4 === 0;
-  for (const part of w.codeParts)
-    dispatch(ctx, kernel(blocked ? 'qlinear_forward' : 'qlinear_forward_scalar', w.bits), {
-      uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
-      buffers: [x.buffer, part.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer],
-      workgroups: blocked ? [Math.ceil(part.rows / 32), Math.ceil(T / 32)] : [Math.ceil(part.rows / 64), Math.ceil(T / 4)],
-      encoder: enc,
-    });
+  // Bindings 2–7, the same for both kernels: this part's codes, scale, offset, X·Aᵀ, B, Y.
+  const rest = (part: CodePart) => [part.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer];
+  if (I % 4 !== 0) {
+    for (const part of w.codeParts)
+      dispatch(ctx, kernel('qlinear_forward_scalar', w.bits), {
+        uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
+        buffers: [x.buffer, ...rest(part)],
+        workgroups: [Math.ceil(part.rows / 64), Math.ceil(T / 4)],
+        encoder: enc,
+      });
+  } else {
+    const { xp, sx } = qlinearForwardPrep(ctx, x, w, sc.temp, enc);
+    for (const part of w.codeParts)
+      dispatch(ctx, kernel('qlinear_forward', w.bits), {
+        uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
+        buffers: [xp.buffer, ...rest(part), sx.buffer],
+        workgroups: [Math.ceil(part.rows / 64), Math.ceil(T / 32)], // 16 × 4 invocations of 4 rows × 8 tokens
+        encoder: enc,
+      });
+  }
   sc.done();
+}
+
+/**
+ * What qlinear_forward reads in place of X: XP [T, I], X prescaled per lane to
+ * match the codes' decode, and SX [T, NG], Σx per group (qlinear_forward_prep.wgsl).
+ * Exported for its test; `alloc` makes the two outputs (temporaries in qlinearForward).
+ */
+export function qlinearForwardPrep(
+  ctx: GpuContext,
+  x: GpuTensor<'f32'>,
+  w: GpuQTensor,
+  alloc: (shape: number[], label: string) => GpuTensor<'f32'>,
+  encoder?: GPUCommandEncoder,
+): { xp: GpuTensor<'f32'>; sx: GpuTensor<'f32'> } {
+  const [T, I] = x.shape;
+  const ng = groupsPerRow(I, w.groupSize);
+  const xp = alloc([T, I], 'qlinear.xp');
+  const sx = alloc([T, ng], 'qlinear.sx');
+  dispatch(ctx, kernel('qlinear_forward_prep', w.bits), {
+    uniform: pack(w, w.codeParts[0], T, 0, 0, 0),
+    buffers: [x.buffer, xp.buffer, sx.buffer],
+    workgroups: foldedGrid(T * ng, 64),
+    encoder,
+  });
+  return { xp, sx };
 }
 
 export interface QLinearGrads {
