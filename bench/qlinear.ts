@@ -16,9 +16,12 @@ const SHAPES = [
   { T: 128, I: 1536, O: 576 },
   { T: 128, I: 2048, O: 8192 },
 ];
+// 2 and 4 bits decode from one bit plane; 3 bits from two (src/quant/qtensor.ts),
+// shown both with groups and per-channel.
 const GRIDS = [
   [4, 64],
   [2, 128],
+  [3, 128],
   [3, 'channel'],
 ] as const;
 

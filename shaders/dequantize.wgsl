@@ -1,7 +1,7 @@
 // dequantize: W[o,k] = scale[o,g]·q[o,k] + offset[o,g] for a whole QTensor, to f32.
 // For tests and debugging only: the training and inference kernels never
 // materialize a dequantized weight.
-// Bindings: 0 uniform Params; 1 codes u32[O*WPR] (bit planes); 2 scale f32[O*NG];
+// Bindings: 0 uniform Params; 1 codes u32[O*WPR] (dense rows, src/gpu/qtensor_gpu.ts); 2 scale f32[O*NG];
 //           3 offset f32[O*NG]; 4 W f32[O*I] (written).
 // Threads:  one invocation per 4 consecutive columns of one row, numbered
 //           id = o·⌈I/4⌉ + k/4 over a 1-D grid folded into 2-D.
@@ -10,7 +10,7 @@
 //           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      the same decoder (shaders/include/qcode.wgsl) as the qlinear kernels,
 //           so a test of this kernel against the CPU layout checks the decoder.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> codes: array<u32>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;

@@ -1,13 +1,13 @@
 // qlinear_backward_input: dX[T,I] = dY[T,O] · W[O,I] + lora_scale · U[T,R] · A[R,I],
 // with W = scale·q + offset dequantized in registers and U = dY·B computed
 // beforehand (matmul_strided, nn).
-// Bindings: 0 uniform Params; 1 dY f32[T*O]; 2 codes u32[O*WPR] (bit planes);
+// Bindings: 0 uniform Params; 1 dY f32[T*O]; 2 codes u32[O*WPR] (dense rows, src/gpu/qtensor_gpu.ts);
 //           3 scale f32[O*NG]; 4 offset f32[O*NG]; 5 U f32[T*R] (dummy when
 //           R = 0); 6 A f32[R*I] (dummy); 7 dX f32[T*I] (written, or accumulated
 //           when beta = 1).
 // Threads:  each invocation owns 4 tokens × 4 consecutive columns k0..k0+3:
 //           x → k/4, y → t/4. It walks down those columns of W: per row o one
-//           vec4 of codes (one word load per bit plane), one dequantize, reused
+//           vec4 of codes (one word load, two where codes cross words), one dequantize, reused
 //           for 4 tokens. Any I works: codes past I are row padding, their
 //           results are not stored.
 // Parts:    the codes may be split by rows into several buffers (large weights,
@@ -16,7 +16,7 @@
 // Why:      the gradient flowing to earlier layers must never need a dequantized
 //           copy of W either. Neighbouring invocations read neighbouring words of
 //           the same row, so a row's words are fetched once per workgroup.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dY: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;

@@ -3,7 +3,7 @@
 //   C[o,k] = Σ_t dY[t,o]·X[t,k]
 // (from y = Σ_g s_g·Σ_{k∈g} x_k q_k + m_g·Σ_{k∈g} x_k). The integer codes get no
 // gradient: they are frozen (PEQA, arXiv 2305.14152).
-// Bindings: 0 uniform Params; 1 X f32[T*I]; 2 dY f32[T*O]; 3 codes u32[O*WPR];
+// Bindings: 0 uniform Params; 1 X f32[T*I]; 2 dY f32[T*O]; 3 codes u32[O*WPR] (dense rows, src/gpu/qtensor_gpu.ts);
 //           4 dscale f32[O*NG]; 5 doffset f32[O*NG] (written, or accumulated
 //           when beta = 1, for gradient accumulation over micro-batches).
 // Threads:  one invocation per (4 rows o0..o0+3, group g), numbered
@@ -19,7 +19,7 @@
 //           T×O buffer per layer for every group-wise case too (T×O×NG), which
 //           training memory cannot afford; recomputing costs one T·I·O pass, the
 //           same work as the forward, with no atomics and no barriers.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> dY: array<f32>;

@@ -3,36 +3,32 @@
 // registers and never written anywhere. Requires I % 4 == 0 (vec4 rows of X;
 // qlinear_forward_scalar covers other I).
 // Bindings: 0 uniform Params; 1 XP vec4<f32>[T*I/4] (X prescaled by lane,
-//           qlinear_forward_prep.wgsl); 2 codes u32[O*WPR] (bit planes,
-//           src/quant/qtensor.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
+//           qlinear_forward_prep.wgsl); 2 codes u32[O*WPR (+1)] (dense rows,
+//           src/gpu/qtensor_gpu.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
 //           5 XA f32[T*R] (X·Aᵀ, dummy when R = 0); 6 B f32[O*R] (dummy);
 //           7 Y f32[T*O] (written); 8 SX f32[T*NG] (Σx per token and group).
 // Threads:  each invocation owns an 8(t) × 4(o) tile: x → o/4, y → t/8. Per
 //           step of 4 along I it decodes one vec4 of codes for each of its 4
 //           rows and does 32 dot products with 8 vec4 of XP.
-// Decode:   the word holding codes k..k+3 is shifted once (a scalar op), then
-//           one AND with the masks (m, m<<P, m<<2P, m<<3P) leaves lane j = q·2^(P·j);
-//           XP carries the inverse power of two, so no per-lane shift is
-//           needed. Codes with a second plane (3, 5, 6 bits) OR in the high
-//           bits with one constant vector shift and mask. The lanes convert
-//           as i32 (one instruction) except at 8 bits, where lane 3 needs u32.
-// Scale:    two modes, fixed per pipeline by an override constant:
-//           - default: accumulate Σ XP·q per group in q_j and apply the scale once
-//             per group into a_j (fewest operations: 2-, 4- and 8-bit);
-//           - FOLD: multiply the decoded vec4 by the scale and accumulate into
-//             q_j directly: half the accumulator registers, which wins when the
-//             decode itself is long (3, 5, 6 bits: two planes).
-//           Offsets enter once per group as offset·SX. Measured on SwiftShader
-//           with bench/qlinear.ts: every live value spills there past 16 vector
-//           registers, so fewer accumulators can beat fewer instructions. (A
-//           third, per-channel mode without the fold measured the same as FOLD.)
+// Decode:   qcode4_lanes (shaders/include/qcode.wgsl): the bits of codes
+//           k..k+3 are shifted to bit 0 once (a scalar op, two words when B =
+//           3, 5, 6 and the quad crosses one), then one AND with the masks
+//           (m, m<<B, m<<2B, m<<3B) leaves lane j = q·2^(B·j); XP carries the
+//           inverse power of two, so no per-lane shift is needed.
+// Scale:    Σ XP·q accumulates per group in q_j; the scale is applied once per
+//           group into a_j, and the offsets as offset·SX. (Folding the scale
+//           into the decoded codes instead saves the q_j registers, but
+//           measured slower at every width once codes were dense.)
 // Parts:    the codes may be split by rows into several buffers (large weights,
 //           src/gpu/qtensor_gpu.ts); one dispatch per part, whose rows are
 //           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      register blocking without workgroup memory (barriers are costly on
 //           SwiftShader); 8 tokens per decoded vec4 amortize the decode so the
 //           kernel keeps pace with the plain f32 matmul (bench/qlinear.ts).
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
+//           Measured slower there: 4-token tiles (decode shared by too few
+//           tokens), 12/16-token and 2-row tiles (spills), 8 codes per step,
+//           token loops over private arrays (kept in memory, not registers).
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> XP: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
@@ -43,29 +39,11 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u
 @group(0) @binding(7) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(8) var<storage, read> SX: array<f32>;
 
-override QP0: u32 = 4u; // plane widths, as in shaders/include/qcode.wgsl
-override QP1: u32 = 0u;
-override FOLD: bool = false;
+// #include qcode
+
 // 16 × 4: measured a little ahead of 8 × 8 on SwiftShader (rows vary fastest).
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 4u;
-
-// Codes k..k+3 of the row starting at word `row`, lane j scaled by 2^(QP0·j).
-fn qlanes(row: u32, rowh: u32, k: u32) -> vec4<f32> {
-  let b0 = k * QP0;
-  let m = (1u << QP0) - 1u;
-  let w = codes[row + (b0 >> 5u)] >> (b0 & 31u);
-  var v = vec4<u32>(w) & vec4<u32>(m, m << QP0, m << (2u * QP0), m << (3u * QP0));
-  if (QP1 > 0u) {
-    let b1 = k * QP1;
-    let h = codes[rowh + (b1 >> 5u)] >> (b1 & 31u);
-    let m1 = ((1u << QP1) - 1u) << QP0;
-    let d = QP0 - QP1;
-    v = v | ((vec4<u32>(h) << vec4<u32>(QP0, QP0 + d, QP0 + 2u * d, QP0 + 3u * d)) & vec4<u32>(m1, m1 << QP0, m1 << (2u * QP0), m1 << (3u * QP0)));
-  }
-  if (QP0 == 8u) { return vec4<f32>(v); }
-  return vec4<f32>(bitcast<vec4<i32>>(v));
-}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -78,7 +56,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let oc = vec4<u32>(o0, min(o0 + 1u, ol), min(o0 + 2u, ol), min(o0 + 3u, ol));
   let og = oc + vec4<u32>(p.O0); // rows of W (global)
   let rw = oc * p.WPR;
-  let rwh = rw + vec4<u32>(p.PB); // plane 1 of each row
   let gs = og * p.NG;
   // Token rows (clamped: rows past T repeat the last one and are not stored).
   let tk0 = min(t0 + 0u, tl);
@@ -89,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let tk5 = min(t0 + 5u, tl);
   let tk6 = min(t0 + 6u, tl);
   let tk7 = min(t0 + 7u, tl);
-  // a_j: outputs of token j for the 4 rows (lanes = rows); q_j: the group's Σ XP·q (FOLD = 0).
+  // a_j: outputs of token j for the 4 rows (lanes = rows).
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
@@ -98,39 +75,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var a5 = vec4<f32>(0.0);
   var a6 = vec4<f32>(0.0);
   var a7 = vec4<f32>(0.0);
-  var q0 = vec4<f32>(0.0);
-  var q1 = vec4<f32>(0.0);
-  var q2 = vec4<f32>(0.0);
-  var q3 = vec4<f32>(0.0);
-  var q4 = vec4<f32>(0.0);
-  var q5 = vec4<f32>(0.0);
-  var q6 = vec4<f32>(0.0);
-  var q7 = vec4<f32>(0.0);
   for (var g = 0u; g < p.NG; g++) {
     let sc = vec4<f32>(scale[gs.x + g], scale[gs.y + g], scale[gs.z + g], scale[gs.w + g]);
     let mo = vec4<f32>(offset[gs.x + g], offset[gs.y + g], offset[gs.z + g], offset[gs.w + g]);
-    if (!FOLD) {
-      q0 = vec4<f32>(0.0);
-      q1 = vec4<f32>(0.0);
-      q2 = vec4<f32>(0.0);
-      q3 = vec4<f32>(0.0);
-      q4 = vec4<f32>(0.0);
-      q5 = vec4<f32>(0.0);
-      q6 = vec4<f32>(0.0);
-      q7 = vec4<f32>(0.0);
-    }
+    // q_j: Σ XP·q of token j over this group.
+    var q0 = vec4<f32>(0.0);
+    var q1 = vec4<f32>(0.0);
+    var q2 = vec4<f32>(0.0);
+    var q3 = vec4<f32>(0.0);
+    var q4 = vec4<f32>(0.0);
+    var q5 = vec4<f32>(0.0);
+    var q6 = vec4<f32>(0.0);
+    var q7 = vec4<f32>(0.0);
     let kEnd = min(p.I, (g + 1u) * p.G);
     for (var k = g * p.G; k < kEnd; k += 4u) {
-      var w0 = qlanes(rw.x, rwh.x, k);
-      var w1 = qlanes(rw.y, rwh.y, k);
-      var w2 = qlanes(rw.z, rwh.z, k);
-      var w3 = qlanes(rw.w, rwh.w, k);
-      if (FOLD) {
-        w0 *= sc.x;
-        w1 *= sc.y;
-        w2 *= sc.z;
-        w3 *= sc.w;
-      }
+      let w0 = qcode4_lanes(rw.x, k);
+      let w1 = qcode4_lanes(rw.y, k);
+      let w2 = qcode4_lanes(rw.z, k);
+      let w3 = qcode4_lanes(rw.w, k);
       let kk = k / 4u;
       let r0 = XP[tk0 * I4 + kk];
       q0 += vec4<f32>(dot(r0, w0), dot(r0, w1), dot(r0, w2), dot(r0, w3));
@@ -149,28 +111,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       let r7 = XP[tk7 * I4 + kk];
       q7 += vec4<f32>(dot(r7, w0), dot(r7, w1), dot(r7, w2), dot(r7, w3));
     }
-    if (FOLD) {
-      q0 += mo * SX[tk0 * p.NG + g];
-      q1 += mo * SX[tk1 * p.NG + g];
-      q2 += mo * SX[tk2 * p.NG + g];
-      q3 += mo * SX[tk3 * p.NG + g];
-      q4 += mo * SX[tk4 * p.NG + g];
-      q5 += mo * SX[tk5 * p.NG + g];
-      q6 += mo * SX[tk6 * p.NG + g];
-      q7 += mo * SX[tk7 * p.NG + g];
-    } else {
-      a0 += sc * q0 + mo * SX[tk0 * p.NG + g];
-      a1 += sc * q1 + mo * SX[tk1 * p.NG + g];
-      a2 += sc * q2 + mo * SX[tk2 * p.NG + g];
-      a3 += sc * q3 + mo * SX[tk3 * p.NG + g];
-      a4 += sc * q4 + mo * SX[tk4 * p.NG + g];
-      a5 += sc * q5 + mo * SX[tk5 * p.NG + g];
-      a6 += sc * q6 + mo * SX[tk6 * p.NG + g];
-      a7 += sc * q7 + mo * SX[tk7 * p.NG + g];
-    }
+    a0 += sc * q0 + mo * SX[tk0 * p.NG + g];
+    a1 += sc * q1 + mo * SX[tk1 * p.NG + g];
+    a2 += sc * q2 + mo * SX[tk2 * p.NG + g];
+    a3 += sc * q3 + mo * SX[tk3 * p.NG + g];
+    a4 += sc * q4 + mo * SX[tk4 * p.NG + g];
+    a5 += sc * q5 + mo * SX[tk5 * p.NG + g];
+    a6 += sc * q6 + mo * SX[tk6 * p.NG + g];
+    a7 += sc * q7 + mo * SX[tk7 * p.NG + g];
   }
   var acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-  if (FOLD) { acc = array<vec4<f32>, 8>(q0, q1, q2, q3, q4, q5, q6, q7); }
   for (var j = 0u; j < 8u; j++) {
     let t = t0 + j;
     if (t >= p.T) { break; }

@@ -2,8 +2,8 @@
 // W[o,k] = scale[o,g]·q[o,k] + offset[o,g] (g = k / G) dequantized in registers.
 // The fallback for rows whose length I is not a multiple of 4 (qlinear_forward
 // needs vec4 rows); same math, scalar loads.
-// Bindings: 0 uniform Params; 1 X f32[T*I]; 2 codes u32[O*WPR] (bit planes,
-//           src/quant/qtensor.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
+// Bindings: 0 uniform Params; 1 X f32[T*I]; 2 codes u32[O*WPR] (dense rows,
+//           src/gpu/qtensor_gpu.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
 //           5 XA f32[T*R] (dummy when R = 0); 6 B f32[O*R] (dummy); 7 Y f32[T*O].
 // Threads:  one invocation per (output o, block of 4 tokens): x → o, y → t/4;
 //           each code is decoded once and used for 4 tokens.
@@ -12,7 +12,7 @@
 //           O0..O0+OP of W; `codes` holds only those rows.
 // Why:      per group it accumulates Σx·q and Σx and applies scale and offset
 //           once (y += s·Σxq + m·Σx), the factorization the backward uses too.
-struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, PB: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
+struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;

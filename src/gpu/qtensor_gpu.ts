@@ -8,10 +8,22 @@
 // own buffer within the limit; the kernels run once per part. Scale and offset
 // stay one buffer each: at 64/G bits per weight they are 4–16× smaller than the
 // codes, so a tensor's groups must fit one binding (2^25 groups at 128 MiB).
+//
+// Code layout on the GPU: each row is one dense little-endian bit stream, code
+// k at bits [k·bits, k·bits + bits) from the row's first word, rows of
+// wordsPerRow(cols, bits) words as on the CPU (ceil(cols/32)·bits words hold
+// ceil(cols/32)·32 codes either way). For 2, 4 and 8 bits that is the CPU
+// QTensor's single bit plane, uploaded as is. For 3, 5 and 6 bits the CPU keeps
+// two planes (ggml's split, src/quant/qtensor.ts); the GPU copy is repacked into
+// the dense stream because decoding a quad of codes is then one funnel shift
+// and one AND instead of two planes' shifts, masks and an OR: the fused forward
+// measured ~1.2× faster at 3 bits on SwiftShader (bench/qlinear.ts). A dense
+// code may cross a word, so such parts carry one word of padding after the last
+// row for the kernels' two-word read (shaders/include/qcode.wgsl).
 import type { GpuContext } from './device.ts';
 import { GpuTensor } from './buffers.ts';
 import { GpuLimitError } from './errors.ts';
-import { groupsPerRow, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
+import { groupsPerRow, planeWidths, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
 
 export interface CodePart {
   /** First row of the weight held by this part, and how many rows it holds. */
@@ -40,13 +52,16 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
   const ng = groupsPerRow(q.cols, q.groupSize);
   const wpr = wordsPerRow(q.cols, q.bits);
   const limit = opts.maxBindingBytes ?? Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const rowsPerPart = Math.floor(limit / (wpr * 4));
+  // Widths whose codes may cross a word add one padding word per part (see the layout above).
+  const straddles = planeWidths(q.bits)[1] > 0;
+  const rowsPerPart = Math.floor((limit - (straddles ? 4 : 0)) / (wpr * 4));
   if (rowsPerPart < 1)
     throw new GpuLimitError(`${label}: one row of codes (${wpr * 4} bytes) exceeds the ${limit}-byte binding limit`, 'maxStorageBufferBindingSize', wpr * 4, limit);
   const codeParts: CodePart[] = [];
   for (let row0 = 0; row0 < q.rows; row0 += rowsPerPart) {
     const rows = Math.min(rowsPerPart, q.rows - row0);
-    const codes = GpuTensor.from(ctx, q.codes.subarray(row0 * wpr, (row0 + rows) * wpr), [rows, wpr], 'u32', `${label}.codes[${row0}]`);
+    const words = straddles ? denseRows(q, row0, rows) : q.codes.subarray(row0 * wpr, (row0 + rows) * wpr);
+    const codes = GpuTensor.from(ctx, words, [words.length], 'u32', `${label}.codes[${row0}]`);
     codeParts.push({ row0, rows, codes });
   }
   const scale = GpuTensor.from(ctx, q.scale, [q.rows, ng], 'f32', `${label}.scale`);
@@ -65,4 +80,31 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
       offset.destroy();
     },
   };
+}
+
+/**
+ * Rows row0..row0+rows of a QTensor in the GPU's dense layout (see the header),
+ * plus one zero word of padding. Exported for its unit test.
+ */
+export function denseRows(q: QTensor, row0: number, rows: number): Uint32Array {
+  const { bits, cols } = q;
+  const wpr = wordsPerRow(cols, bits);
+  const [p0, p1] = planeWidths(bits);
+  const plane1 = Math.ceil(cols / 32) * p0; // first word of plane 1 within a row
+  const [m0, m1] = [(1 << p0) - 1, (1 << p1) - 1];
+  const out = new Uint32Array(rows * wpr + 1);
+  for (let r = 0; r < rows; r++) {
+    const src = (row0 + r) * wpr;
+    const dst = r * wpr;
+    for (let k = 0; k < cols; k++) {
+      const [b0, b1] = [k * p0, k * p1];
+      const c = ((q.codes[src + (b0 >>> 5)] >>> (b0 & 31)) & m0) | (((q.codes[src + plane1 + (b1 >>> 5)] >>> (b1 & 31)) & m1) << p0);
+      const b = k * bits;
+      const i = dst + (b >>> 5);
+      const sh = b & 31;
+      out[i] |= c << sh;
+      if (sh + bits > 32) out[i + 1] |= c >>> (32 - sh);
+    }
+  }
+  return out;
 }

@@ -11,8 +11,8 @@
 //   In a plane of width p, code k sits at bits [(k·p) mod 32, +p) of word
 //   ⌊k·p/32⌋ of that plane; a row holds ceil(I/32)·p0 words of plane 0, then
 //   ceil(I/32)·p1 words of plane 1. Since p divides 32 no code ever straddles a
-//   word, and 4 consecutive codes always share one word, so kernels decode a vec4
-//   of codes with one load and one vector shift per plane. The row costs exactly
+//   word, and 4 consecutive codes always share one word. (The GPU copy of 3/5/6-bit
+//   codes is repacked into one dense stream per row: src/gpu/qtensor_gpu.ts.) The row costs exactly
 //   ceil(I/32)·bits words, the same as a dense bit stream.
 // - scale, offset: f32 [O, ceil(I / groupSize)].
 // groupSize ∈ {16, 32, 64, 128, 256} or I itself (per-channel).

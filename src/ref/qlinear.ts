@@ -102,17 +102,16 @@ export function loraBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>, T: 
 
 /**
  * The inputs qlinear_forward reads in place of X (shaders/qlinear_forward_prep.wgsl):
- * xp[t,k] = x[t,k]·2^(−p0·(k mod 4)) with p0 the width of the codes' low bit plane,
- * and sx[t,g] = Σ_{k∈g} x[t,k].
+ * xp[t,k] = x[t,k]·2^(−bits·(k mod 4)) and sx[t,g] = Σ_{k∈g} x[t,k].
  */
-export function qlinearForwardPrepRef(x: ArrayLike<number>, T: number, I: number, groupSize: number, p0: number): { xp: Float64Array; sx: Float64Array } {
+export function qlinearForwardPrepRef(x: ArrayLike<number>, T: number, I: number, groupSize: number, bits: number): { xp: Float64Array; sx: Float64Array } {
   const ng = groupsPerRow(I, groupSize);
   const xp = new Float64Array(T * I);
   const sx = new Float64Array(T * ng);
   for (let t = 0; t < T; t++)
     for (let k = 0; k < I; k++) {
       const v = x[t * I + k];
-      xp[t * I + k] = v * 2 ** -(p0 * (k % 4));
+      xp[t * I + k] = v * 2 ** -(bits * (k % 4));
       sx[t * ng + Math.floor(k / groupSize)] += v;
     }
   return { xp, sx };

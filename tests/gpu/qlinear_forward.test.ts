@@ -8,7 +8,7 @@ import { compareArrays, normRelError } from '../../src/gpu/compare.ts';
 import { qlinearForward, qlinearForwardPrep } from '../../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor } from '../../src/gpu/qtensor_gpu.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import { QBITS, planeWidths, type QBits } from '../../src/quant/qtensor.ts';
+import { QBITS, type QBits } from '../../src/quant/qtensor.ts';
 import { quantizeRtn } from '../../src/quant/quantize/rtn.ts';
 import { qlinearForwardPrepRef, qlinearForwardRef } from '../../src/ref/qlinear.ts';
 
@@ -83,7 +83,7 @@ describe('qlinear_forward_prep', () => {
       const [gotXp, gotSx] = [await xp.read(), await sx.read()];
       [x, ...made].forEach((t) => t.destroy());
       wq.destroy();
-      const want = qlinearForwardPrepRef(xs, c.T, c.I, q.groupSize, planeWidths(c.bits)[0]);
+      const want = qlinearForwardPrepRef(xs, c.T, c.I, q.groupSize, c.bits);
       for (const [name, got, ref, tol] of [['xp', gotXp, want.xp, 0], ['sx', gotSx, want.sx, 1e-6]] as const) {
         const s = compareArrays(got, ref);
         const rel = normRelError(got, ref);

@@ -23,8 +23,8 @@ describe('qlinear with codes split across bindings', () => {
       const ctx = await gpu();
       const q = quantizeRtn(randomF32(O * I, I + O), O, I, { bits, groupSize: G });
       const rowBytes = Math.ceil(I / 32) * bits * 4;
-      // 3 rows per part: parts of 3, 3, …, and a short last one.
-      const w = uploadQTensor(ctx, q, 'split', { maxBindingBytes: rowBytes * 3 + 1 });
+      // 3 rows per part: parts of 3, 3, …, and a short last one (+4: 3-bit parts carry a padding word).
+      const w = uploadQTensor(ctx, q, 'split', { maxBindingBytes: rowBytes * 3 + 4 });
       expect(w.codeParts.length).toBe(Math.ceil(O / 3));
       const xs = randomF32(T * I, 1);
       const dys = randomF32(T * O, 2);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QBITS, bitsPerWeight, dequantizeQ, emptyQTensor, getCode, planeWidths, setCode, wordsPerRow } from '../../src/quant/qtensor.ts';
 import { rng } from '../../src/gpu/random.ts';
+import { denseRows } from '../../src/gpu/qtensor_gpu.ts';
 
 describe('QTensor packing', () => {
   for (const bits of QBITS)
@@ -58,4 +59,29 @@ describe('QTensor packing', () => {
     expect(bitsPerWeight({ rows: 4096, cols: 4096, bits: 4, groupSize: 64 })).toBe(5);
     expect(bitsPerWeight({ rows: 1, cols: 48, bits: 3, groupSize: 48 })).toBeCloseTo((64 * 3 + 64) / 48);
   });
+});
+
+// The GPU copy of 3/5/6-bit codes is one dense bit stream per row (src/gpu/qtensor_gpu.ts).
+describe('dense GPU rows', () => {
+  for (const bits of [3, 5, 6] as const)
+    for (const cols of [45, 64, 100])
+      it(`${bits}-bit, ${cols} columns: code k at bits k·${bits} of its row, one padding word`, () => {
+        const rows = 5;
+        const q = emptyQTensor(rows, cols, bits, cols);
+        const r = rng(bits * 100 + cols);
+        for (let o = 0; o < rows; o++) for (let k = 0; k < cols; k++) setCode(q, o, k, Math.floor(r() * 2 ** bits));
+        const row0 = 1;
+        const d = denseRows(q, row0, 3);
+        const wpr = wordsPerRow(cols, bits);
+        expect(d.length).toBe(3 * wpr + 1);
+        expect(d[3 * wpr]).toBe(0);
+        for (let o = 0; o < 3; o++)
+          for (let k = 0; k < cols; k++) {
+            const b = o * wpr * 32 + k * bits;
+            // read `bits` bits starting at bit b of the stream, across a word boundary if need be
+            const lo = d[b >>> 5] >>> (b & 31);
+            const hi = (b & 31) + bits > 32 ? d[(b >>> 5) + 1] << (32 - (b & 31)) : 0;
+            expect(((lo | hi) >>> 0) & ((1 << bits) - 1), `row ${o} code ${k}`).toBe(getCode(q, row0 + o, k));
+          }
+      });
 });

@@ -23,7 +23,6 @@ const params = new UniformStruct({
   O: 'u32',
   G: 'u32',
   WPR: 'u32',
-  PB: 'u32',
   NG: 'u32',
   R: 'u32',
   O0: 'u32',
@@ -47,10 +46,7 @@ function kernel(name: Kernel, bits: number): KernelDef {
           : name === 'qlinear_forward'
             ? ([...R8, 'read'] as const)
             : R8;
-  if (name === 'qlinear_forward_prep') return { shader: name, bindings, constants: { QP0 } };
-  // Widths with a second bit plane decode in more steps; there folding the scale
-  // into the decoded codes beats a second set of accumulators (qlinear_forward.wgsl).
-  if (name === 'qlinear_forward') return { shader: name, bindings, constants: { QP0, QP1, FOLD: QP1 > 0 ? 1 : 0 } };
+  if (name === 'qlinear_forward_prep') return { shader: name, bindings, constants: { QB: bits } };
   return { shader: name, bindings, constants: { QP0, QP1 } };
 }
 
@@ -62,14 +58,12 @@ export interface GpuLora {
 
 function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: number, beta: number): ArrayBuffer {
   const I = w.cols;
-  const [P0] = planeWidths(w.bits);
   return params.pack({
     T,
     I,
     O: w.rows,
     G: w.groupSize,
     WPR: wordsPerRow(I, w.bits),
-    PB: Math.ceil(I / 32) * P0,
     NG: groupsPerRow(I, w.groupSize),
     R,
     O0: part.row0,
