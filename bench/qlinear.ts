@@ -16,13 +16,17 @@ const SHAPES = [
   { T: 128, I: 1536, O: 576 },
   { T: 128, I: 2048, O: 8192 },
 ];
-// 2 and 4 bits decode from one bit plane; 3 bits from two (src/quant/qtensor.ts),
-// shown both with groups and per-channel.
+// Bit widths whose codes never cross a word (2, 4) and one whose codes do (3),
+// with long groups and per-channel, plus the K-quant sub-block sizes of GGUF
+// files (Q4_K: 4-bit groups of 32; Q6_K: 6-bit groups of 16), which take the
+// per-step scale scheme of qlinear_forward.wgsl.
 const GRIDS = [
   [4, 64],
   [2, 128],
   [3, 128],
   [3, 'channel'],
+  [4, 32],
+  [6, 16],
 ] as const;
 
 export async function* qlinearBench(ctx: GpuContext) {

@@ -15,10 +15,15 @@
 //           3, 5, 6 and the quad crosses one), then one AND with the masks
 //           (m, m<<B, m<<2B, m<<3B) leaves lane j = q·2^(B·j); XP carries the
 //           inverse power of two, so no per-lane shift is needed.
-// Scale:    Σ XP·q accumulates per group in q_j; the scale is applied once per
-//           group into a_j, and the offsets as offset·SX. (Folding the scale
-//           into the decoded codes instead saves the q_j registers, but
-//           measured slower at every width once codes were dense.)
+// Scale:    two schemes, chosen per pipeline by the override STEP_SCALE:
+//           - per group (default): Σ XP·q accumulates per group in q_j and the
+//             scale is applied once per group. Fewest operations when groups
+//             are long.
+//           - per step (groups of 16 and 32): one pass over the row, each
+//             decoded vec4 multiplied by its group's scale. On SwiftShader a
+//             nested loop costs more than the multiply when a group is only
+//             4–8 steps (~1.3× at 16); with longer groups it is ~10 % slower.
+//           Offsets come last either way: Σ_g offset[o,g]·SX[t,g].
 // Parts:    the codes may be split by rows into several buffers (large weights,
 //           src/gpu/qtensor_gpu.ts); one dispatch per part, whose rows are
 //           O0..O0+OP of W; `codes` holds only those rows.
@@ -41,9 +46,15 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 
 // #include qcode
 
+override STEP_SCALE: bool = false; // see Scale above
 // 16 × 4: measured a little ahead of 8 × 8 on SwiftShader (rows vary fastest).
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 4u;
+
+// a += the 4 rows' dot products with one vec4 of XP (lanes = rows).
+fn acc4(a: ptr<function, vec4<f32>>, r: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) {
+  *a += vec4<f32>(dot(r, w0), dot(r, w1), dot(r, w2), dot(r, w3));
+}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -57,7 +68,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let og = oc + vec4<u32>(p.O0); // rows of W (global)
   let rw = oc * p.WPR;
   let gs = og * p.NG;
-  // Token rows (clamped: rows past T repeat the last one and are not stored).
+  // The 8 tokens (clamped: rows past T repeat the last one and are not stored).
   let tk0 = min(t0 + 0u, tl);
   let tk1 = min(t0 + 1u, tl);
   let tk2 = min(t0 + 2u, tl);
@@ -75,50 +86,74 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var a5 = vec4<f32>(0.0);
   var a6 = vec4<f32>(0.0);
   var a7 = vec4<f32>(0.0);
-  for (var g = 0u; g < p.NG; g++) {
-    let sc = vec4<f32>(scale[gs.x + g], scale[gs.y + g], scale[gs.z + g], scale[gs.w + g]);
-    let mo = vec4<f32>(offset[gs.x + g], offset[gs.y + g], offset[gs.z + g], offset[gs.w + g]);
-    // q_j: Σ XP·q of token j over this group.
-    var q0 = vec4<f32>(0.0);
-    var q1 = vec4<f32>(0.0);
-    var q2 = vec4<f32>(0.0);
-    var q3 = vec4<f32>(0.0);
-    var q4 = vec4<f32>(0.0);
-    var q5 = vec4<f32>(0.0);
-    var q6 = vec4<f32>(0.0);
-    var q7 = vec4<f32>(0.0);
-    let kEnd = min(p.I, (g + 1u) * p.G);
-    for (var k = g * p.G; k < kEnd; k += 4u) {
-      let w0 = qcode4_lanes(rw.x, k);
-      let w1 = qcode4_lanes(rw.y, k);
-      let w2 = qcode4_lanes(rw.z, k);
-      let w3 = qcode4_lanes(rw.w, k);
+  if (STEP_SCALE) {
+    // One pass over the row, each decoded vec4 scaled by its group's scale.
+    let gsh = select(countTrailingZeros(p.G), 31u, p.G >= p.I); // group of k = k >> gsh (G = 2^n or the row)
+    for (var k = 0u; k < p.I; k += 4u) {
+      let g = k >> gsh;
+      let w0 = scale[gs.x + g] * qcode4_lanes(rw.x, k);
+      let w1 = scale[gs.y + g] * qcode4_lanes(rw.y, k);
+      let w2 = scale[gs.z + g] * qcode4_lanes(rw.z, k);
+      let w3 = scale[gs.w + g] * qcode4_lanes(rw.w, k);
       let kk = k / 4u;
-      let r0 = XP[tk0 * I4 + kk];
-      q0 += vec4<f32>(dot(r0, w0), dot(r0, w1), dot(r0, w2), dot(r0, w3));
-      let r1 = XP[tk1 * I4 + kk];
-      q1 += vec4<f32>(dot(r1, w0), dot(r1, w1), dot(r1, w2), dot(r1, w3));
-      let r2 = XP[tk2 * I4 + kk];
-      q2 += vec4<f32>(dot(r2, w0), dot(r2, w1), dot(r2, w2), dot(r2, w3));
-      let r3 = XP[tk3 * I4 + kk];
-      q3 += vec4<f32>(dot(r3, w0), dot(r3, w1), dot(r3, w2), dot(r3, w3));
-      let r4 = XP[tk4 * I4 + kk];
-      q4 += vec4<f32>(dot(r4, w0), dot(r4, w1), dot(r4, w2), dot(r4, w3));
-      let r5 = XP[tk5 * I4 + kk];
-      q5 += vec4<f32>(dot(r5, w0), dot(r5, w1), dot(r5, w2), dot(r5, w3));
-      let r6 = XP[tk6 * I4 + kk];
-      q6 += vec4<f32>(dot(r6, w0), dot(r6, w1), dot(r6, w2), dot(r6, w3));
-      let r7 = XP[tk7 * I4 + kk];
-      q7 += vec4<f32>(dot(r7, w0), dot(r7, w1), dot(r7, w2), dot(r7, w3));
+      acc4(&a0, XP[tk0 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a1, XP[tk1 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a2, XP[tk2 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a3, XP[tk3 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a4, XP[tk4 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a5, XP[tk5 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a6, XP[tk6 * I4 + kk], w0, w1, w2, w3);
+      acc4(&a7, XP[tk7 * I4 + kk], w0, w1, w2, w3);
     }
-    a0 += sc * q0 + mo * SX[tk0 * p.NG + g];
-    a1 += sc * q1 + mo * SX[tk1 * p.NG + g];
-    a2 += sc * q2 + mo * SX[tk2 * p.NG + g];
-    a3 += sc * q3 + mo * SX[tk3 * p.NG + g];
-    a4 += sc * q4 + mo * SX[tk4 * p.NG + g];
-    a5 += sc * q5 + mo * SX[tk5 * p.NG + g];
-    a6 += sc * q6 + mo * SX[tk6 * p.NG + g];
-    a7 += sc * q7 + mo * SX[tk7 * p.NG + g];
+  } else {
+    // Per group: Σ XP·q in q_j, then the scale once.
+    for (var g = 0u; g < p.NG; g++) {
+      var q0 = vec4<f32>(0.0);
+      var q1 = vec4<f32>(0.0);
+      var q2 = vec4<f32>(0.0);
+      var q3 = vec4<f32>(0.0);
+      var q4 = vec4<f32>(0.0);
+      var q5 = vec4<f32>(0.0);
+      var q6 = vec4<f32>(0.0);
+      var q7 = vec4<f32>(0.0);
+      let kEnd = min(p.I, (g + 1u) * p.G);
+      for (var k = g * p.G; k < kEnd; k += 4u) {
+        let w0 = qcode4_lanes(rw.x, k);
+        let w1 = qcode4_lanes(rw.y, k);
+        let w2 = qcode4_lanes(rw.z, k);
+        let w3 = qcode4_lanes(rw.w, k);
+        let kk = k / 4u;
+        acc4(&q0, XP[tk0 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q1, XP[tk1 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q2, XP[tk2 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q3, XP[tk3 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q4, XP[tk4 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q5, XP[tk5 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q6, XP[tk6 * I4 + kk], w0, w1, w2, w3);
+        acc4(&q7, XP[tk7 * I4 + kk], w0, w1, w2, w3);
+      }
+      let sc = vec4<f32>(scale[gs.x + g], scale[gs.y + g], scale[gs.z + g], scale[gs.w + g]);
+      a0 += sc * q0;
+      a1 += sc * q1;
+      a2 += sc * q2;
+      a3 += sc * q3;
+      a4 += sc * q4;
+      a5 += sc * q5;
+      a6 += sc * q6;
+      a7 += sc * q7;
+    }
+  }
+  // Offsets: Σ_g offset[o,g]·SX[t,g].
+  for (var g = 0u; g < p.NG; g++) {
+    let mo = vec4<f32>(offset[gs.x + g], offset[gs.y + g], offset[gs.z + g], offset[gs.w + g]);
+    a0 += mo * SX[tk0 * p.NG + g];
+    a1 += mo * SX[tk1 * p.NG + g];
+    a2 += mo * SX[tk2 * p.NG + g];
+    a3 += mo * SX[tk3 * p.NG + g];
+    a4 += mo * SX[tk4 * p.NG + g];
+    a5 += mo * SX[tk5 * p.NG + g];
+    a6 += mo * SX[tk6 * p.NG + g];
+    a7 += mo * SX[tk7 * p.NG + g];
   }
   var acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
   for (var j = 0u; j < 8u; j++) {

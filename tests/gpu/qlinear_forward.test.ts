@@ -33,6 +33,9 @@ cases.push({ T: 6, I: 45, O: 7, bits: 6, G: 'channel', R: 3 });
 // Past one 8-token tile, ending mid-tile: every bit width's decode and both scale modes.
 for (const bits of QBITS) cases.push({ T: 13, I: 128, O: 10, bits, G: bits === 8 ? 'channel' : 32, R: bits === 3 ? 2 : undefined });
 cases.push({ T: 20, I: 176, O: 37, bits: 3, G: 64 });
+// Groups of 16 take the per-step scale scheme with the offsets added by a matmul.
+cases.push({ T: 17, I: 96, O: 12, bits: 6, G: 16, R: 2 });
+cases.push({ T: 11, I: 48, O: 5, bits: 2, G: 16 });
 
 describe('qlinear_forward', () => {
   for (const c of cases)

@@ -34,7 +34,10 @@ const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'
 type Kernel = 'qlinear_forward' | 'qlinear_forward_prep' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
 
 /** The kernel specialised for a bit width: plane widths are override constants (shaders/include/qcode.wgsl). */
-function kernel(name: Kernel, bits: number): KernelDef {
+/** Groups this short take the per-step scale scheme of qlinear_forward (see its header). */
+const STEP_SCALE_MAX_GROUP = 32;
+
+function kernel(name: Kernel, bits: number, stepScale = false): KernelDef {
   const [QP0, QP1] = planeWidths(bits);
   const bindings =
     name === 'qlinear_backward_quant'
@@ -47,6 +50,7 @@ function kernel(name: Kernel, bits: number): KernelDef {
             ? ([...R8, 'read'] as const)
             : R8;
   if (name === 'qlinear_forward_prep') return { shader: name, bindings, constants: { QB: bits } };
+  if (name === 'qlinear_forward') return { shader: name, bindings, constants: { QP0, QP1, STEP_SCALE: stepScale ? 1 : 0 } };
   return { shader: name, bindings, constants: { QP0, QP1 } };
 }
 
@@ -119,8 +123,9 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
       });
   } else {
     const { xp, sx } = qlinearForwardPrep(ctx, x, w, sc.temp, enc);
+    const stepScale = w.groupSize <= STEP_SCALE_MAX_GROUP && w.groupSize < I;
     for (const part of w.codeParts)
-      dispatch(ctx, kernel('qlinear_forward', w.bits), {
+      dispatch(ctx, kernel('qlinear_forward', w.bits, stepScale), {
         uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
         buffers: [xp.buffer, ...rest(part), sx.buffer],
         workgroups: [Math.ceil(part.rows / 64), Math.ceil(T / 32)], // 16 × 4 invocations of 4 rows × 8 tokens
