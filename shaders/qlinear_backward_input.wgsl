@@ -5,10 +5,10 @@
 //           3 scale f32[O*NG]; 4 offset f32[O*NG]; 5 U f32[T*R] (dummy when
 //           R = 0); 6 A f32[R*I] (dummy); 7 dX f32[T*I] (written, or accumulated
 //           when beta = 1).
-// Threads:  each invocation owns 4 tokens × 4 consecutive columns k0..k0+3:
-//           x → k/4, y → t/4. It walks down those columns of W: per row o one
+// Threads:  each invocation owns 8 tokens × 4 consecutive columns k0..k0+3:
+//           x → k/4, y → t/8. It walks down those columns of W: per row o one
 //           vec4 of codes (one word load, two where codes cross words), one dequantize, reused
-//           for 4 tokens. Any I works: codes past I are row padding, their
+//           for 8 tokens. Any I works: codes past I are row padding, their
 //           results are not stored.
 // Parts:    the codes may be split by rows into several buffers (large weights,
 //           src/gpu/qtensor_gpu.ts); one dispatch per part (later parts accumulate, beta = 1), whose rows are
@@ -31,18 +31,26 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @compute @workgroup_size(16, 4)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k0 = gid.x * 4u;
-  let t0 = gid.y * 4u;
+  let t0 = gid.y * 8u;
   if (k0 >= p.I || t0 >= p.T) { return; }
   let tl = p.T - 1u;
   let d0 = t0 * p.O;
   let d1 = min(t0 + 1u, tl) * p.O;
   let d2 = min(t0 + 2u, tl) * p.O;
   let d3 = min(t0 + 3u, tl) * p.O;
+  let d4 = min(t0 + 4u, tl) * p.O;
+  let d5 = min(t0 + 5u, tl) * p.O;
+  let d6 = min(t0 + 6u, tl) * p.O;
+  let d7 = min(t0 + 7u, tl) * p.O;
   let g = k0 / p.G; // a quad never crosses a group: G is a multiple of 16, or I
   var a0 = vec4<f32>(0.0); // token j, lanes = columns k0..k0+3
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0);
+  var a5 = vec4<f32>(0.0);
+  var a6 = vec4<f32>(0.0);
+  var a7 = vec4<f32>(0.0);
   for (var o = 0u; o < p.OP; o++) {
     let og = p.O0 + o; // row of W (global)
     let gi = og * p.NG + g;
@@ -51,11 +59,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     a1 += dY[d1 + og] * w;
     a2 += dY[d2 + og] * w;
     a3 += dY[d3 + og] * w;
+    a4 += dY[d4 + og] * w;
+    a5 += dY[d5 + og] * w;
+    a6 += dY[d6 + og] * w;
+    a7 += dY[d7 + og] * w;
   }
-  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  var acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
   if (p.R > 0u) {
     let kl = p.I - 1u;
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < 8u; j++) {
       let t = min(t0 + j, tl);
       var lo = vec4<f32>(0.0);
       for (var r = 0u; r < p.R; r++) {
@@ -65,7 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       acc[j] += p.lora_scale * lo;
     }
   }
-  for (var j = 0u; j < 4u; j++) {
+  for (var j = 0u; j < 8u; j++) {
     let t = t0 + j;
     if (t >= p.T) { break; }
     for (var i = 0u; i < 4u; i++) {

@@ -209,7 +209,7 @@ export function qlinearBackward(
       dispatch(ctx, kernel('qlinear_backward_input', w.bits), {
         uniform: pack(w, part, T, u && i === 0 ? R : 0, lora?.scale ?? 0, i === 0 ? beta : 1),
         buffers: [dy.buffer, part.codes.buffer, w.scale.buffer, w.offset.buffer, dummy.buffer, (u ? lora!.a : dummy).buffer, grads.dx!.buffer],
-        workgroups: [Math.ceil(I / 64), Math.ceil(T / 16)],
+        workgroups: [Math.ceil(I / 64), Math.ceil(T / 32)], // 16 × 4 invocations of 4 columns × 8 tokens
         encoder: enc,
       }),
     );
