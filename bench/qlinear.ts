@@ -44,12 +44,17 @@ export async function* qlinearBench(ctx: GpuContext) {
       const ds = GpuTensor.empty(ctx, wq.scale.shape, 'f32');
       const dm = GpuTensor.empty(ctx, wq.offset.shape, 'f32');
       ledgerOf(ctx).resetPeak();
-      const ms = await bestOf(ctx, {
-        matmul_f32: () => matmul(ctx, y, x, wt),
-        qlinear_forward: () => qlinearForward(ctx, y, x, wq),
-        qlinear_backward_input: () => qlinearBackward(ctx, dy, x, wq, { dx }),
-        qlinear_backward_quant: () => qlinearBackward(ctx, dy, x, wq, { dscale: ds, doffset: dm }),
-      });
+      // 5 interleaved rounds: single timings on SwiftShader here spread by ±10 %.
+      const ms = await bestOf(
+        ctx,
+        {
+          matmul_f32: () => matmul(ctx, y, x, wt),
+          qlinear_forward: () => qlinearForward(ctx, y, x, wq),
+          qlinear_backward_input: () => qlinearBackward(ctx, dy, x, wq, { dx }),
+          qlinear_backward_quant: () => qlinearBackward(ctx, dy, x, wq, { dscale: ds, doffset: dm }),
+        },
+        5,
+      );
       const base = flops / (ms.matmul_f32 * 1e6);
       for (const [kernel, t] of Object.entries(ms)) {
         const gflops = flops / (t * 1e6);
