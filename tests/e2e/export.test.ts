@@ -21,7 +21,7 @@ import type { Download, Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { perplexity, pplWindows } from '../helpers/perplexity.ts';
-import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
+import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const BASE = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -81,13 +81,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
     await page.getByTestId('pick-files').setInputFiles(BASE!);
     await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
     const slice = readFileSync(TEXT!, 'utf8').slice(0, SLICE_CHARS);
-    await page.evaluate((text) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([text], 'shakespeare.txt', { type: 'text/plain' }));
-      const target = document.querySelector('[data-testid="train-data-drop"]')!;
-      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, slice);
+    await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare.txt', slice, 'text/plain');
     await page.getByTestId('train-preset-peqa4').click();
     // PEQA on the file's own Q4_0 blocks: GGUF exact, no adapter formats, no GPTQ (not a Hugging Face folder).
     const exact = async () =>

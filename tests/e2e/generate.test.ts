@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
+import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -171,14 +171,7 @@ describe.skipIf(!haveChromium || !GGUF)('generate and perplexity in Chromium', (
   });
 
   it('a dropped text too short for the windows, or a picked one not UTF-8, is refused in plain words', async () => {
-    // A real OS drag cannot be scripted: a synthetic drop event on the text drop area.
-    await page.evaluate(() => {
-      const dt = new DataTransfer();
-      dt.items.add(new File(['To be, or not to be.\n'], 'short.txt', { type: 'text/plain' }));
-      const target = document.querySelector('[data-testid="text-drop"]')!;
-      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    });
+    await dropFile(page, '[data-testid="text-drop"]', 'short.txt', 'To be, or not to be.\n', 'text/plain');
     await expect.poll(() => page.getByTestId('text-file').textContent()).toBe('short.txt');
     await page.getByTestId('ppl-ctx').fill('128');
     await page.getByTestId('ppl-windows').fill('2');

@@ -100,3 +100,21 @@ export async function openStudio(app: AppHarness): Promise<Page> {
   await finalSelftestStatus(page);
   return page;
 }
+
+/**
+ * Drop a file on the element matching `selector`. A real OS drag cannot be
+ * scripted, so this dispatches dragover + drop carrying a DataTransfer; the
+ * app's drop handlers take its files the same way.
+ */
+export async function dropFile(page: Page, selector: string, name: string, content: string | number[], type = ''): Promise<void> {
+  await page.evaluate(
+    ({ selector, name, content, type }) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([typeof content === 'string' ? content : new Uint8Array(content)], name, { type }));
+      const target = document.querySelector(selector);
+      if (!target) throw new Error(`dropFile: nothing matches ${selector}`);
+      for (const kind of ['dragover', 'drop']) target.dispatchEvent(new DragEvent(kind, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    { selector, name, content, type },
+  );
+}

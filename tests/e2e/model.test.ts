@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
+import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const FOLDER = fixture('models/stories260K');
@@ -173,16 +173,8 @@ describe.skipIf(!haveChromium)('model card in Chromium', () => {
   });
 
   it('a dropped file goes the same way (drop handler → worker)', async () => {
-    // A real OS drag cannot be scripted, so this is a synthetic drop event on the drop area:
-    // filesFromDrop takes its file-system entries or, where the browser gives none, its files.
-    const drop = () =>
-      page.evaluate(() => {
-        const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array([0x47, 0x47, 0x55, 0x46, 3, 0, 0, 0])], 'dropped.gguf'));
-        const target = document.querySelector('.drop')!;
-        target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-        target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      });
+    // filesFromDrop takes the drop's file-system entries or, where the browser gives none, its files.
+    const drop = () => dropFile(page, '.drop', 'dropped.gguf', [0x47, 0x47, 0x55, 0x46, 3, 0, 0, 0]);
     expect(await loadVia(page, drop)).toBe('error');
     const note = await page.getByTestId('model-error').innerText();
     expect(note).toContain('Could not open dropped.gguf');

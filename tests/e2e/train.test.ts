@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
+import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -84,15 +84,8 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('fine-tuning in Chromium', () =
     await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
     expect(await page.getByTestId('train-start').isDisabled()).toBe(true); // no data yet
 
-    // A real OS drag cannot be scripted: a synthetic drop event carrying the slice as a File.
     const slice = readFileSync(TEXT!, 'utf8').slice(0, SLICE_CHARS);
-    await page.evaluate((text) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([text], 'shakespeare.txt', { type: 'text/plain' }));
-      const target = document.querySelector('[data-testid="train-data-drop"]')!;
-      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, slice);
+    await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare.txt', slice, 'text/plain');
     await expect.poll(() => page.getByTestId('train-data-file').textContent()).toBe('shakespeare.txt');
 
     // PEQA on a 4-bit base (stories260K is F32: the worker quantizes it), small shapes for SwiftShader.

@@ -30,10 +30,10 @@ cases.push({ T: 9, I: 80, O: 33, bits: 5, G: 16 });
 cases.push({ T: 5, I: 64, O: 70, bits: 4, G: 32, R: 4 });
 cases.push({ T: 1, I: 96, O: 9, bits: 3, G: 32, R: 1 });
 cases.push({ T: 6, I: 45, O: 7, bits: 6, G: 'channel', R: 3 });
-// Past one 8-token tile, ending mid-tile: every bit width's decode and both scale modes.
+// Past one 8-token tile, ending mid-tile: every bit width's decode, both scale schemes (G = 32: per step; per-channel: per group).
 for (const bits of QBITS) cases.push({ T: 13, I: 128, O: 10, bits, G: bits === 8 ? 'channel' : 32, R: bits === 3 ? 2 : undefined });
 cases.push({ T: 20, I: 176, O: 37, bits: 3, G: 64 });
-// Groups of 16 take the per-step scale scheme with the offsets added by a matmul.
+// Groups of 16 take the per-step scale scheme (one pass over the row, offsets after).
 cases.push({ T: 17, I: 96, O: 12, bits: 6, G: 16, R: 2 });
 cases.push({ T: 11, I: 48, O: 5, bits: 2, G: 16 });
 

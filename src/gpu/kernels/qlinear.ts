@@ -33,10 +33,10 @@ const params = new UniformStruct({
 const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
 type Kernel = 'qlinear_forward' | 'qlinear_forward_prep' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
 
-/** The kernel specialised for a bit width: plane widths are override constants (shaders/include/qcode.wgsl). */
 /** Groups this short take the per-step scale scheme of qlinear_forward (see its header). */
 const STEP_SCALE_MAX_GROUP = 32;
 
+/** The kernel specialised for a bit width (override constants, shaders/include/qcode.wgsl) and, for the forward, its scale scheme. */
 function kernel(name: Kernel, bits: number, stepScale = false): KernelDef {
   const [QP0, QP1] = planeWidths(bits);
   const bindings =
