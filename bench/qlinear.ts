@@ -1,7 +1,8 @@
 // Quantized linear kernels at real model shapes (T = 128; SmolLM2-135M's
 // 576→1536 and 1536→576, Llama-3.2-1B's 2048→8192), each next to the best
 // plain f32 matmul on the same shape in the same run (`vs_baseline`).
-// Timings are the best of interleaved rounds (bench/measure.ts).
+// Timings are the best of interleaved rounds (bench/measure.ts). On a device
+// with shader-f16 the f16 forward (qlinear_forward_f16) is timed too.
 import type { GpuContext } from '../src/gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../src/gpu/buffers.ts';
 import { matmul } from '../src/gpu/kernels/matmul.ts';
@@ -49,7 +50,8 @@ export async function* qlinearBench(ctx: GpuContext) {
         ctx,
         {
           matmul_f32: () => matmul(ctx, y, x, wt),
-          qlinear_forward: () => qlinearForward(ctx, y, x, wq),
+          qlinear_forward: () => qlinearForward(ctx, y, x, wq, undefined, { f16: false }),
+          ...(ctx.features.f16 ? { qlinear_forward_f16: () => qlinearForward(ctx, y, x, wq, undefined, { f16: true }) } : {}),
           qlinear_backward_input: () => qlinearBackward(ctx, dy, x, wq, { dx }),
           qlinear_backward_quant: () => qlinearBackward(ctx, dy, x, wq, { dscale: ds, doffset: dm }),
         },

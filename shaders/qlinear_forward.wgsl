@@ -45,6 +45,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(8) var<storage, read> SX: array<f32>;
 
 // #include qcode
+// #include qlinear_store
 
 override STEP_SCALE: bool = false; // see Scale above
 // 16 × 4: measured a little ahead of 8 × 8 on SwiftShader (rows vary fastest).
@@ -155,20 +156,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     a6 += mo * SX[tk6 * p.NG + g];
     a7 += mo * SX[tk7 * p.NG + g];
   }
-  var acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-  for (var j = 0u; j < 8u; j++) {
-    let t = t0 + j;
-    if (t >= p.T) { break; }
-    var v = acc[j];
-    if (p.R > 0u) {
-      var lo = vec4<f32>(0.0);
-      for (var r = 0u; r < p.R; r++) {
-        lo += XA[t * p.R + r] * vec4<f32>(B[og.x * p.R + r], B[og.y * p.R + r], B[og.z * p.R + r], B[og.w * p.R + r]);
-      }
-      v += p.lora_scale * lo;
-    }
-    for (var i = 0u; i < 4u; i++) {
-      if (o0 + i < p.OP) { Y[t * p.O + p.O0 + o0 + i] = v[i]; }
-    }
-  }
+  store_tile(array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7), t0, o0, og);
 }

@@ -26,11 +26,15 @@ fn qcode(row: u32, k: u32) -> u32 {
   return qword(row, k) & ((1u << (QP0 + QP1)) - 1u);
 }
 
-// Codes k..k+3 as f32.
-fn qcode4(row: u32, k: u32) -> vec4<f32> {
+// Codes k..k+3 as integers.
+fn qcode4u(row: u32, k: u32) -> vec4<u32> {
   let B = QP0 + QP1;
-  let v = (vec4<u32>(qword(row, k)) >> vec4<u32>(0u, B, 2u * B, 3u * B)) & vec4<u32>((1u << B) - 1u);
-  return vec4<f32>(bitcast<vec4<i32>>(v));
+  return (vec4<u32>(qword(row, k)) >> vec4<u32>(0u, B, 2u * B, 3u * B)) & vec4<u32>((1u << B) - 1u);
+}
+
+// Codes k..k+3 as f32 (through i32: codes are < 2^8, and i32 → f32 is one instruction on x86, u32 → f32 several).
+fn qcode4(row: u32, k: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(qcode4u(row, k)));
 }
 
 // Codes k..k+3 with lane j multiplied by 2^(B·j): one AND, no per-lane shift.

@@ -18,7 +18,9 @@ export interface VulkanDriverChoice {
 /**
  * When the environment names no Vulkan driver and Debian chromium's SwiftShader
  * ICD exists, use it: the machines this project is built on have no GPU, and
- * Dawn does not work with mesa's lavapipe. Must run before `webgpu` is loaded.
+ * Debian 12's own lavapipe (mesa 22) lacks a Vulkan feature Dawn requires
+ * (mesa 25's, from bookworm-backports, works and grants shader-f16: the f16
+ * kernels' tests use it, tests/helpers/gpu.ts). Must run before `webgpu` is loaded.
  */
 export function chooseVulkanDriver(env: NodeJS.ProcessEnv = process.env): VulkanDriverChoice {
   const named = env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES;
@@ -36,7 +38,15 @@ export interface NodeGpuContext extends GpuContext {
   driver: VulkanDriverChoice;
 }
 
-export async function createNodeGpuContext(): Promise<NodeGpuContext> {
+export interface NodeGpuOptions {
+  /**
+   * Dawn's adapter choice by name (its `adapter=` option), e.g. "llvmpipe" when
+   * VK_ICD_FILENAMES lists several drivers. Default: Dawn's first adapter.
+   */
+  adapter?: string;
+}
+
+export async function createNodeGpuContext(opts: NodeGpuOptions = {}): Promise<NodeGpuContext> {
   const driver = chooseVulkanDriver();
   let mod: typeof import('webgpu');
   try {
@@ -46,7 +56,7 @@ export async function createNodeGpuContext(): Promise<NodeGpuContext> {
     throw new GpuUnavailableError(`The "webgpu" package (Dawn for Node) could not be loaded: ${String(cause)}. Run "npm install".`, { cause });
   }
   Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
+  const gpu = mod.create(opts.adapter ? [`adapter=${opts.adapter}`] : []);
   alive.add(gpu);
   const hint =
     driver.icd === null

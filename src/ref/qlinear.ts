@@ -116,3 +116,26 @@ export function qlinearForwardPrepRef(x: ArrayLike<number>, T: number, I: number
     }
   return { xp, sx };
 }
+
+/**
+ * The scale of qlinear_forward_f16's rounding error: m[t,o] = Σ_g R[o,g]·Σ_{k∈g}|x[t,k]|,
+ * R[o,g] = max(|offset|, |scale·(2^bits − 1) + offset|), the largest |w| a
+ * group's codes can make (the kernel normalises each group's f16 weights by
+ * it). The kernel's error is at most ~17·2^-11·m (see its header).
+ */
+export function qlinearF16ErrorScaleRef(x: ArrayLike<number>, T: number, w: QTensor): Float64Array {
+  const { rows: O, cols: I } = w;
+  const ng = groupsPerRow(I, w.groupSize);
+  const qmax = 2 ** w.bits - 1;
+  const m = new Float64Array(T * O);
+  for (let t = 0; t < T; t++)
+    for (let o = 0; o < O; o++) {
+      let s = 0;
+      for (let k = 0; k < I; k++) {
+        const gi = o * ng + Math.floor(k / w.groupSize);
+        s += Math.abs(x[t * I + k]) * Math.max(Math.abs(w.offset[gi]), Math.abs(w.scale[gi] * qmax + w.offset[gi]));
+      }
+      m[t * O + o] = s;
+    }
+  return m;
+}

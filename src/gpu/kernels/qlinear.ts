@@ -1,5 +1,5 @@
 // Typed wrappers of the quantized linear layer kernels:
-//   qlinearForward   y ← x · Wᵀ (+ s · (x·Aᵀ)·Bᵀ)      qlinear_forward(_scalar).wgsl
+//   qlinearForward   y ← x · Wᵀ (+ s · (x·Aᵀ)·Bᵀ)      qlinear_forward(_f16|_scalar).wgsl
 //   qlinearBackward  dx, dscale/doffset, dA/dB          qlinear_backward_*.wgsl + matmul_strided
 // W is a GpuQTensor dequantized inside the kernels. With LoRA, the rank-R
 // products (x·Aᵀ, dY·B) are small matmuls; the rank-R term is fused into the
@@ -14,6 +14,7 @@ import type { CodePart, GpuQTensor } from '../qtensor_gpu.ts';
 import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
 import { foldedGrid } from './elementwise.ts';
+import { castF16 } from './cast.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../../quant/qtensor.ts';
 
 /** One uniform layout shared by every qlinear kernel (fields unused by a kernel are ignored). */
@@ -31,7 +32,7 @@ const params = new UniformStruct({
   beta: 'f32',
 });
 const R8 = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
-type Kernel = 'qlinear_forward' | 'qlinear_forward_prep' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
+type Kernel = 'qlinear_forward' | 'qlinear_forward_f16' | 'qlinear_forward_prep' | 'qlinear_forward_scalar' | 'qlinear_backward_input' | 'qlinear_backward_quant' | 'dequantize';
 
 /** Groups this short take the per-step scale scheme of qlinear_forward (see its header). */
 const STEP_SCALE_MAX_GROUP = 32;
@@ -80,6 +81,18 @@ function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: nu
 export interface QLinearOptions {
   /** Record into this encoder (submitted by the caller through pipelines.submit) instead of submitting now. */
   encoder?: GPUCommandEncoder;
+  /** Use the f16 forward where it applies (default: when the device has shader-f16); false forces f32. */
+  f16?: boolean;
+}
+
+/**
+ * Which forward kernel a call runs: 'f16' (qlinear_forward_f16.wgsl, products
+ * in f16) when the device grants shader-f16, 'blocked' (qlinear_forward.wgsl)
+ * otherwise, and 'scalar' when I is not a multiple of 4 (no vec4 rows of X).
+ */
+export function forwardVariant(ctx: GpuContext, I: number, f16 = ctx.features.f16): 'f16' | 'blocked' | 'scalar' {
+  if (I % 4 !== 0) return 'scalar';
+  return f16 && ctx.features.f16 ? 'f16' : 'blocked';
 }
 
 /** Temporaries of a call live until its commands are submitted: at once, or with the caller's encoder. */
@@ -87,8 +100,8 @@ function scope(ctx: GpuContext, encoder: GPUCommandEncoder | undefined) {
   const enc = encoder ?? ctx.device.createCommandEncoder();
   return {
     enc,
-    temp(shape: number[], label: string): GpuTensor<'f32'> {
-      const t = GpuTensor.empty(ctx, shape, 'f32', label);
+    temp<D extends 'f32' | 'u32' = 'f32'>(shape: number[], label: string, dtype = 'f32' as D): GpuTensor<D> {
+      const t = GpuTensor.empty(ctx, shape, dtype, label);
       afterSubmit(enc, () => t.destroy());
       return t;
     },
@@ -113,12 +126,23 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
   // Bindings 2–7, the same for both kernels: this part's codes, scale, offset, X·Aᵀ, B, Y.
   const rest = (part: CodePart) => [part.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer];
-  if (I % 4 !== 0) {
+  const variant = forwardVariant(ctx, I, opts.f16);
+  if (variant === 'scalar') {
     for (const part of w.codeParts)
       dispatch(ctx, kernel('qlinear_forward_scalar', w.bits), {
         uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
         buffers: [x.buffer, ...rest(part)],
         workgroups: [Math.ceil(part.rows / 64), Math.ceil(T / 4)],
+        encoder: enc,
+      });
+  } else if (variant === 'f16') {
+    const xh = sc.temp([T, I / 2], 'qlinear.xh', 'u32');
+    castF16(ctx, xh, x, { encoder: enc });
+    for (const part of w.codeParts)
+      dispatch(ctx, kernel('qlinear_forward_f16', w.bits), {
+        uniform: pack(w, part, T, R, lora?.scale ?? 0, 0),
+        buffers: [xh.buffer, ...rest(part)],
+        workgroups: [Math.ceil(part.rows / 64), Math.ceil(T / 32)], // as the f32 kernel
         encoder: enc,
       });
   } else {
