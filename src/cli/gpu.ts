@@ -18,7 +18,7 @@ export const gpuCommand: Command = {
       else {
         const a = ctx.adapter;
         console.log(`adapter   ${a.vendor} ${a.architecture} — ${a.description}${a.isSoftware ? ' (software)' : ''}`);
-        console.log(`features  shader-f16 ${ctx.features.f16 ? 'yes' : 'no'}, subgroups ${ctx.features.subgroups ? 'yes' : 'no'}`);
+        console.log(`features  shader-f16 ${ctx.features.f16 ? 'yes (the quantized forward runs in f16)' : 'no (every kernel runs in f32)'}, subgroups ${ctx.features.subgroups ? 'yes' : 'no'}`);
         for (const [k, v] of Object.entries(ctx.limits)) console.log(`limit     ${k.padEnd(36)} ${v.toLocaleString('en-US')}`);
         const s = selftest;
         console.log(

@@ -54,6 +54,8 @@ export interface CreateContextOptions {
   /** Human text naming what is needed when no adapter exists (platform-specific hint). */
   missingHint?: string;
   powerPreference?: GPUPowerPreference;
+  /** false: do not ask for shader-f16 even where granted, so every kernel runs its f32 path. */
+  f16?: boolean;
 }
 
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|warp|software|cpu/i;
@@ -69,7 +71,7 @@ export async function createGpuContext(opts: CreateContextOptions): Promise<GpuC
     const v = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof v === 'number') requiredLimits[name] = v;
   }
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && (f !== 'shader-f16' || opts.f16 !== false)) as GPUFeatureName[];
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });

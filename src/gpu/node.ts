@@ -44,6 +44,8 @@ export interface NodeGpuOptions {
    * VK_ICD_FILENAMES lists several drivers. Default: Dawn's first adapter.
    */
   adapter?: string;
+  /** false keeps every kernel in f32 on an f16 device. Default: true unless SUB4_F16=0. */
+  f16?: boolean;
 }
 
 export async function createNodeGpuContext(opts: NodeGpuOptions = {}): Promise<NodeGpuContext> {
@@ -64,7 +66,7 @@ export async function createNodeGpuContext(opts: NodeGpuOptions = {}): Promise<N
       : existsSync(driver.icd.split(':')[0])
         ? `Vulkan driver: ${driver.icd}. Check that the Vulkan loader (libvulkan.so.1, Debian package "libvulkan1") is installed and that the driver works.`
         : `The Vulkan driver named in the environment does not exist: ${driver.icd}. Unset VK_ICD_FILENAMES or point it at an existing ICD json.`;
-  const ctx = await createGpuContext({ gpu, shaders: nodeShaders(), keepAlive: gpu, missingHint: hint });
+  const ctx = await createGpuContext({ gpu, shaders: nodeShaders(), keepAlive: gpu, missingHint: hint, f16: opts.f16 ?? process.env.SUB4_F16 !== '0' });
   const destroy = ctx.destroy;
   return {
     ...ctx,

@@ -12,7 +12,7 @@ import { compareArrays, normRelError } from '../../src/gpu/compare.ts';
 import { toF16 } from '../../src/gpu/kernels/cast.ts';
 import { forwardVariant, qlinearForward } from '../../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor } from '../../src/gpu/qtensor_gpu.ts';
-import type { NodeGpuContext } from '../../src/gpu/node.ts';
+import { createNodeGpuContext, type NodeGpuContext } from '../../src/gpu/node.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
 import { QBITS, type QBits } from '../../src/quant/qtensor.ts';
 import { quantizeRtn } from '../../src/quant/quantize/rtn.ts';
@@ -85,6 +85,17 @@ describe('qlinear_forward_f16', () => {
     expect(forwardVariant(ctx, 64)).toBe('f16');
     expect(forwardVariant(ctx, 64, false)).toBe('blocked');
     expect(forwardVariant(ctx, 63)).toBe('scalar');
+  });
+
+  it('is off on a device made with f16: false (SUB4_F16=0)', async () => {
+    if (!(await device())) return;
+    const off = await createNodeGpuContext({ adapter: 'llvmpipe', f16: false });
+    try {
+      expect(off.features.f16).toBe(false);
+      expect(forwardVariant(off, 64)).toBe('blocked');
+    } finally {
+      off.destroy();
+    }
   });
 
   for (const c of cases)
