@@ -11,69 +11,28 @@
 //    worst token printed. The reference context keeps its KV cache in F32 with
 //    flash attention off: llama.cpp's default F16 KV cache rounds k and v to
 //    f16, which alone moves log-probabilities by ~3e-3 (printed for comparison).
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { LlamaModel as RefModel } from 'node-llama-cpp';
 import { gpu } from '../helpers/gpu.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
-import { perplexity, pplWindows } from '../helpers/perplexity.ts';
-import { openModelPath } from '../../src/io/model.node.ts';
-import { evalWindows, perplexityOf, tokenizePrefix } from '../../src/model/eval.ts';
-import { LlamaModel } from '../../src/model/llama.ts';
-import { loadWeights } from '../../src/model/weights.ts';
+import { pplWindows } from '../helpers/perplexity.ts';
+import { dataText, openOnGpu, pplVsLlamaCpp, refPathOf } from '../helpers/ppl_vs_llamacpp.ts';
 
 const CTX = 128;
 const FULL = process.env.SUB4_FULL_EVAL === '1';
 const STORIES = ['models/stories260K.gguf', 'models/stories260K', ...['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0'].map((t) => `models/stories260K-quantized/stories260K-${t}.gguf`)];
 const RANDOM = ['F32', 'Q4_0', 'Q8_0', 'Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K'].map((t) => `models/random-llama-256/random-llama-256-${t}.gguf`);
 
-/** A text prefix of whole lines, far longer than any window set here needs (tokenizing 1 MB costs seconds). */
-function dataText(): string | null {
-  const p = fixture('data/tinyshakespeare/input.txt');
-  if (!p) return null;
-  const text = readFileSync(p, 'utf8');
-  return text.slice(0, text.indexOf('\n', 100_000) + 1);
-}
-
-/** The llama.cpp model that holds the same weights (the HF folder was derived from the GGUF). */
-const refPathOf = (rel: string) => fixture(rel.endsWith('.gguf') ? rel : `${rel}.gguf`);
-
-async function openOnGpu(path: string) {
-  const ctx = await gpu();
-  const file = await openModelPath(path);
-  const weights = await loadWeights(ctx, file);
-  return { file, model: new LlamaModel(ctx, weights), close: async () => (weights.destroy(), await file.close()) };
-}
-
 describe('perplexity: sub4 vs llama.cpp', () => {
   const rows: string[] = [];
   for (const rel of [...STORIES, ...RANDOM]) {
     const windows = FULL || STORIES.includes(rel) ? 8 : 1;
     it(`${rel} (ctx ${CTX}, ${windows} windows)`, { timeout: 120_000 }, async () => {
-      const path = fixture(rel);
-      const refPath = refPathOf(rel);
-      const text = dataText();
-      if (!path || !refPath || !text) return;
-      const ref = await refModel(refPath);
-      if (!ref) return;
-      const bos = ref.tokens.bos as number;
-      const refWindows = pplWindows(refTokenize(ref, text), bos, CTX, windows);
-      const s = await openOnGpu(path);
-      try {
-        const tok = s.file.tokenizer!;
-        const ours = evalWindows(tokenizePrefix(tok, text, (CTX - 1) * windows), tok.bosId, CTX, windows, 'tinyshakespeare');
-        expect(ours, 'sub4 and llama.cpp must score the same windows').toEqual(refWindows);
-        const got = await perplexityOf(s.model, ours);
-        const want = await perplexity(refWindows, (t) => refLogits(ref, t));
-        const rel = got.ppl / want.ppl - 1;
-        rows.push(`${path.split('/').slice(-2).join('/')}: sub4 ppl ${got.ppl.toFixed(4)}, llama.cpp ${want.ppl.toFixed(4)}, diff ${(100 * rel).toFixed(3)} %`);
-        console.log(rows.at(-1));
-        expect(got.tokens).toBe(want.tokens);
-        expect(Math.abs(rel)).toBeLessThanOrEqual(0.005);
-      } finally {
-        await s.close();
-      }
+      const r = await pplVsLlamaCpp(await gpu(), rel, CTX, windows);
+      if (!r) return;
+      rows.push(r.row);
+      console.log(r.row);
+      expect(Math.abs(r.diff)).toBeLessThanOrEqual(0.005);
     });
   }
 });
@@ -96,7 +55,7 @@ describe('per-token log-probabilities: sub4 vs llama.cpp', () => {
       const ref = await refModel(refPath);
       if (!ref) return;
       const win = pplWindows(refTokenize(ref, text), ref.tokens.bos as number, CTX, 1)[0];
-      const s = await openOnGpu(path);
+      const s = await openOnGpu(await gpu(), path);
       const acts = s.model.activations(1, CTX);
       s.model.forward(acts, win);
       const z = s.model.logits(acts);

@@ -6,7 +6,7 @@
 // carries 11 bits, so ~1e-3 is expected; a wrong scale or code shows as ≥ 1e-1);
 // the cast exactly as f16round.
 import { describe, expect, it } from 'vitest';
-import { f16Gpu } from '../helpers/gpu.ts';
+import { f16Device as device } from '../helpers/gpu.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { compareArrays, normRelError } from '../../src/gpu/compare.ts';
 import { toF16 } from '../../src/gpu/kernels/cast.ts';
@@ -20,15 +20,6 @@ import { f16round, unpackF16 } from '../../src/ref/f16.ts';
 import { qlinearF16ErrorScaleRef, qlinearForwardRef } from '../../src/ref/qlinear.ts';
 
 const U = 2 ** -11; // f16's unit roundoff
-
-/** The f16 device, or undefined after printing why the test is skipped (a failure in CI). */
-async function device(): Promise<NodeGpuContext | undefined> {
-  const c = await f16Gpu();
-  if (typeof c !== 'string') return c;
-  if (process.env.SUB4_REQUIRE_FIXTURES === '1') throw new Error(`no shader-f16 device: ${c}`);
-  console.warn(`SKIP: no shader-f16 device (${c})`);
-  return undefined;
-}
 
 describe('cast_f16', () => {
   it('rounds like f16round: random values, ties, subnormals, the largest finite f16', async () => {

@@ -45,3 +45,12 @@ export function f16Gpu(): Promise<NodeGpuContext | string> {
   }
   return f16ctx;
 }
+
+/** f16Gpu() for a test: the device, or undefined after printing why the test is skipped (a failure under SUB4_REQUIRE_FIXTURES=1). */
+export async function f16Device(): Promise<NodeGpuContext | undefined> {
+  const c = await f16Gpu();
+  if (typeof c !== 'string') return c;
+  if (process.env.SUB4_REQUIRE_FIXTURES === '1') throw new Error(`no shader-f16 device: ${c}`);
+  console.warn(`SKIP: no shader-f16 device (${c})`);
+  return undefined;
+}
