@@ -1,8 +1,10 @@
 // Quantized linear kernels at real model shapes (T = 128; SmolLM2-135M's
 // 576→1536 and 1536→576, Llama-3.2-1B's 2048→8192), each next to the best
 // plain f32 matmul on the same shape in the same run (`vs_baseline`).
-// Timings are the best of interleaved rounds (bench/measure.ts). On a device
-// with shader-f16 the f16 forward (qlinear_forward_f16) is timed too.
+// Timings are the best of 5 interleaved rounds (bench/measure.ts);
+// `vs_baseline` compares the bests, `vs_baseline_paired` is the median of the
+// rounds' own ratios. On a device with shader-f16 the f16 forward
+// (qlinear_forward_f16) is timed too.
 import type { GpuContext } from '../src/gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../src/gpu/buffers.ts';
 import { matmul } from '../src/gpu/kernels/matmul.ts';
@@ -10,7 +12,7 @@ import { qlinearBackward, qlinearForward } from '../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor } from '../src/gpu/qtensor_gpu.ts';
 import { randomF32 } from '../src/gpu/random.ts';
 import { quantizeRtn } from '../src/quant/quantize/rtn.ts';
-import { bestOf } from './measure.ts';
+import { fastest, interleaved, pairedRatio } from './measure.ts';
 
 const SHAPES = [
   { T: 128, I: 576, O: 1536 },
@@ -46,7 +48,7 @@ export async function* qlinearBench(ctx: GpuContext) {
       const dm = GpuTensor.empty(ctx, wq.offset.shape, 'f32');
       ledgerOf(ctx).resetPeak();
       // 5 interleaved rounds: single timings on SwiftShader here spread by ±10 %.
-      const ms = await bestOf(
+      const rounds = await interleaved(
         ctx,
         {
           matmul_f32: () => matmul(ctx, y, x, wt),
@@ -57,10 +59,25 @@ export async function* qlinearBench(ctx: GpuContext) {
         },
         5,
       );
+      const ms = fastest(rounds);
       const base = flops / (ms.matmul_f32 * 1e6);
       for (const [kernel, t] of Object.entries(ms)) {
         const gflops = flops / (t * 1e6);
-        yield { bench: 'qlinear', kernel, bits, group, T, I, O, ms: +t.toFixed(2), gflops: +gflops.toFixed(4), baseline: 'matmul_f32', vs_baseline: +(gflops / base).toFixed(2), peak_gpu_bytes: ledgerOf(ctx).peak };
+        yield {
+          bench: 'qlinear',
+          kernel,
+          bits,
+          group,
+          T,
+          I,
+          O,
+          ms: +t.toFixed(2),
+          gflops: +gflops.toFixed(4),
+          baseline: 'matmul_f32',
+          vs_baseline: +(gflops / base).toFixed(2),
+          vs_baseline_paired: +pairedRatio(rounds.matmul_f32, rounds[kernel]).toFixed(2),
+          peak_gpu_bytes: ledgerOf(ctx).peak,
+        };
       }
       [ds, dm].forEach((t) => t.destroy());
       wq.destroy();
