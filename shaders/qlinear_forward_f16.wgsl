@@ -17,8 +17,9 @@
 //           magnitude (tiny scales would otherwise fall into f16 subnormals),
 //           and a product overflows only if |x| > 16384 (no LLM activation
 //           feeding a linear layer comes near that).
-// Error:    |y16 − y| ≤ ~16·2^-11 · Σ_k |x_k|·max_{g(k)}|w| (the test's bound,
-//           tests/gpu/qlinear_forward_f16.test.ts); typically ~1e-4 relative.
+// Error:    |y16 − y| ≤ ~17·2^-11 · Σ_k |x_k|·max_{g(k)}|w| (tested with 20·2^-11,
+//           tests/gpu/qlinear_forward_f16.test.ts); max |error| / max |y| ~1e-3
+//           on random layers; perplexity moves < 0.1 % (tests/gpu/model_f16.test.ts).
 // Why:      on GPUs with f16 ALUs a vec4<f16> dot is packed math and XH is half
 //           the bytes of X; sums in f32 keep long rows (I = 8192) accurate.
 //           The f32 kernel's mask-only decode (codes times 2^(B·j)) does not

@@ -124,7 +124,7 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   const enc = sc.enc;
   const xa = lora ? sc.temp([T, R], 'qlinear.xa') : sc.temp([1], 'qlinear.nolora');
   if (lora) matmul(ctx, xa, x, lora.a, { encoder: enc });
-  // Bindings 2–7, the same for both kernels: this part's codes, scale, offset, X·Aᵀ, B, Y.
+  // Bindings 2–7, the same for every forward kernel: this part's codes, scale, offset, X·Aᵀ, B, Y.
   const rest = (part: CodePart) => [part.codes.buffer, w.scale.buffer, w.offset.buffer, xa.buffer, (lora?.b ?? xa).buffer, y.buffer];
   const variant = forwardVariant(ctx, I, opts.f16);
   if (variant === 'scalar') {
