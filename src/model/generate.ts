@@ -3,7 +3,7 @@
 // sampling.ts) and stopping at an end-of-sequence id or the token budget. Each
 // token is handed to a callback as soon as it is chosen, so callers stream.
 import { KvCache } from './kv_cache.ts';
-import type { Activations, LlamaModel } from './llama.ts';
+import type { Activations, LayerLora, LlamaModel } from './llama.ts';
 import { createSampler, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -16,6 +16,8 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?(id: number, index: number): void;
   /** Cache capacity; default prompt + maxTokens, at most the model's max positions. */
   maxContext?: number;
+  /** LoRA adapters per layer (a trained run's), joined to every forward. */
+  lora?: readonly LayerLora[];
 }
 
 export interface GenerateResult {
@@ -50,7 +52,7 @@ export async function generate(model: LlamaModel, prompt: readonly number[], opt
   try {
     const t0 = performance.now();
     prefill = model.activations(1, prompt.length);
-    model.forward(prefill, prompt, { cache });
+    model.forward(prefill, prompt, { cache, lora: opts.lora });
     let logits = await lastLogits(model, prefill);
     prefill.destroy();
     prefill = null;
@@ -71,7 +73,7 @@ export async function generate(model: LlamaModel, prompt: readonly number[], opt
         break;
       }
       step ??= model.activations(1, 1);
-      model.forward(step, [id], { cache });
+      model.forward(step, [id], { cache, lora: opts.lora });
       logits = await lastLogits(model, step);
     }
     return { tokens, stop: reason, prefillMs, decodeMs: performance.now() - t1 };

@@ -68,6 +68,8 @@ export interface GenerateParams {
   topP: number;
   /** Sampler seed: the same seed and settings give the same text. */
   seed: number;
+  /** 'tuned': the last training run's model (its scales and LoRA factors); default 'base'. */
+  model?: 'base' | 'tuned';
 }
 
 /** One generated token, streamed as soon as it is chosen. */
@@ -82,6 +84,8 @@ export interface GeneratedToken {
 export type StopReason = 'eos' | 'length' | 'context' | 'cancelled';
 
 export interface Generated {
+  /** Which model continued the prompt. */
+  model: 'base' | 'tuned';
   /** Ids of the new tokens (prompt excluded). */
   tokens: number[];
   /** The new text, complete (held-back partial characters included). */

@@ -22,7 +22,7 @@ import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainStepPoint, TrainStream } from './protocol.ts';
 import { checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText } from './train_data.ts';
-import { RunGate, TrainedRun } from './train_slot.ts';
+import { restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
 
 /** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
 const EVAL_FRACTION = 0.1;
@@ -206,20 +206,6 @@ async function runTraining(
 /** A new model replaced this one mid-run: nothing trained on it is worth keeping. */
 function stopIfReplaced(signal: AbortSignal): void {
   if (signal.aborted && signal.reason === NEW_MODEL_REASON) throw new CancelledError(`Training stopped: ${NEW_MODEL_REASON}.`);
-}
-
-/**
- * PEQA wrote trained scales into the resident weights (Trainable.apply()). Put
- * the base's back, computed from each layer's starting θ, and keep the trained
- * θ in the trainable, so generate sees the base and export still reads the run.
- */
-async function restoreBaseScales(tr: Trainable): Promise<void> {
-  const peqa = tr.layers.flatMap((roles) => Object.values(roles).flatMap((t) => (t?.peqa ? [t.peqa] : [])));
-  if (peqa.length === 0) return;
-  const trained = await Promise.all(peqa.map((p) => p.gpu.theta.read()));
-  for (const p of peqa) p.gpu.theta.write(p.p.theta);
-  tr.apply();
-  peqa.forEach((p, i) => p.gpu.theta.write(trained[i]));
 }
 
 /** Posts a run's stream: step points batched to at most one message per STEP_POST_MS, other events in order. */

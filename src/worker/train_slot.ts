@@ -5,7 +5,7 @@
 // a kept Trainable never outlives the buffers it points into. Nothing here is
 // sent to the page: the page only sees the run's report.
 import type { LoadedModel } from '../io/model.ts';
-import type { LlamaModel } from '../model/llama.ts';
+import type { LayerLora, LlamaModel } from '../model/llama.ts';
 import type { Trainable } from '../model/trainable.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import type { QTensor } from '../quant/qtensor.ts';
@@ -34,6 +34,20 @@ export class TrainedRun {
   /** True when the run trained on the model slot's resident weights (they must outlive it). */
   get borrowsWeights(): boolean {
     return this.ownWeights === null;
+  }
+
+  /**
+   * Run `fn` on the tuned model: the trained scales written into the weights
+   * and the LoRA factors to join each forward. Borrowed (resident) weights get
+   * the base's scales back afterwards, so base requests stay on the base.
+   */
+  async withTuned<T>(fn: (llama: LlamaModel, lora: readonly LayerLora[]) => Promise<T>): Promise<T> {
+    this.trainable.apply();
+    try {
+      return await fn(this.llama, this.trainable.lora);
+    } finally {
+      if (this.borrowsWeights) await restoreBaseScales(this.trainable);
+    }
   }
 
   destroy(): void {
@@ -106,4 +120,18 @@ export class TrainSlot {
     this.kept?.destroy();
     this.kept = run;
   }
+}
+
+/**
+ * PEQA wrote trained scales into the resident weights (Trainable.apply()). Put
+ * the base's back, computed from each layer's starting θ, and keep the trained
+ * θ in the trainable, so generate sees the base and export still reads the run.
+ */
+export async function restoreBaseScales(tr: Trainable): Promise<void> {
+  const peqa = tr.layers.flatMap((roles) => Object.values(roles).flatMap((t) => (t?.peqa ? [t.peqa] : [])));
+  if (peqa.length === 0) return;
+  const trained = await Promise.all(peqa.map((p) => p.gpu.theta.read()));
+  for (const p of peqa) p.gpu.theta.write(p.p.theta);
+  tr.apply();
+  peqa.forEach((p, i) => p.gpu.theta.write(trained[i]));
 }

@@ -3,7 +3,8 @@
 // `sub4 tune --json` with the same settings (step losses, held-out losses,
 // samples), Pause holds the steps and Resume goes on, Stop resolves with what
 // was trained and keeps it in the model slot, PEQA on the resident weights of a
-// quantized file leaves generate on the base, and bad input fails with typed
+// quantized file leaves generate on the base unless the tuned model is asked
+// for (then it continues as the run's own sample, PEQA and LoRA), and bad input fails with typed
 // errors naming the field or the file. The browser test (train.test.ts) runs the
 // same requests from the panel in Chromium.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -107,6 +108,8 @@ describe.skipIf(!haveAll)('train over the protocol', () => {
     expect(kept.info).toMatchObject({ method: 'peqa', quant: { bits: 4, groupSize: 32 }, steps: s.steps, seqLen: s.seqLen });
     expect(kept.borrowsWeights).toBe(false);
     expect(kept.quantized!.size).toBe(35);
+    // The tuned model is that run's own quantized weights: it continues as the after sample.
+    expect((await client.request({ ...greedy, model: 'tuned' })).text).toBe(r.samples.after);
   });
 
   it('Pause holds the steps, Resume goes on, Stop resolves with what was trained and keeps it', async () => {
@@ -163,12 +166,32 @@ describe.skipIf(!haveAll)('train over the protocol', () => {
     expect(r.samples.after).not.toBe(r.samples.before); // the trained scales change the sample ...
     expect(after.text).toBe(before.text); // ... but generate runs on the base scales again
     expect(slot.training.trained!.borrowsWeights).toBe(true);
+    // Asked for, the tuned model (KV-cache generation) continues as the run's own greedy sample did (full re-forwards) ...
+    const tuned = await client.request({ ...greedy, model: 'tuned' });
+    expect([tuned.model, tuned.text]).toEqual(['tuned', r.samples.after]);
+    // ... and the resident weights are back on the base scales afterwards.
+    expect((await client.request(greedy)).text).toBe(before.text);
     await client.request({ type: 'load-model', files: [{ path: 'stories260K.gguf', file: new File([await openAsBlob(F32!)], 'stories260K.gguf') }] });
     expect(slot.training.trained).toBeNull();
   });
 
+  it('LoRA on a quantized file: the tuned model generates with the run\'s factors', async () => {
+    const { client } = await connect(Q4!);
+    const before = await client.request(greedy);
+    const r = await client.request({ type: 'train', ...SETTINGS, method: 'lora', bits: null, lr: 3e-2, file: dataFile(), name: 'shakespeare.txt' });
+    expect(r.samples.after).not.toBe(r.samples.before);
+    const tuned = await client.request({ ...greedy, model: 'tuned' });
+    expect([tuned.model, tuned.text]).toEqual(['tuned', r.samples.after]);
+    expect((await client.request(greedy)).text).toBe(before.text);
+  });
+
   it('bad input fails with typed errors naming the field or the file', async () => {
     const { client } = await connect(F32!);
+    const noRun = await failure(client.request({ ...greedy, model: 'tuned' }));
+    expect([noRun.name, noRun.field]).toEqual(['RequestParamError', 'model']);
+    expect(noRun.message).toMatch(/stories260K\.gguf has no trained run: train it first/);
+    const badModel = await failure(client.request({ ...greedy, model: 'adapted' as 'tuned' }));
+    expect([badModel.name, badModel.field]).toEqual(['RequestParamError', 'model']);
     const peqa = await failure(client.request({ type: 'train-plan', ...SETTINGS, bits: null }));
     expect(peqa.name).toBe('TrainConfigError');
     expect(peqa.message).toMatch(/stories260K\.gguf: no linear layer is stored quantized/);

@@ -3,8 +3,9 @@
 // train PEQA on a 4-bit base the worker quantizes itself (seq 64, batch 2, 20
 // steps). Checks the dataset report, that the loss chart grows while the run
 // goes, that the loss falls, tokens/s, the samples before and after, that the
-// page's own thread never blocks, Pause then Resume, and Stop ending a run early
-// with its results kept. Screenshot: test-results/train-panel.png.
+// page's own thread never blocks, Pause then Resume, the Generate panel's tuned
+// model continuing as the after sample, and Stop ending a run early with its
+// results kept. Screenshot: test-results/train-panel.png.
 // The same run through the CLI (`sub4 tune`) is tested in tests/cli/tune.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -161,6 +162,17 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('fine-tuning in Chromium', () =
     expect(after!.length).toBeGreaterThan(0);
     // The page's own thread never blocks while the worker trains (timer gaps measure machine load on SwiftShader).
     expect(longTasks.filter((d) => d >= RESPONSIVE_MS)).toEqual([]);
+
+    // The Generate panel now offers the tuned model (the default): greedy, it continues the sample prompt as the run's after sample did.
+    expect(await page.getByTestId('generate-model').inputValue()).toBe('tuned');
+    await page.getByTestId('prompt').fill('Once upon a time');
+    await page.getByTestId('max-tokens').fill('16');
+    await page.getByTestId('temperature').fill('0');
+    const genRun = Number(await attr(page, 'generate-panel', 'data-run-id'));
+    await page.getByTestId('generate').click();
+    await until(page, `Number(document.querySelector('[data-testid="generate-panel"]')?.getAttribute('data-run-id')) > ${genRun} && document.querySelector('[data-testid="generate-status"]')?.textContent === 'done'`);
+    expect(await page.getByTestId('generate-output').textContent()).toBe(after);
+    expect(await page.getByTestId('generate-stats').innerText()).toContain('(tuned model)');
   });
 
   it('Stop ends a long run between steps and keeps what was trained', async () => {

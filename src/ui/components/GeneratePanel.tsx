@@ -1,7 +1,9 @@
 // Generate panel: a prompt and sampling settings, Generate and Stop, and the
 // continuation streaming in as the engine worker makes each token. Disabled
-// until a model is loaded. The work runs in the worker (actions.generateText);
-// this renders the store's generation slice.
+// until a model is loaded. Once a training run has finished, a choice between
+// the base and the tuned model (default tuned: the run just trained is what a
+// user wants to try). The work runs in the worker (actions.generateText); this
+// renders the store's generation slice.
 import { useState, type FormEvent } from 'react';
 import { generateText, stopGeneration } from '../../state/actions.ts';
 import type { GenerateState } from '../../state/slices/generate.ts';
@@ -36,7 +38,8 @@ function Stats({ g }: { g: GenerateState }) {
       <strong data-testid="generate-speed" data-value={r.tokensPerSecond}>
         {r.tokensPerSecond.toFixed(1)} tokens/s
       </strong>{' '}
-      (prompt {formatCount(r.promptTokens)} tokens, first token after {Math.round(r.prefillMs)} ms) — {STOPPED[r.stopReason]}.
+      (prompt {formatCount(r.promptTokens)} tokens, first token after {Math.round(r.prefillMs)} ms) — {STOPPED[r.stopReason]}
+      {r.model === 'tuned' ? ' (tuned model)' : ''}.
     </>
   );
 }
@@ -45,6 +48,9 @@ export function GeneratePanel() {
   const { client, store } = useServices();
   const ready = useAppStore((s) => s.model.status === 'ready');
   const g = useAppStore((s) => s.generation);
+  const runStatus = useAppStore((s) => s.train.run.status);
+  const tunedReady = runStatus === 'done' || runStatus === 'stopped';
+  const [weights, setWeights] = useState<'base' | 'tuned'>('tuned');
   const [prompt, setPrompt] = useState('Once upon a time');
   const [maxTokens, setMaxTokens] = useState('128');
   const [temperature, setTemperature] = useState('0.8');
@@ -62,6 +68,7 @@ export function GeneratePanel() {
       topK: parseNumber(topK),
       topP: parseNumber(topP),
       seed: parseNumber(seed),
+      model: tunedReady ? weights : 'base',
     });
   };
 
@@ -82,6 +89,15 @@ export function GeneratePanel() {
             <span>Prompt</span>
             <textarea rows={3} value={prompt} data-testid="prompt" onChange={(ev) => setPrompt(ev.target.value)} />
           </label>
+          {tunedReady && (
+            <label className="field">
+              <span>Model</span>
+              <select value={weights} data-testid="generate-model" onChange={(ev) => setWeights(ev.target.value as 'base' | 'tuned')}>
+                <option value="tuned">Tuned (the last training run)</option>
+                <option value="base">Base</option>
+              </select>
+            </label>
+          )}
           <div className="fields">
             <NumberField label="Max tokens" value={maxTokens} onChange={setMaxTokens} testId="max-tokens" min={1} />
             <NumberField label="Temperature" value={temperature} onChange={setTemperature} testId="temperature" min={0} step="any" title="0 = greedy: always the most likely token" />
