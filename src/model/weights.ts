@@ -10,6 +10,7 @@ import { createRopeTable, type RopeTable } from '../gpu/kernels/rope.ts';
 import { FormatError } from '../io/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/model.ts';
 import type { LlamaConfig } from './config.ts';
+import { ropeInvFreq } from './rope_freq.ts';
 import { destroyLinear, quantizedLinear, uploadLinear, type GpuLinear } from './linear.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { paramSpec, type LinearRole, type ParamEntry } from './spec.ts';
@@ -92,7 +93,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       freqFactors = await tensorFor(model, get('rope_freqs.weight')).readF32();
       step();
     }
-    const rope = createRopeTable(ctx, c, freqFactors);
+    const rope = createRopeTable(ctx, ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, freqFactors));
     owned.push(rope);
 
     const layers: LayerWeights[] = [];

@@ -12,7 +12,7 @@
 // QTensor (dW[o,k] = dscale[o,g]·q[o,k] + doffset[o,g] by the chain rule), and
 // parametrizationBackwardRef (src/ref/parametrize.ts) into dθ.
 import type { LlamaConfig } from '../model/config.ts';
-import { ropeInvFreq } from '../gpu/kernels/rope.ts';
+import { ropeInvFreq } from '../model/rope_freq.ts';
 import { getCode, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { attentionBackwardRef, attentionForwardRef } from './attention.ts';
 import { crossEntropyBackwardRef, crossEntropyForwardRef } from './cross_entropy.ts';

@@ -8,7 +8,8 @@ import { gpu } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/close.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
-import { createRopeTable, ropeBackward, ropeForward, ropeInvFreq, ropeTurnTable } from '../../src/gpu/kernels/rope.ts';
+import { createRopeTable, ropeBackward, ropeForward, ropeTurnTable } from '../../src/gpu/kernels/rope.ts';
+import { ropeInvFreq } from '../../src/model/rope_freq.ts';
 import { ropeBackwardRef, ropeForwardRef } from '../../src/ref/rope.ts';
 import type { RopeScaling } from '../../src/model/config.ts';
 
@@ -59,7 +60,7 @@ describe('rope: GPU vs reference', () => {
   for (const c of cases)
     it(`N=${c.N} H=${c.H} K=${c.K} D=${c.D} ${c.scaling.type}${c.foldAt ? ` foldAt=${c.foldAt}` : ''}`, async () => {
       const ctx = await gpu();
-      const table = createRopeTable(ctx, { headDim: c.D, ropeTheta: c.theta, ropeScaling: c.scaling }, c.factors);
+      const table = createRopeTable(ctx, ropeInvFreq(c.D, c.theta, c.scaling, c.factors));
       const pos = GpuTensor.from(ctx, Uint32Array.from(c.positions), [c.N], 'u32');
       const q = randomF32(c.N * c.H * c.D, c.N + c.D);
       const k = randomF32(c.N * c.K * c.D, c.N + c.D + 1);
@@ -89,7 +90,7 @@ describe('rope: GPU vs reference', () => {
 
   it('rejects shapes that are not rows of heads, and a missing rope_freqs', async () => {
     const ctx = await gpu();
-    const table = createRopeTable(ctx, { headDim: 8, ropeTheta: 10000, ropeScaling: { type: 'none' } });
+    const table = createRopeTable(ctx, ropeInvFreq(8, 10000, { type: 'none' }));
     const pos = GpuTensor.from(ctx, new Uint32Array(3), [3], 'u32');
     const bad = GpuTensor.empty(ctx, [3, 12], 'f32');
     const q = GpuTensor.empty(ctx, [3, 16], 'f32');
