@@ -36,6 +36,8 @@ export interface ModelTensor {
   readRaw(): Promise<Uint8Array>;
   /** Quantized layers that are not GGUF blocks (GPTQ checkpoints): the QTensor, engine row order. */
   readQ?(): Promise<QTensor>;
+  /** With readQ: its grid (group size in columns; per-channel = the row length), for planning before reading. */
+  quant?: { bits: number; groupSize: number };
 }
 
 export interface LoadedModel {

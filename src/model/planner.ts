@@ -87,6 +87,7 @@ export function quantTypeFacts(type: QuantGgmlType): TypeFacts {
 export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
   return (name) => {
     const t = model.tensors.get(name);
+    if (t?.quant) return { kind: 'quant', bits: t.quant.bits, groupSize: t.quant.groupSize }; // GPTQ: loaded as a QTensor
     if (!t || t.ggmlType === null || !isQuantGgmlType(t.ggmlType)) return { kind: 'dense' };
     const f = quantTypeFacts(t.ggmlType);
     return { kind: 'quant', bits: f.bits, groupSize: f.groupSize, type: t.ggmlType };
@@ -95,7 +96,8 @@ export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
 
 /** θ entries of a PEQA layer of G groups. */
 function thetaCount(kind: PeqaKind, s: Extract<LinearStorage, { kind: 'quant' }>, rows: number, cols: number, G: number): number {
-  if (kind === 'scale') return G;
+  // Grids without a GGUF type (sub4's RTN, GPTQ) have integer zero points: 'auto' is the 'scale' view (trainable.ts peqaFor).
+  if (kind === 'scale' || (kind === 'auto' && !s.type)) return G;
   if (kind === 'scale+offset' || !s.type) return 2 * G;
   const f = quantTypeFacts(s.type);
   return ((rows * cols) / f.blockSize) * f.autoTheta;

@@ -16,6 +16,7 @@ import { openModelPath } from '../../src/io/model.node.ts';
 import { fileSink } from '../../src/io/sink.node.ts';
 import { evalWindows, perplexityOf, tokenizePrefix } from '../../src/model/eval.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
+import { storageOf } from '../../src/model/planner.ts';
 import { createTrainable } from '../../src/model/trainable.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { scaleParametrization } from '../../src/quant/parametrize.ts';
@@ -74,6 +75,8 @@ describe('GPTQ export → import of stories260K', () => {
             continue;
           }
           expect(t.type).toBe(`GPTQ ${opts.bits}-bit ${opts.groupSize === 'channel' ? 'per-channel' : `g${opts.groupSize}`}`);
+          // The planner sees the quantized grid it will hold, not a dense f32 weight.
+          expect(storageOf(re)(name)).toEqual({ kind: 'quant', bits: q.bits, groupSize: q.groupSize });
           const got: QTensor = await t.readQ!();
           expect([got.rows, got.cols, got.bits, got.groupSize]).toEqual([q.rows, q.cols, q.bits, q.groupSize]);
           expect(Buffer.from(got.codes.buffer).equals(Buffer.from(q.codes.buffer)), `${name} codes`).toBe(true);

@@ -2,7 +2,8 @@
 // random-llama-256 quantized by llama.cpp (Q4_0 with a Q6_K head; Q4_K_M mixing
 // Q4_K and Q6_K), a real training step (load, trainable state, AdamW, saved
 // activations, backward workspace, forward + loss + backward + optimizer step)
-// peaks within 10 % of the plan, for three (B, T) and three methods. Then the
+// peaks within 10 % of the plan, for three (B, T) and three methods, and for
+// PEQA on the F32 model quantized by sub4 (its own weights). Then the
 // refusal: limits and a budget the plan cannot fit are named with the figure.
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
@@ -15,6 +16,8 @@ import { createTrainable, type TrainConfig } from '../../src/model/trainable.ts'
 import { ModelBackward } from '../../src/model/backward.ts';
 import { checkPlanFits, planStep, PlanRefusedError, storageOf } from '../../src/model/planner.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
+import { quantizeModelLinears } from '../../src/train/quantize_model.ts';
+import { planStorage } from '../../src/train/setup.ts';
 
 const DIR = 'models/random-llama-256/';
 const SETTINGS: [file: string, B: number, T: number, train: TrainConfig, save: true | 'inputs'][] = [
@@ -55,6 +58,35 @@ describe('memory planner vs the ledger on random-llama-256', () => {
         console.log(`planner | ${file} | ${train.method}${save === 'inputs' ? '+recompute' : ''} | B=${B} T=${T} | predicted ${plan.total} | measured ${measured} | ${(100 * err).toFixed(2)} % | ${JSON.stringify(plan.parts)}`);
       expect(Math.abs(err)).toBeLessThanOrEqual(0.1);
     });
+
+  it('random-llama-256-F32.gguf quantized by sub4 (4-bit g32), PEQA auto at B=1 T=64: within 10 %, θ as the scale view', async () => {
+    const path = fixture(DIR + 'random-llama-256-F32.gguf');
+    if (!path) return;
+    const ctx = await gpu();
+    const m = await openModelPath(path);
+    const q = { bits: 4, groupSize: 32 } as const;
+    const ledger = ledgerOf(ctx);
+    const live0 = ledger.live;
+    ledger.resetPeak();
+    const plan = (peqa: 'auto' | 'scale' | 'scale+offset') => planStep({ config: m.config, storage: planStorage(m, q), train: { method: 'peqa', peqa }, B: 1, T: 64 });
+    // sub4's grids have integer zero points, so 'auto' trains the scales alone (trainable.ts), as 'scale' does.
+    expect(plan('auto').parts.trainable).toBe(plan('scale').parts.trainable);
+    expect(plan('auto').parts.trainable).toBeLessThan(plan('scale+offset').parts.trainable);
+    const weights = await loadWeights(ctx, m, { quantized: await quantizeModelLinears(m, q) });
+    const model = new LlamaModel(ctx, weights);
+    const tr = await createTrainable(model, m, { method: 'peqa' });
+    const opt = new AdamW(ctx, tr.groups());
+    const acts = model.activations(1, 64, true);
+    const bw = new ModelBackward(model, tr, 1, 64);
+    const ids = Array.from({ length: 64 }, (_, i) => (i * 37 + 1) % m.config.vocabSize);
+    bw.step(acts, ids, { targets: ids.map((_, i) => (i === 63 ? 0xffffffff : ids[i + 1])) });
+    expect((await opt.step({ lr: 1e-3 })).applied).toBe(true);
+    const measured = ledger.peak - live0;
+    [bw, acts, opt, tr, weights].forEach((x) => x.destroy());
+    await m.close();
+    const err = (plan('auto').total - measured) / measured;
+    expect(Math.abs(err), `predicted ${plan('auto').total}, measured ${measured}`).toBeLessThanOrEqual(0.1);
+  });
 
   it('refuses a run that cannot fit, naming the limit and the predicted figure', async () => {
     const path = fixture(DIR + 'random-llama-256-Q4_0.gguf');

@@ -154,6 +154,7 @@ export async function applyGptqTensors(hf: HfModelFolder, tensors: Map<string, M
       bytes: [qweight, qzeros, scales, g_idx].reduce((s, p) => s + (p ? p.end - p.begin : 0), 0),
       rowOrder: null,
       readQ,
+      quant: { bits: L.bits, groupSize: L.groupSize === -1 ? L.inF : L.groupSize },
       readF32: async () => dequantizeQ(await readQ()),
       readRaw: () => Promise.reject(new UnsupportedError(L.file, `${prefix} is a GPTQ layer (qweight/qzeros/scales), not one stored tensor; read it with readQ()`)),
     });
