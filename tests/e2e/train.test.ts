@@ -198,5 +198,11 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('fine-tuning in Chromium', () =
     expect(await attr(page, 'train-eval', 'data-after')).not.toBe('');
     expect((await page.getByTestId('sample-after').textContent())!.length).toBeGreaterThan(0);
     expect(await page.getByTestId('train-start').isDisabled()).toBe(false);
+    // A stopped run is tuned too; loading a model again leaves it behind, and Generate no longer offers it.
+    expect(await page.getByTestId('generate-model').count()).toBe(1);
+    await page.getByTestId('pick-files').setInputFiles(GGUF!);
+    // (The select goes as the load starts, so this cannot pass on the old load's 'ready'.)
+    await until(page, `!document.querySelector('[data-testid="generate-model"]') && document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
+    expect(await page.getByTestId('generate').isDisabled()).toBe(false);
   });
 });

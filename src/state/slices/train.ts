@@ -77,6 +77,8 @@ export type TrainRunStatus = 'idle' | 'running' | 'paused' | 'done' | 'stopped' 
 export interface TrainRunState {
   status: TrainRunStatus;
   runId: number;
+  /** The model load (ModelState.loadId) the run trained: a later load leaves it behind in the worker. */
+  loadId: number;
   /** Pause / Stop pressed; the worker acts between steps. */
   pausing: boolean;
   stopping: boolean;
@@ -130,6 +132,7 @@ export interface TrainSlice {
 export const initialTrainRun: TrainRunState = {
   status: 'idle',
   runId: 0,
+  loadId: 0,
   pausing: false,
   stopping: false,
   progress: null,
@@ -206,7 +209,7 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
 
     trainStarted: (totalSteps, samplePrompt) => {
       const runId = get().train.run.runId + 1;
-      set((s) => ({ train: { ...s.train, run: { ...initialTrainRun, status: 'running', runId, totalSteps, samples: { prompt: samplePrompt, before: null, after: null } } } }));
+      set((s) => ({ train: { ...s.train, run: { ...initialTrainRun, status: 'running', runId, loadId: get().model.loadId, totalSteps, samples: { prompt: samplePrompt, before: null, after: null } } } }));
       return runId;
     },
     trainProgress: (runId, p) => patchRun(runId, () => ({ progress: { phase: p.phase, done: p.done, total: p.total } })),

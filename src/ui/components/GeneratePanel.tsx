@@ -48,8 +48,8 @@ export function GeneratePanel() {
   const { client, store } = useServices();
   const ready = useAppStore((s) => s.model.status === 'ready');
   const g = useAppStore((s) => s.generation);
-  const runStatus = useAppStore((s) => s.train.run.status);
-  const tunedReady = runStatus === 'done' || runStatus === 'stopped';
+  // A finished run of the model loaded now (a later load leaves the run behind).
+  const tunedReady = useAppStore((s) => (s.train.run.status === 'done' || s.train.run.status === 'stopped') && s.train.run.loadId === s.model.loadId);
   const [weights, setWeights] = useState<'base' | 'tuned'>('tuned');
   const [prompt, setPrompt] = useState('Once upon a time');
   const [maxTokens, setMaxTokens] = useState('128');
