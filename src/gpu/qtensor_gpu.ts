@@ -84,7 +84,9 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
 
 /**
  * Rows row0..row0+rows of a QTensor in the GPU's dense layout (see the header),
- * plus one zero word of padding. Exported for its unit test.
+ * plus one zero word of padding. Exported for its unit test (against getCode).
+ * The plane decode is getCode's, inlined: this runs once per weight of every
+ * 3/5/6-bit layer at upload (a billion codes for a 1B model).
  */
 export function denseRows(q: QTensor, row0: number, rows: number): Uint32Array {
   const { bits, cols } = q;

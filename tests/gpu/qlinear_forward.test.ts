@@ -3,25 +3,17 @@
 // tile, with and without the fused LoRA term.
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
+import { caseName, runForwardCase, type QLinearCase } from '../helpers/qlinear_case.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { compareArrays, normRelError } from '../../src/gpu/compare.ts';
-import { qlinearForward, qlinearForwardPrep } from '../../src/gpu/kernels/qlinear.ts';
+import { qlinearForwardPrep } from '../../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor } from '../../src/gpu/qtensor_gpu.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import { QBITS, type QBits } from '../../src/quant/qtensor.ts';
+import { QBITS } from '../../src/quant/qtensor.ts';
 import { quantizeRtn } from '../../src/quant/quantize/rtn.ts';
 import { qlinearForwardPrepRef, qlinearForwardRef } from '../../src/ref/qlinear.ts';
 
-interface Case {
-  T: number;
-  I: number;
-  O: number;
-  bits: QBits;
-  G: number | 'channel';
-  R?: number;
-}
-
-const cases: Case[] = [];
+const cases: QLinearCase[] = [];
 for (const bits of QBITS) for (const G of [16, 32, 64, 128, 256, 'channel'] as const) cases.push({ T: 3, I: 256, O: 5, bits, G });
 cases.push({ T: 1, I: 16, O: 1, bits: 4, G: 16 });
 cases.push({ T: 1, I: 37, O: 3, bits: 3, G: 'channel' });
@@ -39,21 +31,10 @@ cases.push({ T: 11, I: 48, O: 5, bits: 2, G: 16 });
 
 describe('qlinear_forward', () => {
   for (const c of cases)
-    it(`T=${c.T} I=${c.I} O=${c.O} bits=${c.bits} G=${c.G}${c.R ? ` LoRA r=${c.R}` : ''}`, async () => {
+    it(caseName(c), async () => {
       const ctx = await gpu();
-      const wf = randomF32(c.O * c.I, c.I * 31 + c.O);
-      const q = quantizeRtn(wf, c.O, c.I, { bits: c.bits, groupSize: c.G });
-      const xs = randomF32(c.T * c.I, c.T + 5);
-      const lora = c.R ? { a: randomF32(c.R * c.I, 11), b: randomF32(c.O * c.R, 12), rank: c.R, scale: 2 / c.R } : undefined;
-      const wq = uploadQTensor(ctx, q);
-      const x = GpuTensor.from(ctx, xs, [c.T, c.I], 'f32');
-      const y = GpuTensor.from(ctx, new Float32Array(c.T * c.O).fill(NaN), [c.T, c.O], 'f32');
-      const gl = lora && { a: GpuTensor.from(ctx, lora.a, [c.R!, c.I], 'f32'), b: GpuTensor.from(ctx, lora.b, [c.O, c.R!], 'f32'), scale: lora.scale };
-      qlinearForward(ctx, y, x, wq, gl);
-      const got = await y.read();
+      const { got, xs, q, lora } = await runForwardCase(ctx, c);
       const want = qlinearForwardRef(xs, c.T, q, lora);
-      [x, y, gl?.a, gl?.b].forEach((t) => t?.destroy());
-      wq.destroy();
       const s = compareArrays(got, want);
       const rel = normRelError(got, want);
       expect(rel, `max abs ${s.maxAbs.toExponential(3)}, max rel ${rel.toExponential(3)}, worst index ${s.worst}: got ${got[s.worst]} want ${want[s.worst]}`).toBeLessThanOrEqual(1e-5);
@@ -63,7 +44,7 @@ describe('qlinear_forward', () => {
 // The prescaled X and per-group sums the blocked kernel reads: XP is an exact
 // power-of-two scaling, SX a plain f32 sum (ragged last groups, per-channel, T = 1).
 describe('qlinear_forward_prep', () => {
-  const prep: Case[] = [
+  const prep: QLinearCase[] = [
     { T: 1, I: 16, O: 1, bits: 4, G: 16 },
     { T: 5, I: 172, O: 1, bits: 2, G: 32 },
     { T: 3, I: 256, O: 1, bits: 8, G: 'channel' },

@@ -7,15 +7,14 @@
 // the cast exactly as f16round.
 import { describe, expect, it } from 'vitest';
 import { f16Device as device } from '../helpers/gpu.ts';
+import { caseName, runForwardCase, type QLinearCase } from '../helpers/qlinear_case.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { compareArrays, normRelError } from '../../src/gpu/compare.ts';
 import { toF16 } from '../../src/gpu/kernels/cast.ts';
-import { forwardVariant, qlinearForward } from '../../src/gpu/kernels/qlinear.ts';
-import { uploadQTensor } from '../../src/gpu/qtensor_gpu.ts';
-import { createNodeGpuContext, type NodeGpuContext } from '../../src/gpu/node.ts';
+import { forwardVariant } from '../../src/gpu/kernels/qlinear.ts';
+import { createNodeGpuContext } from '../../src/gpu/node.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import { QBITS, type QBits } from '../../src/quant/qtensor.ts';
-import { quantizeRtn } from '../../src/quant/quantize/rtn.ts';
+import { QBITS } from '../../src/quant/qtensor.ts';
 import { f16round, unpackF16 } from '../../src/ref/f16.ts';
 import { qlinearF16ErrorScaleRef, qlinearForwardRef } from '../../src/ref/qlinear.ts';
 
@@ -44,21 +43,7 @@ describe('cast_f16', () => {
   });
 });
 
-interface Case {
-  T: number;
-  I: number;
-  O: number;
-  bits: QBits;
-  G: number | 'channel';
-  R?: number;
-  /** Multiplies W (tiny or large layers) and X. */
-  wMul?: number;
-  xMul?: number;
-  /** Codes split into parts of 3 rows (as tests/gpu/qlinear_split.test.ts). */
-  split?: boolean;
-}
-
-const cases: Case[] = [];
+const cases: QLinearCase[] = [];
 for (const bits of QBITS) for (const G of [16, 32, 64, 128, 256, 'channel'] as const) cases.push({ T: 3, I: 256, O: 5, bits, G });
 cases.push({ T: 1, I: 16, O: 1, bits: 4, G: 16 });
 cases.push({ T: 13, I: 128, O: 10, bits: 3, G: 32, R: 2 });
@@ -90,22 +75,10 @@ describe('qlinear_forward_f16', () => {
   });
 
   for (const c of cases)
-    it(`T=${c.T} I=${c.I} O=${c.O} bits=${c.bits} G=${c.G}${c.R ? ` LoRA r=${c.R}` : ''}${c.wMul ? ` |W|×${c.wMul}` : ''}${c.xMul ? ` |X|×${c.xMul}` : ''}${c.split ? ' split' : ''}`, async () => {
+    it(caseName(c), async () => {
       const ctx = await device();
       if (!ctx) return;
-      const wf = randomF32(c.O * c.I, c.I * 31 + c.O).map((v) => v * (c.wMul ?? 1));
-      const q = quantizeRtn(wf, c.O, c.I, { bits: c.bits, groupSize: c.G });
-      const xs = randomF32(c.T * c.I, c.T + 5).map((v) => v * (c.xMul ?? 1));
-      const lora = c.R ? { a: randomF32(c.R * c.I, 11), b: randomF32(c.O * c.R, 12), rank: c.R, scale: 2 / c.R } : undefined;
-      const wq = uploadQTensor(ctx, q, 'w', c.split ? { maxBindingBytes: Math.ceil(c.I / 32) * c.bits * 4 * 3 + 4 } : {});
-      if (c.split) expect(wq.codeParts.length).toBe(Math.ceil(c.O / 3));
-      const x = GpuTensor.from(ctx, xs, [c.T, c.I], 'f32');
-      const y = GpuTensor.from(ctx, new Float32Array(c.T * c.O).fill(NaN), [c.T, c.O], 'f32');
-      const gl = lora && { a: GpuTensor.from(ctx, lora.a, [c.R!, c.I], 'f32'), b: GpuTensor.from(ctx, lora.b, [c.O, c.R!], 'f32'), scale: lora.scale };
-      qlinearForward(ctx, y, x, wq, gl);
-      const got = await y.read();
-      [x, y, gl?.a, gl?.b].forEach((t) => t?.destroy());
-      wq.destroy();
+      const { got, xs, q, lora } = await runForwardCase(ctx, c);
       const want = qlinearForwardRef(xs, c.T, q, lora);
       const scale = qlinearF16ErrorScaleRef(xs, c.T, q);
       let worst = 0;
