@@ -18,15 +18,15 @@ import { matmul } from '../src/gpu/kernels/matmul.ts';
 import { randomF32 } from '../src/gpu/random.ts';
 import { timeGpu } from '../src/gpu/selftest.ts';
 import { openModelPath } from '../src/io/model.node.ts';
-import type { LlamaConfig } from '../src/model/config.ts';
+import type { LlamaConfig } from '../src/arch/config.ts';
 import { KvCache } from '../src/model/kv_cache.ts';
 import { LlamaModel } from '../src/model/llama.ts';
-import { paramSpec } from '../src/model/spec.ts';
+import { paramSpec } from '../src/arch/params.ts';
 import { loadWeights } from '../src/model/weights.ts';
 import { ModelBackward } from '../src/model/backward.ts';
 import { createTrainable, type TrainConfig } from '../src/model/trainable.ts';
 import { planStep, storageOf } from '../src/model/planner.ts';
-import type { LoadedModel } from '../src/io/model.ts';
+import type { LoadedModel } from '../src/io/loaded_model.ts';
 
 const REL = 'models/random-llama-256/random-llama-256-F32.gguf';
 

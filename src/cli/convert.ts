@@ -2,8 +2,8 @@
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
 import { openModelPath } from '../io/model.node.ts';
-import { convertToGguf } from '../io/convert/convert.ts';
-import { CONVERT_TYPES, isConvertType } from '../io/convert/type_policy.ts';
+import { convertToGguf } from '../export/convert/convert.ts';
+import { CONVERT_TYPES, isConvertType } from '../export/convert/type_policy.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { GgmlType } from '../quant/formats.ts';
 

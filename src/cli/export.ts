@@ -1,16 +1,16 @@
 // `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq --out <folder>`:
 // write what `sub4 tune` trained in a format other tools load unchanged
-// (src/train/export/export.ts). The base model is the one the run trained on
+// (src/export/export.ts). The base model is the one the run trained on
 // (its path is in the state's manifest; --base overrides it when it moved).
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
-import { folderTarget } from '../io/export/target.node.ts';
+import { folderTarget } from '../export/target.node.ts';
 import { openModelPath } from '../io/model.node.ts';
-import { FormatError } from '../io/errors.ts';
-import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat, type ExportResult } from '../train/export/export.ts';
-import { tunedModel } from '../train/export/tuned.ts';
+import { FormatError } from '../base/errors.ts';
+import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat, type ExportResult } from '../export/export.ts';
+import { tunedModel } from '../export/tuned.ts';
 import { decodeTrainedState, STATE_MANIFEST_FILE } from '../train/state.ts';
 
 async function readOr(path: string): Promise<Buffer> {

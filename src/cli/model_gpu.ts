@@ -2,9 +2,9 @@
 // usable tokenizer (checked before any GPU work, so input errors come fast),
 // then its weights on the Dawn GPU, and one cleanup for all of it.
 import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
-import { TokenizerError } from '../io/errors.ts';
+import { TokenizerError } from '../base/errors.ts';
 import { openModelPath } from '../io/model.node.ts';
-import type { LoadedModel } from '../io/model.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights } from '../model/weights.ts';

@@ -10,11 +10,11 @@ import { LlamaModel } from '../model/llama.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights } from '../model/weights.ts';
 import { createNodeGpuContext } from '../gpu/node.ts';
-import { FormatError } from '../io/errors.ts';
+import { FormatError } from '../base/errors.ts';
 import { decodeTrainedState, loadTrainedState, STATE_MANIFEST_FILE, type StateManifest } from '../train/state.ts';
 import { openWithTokenizer, type GpuModelSession } from './model_gpu.ts';
-import { readPeftFolder } from '../io/export/peft_read.node.ts';
-import { loadLoraSet } from '../io/export/lora_load.ts';
+import { readPeftFolder } from '../io/lora/peft_read.node.ts';
+import { loadLoraSet } from '../train/lora_load.ts';
 
 export interface TunedSession extends GpuModelSession {
   manifest: StateManifest;

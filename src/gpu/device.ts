@@ -2,7 +2,8 @@
 // features sub4 can use, and typed loss / error reporting. The same code runs in
 // the browser (navigator.gpu) and in Node (the `webgpu` package); the caller
 // passes the GPU object, so this file imports nothing platform-specific.
-import { GpuDeviceLostError, GpuUnavailableError, fromGpuError, type Sub4Error } from './errors.ts';
+import { GpuDeviceLostError, GpuUnavailableError, fromGpuError } from './errors.ts';
+import { type Sub4Error } from '../base/errors.ts';
 import type { ShaderLoader } from './shaders.ts';
 
 /** Limits sub4 raises from the spec defaults to what the adapter supports. */

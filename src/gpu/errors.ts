@@ -1,12 +1,6 @@
 // Typed GPU errors. Each says what failed in plain words and what to do, and
 // keeps its class name across the worker boundary (see src/worker/protocol.ts).
-
-export class Sub4Error extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import { Sub4Error } from '../base/errors.ts';
 
 /** No WebGPU implementation, or no adapter: the message names what is missing. */
 export class GpuUnavailableError extends Sub4Error {}

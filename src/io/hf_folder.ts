@@ -3,8 +3,8 @@
 // model.safetensors.index.json). The folder is an interface so the same code
 // serves a folder dropped in the browser (folderFromFiles) and a directory in
 // Node (hf_folder.node.ts).
-import { configFromHf, type LlamaConfig } from '../model/config.ts';
-import { ConfigError, SafetensorsError, UnsupportedError } from './errors.ts';
+import { configFromHf, type LlamaConfig } from '../arch/config.ts';
+import { ConfigError, SafetensorsError, UnsupportedError } from '../base/errors.ts';
 import { openShardedSafetensors, parseShardIndex } from './safetensors/index.ts';
 import { openSafetensors, type SafetensorsStore } from './safetensors/reader.ts';
 import { blobSource, type ByteSource } from './source.ts';

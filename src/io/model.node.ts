@@ -1,8 +1,9 @@
 // Node: open a model from a path, a .gguf file or a Hugging Face folder.
 import { stat } from 'node:fs/promises';
-import { FormatError } from './errors.ts';
+import { FormatError } from '../base/errors.ts';
 import { folderFromPath } from './hf_folder.node.ts';
-import { openModel, type LoadedModel } from './model.ts';
+import { openModel } from './model.ts';
+import { type LoadedModel } from './loaded_model.ts';
 import { fileSource } from './source.node.ts';
 
 export async function openModelPath(path: string): Promise<LoadedModel> {

@@ -1,59 +1,19 @@
 // One opened model, whatever arrived: a GGUF file or a Hugging Face folder.
 // Tensors are listed with engine names (HF names) and engine layout (q/k rows
-// in the half-split rotary layout, src/model/names.ts), and are read one at a
+// in the half-split rotary layout, src/arch/names.ts), and are read one at a
 // time on demand, so a multi-GB model is never held in memory at once.
-import { configFromGgufKv, type LlamaConfig } from '../model/config.ts';
-import { ggufQkInterleaved, ggufToHf, hfToGguf, qkKind, qkRowOrder, applyRowOrder } from '../model/names.ts';
-import { GgmlType, ggmlTypeName } from '../quant/formats.ts';
+import { configFromGgufKv } from '../arch/config.ts';
+import { ggufQkInterleaved, ggufToHf, hfToGguf, qkKind, qkRowOrder, applyRowOrder } from '../arch/names.ts';
+import { ggmlTypeName } from '../quant/formats.ts';
 import { readGguf, readTensorBytes, readTensorF32 } from './gguf/reader.ts';
-import type { GgufFile } from './gguf/types.ts';
-import { openHfFolder, readFolderJson, type FolderSource, type HfModelFolder } from './hf_folder.ts';
-import { TokenizerError } from './errors.ts';
+import { openHfFolder, readFolderJson, type FolderSource } from './hf_folder.ts';
+import { TokenizerError } from '../base/errors.ts';
 import type { ByteSource } from './source.ts';
 import { tokenizerFromGguf } from './tokenizer/gguf.ts';
 import { tokenizerFromHf } from './tokenizer/hf.ts';
 import type { Tokenizer } from './tokenizer/types.ts';
-import type { QTensor } from '../quant/qtensor.ts';
 import { applyGptqTensors } from './gptq/import.ts';
-
-export type ModelInput = { kind: 'gguf'; source: ByteSource } | { kind: 'folder'; folder: FolderSource };
-
-export interface ModelTensor {
-  /** Engine (HF) name; tensors with no HF equivalent keep their GGUF name. */
-  name: string;
-  ggufName: string | null;
-  /** Row-major [rows, cols] ([out, in] for linear layers), or [n] for vectors. */
-  shape: number[];
-  /** Storage type as the file has it: 'F32', 'BF16', 'Q4_K', ... */
-  type: string;
-  ggmlType: GgmlType | null;
-  bytes: number;
-  /** Row reordering applied on read to reach the engine's rotary layout (GGUF q/k), or null. */
-  rowOrder: Uint32Array | null;
-  /** Values in engine layout, dequantized to f32. */
-  readF32(): Promise<Float32Array>;
-  /** Bytes exactly as stored in the file (file row order). */
-  readRaw(): Promise<Uint8Array>;
-  /** Quantized layers that are not GGUF blocks (GPTQ checkpoints): the QTensor, engine row order. */
-  readQ?(): Promise<QTensor>;
-  /** With readQ: its grid (group size in columns; per-channel = the row length), for planning before reading. */
-  quant?: { bits: number; groupSize: number };
-}
-
-export interface LoadedModel {
-  format: 'gguf' | 'hf';
-  name: string;
-  /** Bytes of every file that makes up the model. */
-  fileBytes: number;
-  config: LlamaConfig;
-  tensors: Map<string, ModelTensor>;
-  tokenizer: Tokenizer | null;
-  /** Why there is no tokenizer, in plain words, when there is none. */
-  tokenizerProblem: string | null;
-  gguf?: GgufFile;
-  hf?: HfModelFolder;
-  close(): Promise<void>;
-}
+import type { LoadedModel, ModelInput, ModelTensor } from './loaded_model.ts';
 
 export async function openModel(input: ModelInput): Promise<LoadedModel> {
   return input.kind === 'gguf' ? openGgufModel(input.source) : openHfModel(input.folder);

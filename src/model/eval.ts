@@ -5,7 +5,7 @@
 // all of them; ppl = exp(nll)). Windows run B at a time as one batch, and the
 // per-token loss comes from the chunked cross-entropy, so N×V logits never
 // exist at once.
-import { FormatError } from '../io/errors.ts';
+import { FormatError } from '../base/errors.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
 

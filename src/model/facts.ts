@@ -1,7 +1,7 @@
 // The facts shown about a loaded model, by `sub4 inspect` and the studio's
 // model card: one function, so both say the same thing.
-import type { LoadedModel } from '../io/model.ts';
-import { parameterCount, type LlamaConfig } from './config.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import { parameterCount, type LlamaConfig } from '../arch/config.ts';
 import { planTraining, type Plan } from './planner.ts';
 
 export interface TypeCount {

@@ -5,7 +5,7 @@
 // layer boundary) updated in place, plus per-branch scratch reused by every
 // layer; nothing here is per layer.
 import { rmsnormScratchSize } from '../gpu/kernels/rmsnorm.ts';
-import type { LlamaConfig } from './config.ts';
+import type { LlamaConfig } from '../arch/config.ts';
 
 export type GradName = 'dhidden' | 'dres' | 'dattn' | 'dq' | 'dk' | 'dv' | 'dh' | 'dg' | 'du' | 'delta' | 'norm_scratch' | 'targets' | 'mask' | 'loss' | 'lse';
 

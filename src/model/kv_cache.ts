@@ -4,7 +4,7 @@
 // copy beyond writing each new token's k and v rows once.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
-import type { LlamaConfig } from './config.ts';
+import type { LlamaConfig } from '../arch/config.ts';
 
 export class KvCache {
   readonly k: GpuTensor<'f32'>[] = [];

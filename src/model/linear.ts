@@ -9,8 +9,8 @@ import { matmul } from '../gpu/kernels/matmul.ts';
 import { qlinearForward, type GpuLora } from '../gpu/kernels/qlinear.ts';
 import { biasAdd } from '../gpu/kernels/bias_add.ts';
 import { uploadQTensor, type GpuQTensor } from '../gpu/qtensor_gpu.ts';
-import type { ModelTensor } from '../io/model.ts';
-import { applyRowOrder } from './names.ts';
+import type { ModelTensor } from '../io/loaded_model.ts';
+import { applyRowOrder } from '../arch/names.ts';
 import { BLOCK_FORMATS } from '../quant/formats.ts';
 import { ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
@@ -39,7 +39,7 @@ export function isQuantized(t: ModelTensor): boolean {
 /**
  * Decode a quantized [O, I] weight into a QTensor (and its GGUF origin, which
  * the trainable parametrizations need). Rows are reordered as whole rows of
- * blocks by t.rowOrder (the q/k rotary layout, src/model/names.ts) before
+ * blocks by t.rowOrder (the q/k rotary layout, src/arch/names.ts) before
  * decoding, exactly as readF32 reorders float rows.
  */
 export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType): Promise<{ q: QTensor; origin: GgufOrigin }> {

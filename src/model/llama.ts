@@ -24,7 +24,8 @@ import type { GpuLora } from '../gpu/kernels/qlinear.ts';
 import type { KvCache } from './kv_cache.ts';
 import { linearForward } from './linear.ts';
 import { Recorder } from './recorder.ts';
-import { planActivations, type ActivationPlan, type ActName, type LinearRole, type SaveMode } from './spec.ts';
+import { planActivations, type ActivationPlan, type ActName, type SaveMode } from './spec.ts';
+import { type LinearRole } from '../arch/params.ts';
 import { viewAs } from './view.ts';
 import type { ModelWeights } from './weights.ts';
 

@@ -3,8 +3,8 @@
 // can refuse a run the device cannot hold, naming the limit and the figure.
 //
 // planStep counts, buffer by buffer, what the engine allocates, from the same
-// tables the engine allocates from: the parameter and activation specs
-// (src/model/spec.ts), the backward workspace (src/model/grad_spec.ts), the
+// tables the engine allocates from: the parameter table (src/arch/params.ts)
+// and the activation spec (src/model/spec.ts), the backward workspace (src/model/grad_spec.ts), the
 // quantized layouts of the GGUF block types, and the trainable state of
 // src/model/trainable.ts with AdamW's moments and snapshots. Buffers are counted
 // as the ledger counts them (≥ 4 bytes each). The peak is everything resident
@@ -16,13 +16,14 @@
 // quantization grid (bits, group) given before any file is read.
 import { GpuLimitError } from '../gpu/errors.ts';
 import { crossEntropySlices } from '../gpu/kernels/cross_entropy.ts';
-import type { LoadedModel } from '../io/model.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import { BLOCK_FORMATS } from '../quant/formats.ts';
 import { ggufParametrization, ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import { groupsPerRow, wordsPerRow } from '../quant/qtensor.ts';
-import type { LlamaConfig } from './config.ts';
+import type { LlamaConfig } from '../arch/config.ts';
 import { entryBytes, gradSpec } from './grad_spec.ts';
-import { LINEAR_ROLES, paramSpec, planActivations, type LinearRole, type SaveMode } from './spec.ts';
+import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
+import { planActivations, type SaveMode } from './spec.ts';
 import type { PeqaKind, TrainConfig } from './trainable.ts';
 
 export type PartName = 'base' | 'embeddings' | 'trainable' | 'optimizer' | 'activations' | 'logits' | 'workspace';

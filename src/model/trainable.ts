@@ -11,19 +11,19 @@
 // backward, then reduced into dθ), shared by layers of the same shape.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
-import { Sub4Error } from '../gpu/errors.ts';
+import { Sub4Error } from '../base/errors.ts';
 import type { GpuLora } from '../gpu/kernels/qlinear.ts';
 import { qparamForward, uploadParametrization, type GpuParametrization } from '../gpu/kernels/qparam.ts';
 import { submit } from '../gpu/pipelines.ts';
-import type { LoadedModel } from '../io/model.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import { ggufParametrization } from '../quant/gguf_qtensor.ts';
 import { parametrizationFor, type Parametrization } from '../quant/parametrize.ts';
 import { groupsPerRow } from '../quant/qtensor.ts';
-import type { ParamGroup, TrainableParam } from '../train/optimizer.ts';
+import type { ParamGroup, TrainableParam } from './trainable_param.ts';
 import { readQuantLinear, type GpuLinear } from './linear.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
 import { createLora, type LoraOptions } from './lora.ts';
-import { LINEAR_ROLES, paramSpec, type LinearRole } from './spec.ts';
+import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 
 export type TrainMethod = 'peqa' | 'lora' | 'peqa+lora';
 /** 'auto': the view that exports back to the layer's own GGUF type (super-blocks for K-quants). */

@@ -1,5 +1,5 @@
 // A model's parameters on the GPU, loaded tensor by tensor from a LoadedModel
-// following the spec table (src/model/spec.ts): linear layers dense f32 or
+// following the parameter table (src/arch/params.ts): linear layers dense f32 or
 // quantized (src/model/linear.ts), the token embedding as an f32 table
 // (quantized embeddings are dequantized on the CPU at load: the lookup reads
 // rows, not products), norm weights f32, and the LM head either the embedding
@@ -7,13 +7,13 @@
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../gpu/buffers.ts';
 import { createRopeTable, type RopeTable } from '../gpu/kernels/rope.ts';
-import { FormatError } from '../io/errors.ts';
-import type { LoadedModel, ModelTensor } from '../io/model.ts';
-import type { LlamaConfig } from './config.ts';
-import { ropeInvFreq } from './rope_freq.ts';
+import { FormatError } from '../base/errors.ts';
+import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
+import type { LlamaConfig } from '../arch/config.ts';
+import { ropeInvFreq } from '../arch/rope_freq.ts';
 import { destroyLinear, quantizedLinear, uploadLinear, type GpuLinear } from './linear.ts';
 import type { QTensor } from '../quant/qtensor.ts';
-import { paramSpec, type LinearRole, type ParamEntry } from './spec.ts';
+import { paramSpec, type LinearRole, type ParamEntry } from '../arch/params.ts';
 
 export type LayerWeights = Record<LinearRole, GpuLinear> & {
   attnNorm: GpuTensor<'f32'>;

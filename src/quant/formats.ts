@@ -4,7 +4,7 @@
 // and the packed sub-block scale codec of the K-quants. Geometry comes from
 // gguf-py GGML_QUANT_SIZES / ggml-common.h static_asserts; every known id has a
 // row so a GGUF reader can size and bounds-check tensors it cannot decode.
-import { UnsupportedError } from '../io/errors.ts';
+import { UnsupportedError } from '../base/errors.ts';
 import { dequantizeBF16, dequantizeF16, dequantizeF32 } from './blocks/float.ts';
 import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K } from './blocks/kquants.ts';
 import { Q2K_SCALES, Q3K_SCALES, Q4K_SCALES, Q5K_SCALES, Q6K_SCALES, type ScaleCodec } from './blocks/kscales.ts';

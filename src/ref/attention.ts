@@ -10,7 +10,7 @@
 // Backward (training: qOffset = 0, kvLen = S = Tq): with P = softmax(S) and
 // dP_ij = do_i · v_j, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = scale·dS·k,
 // dk = scale·dSᵀ·q and dv = Pᵀ·do, summed over the query heads of a KV head.
-import { resolveAttentionDims, type AttentionDims, type ResolvedAttentionDims } from '../gpu/kernels/attention.ts';
+import { resolveAttentionDims, type AttentionDims, type ResolvedAttentionDims } from '../arch/attention_dims.ts';
 
 export type { AttentionDims };
 

@@ -4,8 +4,8 @@
 // window), SwiGLU, final norm and LM head (tied or not). Weights come in the
 // engine layout by HF name (dequantized f32 for quantized files), so it checks
 // the composition, not llama.cpp's arithmetic. Slow: for small models and tests.
-import type { LlamaConfig } from '../model/config.ts';
-import { ropeInvFreq } from '../model/rope_freq.ts';
+import type { LlamaConfig } from '../arch/config.ts';
+import { ropeInvFreq } from '../arch/rope_freq.ts';
 import { attentionForwardRef } from './attention.ts';
 import { embeddingForwardRef } from './embedding.ts';
 import { rmsnormForwardRef } from './rmsnorm.ts';

@@ -11,8 +11,8 @@
 // returns dL/dW; quantGradsRef turns that into the scale/offset gradients of a
 // QTensor (dW[o,k] = dscale[o,g]·q[o,k] + doffset[o,g] by the chain rule), and
 // parametrizationBackwardRef (src/ref/parametrize.ts) into dθ.
-import type { LlamaConfig } from '../model/config.ts';
-import { ropeInvFreq } from '../model/rope_freq.ts';
+import type { LlamaConfig } from '../arch/config.ts';
+import { ropeInvFreq } from '../arch/rope_freq.ts';
 import { getCode, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { attentionBackwardRef, attentionForwardRef } from './attention.ts';
 import { crossEntropyBackwardRef, crossEntropyForwardRef } from './cross_entropy.ts';

@@ -2,7 +2,7 @@
 // half-split layout: for each row n, head h and i < D/2, with θ = pos[n]·invFreq[i],
 //   forward   (x_i, x_{i+D/2}) → (x_i cos θ − x_{i+D/2} sin θ, x_{i+D/2} cos θ + x_i sin θ)
 //   backward  the same with −θ (a rotation's transpose is its inverse).
-// x is [N, H, D] flat; invFreq [D/2] (src/model/rope_freq.ts ropeInvFreq).
+// x is [N, H, D] flat; invFreq [D/2] (src/arch/rope_freq.ts ropeInvFreq).
 
 function rotate(x: ArrayLike<number>, positions: ArrayLike<number>, invFreq: ArrayLike<number>, sign: 1 | -1): Float64Array {
   const half = invFreq.length;

@@ -2,7 +2,7 @@
 // sends requests, turns progress events into store updates and records the
 // outcome, so components only read state and call these.
 import type { EngineClient } from '../worker/client.ts';
-import type { ExportFormat } from '../train/export/export.ts';
+import type { ExportFormat } from '../export/export.ts';
 import type { ExportDestination, GenerateParams, ModelFileRef } from '../worker/protocol.ts';
 import { formSettings } from './slices/train.ts';
 import type { AppStore } from './store.ts';

@@ -24,20 +24,7 @@ import { GpuTensor } from '../gpu/buffers.ts';
 import { submit } from '../gpu/pipelines.ts';
 import { adamwStep, checkAdamwHyper } from '../gpu/kernels/adamw.ts';
 import { encodeGradNorm, GradNormWorkspace, readGradNorm } from '../gpu/kernels/grad_norm.ts';
-
-export interface TrainableParam {
-  /** Unique name, shown in events and errors (e.g. 'layers.3.q_proj.lora_a'). */
-  name: string;
-  param: GpuTensor<'f32'>;
-  grad: GpuTensor<'f32'>;
-}
-
-/** Parameters sharing a weight decay (0 for quantization scales, as PEQA, and norm weights). */
-export interface ParamGroup {
-  name: string;
-  weightDecay: number;
-  params: readonly TrainableParam[];
-}
+import type { ParamGroup, TrainableParam } from '../model/trainable_param.ts';
 
 /** A parameter with the moments the optimizer allocated for it. */
 export interface OptimizerSlot extends TrainableParam {

@@ -4,10 +4,10 @@
 // trains) and, at 2–3 bits, the MSE clip search (outliers cost more than
 // clipping them there). Only original float weights are accepted: re-quantizing
 // an already quantized layer would compound two rounding errors silently.
-import { Sub4Error } from '../gpu/errors.ts';
-import type { LoadedModel, ModelTensor } from '../io/model.ts';
+import { Sub4Error } from '../base/errors.ts';
+import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
 import { isQuantized } from '../model/linear.ts';
-import { LINEAR_ROLES, paramSpec, type LinearRole } from '../model/spec.ts';
+import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { quantizeRtn } from '../quant/quantize/rtn.ts';
 import { QBITS, type QBits, type QTensor } from '../quant/qtensor.ts';
 

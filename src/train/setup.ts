@@ -4,10 +4,10 @@
 // the TrainConfig it becomes on this model, the optional quantization of float
 // weights (RTN, or LQ-LoRA's quantize / low-rank split), the LQ-LoRA start of
 // the LoRA factors, and the storage the memory planner should count.
-import type { LoadedModel } from '../io/model.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import { isQuantized } from '../model/linear.ts';
 import { storageOf, type LinearStorage } from '../model/planner.ts';
-import { LINEAR_ROLES, paramSpec, type LinearRole } from '../model/spec.ts';
+import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { TrainConfigError, type TrainConfig, type Trainable } from '../model/trainable.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { lqloraInit } from './lqlora.ts';

@@ -10,7 +10,7 @@
 //                                  has to re-run a quantizer (LQ-LoRA's is seeded but slow)
 // Names are the optimizer's parameter names (Trainable.groups()), so loading
 // back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
-import { FormatError } from '../io/errors.ts';
+import { FormatError } from '../base/errors.ts';
 import { bytesSource } from '../io/source.ts';
 import { openSafetensors } from '../io/safetensors/reader.ts';
 import { encodeSafetensors } from '../io/safetensors/writer.ts';

@@ -4,7 +4,7 @@
 // so the page stays responsive. No React, no DOM.
 import { createGpuContext, type GpuContext } from '../gpu/device.ts';
 import { browserShaders } from '../gpu/shaders.browser.ts';
-import type { HandlerEnv } from './handlers.ts';
+import type { HandlerEnv } from './handler_env.ts';
 import { ModelSlot } from './model_slot.ts';
 import { serve, type EnginePort } from './serve.ts';
 

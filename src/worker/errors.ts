@@ -1,7 +1,7 @@
 // Typed errors of the engine's model requests (generate, perplexity), in the
 // words the page shows. Errors of the files themselves come from the engine
 // (GgufError, TokenizerError, EvalDataError); these say what the request lacked.
-import { Sub4Error } from '../gpu/errors.ts';
+import { Sub4Error } from '../base/errors.ts';
 
 /** A request that needs a model arrived while none is open (never loaded, failed, or being replaced). */
 export class NoModelError extends Sub4Error {}

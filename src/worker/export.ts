@@ -8,14 +8,14 @@
 // take their turn in the model slot (a new training or load waits, and a load
 // stops an export between writes), and upload nothing to the GPU.
 import type { GpuContext } from '../gpu/device.ts';
-import { Sub4Error } from '../gpu/errors.ts';
-import { ExportError } from '../io/export/target.ts';
-import type { LoadedModel } from '../io/model.ts';
-import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat } from '../train/export/export.ts';
-import { tunedModel, type TunedModel } from '../train/export/tuned.ts';
+import { Sub4Error } from '../base/errors.ts';
+import { ExportError } from '../export/target.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat } from '../export/export.ts';
+import { tunedModel, type TunedModel } from '../export/tuned.ts';
 import { decodeTrainedState, encodeTrainedState } from '../train/state.ts';
 import { CancelledError } from './errors.ts';
-import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, ExportChoicesReport, ExportDestination, ExportReport, ExportStream } from './protocol.ts';

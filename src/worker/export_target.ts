@@ -1,5 +1,5 @@
 // Where the studio's exports go, on the worker side (the CLI's counterpart is
-// src/io/export/target.node.ts). Two ExportTargets, both of which commit a file
+// src/export/target.node.ts). Two ExportTargets, both of which commit a file
 // only when it is complete:
 //   folderTarget    a folder the user picked (File System Access API): each file
 //                   is streamed into a FileSystemWritableFileStream, which only
@@ -12,7 +12,7 @@
 // Both coalesce the writers' many small writes (GGUF metadata is thousands of
 // short strings) into blocks of CHUNK_BYTES, and report bytes as they go.
 import type { ByteSink } from '../io/gguf/writer.ts';
-import type { CommitSink, ExportTarget } from '../io/export/target.ts';
+import type { CommitSink, ExportTarget } from '../export/target.ts';
 
 /** Writes smaller than this are gathered before they go on; larger ones go on as they are. */
 export const CHUNK_BYTES = 4 << 20;

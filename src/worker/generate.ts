@@ -5,7 +5,7 @@
 // the text so far and stopReason 'cancelled'.
 import { generate } from '../model/generate.ts';
 import { CancelledError, intParam, numParam, RequestParamError } from './errors.ts';
-import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import type { ModelJob } from './model_slot.ts';
 import type { LayerLora } from '../model/llama.ts';
 import type { EngineRequest, Generated, StopReason } from './protocol.ts';

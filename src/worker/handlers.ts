@@ -1,36 +1,13 @@
 // What the engine does for each request, as a table keyed by request type. The
 // table is plain engine code: it gets the GPU context through `getContext`, so
 // the same handlers run in the browser worker and could run in Node tests.
-import type { GpuContext } from '../gpu/device.ts';
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
 import { exportChoicesRequest, exportRequest } from './export.ts';
 import { generateText } from './generate.ts';
 import { loadModel } from './load_model.ts';
-import type { ModelSlot } from './model_slot.ts';
+import type { HandlerTable } from './handler_env.ts';
 import { perplexity } from './perplexity.ts';
-import type { EngineRequest, EngineResults, EngineStreams, RequestType } from './protocol.ts';
 import { train, trainControl, trainData, trainPlan } from './train.ts';
-
-/** How a handler reports back while it runs, and learns that it should stop. */
-export interface HandlerIO<K extends RequestType> {
-  progress(phase: string, done: number, total: number): void;
-  stream(data: EngineStreams[K]): void;
-  /** Aborts when the page sends `cancel` for this request; long handlers check it between steps. */
-  signal: AbortSignal;
-}
-
-export interface HandlerEnv {
-  /** The worker's one GPU context, created on first use. */
-  getContext(onProgress?: (phase: string, done: number, total: number) => void): Promise<GpuContext>;
-  /** The engine's current model, replaced by each load-model request. */
-  models: ModelSlot;
-}
-
-export type Handler<K extends RequestType> = (req: EngineRequest<K>, io: HandlerIO<K>, env: HandlerEnv) => Promise<EngineResults[K]>;
-/** Requests serve.ts answers itself, because they act on other requests. */
-export type LoopRequest = 'cancel';
-export type HandledRequest = Exclude<RequestType, LoopRequest>;
-export type HandlerTable = { [K in HandledRequest]: Handler<K> };
 
 export const handlers: HandlerTable = {
   async 'gpu-info'(_req, io, env) {

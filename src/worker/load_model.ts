@@ -2,11 +2,12 @@
 // while reporting which file is being read, make it the engine's current
 // model and answer with its facts. Files are read a slice at a time through
 // ByteSource (Blob.slice in the worker), never whole.
-import { openModel, type LoadedModel, type ModelInput } from '../io/model.ts';
+import { openModel } from '../io/model.ts';
+import { type LoadedModel, type ModelInput } from '../io/loaded_model.ts';
 import type { FolderSource } from '../io/hf_folder.ts';
 import type { ByteSource } from '../io/source.ts';
 import { modelFacts } from '../model/facts.ts';
-import { paramSpec } from '../model/spec.ts';
+import { paramSpec } from '../arch/params.ts';
 import { chooseModel } from './model_files.ts';
 import type { ModelSlot } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';

@@ -3,9 +3,9 @@
 // a .gguf next to its README, two model folders), so the choice is made here,
 // once, in plain rules, and anything that does not name one model is refused
 // with a ModelFilesError that says what arrived and what to drop instead.
-import { FormatError } from '../io/errors.ts';
+import { FormatError } from '../base/errors.ts';
 import { folderFromFiles } from '../io/hf_folder.ts';
-import type { ModelInput } from '../io/model.ts';
+import type { ModelInput } from '../io/loaded_model.ts';
 import { blobSource } from '../io/source.ts';
 import type { ModelFileRef } from './protocol.ts';
 

@@ -10,9 +10,9 @@
 // memory; a new load stops the running one (its signal aborts) before freeing.
 // What training leaves behind (train_slot.ts) goes with the weights it may borrow.
 import type { GpuContext } from '../gpu/device.ts';
-import { GpuDeviceLostError, Sub4Error } from '../gpu/errors.ts';
-import { TokenizerError } from '../io/errors.ts';
-import type { LoadedModel } from '../io/model.ts';
+import { GpuDeviceLostError } from '../gpu/errors.ts';
+import { Sub4Error, TokenizerError } from '../base/errors.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';

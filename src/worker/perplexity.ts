@@ -7,7 +7,7 @@
 import { evalWindows, EvalDataError, perplexityOf, tokenizePrefix } from '../model/eval.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { CancelledError, intParam, RequestParamError } from './errors.ts';
-import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import type { EngineRequest, PerplexityReport } from './protocol.ts';
 
 /** Files up to this size are read whole. */

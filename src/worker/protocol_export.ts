@@ -1,6 +1,6 @@
 // Request and event shapes of the export panel's worker jobs (src/worker/export.ts),
 // rows of the one protocol (protocol.ts maps them to request names).
-import type { ExportChoice, ExportFormat } from '../train/export/export.ts';
+import type { ExportChoice, ExportFormat } from '../export/export.ts';
 
 /** What the last trained run can be written to (exportChoices of its tuned model). */
 export interface ExportChoicesReport {

@@ -3,7 +3,8 @@
 // Node tests): read numbered requests, run the handler, post events back.
 // Requests run concurrently (a cancel must get through while a generate runs),
 // each with an AbortController that a `cancel` request naming it aborts.
-import { handlers as defaultHandlers, type HandledRequest, type HandlerEnv, type HandlerIO, type HandlerTable } from './handlers.ts';
+import { handlers as defaultHandlers } from './handlers.ts';
+import { type HandledRequest, type HandlerEnv, type HandlerIO, type HandlerTable } from './handler_env.ts';
 import { serializeError, type RequestMessage, type RequestType, type WorkerMessage } from './protocol.ts';
 
 /** The abort reason a handler sees when the page cancels its request. */

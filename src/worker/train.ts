@@ -17,7 +17,7 @@ import { buildDataset } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
-import type { HandlerEnv, HandlerIO } from './handlers.ts';
+import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainStepPoint, TrainStream } from './protocol.ts';

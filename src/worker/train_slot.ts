@@ -4,7 +4,7 @@
 // whenever the weights a run may borrow go away (a new load, a lost device), so
 // a kept Trainable never outlives the buffers it points into. Nothing here is
 // sent to the page: the page only sees the run's report.
-import type { LoadedModel } from '../io/model.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LayerLora, LlamaModel } from '../model/llama.ts';
 import type { Trainable } from '../model/trainable.ts';
 import type { ModelWeights } from '../model/weights.ts';

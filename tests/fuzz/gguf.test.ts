@@ -4,7 +4,7 @@
 // typed FormatError, within 1 s, and no read may ask for more bytes than the
 // input holds (allocation follows the input, never a hostile count).
 import { describe, expect, it } from 'vitest';
-import { FormatError, UnsupportedError } from '../../src/io/errors.ts';
+import { FormatError, UnsupportedError } from '../../src/base/errors.ts';
 import { bytesSource, type ByteSource } from '../../src/io/source.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { ByteBuilder, encodeHeader, encodeKv, encodeTensorInfo } from '../../src/io/gguf/encode.ts';

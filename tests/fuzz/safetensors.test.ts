@@ -5,7 +5,7 @@
 // ask its source for more bytes than the source holds.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FormatError, UnsupportedError } from '../../src/io/errors.ts';
+import { FormatError, UnsupportedError } from '../../src/base/errors.ts';
 import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { encodeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { checkRange, type ByteSource } from '../../src/io/source.ts';

@@ -9,7 +9,8 @@ import type { GpuContext } from '../../src/gpu/device.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
 import { adamwStep } from '../../src/gpu/kernels/adamw.ts';
-import { AdamW, zeroGrads, type AdamWOptions, type ParamGroup } from '../../src/train/optimizer.ts';
+import { AdamW, zeroGrads, type AdamWOptions } from '../../src/train/optimizer.ts';
+import { type ParamGroup } from '../../src/model/trainable_param.ts';
 import { adamwRefState, adamwStepRef, clipFactorRef, type AdamwRefState } from '../../src/ref/adamw.ts';
 import { gradNormRef } from '../../src/ref/grad_norm.ts';
 

@@ -12,13 +12,13 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/close.ts';
-import type { LoadedModel } from '../../src/io/model.ts';
+import type { LoadedModel } from '../../src/io/loaded_model.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
-import { validateConfig, type LlamaConfig } from '../../src/model/config.ts';
+import { validateConfig, type LlamaConfig } from '../../src/arch/config.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { readQuantLinear } from '../../src/model/linear.ts';
-import { paramSpec, type LinearRole } from '../../src/model/spec.ts';
+import { paramSpec, type LinearRole } from '../../src/arch/params.ts';
 import { createTrainable, TrainConfigError, type TrainConfig, type Trainable } from '../../src/model/trainable.ts';
 import { meanLoss, ModelBackward } from '../../src/model/backward.ts';
 import { GgmlType } from '../../src/quant/formats.ts';

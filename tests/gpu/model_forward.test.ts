@@ -9,10 +9,10 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/close.ts';
-import { FormatError } from '../../src/io/errors.ts';
-import type { LoadedModel } from '../../src/io/model.ts';
+import { FormatError } from '../../src/base/errors.ts';
+import type { LoadedModel } from '../../src/io/loaded_model.ts';
 import type { GpuContext } from '../../src/gpu/device.ts';
-import { validateConfig, type LlamaConfig } from '../../src/model/config.ts';
+import { validateConfig, type LlamaConfig } from '../../src/arch/config.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { KvCache } from '../../src/model/kv_cache.ts';

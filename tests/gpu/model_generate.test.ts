@@ -4,7 +4,7 @@
 // 'context', a seeded sampler replays exactly, and onToken sees every token in order.
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
-import { validateConfig } from '../../src/model/config.ts';
+import { validateConfig } from '../../src/arch/config.ts';
 import { generate } from '../../src/model/generate.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { argmax } from '../../src/model/sampling.ts';

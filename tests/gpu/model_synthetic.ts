@@ -2,11 +2,11 @@
 // by the spec table, optionally quantized per linear role the way a GGUF stores
 // them (q/k rows in GGUF's interleaved order, so loading must reorder whole rows
 // of blocks), plus the f64 reference logits of a batch.
-import type { LoadedModel, ModelTensor } from '../../src/io/model.ts';
+import type { LoadedModel, ModelTensor } from '../../src/io/loaded_model.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
-import type { LlamaConfig } from '../../src/model/config.ts';
-import { applyRowOrder, qkKind, qkRowOrder } from '../../src/model/names.ts';
-import { paramSpec } from '../../src/model/spec.ts';
+import type { LlamaConfig } from '../../src/arch/config.ts';
+import { applyRowOrder, qkKind, qkRowOrder } from '../../src/arch/names.ts';
+import { paramSpec } from '../../src/arch/params.ts';
 import { BLOCK_FORMATS, GgmlType } from '../../src/quant/formats.ts';
 import { isLegacyType, quantizeLegacy } from '../../src/quant/quantize/ggml_legacy.ts';
 import { quantizeKQuant } from '../../src/quant/quantize/kquants.ts';

@@ -9,9 +9,9 @@ import { expectClose } from '../helpers/close.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
 import { createRopeTable, ropeBackward, ropeForward, ropeTurnTable } from '../../src/gpu/kernels/rope.ts';
-import { ropeInvFreq } from '../../src/model/rope_freq.ts';
+import { ropeInvFreq } from '../../src/arch/rope_freq.ts';
 import { ropeBackwardRef, ropeForwardRef } from '../../src/ref/rope.ts';
-import type { RopeScaling } from '../../src/model/config.ts';
+import type { RopeScaling } from '../../src/arch/config.ts';
 
 const LLAMA31: RopeScaling = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 };
 const EDGE_POSITIONS = [0, 1, 1000, 8191, 131071];

@@ -15,7 +15,7 @@ import type { GpuContext } from '../../src/gpu/device.ts';
 import { generateText, evaluatePerplexity, loadModel, stopGeneration } from '../../src/state/actions.ts';
 import { createAppStore } from '../../src/state/store.ts';
 import { EngineClient, type WorkerLike } from '../../src/worker/client.ts';
-import type { HandlerEnv } from '../../src/worker/handlers.ts';
+import type { HandlerEnv } from '../../src/worker/handler_env.ts';
 import { ModelSlot } from '../../src/worker/model_slot.ts';
 import { deserializeError, serializeError, type GenerateParams, type GeneratedToken, type ProgressEvent } from '../../src/worker/protocol.ts';
 import { serve, type EnginePort } from '../../src/worker/serve.ts';

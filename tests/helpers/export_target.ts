@@ -1,6 +1,6 @@
 // An in-memory ExportTarget for export tests: committed files by name, and a
 // log of what was aborted, so a test sees that a failed export leaves nothing.
-import type { CommitSink, ExportTarget } from '../../src/io/export/target.ts';
+import type { CommitSink, ExportTarget } from '../../src/export/target.ts';
 
 export interface MemoryTarget extends ExportTarget {
   files: Map<string, Uint8Array>;

@@ -2,7 +2,7 @@
 // layout in docs/formats.md §2.1 on random blocks, the K-quant scale codecs
 // against every block llama.cpp wrote, and the unsupported-type errors.
 import { describe, expect, it } from 'vitest';
-import { UnsupportedError } from '../../src/io/errors.ts';
+import { UnsupportedError } from '../../src/base/errors.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { readGguf, readTensorBytes } from '../../src/io/gguf/reader.ts';
 import { f16ToF32, f32ToF16 } from '../../src/quant/f16.ts';

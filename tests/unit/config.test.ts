@@ -3,8 +3,8 @@
 // configs, GGUF metadata maps, and one typed error per validation rule.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, UnsupportedError } from '../../src/io/errors.ts';
-import { configFromGgufKv, configFromHf, parameterCount, type LlamaConfig } from '../../src/model/config.ts';
+import { ConfigError, UnsupportedError } from '../../src/base/errors.ts';
+import { configFromGgufKv, configFromHf, parameterCount, type LlamaConfig } from '../../src/arch/config.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 const load = (rel: string) => {

@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
-import type { CommitSink, ExportTarget } from '../../src/io/export/target.ts';
-import { exportChoices, exportTuned } from '../../src/train/export/export.ts';
-import { plannedExports, type RunShape } from '../../src/train/export/plan.ts';
-import { tunedModel } from '../../src/train/export/tuned.ts';
+import type { CommitSink, ExportTarget } from '../../src/export/target.ts';
+import { exportChoices, exportTuned } from '../../src/export/export.ts';
+import { plannedExports, type RunShape } from '../../src/export/plan.ts';
+import { tunedModel } from '../../src/export/tuned.ts';
 import type { StateManifest } from '../../src/train/state.ts';
 
 const exact = (r: RunShape) => Object.fromEntries(plannedExports(r).map((p) => [p.format, p.exact]));

@@ -9,7 +9,7 @@
 //    downloads hands on no Blob at all;
 //  - a stop between writes aborts the same way.
 import { describe, expect, it } from 'vitest';
-import { writeExportFile } from '../../src/io/export/target.ts';
+import { writeExportFile } from '../../src/export/target.ts';
 import { CHUNK_BYTES, downloadTarget, folderTarget, type DirectoryLike, type TargetHooks, type WritableLike } from '../../src/worker/export_target.ts';
 
 class NotFound extends Error {

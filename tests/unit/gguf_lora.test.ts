@@ -1,19 +1,20 @@
-// llama.cpp LoRA adapter GGUF (src/io/export/gguf_lora.ts), read back with
+// llama.cpp LoRA adapter GGUF (src/export/gguf_lora.ts), read back with
 // sub4's GGUF reader: the metadata llama.cpp's loader requires (formats.md §3),
 // tensor names and ne, A's and B's bytes, and the q/k rule: B rows of attn_q /
 // attn_k in GGUF interleaved order for Llama (k with the kv head count), as is
 // for Qwen2; A never moves. The end-to-end proof that llama.cpp applies the
 // file as sub4 does is tests/gpu/lora_export.test.ts.
 import { describe, expect, it } from 'vitest';
-import { GGUF_LORA_FILE, writeGgufLoraAdapter } from '../../src/io/export/gguf_lora.ts';
-import { ExportError, type LoraFactor, type LoraSet } from '../../src/io/export/target.ts';
+import { GGUF_LORA_FILE, writeGgufLoraAdapter } from '../../src/export/gguf_lora.ts';
+import { ExportError } from '../../src/export/target.ts';
+import { type LoraFactor, type LoraSet } from '../../src/io/lora/set.ts';
 import { readGguf, readTensorF32 } from '../../src/io/gguf/reader.ts';
 import { GgmlType, GgufValueType } from '../../src/io/gguf/types.ts';
 import { MemorySink } from '../../src/io/gguf/writer.ts';
 import { bytesSource } from '../../src/io/source.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import { configFromHf, type LlamaConfig } from '../../src/model/config.ts';
-import type { LinearRole } from '../../src/model/spec.ts';
+import { configFromHf, type LlamaConfig } from '../../src/arch/config.ts';
+import type { LinearRole } from '../../src/arch/params.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 
 // stories260K: C 64, 8 heads × 8, 4 kv heads, F 172, 5 layers.

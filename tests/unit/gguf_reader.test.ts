@@ -2,7 +2,7 @@
 // hand-built malformed files: each defect must be a GgufError that names the
 // file and the key or tensor at fault.
 import { describe, expect, it } from 'vitest';
-import { FormatError, GgufError, UnsupportedError } from '../../src/io/errors.ts';
+import { FormatError, GgufError, UnsupportedError } from '../../src/base/errors.ts';
 import { bytesSource, type ByteSource } from '../../src/io/source.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { ByteBuilder, encodeHeader, encodeKv, encodeTensorInfo } from '../../src/io/gguf/encode.ts';

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GgufError } from '../../src/io/errors.ts';
+import { GgufError } from '../../src/base/errors.ts';
 import { bytesSource } from '../../src/io/source.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';

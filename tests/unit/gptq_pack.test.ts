@@ -5,10 +5,11 @@
 // the export plan and folder, and the typed refusals on both sides.
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../src/gpu/random.ts';
-import { ExportError, type CommitSink, type ExportTarget } from '../../src/io/export/target.ts';
-import { FormatError, UnsupportedError } from '../../src/io/errors.ts';
-import { modulePatterns, planGptqExport, writeGptqFolder } from '../../src/io/gptq/export.ts';
-import { GptqError, packGptq, unpackGptq, type GptqFormat } from '../../src/io/gptq/pack.ts';
+import { ExportError, type CommitSink, type ExportTarget } from '../../src/export/target.ts';
+import { FormatError, UnsupportedError } from '../../src/base/errors.ts';
+import { modulePatterns, planGptqExport, writeGptqFolder } from '../../src/export/gptq/folder.ts';
+import { GptqError, unpackGptq, type GptqFormat } from '../../src/io/gptq/pack.ts';
+import { packGptq } from '../../src/export/gptq/check.ts';
 import type { FolderSource } from '../../src/io/hf_folder.ts';
 import { openModel } from '../../src/io/model.ts';
 import { encodeSafetensors, type SafetensorsWriteTensor } from '../../src/io/safetensors/writer.ts';

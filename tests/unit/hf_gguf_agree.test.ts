@@ -7,8 +7,8 @@ import { readGguf, readTensorF32 as readGgufF32 } from '../../src/io/gguf/reader
 import { openHfFolder } from '../../src/io/hf_folder.ts';
 import { folderFromPath } from '../../src/io/hf_folder.node.ts';
 import { fileSource } from '../../src/io/source.node.ts';
-import { configFromGgufKv } from '../../src/model/config.ts';
-import { ggufQkInterleaved, ggufToHf, permuteQK, qkKind, unpermuteQK } from '../../src/model/names.ts';
+import { configFromGgufKv } from '../../src/arch/config.ts';
+import { ggufQkInterleaved, ggufToHf, permuteQK, qkKind, unpermuteQK } from '../../src/arch/names.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 const GGUF = fixture('models/stories260K.gguf');

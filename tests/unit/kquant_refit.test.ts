@@ -8,8 +8,8 @@ import { openModelPath } from '../../src/io/model.node.ts';
 import { readQuantLinear } from '../../src/model/linear.ts';
 import { ggufToQTensor, isQuantGgmlType } from '../../src/quant/gguf_qtensor.ts';
 import { dequantizeQ } from '../../src/quant/qtensor.ts';
-import { refitKQuant } from '../../src/train/export/kquant_refit.ts';
-import type { TunedLinear } from '../../src/train/export/tuned.ts';
+import { refitKQuant } from '../../src/export/kquant_refit.ts';
+import type { TunedLinear } from '../../src/export/tuned.ts';
 
 const path = fixture('models/random-llama-256/random-llama-256-Q4_K_M.gguf');
 
@@ -32,7 +32,7 @@ describe('K-quant refit of free-float scales', () => {
         const l: TunedLinear = { name: t.name, layer: 0, role: 'q', q: { ...q, scale, offset }, origin, trained: { kind: origin.m ? 'scale+offset' : 'scale', theta: new Float32Array(0) } };
         const raw = await t.readRaw();
         const r = refitKQuant(raw, l, t.rowOrder);
-        const back = ggufToQTensor(t.ggmlType, t.rowOrder ? (await import('../../src/model/names.ts')).applyRowOrder(r.bytes, raw.length / q.rows, t.rowOrder) : r.bytes, q.rows, q.cols).q;
+        const back = ggufToQTensor(t.ggmlType, t.rowOrder ? (await import('../../src/arch/names.ts')).applyRowOrder(r.bytes, raw.length / q.rows, t.rowOrder) : r.bytes, q.rows, q.cols).q;
         expect(back.codes).toEqual(q.codes);
         const want = dequantizeQ(l.q);
         const got = dequantizeQ(back);

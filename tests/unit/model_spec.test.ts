@@ -3,9 +3,10 @@
 // Mistral-style config; the activation plan shares slots across layers unless
 // saving, and its byte total is derived from the shapes.
 import { describe, expect, it } from 'vitest';
-import { parameterCount, validateConfig, type LlamaConfig } from '../../src/model/config.ts';
-import { hfToGguf } from '../../src/model/names.ts';
-import { activationSpec, paramSpec, planActivations } from '../../src/model/spec.ts';
+import { parameterCount, validateConfig, type LlamaConfig } from '../../src/arch/config.ts';
+import { hfToGguf } from '../../src/arch/names.ts';
+import { activationSpec, planActivations } from '../../src/model/spec.ts';
+import { paramSpec } from '../../src/arch/params.ts';
 
 const base: LlamaConfig = {
   architecture: 'llama', vocabSize: 512, hiddenSize: 64, intermediateSize: 172, numLayers: 5, numHeads: 8, numKvHeads: 4, headDim: 8,

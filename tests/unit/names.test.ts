@@ -11,7 +11,7 @@ import {
   qkKind,
   qkRowOrder,
   unpermuteQK,
-} from '../../src/model/names.ts';
+} from '../../src/arch/names.ts';
 
 describe('tensor names', () => {
   const pairs: [string, string][] = [

@@ -1,4 +1,4 @@
-// PEFT LoRA adapter export/import (src/io/export/peft.ts, peft_read.ts): a set
+// PEFT LoRA adapter export/import (src/export/peft.ts, src/io/lora/peft_read.ts): a set
 // written and read back is the same set to the bit; adapter_config.json holds
 // every field of formats.md §5 and target_modules names exactly the modules
 // present; and broken or unsupported adapters (bad JSON, other peft types,
@@ -9,16 +9,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, FormatError, SafetensorsError, UnsupportedError } from '../../src/io/errors.ts';
-import { ExportError, type LoraFactor, type LoraSet } from '../../src/io/export/target.ts';
-import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey, writePeftAdapter } from '../../src/io/export/peft.ts';
-import { readPeftAdapter } from '../../src/io/export/peft_read.ts';
-import { readPeftFolder } from '../../src/io/export/peft_read.node.ts';
+import { ConfigError, FormatError, SafetensorsError, UnsupportedError } from '../../src/base/errors.ts';
+import { ExportError } from '../../src/export/target.ts';
+import { type LoraFactor, type LoraSet } from '../../src/io/lora/set.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey } from '../../src/io/lora/peft_names.ts';
+import { writePeftAdapter } from '../../src/export/peft.ts';
+import { readPeftAdapter } from '../../src/io/lora/peft_read.ts';
+import { readPeftFolder } from '../../src/io/lora/peft_read.node.ts';
 import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { encodeSafetensors, type SafetensorsWriteTensor } from '../../src/io/safetensors/writer.ts';
 import { bytesSource } from '../../src/io/source.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import type { LinearRole } from '../../src/model/spec.ts';
+import type { LinearRole } from '../../src/arch/params.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 
 // stories260K's shapes: C 64, 4 kv heads × 8, F 172.

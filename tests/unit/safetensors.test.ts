@@ -3,7 +3,7 @@
 // and one typed error per header rule.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FormatError, SafetensorsError, UnsupportedError } from '../../src/io/errors.ts';
+import { FormatError, SafetensorsError, UnsupportedError } from '../../src/base/errors.ts';
 import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { encodeSafetensors, writeSafetensors, type SafetensorsWriteTensor } from '../../src/io/safetensors/writer.ts';
 import { bytesSource } from '../../src/io/source.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, SafetensorsError, UnsupportedError } from '../../src/io/errors.ts';
+import { ConfigError, SafetensorsError, UnsupportedError } from '../../src/base/errors.ts';
 import { openHfFolder } from '../../src/io/hf_folder.ts';
 import { folderFromPath } from '../../src/io/hf_folder.node.ts';
 import { parseShardIndex } from '../../src/io/safetensors/index.ts';

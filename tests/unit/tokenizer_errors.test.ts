@@ -2,7 +2,7 @@
 // hand, and every malformed input (GGUF metadata, tokenizer.json, chat templates)
 // giving a TokenizerError that names the file and the key.
 import { describe, expect, test } from 'vitest';
-import { TokenizerError } from '../../src/io/errors.ts';
+import { TokenizerError } from '../../src/base/errors.ts';
 import { tokenizerFromGguf } from '../../src/io/tokenizer/gguf.ts';
 import { tokenizerFromHf } from '../../src/io/tokenizer/hf.ts';
 

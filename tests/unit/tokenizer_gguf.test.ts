@@ -4,7 +4,7 @@
 // llama.cpp's own tokenizer test vocabularies (and their expected ids, .inp/.out).
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { TokenizerError } from '../../src/io/errors.ts';
+import { TokenizerError } from '../../src/base/errors.ts';
 import { readGguf } from '../../src/io/gguf/reader.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { tokenizerFromGguf, type KvMap } from '../../src/io/tokenizer/gguf.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { TokenizerError } from '../../src/io/errors.ts';
+import { TokenizerError } from '../../src/base/errors.ts';
 import { readGguf } from '../../src/io/gguf/reader.ts';
 import { GgufValueType as T, type GgufKv } from '../../src/io/gguf/types.ts';
 import { MemorySink, writeGguf } from '../../src/io/gguf/writer.ts';

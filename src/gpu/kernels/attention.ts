@@ -13,39 +13,7 @@ import { GpuTensor } from '../buffers.ts';
 import { dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import { checkU32Count, foldedGrid } from './elementwise.ts';
-
-export interface AttentionDims {
-  B: number;
-  /** Query rows per batch. */
-  T: number;
-  H: number;
-  K: number;
-  D: number;
-  /** KV rows allocated per batch (cache capacity); defaults to kvLen. */
-  S?: number;
-  /** Keys in use; must equal qOffset + T (defaults to it). */
-  kvLen?: number;
-  /** Absolute position of the first query row; defaults to 0. */
-  qOffset?: number;
-  /** Sliding window (Mistral): key j visible from position i iff i − window < j ≤ i; 0 / undefined = full causal. */
-  window?: number;
-}
-
-export type ResolvedAttentionDims = Required<AttentionDims> & { G: number; scale: number };
-
-/** Fill defaults and check that the dimensions fit; throws RangeError naming the field. Shared with src/ref/attention.ts. */
-export function resolveAttentionDims(d: AttentionDims): ResolvedAttentionDims {
-  const qOffset = d.qOffset ?? 0;
-  const kvLen = d.kvLen ?? qOffset + d.T;
-  const S = d.S ?? kvLen;
-  const window = d.window ?? 0;
-  for (const [k, v] of Object.entries({ B: d.B, T: d.T, H: d.H, K: d.K, D: d.D, S, kvLen, qOffset, window }))
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`attention: ${k} = ${v} is not a non-negative integer`);
-  if (d.K === 0 || d.H % d.K !== 0) throw new RangeError(`attention: H = ${d.H} query heads are not a multiple of K = ${d.K} KV heads`);
-  if (kvLen !== qOffset + d.T) throw new RangeError(`attention: kvLen = ${kvLen} must equal qOffset + T = ${qOffset + d.T} (the new queries are the last keys)`);
-  if (kvLen > S) throw new RangeError(`attention: kvLen = ${kvLen} exceeds the ${S} KV rows allocated per batch`);
-  return { B: d.B, T: d.T, H: d.H, K: d.K, D: d.D, S, kvLen, qOffset, window, G: d.H / d.K, scale: 1 / Math.sqrt(d.D) };
-}
+import { resolveAttentionDims, type ResolvedAttentionDims } from '../../arch/attention_dims.ts';
 
 const params = new UniformStruct({ B: 'u32', T: 'u32', H: 'u32', K: 'u32', D: 'u32', S: 'u32', kvLen: 'u32', qOffset: 'u32', window: 'u32', scale: 'f32' });
 const FORWARD: KernelDef = { shader: 'attention_forward', bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] };

@@ -1,5 +1,5 @@
 // Rotary position embedding (RoPE) for the engine's half-split q/k layout:
-//   createRopeTable  inv_freq[D/2] (src/model/rope_freq.ts, from the config)
+//   createRopeTable  inv_freq[D/2] (src/arch/rope_freq.ts, from the config)
 //                    uploaded as exact fixed-point turns (one per model)
 //   ropeForward      q, k ← R(pos·inv_freq) q, k          rope_forward.wgsl (in place)
 //   ropeBackward     dq, dk ← R(−pos·inv_freq) dq, dk    rope_backward.wgsl (in place)

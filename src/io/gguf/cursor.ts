@@ -3,7 +3,7 @@
 // allocated (a hostile count fails with a GgufError); a read past the *window*
 // throws NeedMore so the staged reader can fetch a larger slice and resume the
 // current item. Positions are absolute file offsets.
-import { GgufError, UnsupportedError } from '../errors.ts';
+import { GgufError, UnsupportedError } from '../../base/errors.ts';
 
 /** Internal signal: the window ends before `end`; never escapes readGguf. */
 export class NeedMore {

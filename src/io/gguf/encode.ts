@@ -2,7 +2,7 @@
 // values (docs/formats.md §1.1). Values are checked against their declared type
 // before they are written, so a bad call fails with a GgufError naming the key
 // instead of producing a file llama.cpp would refuse.
-import { GgufError } from '../errors.ts';
+import { GgufError } from '../../base/errors.ts';
 import { GgufValueType as T, isValueType, type GgufKv, type GgufValue } from './types.ts';
 
 const utf8 = new TextEncoder();

@@ -1,7 +1,7 @@
 // Typed getters for GGUF metadata. Each throws a GgufError naming the file and the
 // key when the key is missing (and no fallback was given) or has the wrong type,
 // so model loaders read hyper-parameters in one line with a useful failure.
-import { GgufError } from '../errors.ts';
+import { GgufError } from '../../base/errors.ts';
 import { GgufValueType as T, type GgufFile, type GgufKv } from './types.ts';
 
 const INT_TYPES = new Set([T.UINT8, T.INT8, T.UINT16, T.INT16, T.UINT32, T.INT32, T.UINT64, T.INT64]);

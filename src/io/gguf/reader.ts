@@ -7,7 +7,7 @@
 // sub4 does not read). Checks follow gguf.cpp gguf_init_from_reader
 // (docs/formats.md §1.1), except that tensor data may be laid out in any order
 // as long as it is aligned, inside the file and not overlapping.
-import { GgufError } from '../errors.ts';
+import { GgufError } from '../../base/errors.ts';
 import type { ByteSource } from '../source.ts';
 import { formatOf, ggmlTypeInfo, ggmlTypeName } from '../../quant/formats.ts';
 import { HeaderCursor, NeedMore } from './cursor.ts';

@@ -6,7 +6,7 @@
 // §1.1): tensor offsets are the running sum of sizes padded to the alignment,
 // the data section starts padded (only when there are tensors), and every tensor
 // is zero-padded to the alignment, so a llama.cpp file is reproduced byte for byte.
-import { GgufError } from '../errors.ts';
+import { GgufError } from '../../base/errors.ts';
 import { ggmlTypeInfo, ggmlTypeName, type GgmlType } from '../../quant/formats.ts';
 import { ByteBuilder, encodeHeader, encodeKv, encodeTensorInfo } from './encode.ts';
 import { ALIGNMENT_KEY, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GgufValueType, padTo, type GgufKv } from './types.ts';

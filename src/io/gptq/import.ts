@@ -9,11 +9,11 @@
 // Refused with typed errors naming the file: act-order checkpoints (desc_act with
 // permuted g_idx), bit widths other than 2/3/4/8, packings other than int32,
 // checkpoint formats other than gptq/gptq_v2, and any malformed tensor.
-import { ConfigError, UnsupportedError } from '../errors.ts';
+import { ConfigError, UnsupportedError } from '../../base/errors.ts';
 import { readFolderJson, type HfModelFolder } from '../hf_folder.ts';
-import type { ModelTensor } from '../model.ts';
+import type { ModelTensor } from '../loaded_model.ts';
 import type { SafetensorsTensorInfo } from '../safetensors/header.ts';
-import { hfToGguf } from '../../model/names.ts';
+import { hfToGguf } from '../../arch/names.ts';
 import { dequantizeQ, type QTensor } from '../../quant/qtensor.ts';
 import { GptqError, isGptqBits, unpackGptq, type GptqFormat } from './pack.ts';
 

@@ -2,7 +2,7 @@
 // the spec (huggingface/safetensors README "Format", tensor.rs `validate`).
 // Pure and synchronous so the fuzz test can hammer it; every failure is a
 // SafetensorsError naming the file, the tensor and the rule broken.
-import { SafetensorsError } from '../errors.ts';
+import { SafetensorsError } from '../../base/errors.ts';
 import { DTYPES, isDtype, type SafetensorsDtype } from './dtypes.ts';
 
 /** Same cap as the reference reader (MAX_HEADER_SIZE = 100,000,000). */

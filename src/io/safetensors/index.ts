@@ -3,7 +3,7 @@
 // {tensor: file}}. The index is the authority: every file it names must exist,
 // and every tensor must be in the file it names. The result is one
 // SafetensorsStore, so callers do not care whether a model is sharded.
-import { SafetensorsError } from '../errors.ts';
+import { SafetensorsError } from '../../base/errors.ts';
 import type { ByteSource } from '../source.ts';
 import type { SafetensorsTensorInfo } from './header.ts';
 import { openSafetensors, type SafetensorsFile, type SafetensorsStore } from './reader.ts';

@@ -1,7 +1,7 @@
 // safetensors reader over a ByteSource: reads and validates the header, then
 // slices one tensor (or a range of its rows) at a time, so a multi-GB file is
 // never held whole, in a browser worker (File) or in Node (file handle).
-import { SafetensorsError, UnsupportedError } from '../errors.ts';
+import { SafetensorsError, UnsupportedError } from '../../base/errors.ts';
 import type { ByteSource } from '../source.ts';
 import { DTYPES } from './dtypes.ts';
 import { MAX_HEADER_BYTES, parseSafetensorsHeader, type SafetensorsTensorInfo } from './header.ts';

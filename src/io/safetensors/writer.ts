@@ -3,7 +3,7 @@
 // `prepare` does, so the data section starts 8-aligned), then streams each
 // tensor's bytes to an async sink. Tensor data may be produced lazily, so a
 // large model is never held in memory twice.
-import { SafetensorsError } from '../errors.ts';
+import { SafetensorsError } from '../../base/errors.ts';
 import { DTYPES, isDtype, type SafetensorsDtype } from './dtypes.ts';
 
 /** Anything with an async write: a FileSystemWritableFileStream, a Node FileHandle adapter, an array. */

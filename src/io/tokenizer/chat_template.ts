@@ -3,7 +3,7 @@
 // variables transformers' apply_chat_template passes: messages, add_generation_prompt
 // and the special-token strings (bos_token, eos_token, ...).
 import { Template } from '@huggingface/jinja';
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 import type { ChatMessage, ChatTemplateOptions } from './types.ts';
 
 export type ChatTemplateFn = (messages: readonly ChatMessage[], options: ChatTemplateOptions) => string;

@@ -3,7 +3,7 @@
 // and special-token rules (llama_vocab::impl::load and ::tokenize, src/llama-vocab.cpp).
 // Decoding follows Hugging Face: one leading space (the SentencePiece prefix) is dropped
 // from the text, and text is never "cleaned" (" ." stays " .").
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 import { BpeModel, readMerges } from './bpe.ts';
 import { compileChatTemplate } from './chat_template.ts';
 import { ATTR, GgufVocab, KvReader, partitionSpecials, type KvMap } from './gguf_vocab.ts';

@@ -1,7 +1,7 @@
 // The vocabulary part of GGUF tokenizer metadata (tokenizer.ggml.*), validated
 // as hostile input, with the token attributes and special-token rules of
 // llama.cpp's llama_vocab::impl::load (src/llama-vocab.cpp).
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 
 /** llama.cpp token attributes (llama_token_attr), derived from tokenizer.ggml.token_type. */
 export const ATTR = {

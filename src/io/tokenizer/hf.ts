@@ -3,7 +3,7 @@
 // and decoding are @huggingface/tokenizers (pure JS, no network, no cache: it only
 // sees the objects passed here); the chat template is rendered by chat_template.ts.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 import { compileChatTemplate, pickChatTemplate, type ChatTemplateFn } from './chat_template.ts';
 import { wellFormed, type DecodeOptions, type EncodeOptions, type Tokenizer } from './types.ts';
 

@@ -5,7 +5,7 @@
 // Regexes with \p{..} classes run on "collapsed" text (one placeholder char per
 // non-ASCII category), the others on the code points with non-ASCII spaces folded to
 // 0x0B, as llama.cpp does; JS RegExp and std::regex share ECMAScript semantics.
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 import { collapse, spaceFolded } from './unicode.ts';
 
 const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";

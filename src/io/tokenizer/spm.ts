@@ -3,7 +3,7 @@
 // from single characters, repeatedly merge the adjacent pair whose concatenation
 // is the vocabulary token with the highest score (ties: leftmost first), then emit
 // each final piece, or its UTF-8 bytes as <0xXX> tokens when it is not a token.
-import { TokenizerError } from '../errors.ts';
+import { TokenizerError } from '../../base/errors.ts';
 import type { GgufVocab } from './gguf_vocab.ts';
 import { Heap } from './heap.ts';
 import { utf8 } from './unicode.ts';

@@ -4,7 +4,7 @@
 // for downloads), the notes of the exporter, the outcome. Choices and jobs are
 // numbered like the other requests, so a late answer of an older one is dropped.
 import type { StateCreator } from 'zustand/vanilla';
-import type { ExportFormat } from '../../train/export/export.ts';
+import type { ExportFormat } from '../../export/export.ts';
 import type { ExportChoicesReport, ExportReport, ExportStream } from '../../worker/protocol.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';

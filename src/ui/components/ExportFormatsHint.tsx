@@ -1,11 +1,11 @@
 // Before a run starts: which formats the chosen settings will export to
-// exactly (plannedExports, src/train/export/plan.ts — plain data, no engine),
+// exactly (plannedExports, src/export/plan.ts — plain data, no engine),
 // from the method, the quantization grid, and the loaded model's format and
 // linear-layer types. After the run, the export panel asks the worker, which
 // decides from the tuned model itself with the same rules.
 import { memo } from 'react';
 import type { TrainForm } from '../../state/slices/train.ts';
-import { plannedExports, type PlannedFormat, type RunShape } from '../../train/export/plan.ts';
+import { plannedExports, type PlannedFormat, type RunShape } from '../../export/plan.ts';
 import { useAppStore } from '../hooks/useAppStore.ts';
 
 export const FORMAT_NAMES: Record<PlannedFormat, string> = {

@@ -6,7 +6,7 @@
 import { useEffect } from 'react';
 import { cancelExport, exportTrainedRun, loadExportChoices } from '../../state/actions.ts';
 import { exportedFraction, type ExportJobState } from '../../state/slices/export.ts';
-import type { ExportFormat } from '../../train/export/export.ts';
+import type { ExportFormat } from '../../export/export.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { formatBytes } from '../format.ts';
 import { canPickFolder, chooseDestination, startDownloads } from '../save.ts';

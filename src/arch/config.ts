@@ -1,13 +1,12 @@
 // LlamaConfig: the one description of a Llama-family model (Llama 2/3, Mistral,
 // Qwen2, SmolLM, TinyLlama) that the engine uses, built from a Hugging Face
 // config.json or from GGUF metadata, and validated once here so no later layer
-// re-checks head counts or divisibility.
-import { ConfigError, UnsupportedError } from '../io/errors.ts';
+// re-checks head counts or divisibility. What differs between families comes
+// from their entry in families.ts, never from a test of the family's name.
+import { ConfigError, UnsupportedError } from '../base/errors.ts';
+import { FAMILY_LIST, familyOfGguf, familyOfHf, SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES, type LlamaArchitecture } from './families.ts';
 
-export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2';
-export const SUPPORTED_HF_MODEL_TYPES: readonly LlamaArchitecture[] = ['llama', 'mistral', 'qwen2'];
-/** Mistral GGUFs are written with general.architecture = "llama". */
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2'] as const;
+
 
 export type RopeScaling =
   | { type: 'none' }
@@ -80,30 +79,20 @@ function fieldReader(get: (k: string) => unknown, file: string, label: (k: strin
   return { fail, num, int, pos, tokenId };
 }
 
-const HF_ARCHITECTURES: Record<string, LlamaArchitecture> = {
-  LlamaForCausalLM: 'llama',
-  MistralForCausalLM: 'mistral',
-  Qwen2ForCausalLM: 'qwen2',
-};
-
 /** Builds a LlamaConfig from a parsed config.json (transformers defaults apply to absent optional keys). */
 export function configFromHf(json: unknown, file: string): LlamaConfig {
   if (!isObj(json)) throw new ConfigError(file, 'config.json is not a JSON object');
   const r = fieldReader((k) => json[k], file, (k) => `field "${k}"`);
   const archs = Array.isArray(json.architectures) ? json.architectures : [];
   const modelType = typeof json.model_type === 'string' ? json.model_type : undefined;
-  const architecture =
-    (SUPPORTED_HF_MODEL_TYPES as readonly string[]).includes(modelType ?? '')
-      ? (modelType as LlamaArchitecture)
-      : modelType === undefined
-        ? archs.map((a) => HF_ARCHITECTURES[a as string]).find(Boolean)
-        : undefined;
-  if (!architecture)
+  const family = familyOfHf(modelType, archs);
+  if (!family)
     throw new ConfigError(
       file,
       `unsupported model_type ${JSON.stringify(modelType ?? null)} / architectures ${JSON.stringify(archs)}; ` +
-        `supported model_type: ${SUPPORTED_HF_MODEL_TYPES.join(', ')} (${Object.keys(HF_ARCHITECTURES).join(', ')})`,
+        `supported model_type: ${SUPPORTED_HF_MODEL_TYPES.join(', ')} (${FAMILY_LIST.flatMap((f) => f.hfClasses).join(', ')})`,
     );
+  const architecture = family.id;
   const act = json.hidden_act ?? json.hidden_activation ?? 'silu';
   if (act !== 'silu') throw new UnsupportedError(file, `hidden_act ${JSON.stringify(act)}: only silu (SwiGLU) is supported`);
 
@@ -115,10 +104,7 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
   // transformers v5 moves rope_theta and the scaling into rope_parameters.
   const ropeParams = isObj(json.rope_parameters) ? json.rope_parameters : undefined;
   const ropeTheta = ropeParams?.rope_theta ?? json.rope_theta ?? 10000;
-  const sliding =
-    architecture === 'qwen2' ? (json.use_sliding_window === true ? r.int('sliding_window') : null)
-    : architecture === 'mistral' && json.sliding_window != null ? r.int('sliding_window')
-    : null;
+  const sliding = family.hfSlidingWindow(json, (k) => r.int(k));
   const eos = json.eos_token_id;
   const eosList = Array.isArray(eos) ? eos : [eos];
   const eosReader = fieldReader((k) => eosList[Number(k)], file, (k) => `field "eos_token_id${Array.isArray(eos) ? `[${k}]` : ''}"`);
@@ -138,12 +124,12 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       ropeScaling: hfRopeScaling(ropeParams ?? json.rope_scaling, file),
       rmsNormEps: r.pos('rms_norm_eps', 1e-6),
       tieWordEmbeddings: json.tie_word_embeddings === true,
-      qkvBias: architecture === 'qwen2' || bias,
+      qkvBias: family.qkvBiasAlways || bias,
       oBias: bias,
       mlpBias: json.mlp_bias === true,
       bosTokenId: r.tokenId('bos_token_id'),
       eosTokenIds,
-      maxPositions: r.int('max_position_embeddings', architecture === 'qwen2' ? 32768 : 2048),
+      maxPositions: r.int('max_position_embeddings', family.defaultMaxPositions),
       slidingWindow: sliding,
     },
     file,
@@ -182,12 +168,13 @@ const arrayOf = (v: unknown): ArrayLike<unknown> | null =>
  */
 export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterable<string>): LlamaConfig {
   const arch = kv.get('general.architecture')?.value;
-  if (!(SUPPORTED_GGUF_ARCHITECTURES as readonly unknown[]).includes(arch))
+  const family = familyOfGguf(arch);
+  if (!family)
     throw new ConfigError(
       file,
       `unsupported general.architecture ${JSON.stringify(typeof arch === 'string' ? arch : String(arch))}; supported: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')}`,
     );
-  const a = arch as (typeof SUPPORTED_GGUF_ARCHITECTURES)[number];
+  const a = family.id;
   // Per-layer arrays (e.g. feed_forward_length in some converters) are accepted only when uniform.
   const get = (k: string): unknown => {
     const v = kv.get(k)?.value;
@@ -233,7 +220,7 @@ export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterabl
       ropeScaling: ggufRopeScaling(kv, a, file, names),
       rmsNormEps: r.pos(`${a}.attention.layer_norm_rms_epsilon`),
       tieWordEmbeddings: names ? !names.has('output.weight') : false,
-      qkvBias: a === 'qwen2' || (names?.has('blk.0.attn_q.bias') ?? false),
+      qkvBias: family.qkvBiasAlways || (names?.has('blk.0.attn_q.bias') ?? false),
       oBias: names?.has('blk.0.attn_output.bias') ?? false,
       mlpBias: names?.has('blk.0.ffn_up.bias') ?? false,
       bosTokenId: tid('tokenizer.ggml.bos_token_id'),

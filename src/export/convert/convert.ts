@@ -2,13 +2,13 @@
 // another GGUF), streaming one tensor at a time into a sink. Metadata of a GGUF
 // input is carried over in order (file type updated); a HF input gets the
 // hyper-parameters and tokenizer llama.cpp's converter would write.
-import { permuteQK, ggufQkInterleaved, qkKind } from '../../model/names.ts';
+import { permuteQK, ggufQkInterleaved, qkKind } from '../../arch/names.ts';
 import { GgmlType } from '../../quant/formats.ts';
-import { readFolderJson } from '../hf_folder.ts';
-import { TokenizerError } from '../errors.ts';
-import { GgufValueType as T, type GgufKv } from '../gguf/types.ts';
-import { writeGguf, type ByteSink, type GgufTensorSpec } from '../gguf/writer.ts';
-import type { LoadedModel, ModelTensor } from '../model.ts';
+import { readFolderJson } from '../../io/hf_folder.ts';
+import { TokenizerError } from '../../base/errors.ts';
+import { GgufValueType as T, type GgufKv } from '../../io/gguf/types.ts';
+import { writeGguf, type ByteSink, type GgufTensorSpec } from '../../io/gguf/writer.ts';
+import type { LoadedModel, ModelTensor } from '../../io/loaded_model.ts';
 import { configKv } from './config_kv.ts';
 import { encodeTensor } from './encode_tensor.ts';
 import { tokenizerKv } from './tokenizer_kv.ts';

@@ -16,14 +16,13 @@
 //  - for a LoRA on q/k, only B (out × r) has output rows, so exporting a llama.cpp
 //    LoRA permutes B's rows and leaves A alone.
 // The RoPE kernel therefore rotates pairs (i, i + D/2) within each head.
-import type { LlamaArchitecture } from './config.ts';
+import { FAMILIES, type LlamaArchitecture } from './families.ts';
 
 export const ENGINE_ROPE_LAYOUT = 'half_split' as const;
 
 /** True when a GGUF of this architecture stores q/k rows interleaved (needs unpermuteQK on load). */
 export function ggufQkInterleaved(arch: LlamaArchitecture): boolean {
-  // Mistral GGUFs are architecture "llama" and permuted like Llama; qwen2 uses NEOX rope.
-  return arch !== 'qwen2';
+  return FAMILIES[arch].ggufQkInterleaved;
 }
 
 // One table: [HF name, GGUF name], without the trailing .weight / .bias.

@@ -1,13 +1,14 @@
 // LlamaConfig → the GGUF hyper-parameter keys llama.cpp reads (docs/formats.md §1.3).
-import type { LlamaConfig } from '../../model/config.ts';
-import { UnsupportedError } from '../errors.ts';
-import { GgufValueType as T, type GgufKv } from '../gguf/types.ts';
+import type { LlamaConfig } from '../../arch/config.ts';
+import { FAMILIES } from '../../arch/families.ts';
+import { UnsupportedError } from '../../base/errors.ts';
+import { GgufValueType as T, type GgufKv } from '../../io/gguf/types.ts';
 
 const u32 = (v: number): GgufKv => ({ type: T.UINT32, value: v });
 const f32 = (v: number): GgufKv => ({ type: T.FLOAT32, value: v });
 
 export function configKv(c: LlamaConfig, name: string, file: string): [string, GgufKv][] {
-  const a = c.architecture === 'mistral' ? 'llama' : c.architecture; // llama.cpp runs Mistral as llama
+  const a = FAMILIES[c.architecture].ggufArch; // llama.cpp runs Mistral as llama
   const kv: [string, GgufKv][] = [
     ['general.architecture', { type: T.STRING, value: a }],
     ['general.name', { type: T.STRING, value: name }],

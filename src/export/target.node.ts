@@ -3,7 +3,7 @@
 // export leaves no file under a final name that looks finished.
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fileSink } from '../sink.node.ts';
+import { fileSink } from '../io/sink.node.ts';
 import type { ExportTarget } from './target.ts';
 
 export async function folderTarget(dir: string): Promise<ExportTarget> {

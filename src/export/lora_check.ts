@@ -1,30 +1,12 @@
-// What every LoRA exporter checks before writing a byte, and the module names
-// both adapter formats use. A LoraSet comes from a trained state or from a file
-// someone dropped, so it is validated as data: one rank, a usable alpha, each
-// factor's A [R, I] and B [O, R] filling their shapes, at most one factor per
-// (layer, role), and values that are finite (a NaN adapter is a broken tune,
-// better refused at export than discovered in llama.cpp).
-import { LINEAR_ROLES, type LinearRole } from '../../model/spec.ts';
-import { ExportError, type LoraFactor, type LoraSet } from './target.ts';
-
-/** The HF module path of each role inside `model.layers.N.` (PEFT keys, HF → GGUF names). */
-export const LORA_MODULES: Record<LinearRole, string> = {
-  q: 'self_attn.q_proj',
-  k: 'self_attn.k_proj',
-  v: 'self_attn.v_proj',
-  o: 'self_attn.o_proj',
-  gate: 'mlp.gate_proj',
-  up: 'mlp.up_proj',
-  down: 'mlp.down_proj',
-};
-
-/** Leaf module name of a role ('q_proj'), as PEFT's target_modules lists it. */
-export const moduleLeaf = (role: LinearRole): string => LORA_MODULES[role].split('.')[1];
-
-/** Factors in file order: by layer, then the forward's role order. */
-export function sortedFactors(set: LoraSet): LoraFactor[] {
-  return [...set.factors].sort((x, y) => x.layer - y.layer || LINEAR_ROLES.indexOf(x.role) - LINEAR_ROLES.indexOf(y.role));
-}
+// What every LoRA exporter checks before writing a byte. A LoraSet comes from a
+// trained state or from a file someone dropped, so it is validated as data: one
+// rank, a usable alpha, each factor's A [R, I] and B [O, R] filling their
+// shapes, at most one factor per (layer, role), and values that are finite (a
+// NaN adapter is a broken tune, better refused at export than discovered in
+// llama.cpp).
+import { LINEAR_ROLES } from '../arch/params.ts';
+import { firstNonFinite, type LoraSet } from '../io/lora/set.ts';
+import { ExportError } from './target.ts';
 
 const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
 
@@ -51,10 +33,4 @@ export function checkLoraSet(set: LoraSet, format: string): void {
     const bad = firstNonFinite(f.a) ?? firstNonFinite(f.b);
     if (bad !== null) fail(`${where}: a factor holds ${bad} (the tune diverged?)`);
   }
-}
-
-/** The first NaN/±Infinity of an array, as text, or null. */
-export function firstNonFinite(x: Float32Array): string | null {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return `${x[i]} at index ${i}`;
-  return null;
 }

@@ -8,13 +8,12 @@
 // Errors: ConfigError for adapter_config.json, SafetensorsError for the weights
 // (including the safetensors reader's own checks: truncation, bad header),
 // UnsupportedError for well-formed adapters sub4 cannot apply; each names the file.
-import { ConfigError, SafetensorsError, UnsupportedError } from '../errors.ts';
+import { ConfigError, SafetensorsError, UnsupportedError } from '../../base/errors.ts';
 import { openSafetensors } from '../safetensors/reader.ts';
 import type { ByteSource } from '../source.ts';
-import { LINEAR_ROLES, type LinearRole } from '../../model/spec.ts';
-import { firstNonFinite, LORA_MODULES } from './lora_set.ts';
-import { PEFT_CONFIG_FILE, PEFT_PREFIX } from './peft.ts';
-import type { LoraFactor, LoraSet } from './target.ts';
+import { LINEAR_ROLES, type LinearRole } from '../../arch/params.ts';
+import { firstNonFinite, LORA_MODULES, type LoraFactor, type LoraSet } from './set.ts';
+import { PEFT_CONFIG_FILE, PEFT_PREFIX } from './peft_names.ts';
 
 /** No Llama-family model comes near this many layers; a larger index is a broken file, not a big model. */
 const MAX_LAYERS = 4096;

@@ -12,14 +12,16 @@
 //   attn_q/attn_k were permuted the same way); A is untouched. Qwen2 stays as is.
 // - alpha = 0 is refused: llama.cpp reads a zero alpha as "scale 1", so such a
 //   file would apply the adapter that sub4 (scale 0) does not.
-import { mergeKv } from '../convert/convert.ts';
-import { GgmlType, GgufValueType, type GgufKv } from '../gguf/types.ts';
-import { writeGguf, type ByteSink, type GgufTensorSpec } from '../gguf/writer.ts';
-import type { LlamaConfig } from '../../model/config.ts';
-import { applyRowOrder, ggufQkInterleaved, hfToGguf, qkRowOrder } from '../../model/names.ts';
-import { paramSpec, type LinearRole } from '../../model/spec.ts';
-import { checkLoraSet, LORA_MODULES, sortedFactors } from './lora_set.ts';
-import { ExportError, writeExportFile, type ExportTarget, type LoraFactor, type LoraSet } from './target.ts';
+import { mergeKv } from './convert/convert.ts';
+import { GgmlType, GgufValueType, type GgufKv } from '../io/gguf/types.ts';
+import { writeGguf, type ByteSink, type GgufTensorSpec } from '../io/gguf/writer.ts';
+import type { LlamaConfig } from '../arch/config.ts';
+import { FAMILIES } from '../arch/families.ts';
+import { applyRowOrder, ggufQkInterleaved, hfToGguf, qkRowOrder } from '../arch/names.ts';
+import { paramSpec, type LinearRole } from '../arch/params.ts';
+import { checkLoraSet } from './lora_check.ts';
+import { LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
+import { ExportError, writeExportFile, type ExportTarget } from './target.ts';
 
 const FORMAT = 'GGUF LoRA';
 export const GGUF_LORA_FILE = 'adapter.gguf';
@@ -60,7 +62,7 @@ function checkAgainstModel(set: LoraSet, config: LlamaConfig): void {
 
 /** The adapter's metadata, in the order written. */
 export function ggufLoraKv(set: LoraSet, config: LlamaConfig, opts: GgufLoraOptions = {}): [string, GgufKv][] {
-  const arch = config.architecture === 'mistral' ? 'llama' : config.architecture;
+  const arch = FAMILIES[config.architecture].ggufArch;
   const kv: [string, GgufKv][] = [
     ['general.architecture', { type: GgufValueType.STRING, value: arch }],
     ['general.type', { type: GgufValueType.STRING, value: 'adapter' }],

@@ -4,14 +4,14 @@
 // and whose scale/offset are the trained θ pushed through the same
 // parametrization training used; trained norm weights; LoRA factors. No GPU:
 // export runs after the trainer has gone, in the CLI or the worker.
-import type { LoadedModel } from '../../io/model.ts';
-import type { LoraFactor, LoraSet } from '../../io/export/target.ts';
-import { isQuantized, readQuantLinear } from '../../model/linear.ts';
-import { paramSpec, type LinearRole } from '../../model/spec.ts';
-import { ggufParametrization, isQuantGgmlType, type GgufOrigin } from '../../quant/gguf_qtensor.ts';
-import { applyParametrization, parametrizationFor, type ParamKind, type Parametrization } from '../../quant/parametrize.ts';
-import type { QTensor } from '../../quant/qtensor.ts';
-import { TrainedStateError, type StateManifest } from '../state.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import type { LoraFactor, LoraSet } from '../io/lora/set.ts';
+import { isQuantized, readQuantLinear } from '../model/linear.ts';
+import { paramSpec, type LinearRole } from '../arch/params.ts';
+import { ggufParametrization, isQuantGgmlType, type GgufOrigin } from '../quant/gguf_qtensor.ts';
+import { applyParametrization, parametrizationFor, type ParamKind, type Parametrization } from '../quant/parametrize.ts';
+import type { QTensor } from '../quant/qtensor.ts';
+import { TrainedStateError, type StateManifest } from '../train/state.ts';
 
 export interface TunedLinear {
   /** Engine (HF) tensor name. */

@@ -15,11 +15,12 @@
 // Tensor data is produced lazily while the file streams, so the model is never
 // held twice; config.json is written last, so a folder that failed midway does
 // not look like a loadable model.
-import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from '../export/target.ts';
-import { writeSafetensors, type SafetensorsWriteTensor } from '../safetensors/writer.ts';
+import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from '../target.ts';
+import { writeSafetensors, type SafetensorsWriteTensor } from '../../io/safetensors/writer.ts';
 import { f16Table, f32ToF16 } from '../../quant/f16.ts';
 import { dequantizeQ, groupsPerRow, type QTensor } from '../../quant/qtensor.ts';
-import { gptqGIdx, gptqGroupSize, gptqLayoutProblem, gptqZeroPoints, isGptqBits, packQweight, packQzeros, packScales, type GptqFormat } from './pack.ts';
+import { gptqGIdx, gptqGroupSize, gptqLayoutProblem, isGptqBits, packQweight, packQzeros, packScales, type GptqFormat } from '../../io/gptq/pack.ts';
+import { gptqZeroPoints } from './check.ts';
 
 export interface GptqExportTensor {
   /** HF name: 'model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight', biases... */

@@ -7,8 +7,8 @@
 //    the BPE merges and tokenizes like tokenizer.json.
 //  - byte-level BPE (GPT-2 style: SmolLM, Llama 3, Qwen2) → model "gpt2" with
 //    merges and a `tokenizer.ggml.pre` chosen from the pre-tokenizer's shape.
-import { GgufValueType as T, type GgufKv } from '../gguf/types.ts';
-import { TokenizerError } from '../errors.ts';
+import { GgufValueType as T, type GgufKv } from '../../io/gguf/types.ts';
+import { TokenizerError } from '../../base/errors.ts';
 
 // llama_token_type
 const NORMAL = 1;

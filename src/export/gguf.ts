@@ -10,18 +10,18 @@
 //   Rows a block cannot tile (stories260K's 172-wide down_proj) are written as
 //   F16 of the tuned grid, as llama-quantize falls back for such rows.
 // Trained norm weights replace the base's; q/k rows go back to GGUF order.
-import { convertToGguf, mergeKv } from '../../io/convert/convert.ts';
-import { encodeTensor } from '../../io/convert/encode_tensor.ts';
-import { ExportError } from '../../io/export/target.ts';
-import { writeGguf, type ByteSink } from '../../io/gguf/writer.ts';
-import { GgufValueType, type GgufKv } from '../../io/gguf/types.ts';
-import { FILE_TYPE, isConvertType } from '../../io/convert/type_policy.ts';
-import type { ModelTensor } from '../../io/model.ts';
-import { ggufToHf, qkKind, qkRowOrder, applyRowOrder, ggufQkInterleaved } from '../../model/names.ts';
-import { f32ToF16, writeU16 } from '../../quant/f16.ts';
-import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../../quant/formats.ts';
-import { qtensorToGguf, type GgufOrigin } from '../../quant/gguf_qtensor.ts';
-import { dequantizeQ, groupsPerRow, wordsPerRow, type QTensor } from '../../quant/qtensor.ts';
+import { convertToGguf, mergeKv } from './convert/convert.ts';
+import { encodeTensor } from './convert/encode_tensor.ts';
+import { ExportError } from './target.ts';
+import { writeGguf, type ByteSink } from '../io/gguf/writer.ts';
+import { GgufValueType, type GgufKv } from '../io/gguf/types.ts';
+import { FILE_TYPE, isConvertType } from './convert/type_policy.ts';
+import type { ModelTensor } from '../io/loaded_model.ts';
+import { ggufToHf, qkKind, qkRowOrder, applyRowOrder, ggufQkInterleaved } from '../arch/names.ts';
+import { f32ToF16, writeU16 } from '../quant/f16.ts';
+import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../quant/formats.ts';
+import { qtensorToGguf, type GgufOrigin } from '../quant/gguf_qtensor.ts';
+import { dequantizeQ, groupsPerRow, wordsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { refitKQuant } from './kquant_refit.ts';
 import type { TunedLinear, TunedModel } from './tuned.ts';
 
@@ -94,7 +94,7 @@ function patchBlocks(raw: Uint8Array, l: TunedLinear, rowOrder: Uint32Array | nu
   const nb = l.q.rows * perRow;
   const theta = l.trained!.theta;
   const minAt = f.f16Fields!.m ?? f.f16Fields!.dmin;
-  // Engine row r is file row rowOrder[r] (the q/k layout, src/model/names.ts).
+  // Engine row r is file row rowOrder[r] (the q/k layout, src/arch/names.ts).
   for (let r = 0; r < l.q.rows; r++) {
     const fr = rowOrder ? rowOrder[r] : r;
     for (let b = 0; b < perRow; b++) {

@@ -5,9 +5,8 @@
 // `<name>.partial` and renames (src/io/sink.node.ts), the browser writes through
 // the File System Access API (whose writable only replaces the file on close)
 // or collects a Blob that is offered for download only after commit.
-import { Sub4Error } from '../../gpu/errors.ts';
-import type { ByteSink } from '../gguf/writer.ts';
-import type { LinearRole } from '../../model/spec.ts';
+import { Sub4Error } from '../base/errors.ts';
+import type { ByteSink } from '../io/gguf/writer.ts';
 
 export interface CommitSink extends ByteSink {
   /** Make the file visible under its final name. */
@@ -48,26 +47,4 @@ export async function writeExportFile(target: ExportTarget, name: string, produc
 export function writeWholeFile(target: ExportTarget, name: string, content: Uint8Array | string): Promise<void> {
   const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
   return writeExportFile(target, name, (sink) => sink.write(bytes));
-}
-
-/**
- * LoRA factors of one linear layer, in the engine's row layout (= Hugging Face
- * order: q/k rows half-split, src/model/names.ts). y = W·x + scale·B·(A·x).
- */
-export interface LoraFactor {
-  layer: number;
-  role: LinearRole;
-  /** A: [rank, inFeatures] row-major. */
-  a: Float32Array;
-  /** B: [outFeatures, rank] row-major. */
-  b: Float32Array;
-  inFeatures: number;
-  outFeatures: number;
-}
-
-export interface LoraSet {
-  rank: number;
-  /** scale = alpha / rank (PEFT and llama.cpp alike; no rsLoRA). */
-  alpha: number;
-  factors: LoraFactor[];
 }

@@ -8,9 +8,9 @@
 // measures what the approximation costs in weight space, which the export
 // reports (it is never hidden). Types without mins (Q3_K, Q6_K) keep
 // offset = −zero·scale, so a trained free offset there is lost and counted.
-import { f16ToF32, f32ToF16, writeU16 } from '../../quant/f16.ts';
-import { BLOCK_FORMATS } from '../../quant/formats.ts';
-import { getCode, groupsPerRow } from '../../quant/qtensor.ts';
+import { f16ToF32, f32ToF16, writeU16 } from '../quant/f16.ts';
+import { BLOCK_FORMATS } from '../quant/formats.ts';
+import { getCode, groupsPerRow } from '../quant/qtensor.ts';
 import type { TunedLinear } from './tuned.ts';
 
 export interface Refit {

@@ -8,11 +8,10 @@
 // The scale is part of the check rather than overwritten: the trained state
 // records alpha from the trainable's config (src/train/state.ts), so a silently
 // changed scale would be exported wrongly later.
-import type { Trainable } from '../../model/trainable.ts';
-import { LINEAR_ROLES, type LinearRole } from '../../model/spec.ts';
-import { FormatError } from '../errors.ts';
-import { LORA_MODULES, sortedFactors } from './lora_set.ts';
-import type { LoraFactor, LoraSet } from './target.ts';
+import type { Trainable } from '../model/trainable.ts';
+import { LINEAR_ROLES, type LinearRole } from '../arch/params.ts';
+import { FormatError } from '../base/errors.ts';
+import { LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
 
 /** The adapter does not fit the trainable it is loaded into; names the adapter file and the mismatch. */
 export class LoraLoadError extends FormatError {}

@@ -14,20 +14,12 @@
 //   adds nothing, so partial layer coverage still means the same adapter.
 // The weights are written first and the config last, so a folder whose config
 // exists holds a complete adapter (each file is committed atomically).
-import { writeSafetensors, type SafetensorsWriteTensor } from '../safetensors/writer.ts';
-import { LINEAR_ROLES } from '../../model/spec.ts';
-import { checkLoraSet, LORA_MODULES, moduleLeaf, sortedFactors } from './lora_set.ts';
-import { ExportError, writeExportFile, writeWholeFile, type ExportTarget, type LoraSet } from './target.ts';
-
-export const PEFT_CONFIG_FILE = 'adapter_config.json';
-export const PEFT_WEIGHTS_FILE = 'adapter_model.safetensors';
-/** What PEFT's save_pretrained puts in front of the base model's own module path. */
-export const PEFT_PREFIX = 'base_model.model.';
-
-/** The safetensors key of one factor. */
-export function peftKey(layer: number, role: keyof typeof LORA_MODULES, factor: 'A' | 'B'): string {
-  return `${PEFT_PREFIX}model.layers.${layer}.${LORA_MODULES[role]}.lora_${factor}.weight`;
-}
+import { writeSafetensors, type SafetensorsWriteTensor } from '../io/safetensors/writer.ts';
+import { LINEAR_ROLES } from '../arch/params.ts';
+import { checkLoraSet } from './lora_check.ts';
+import { moduleLeaf, sortedFactors, type LoraSet } from '../io/lora/set.ts';
+import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from './target.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey } from '../io/lora/peft_names.ts';
 
 export interface PeftOptions {
   /** base_model_name_or_path: a Hub id or a local path (PEFT loads the base from it). */

@@ -1,6 +1,14 @@
-// Typed errors for model files. Every message names the file and what is wrong,
-// in words a user can act on; parsers throw these and nothing else for bad bytes.
-import { Sub4Error } from '../gpu/errors.ts';
+// The root of sub4's typed errors, and the file-format errors every layer may
+// throw. Each message says what failed in plain words and names the file; the
+// class name survives the worker boundary (src/worker/protocol.ts). This is the
+// one module below every layer (src/base imports nothing).
+
+export class Sub4Error extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
 
 export class FormatError extends Sub4Error {
   constructor(

@@ -2,14 +2,14 @@
 // written to (exactly, or why not), and writing one of them into an export
 // target with its model card. Used by `sub4 export`, `sub4 tune --format` and
 // the studio's export panel (through the worker).
-import type { ExportTarget } from '../../io/export/target.ts';
-import { ExportError, writeExportFile, writeWholeFile } from '../../io/export/target.ts';
-import { modelCard, type CardFacts } from '../../io/export/model_card.ts';
-import { GgufValueType, type GgufKv } from '../../io/gguf/types.ts';
-import { GGUF_LORA_FILE, writeGgufLoraAdapter } from '../../io/export/gguf_lora.ts';
-import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, writePeftAdapter } from '../../io/export/peft.ts';
-import { planGptqExport, writeGptqFolder } from '../../io/gptq/export.ts';
-import { paramSpec } from '../../model/spec.ts';
+import { type ExportTarget, ExportError, writeExportFile, writeWholeFile } from './target.ts';
+import { modelCard, type CardFacts } from './model_card.ts';
+import { GgufValueType, type GgufKv } from '../io/gguf/types.ts';
+import { GGUF_LORA_FILE, writeGgufLoraAdapter } from './gguf_lora.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../io/lora/peft_names.ts';
+import { writePeftAdapter } from './peft.ts';
+import { planGptqExport, writeGptqFolder } from './gptq/folder.ts';
+import { paramSpec } from '../arch/params.ts';
 import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
 

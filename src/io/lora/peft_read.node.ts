@@ -1,11 +1,11 @@
 // Node: a PEFT adapter folder on disk → LoraSet (readPeftAdapter on its two files).
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { ConfigError, SafetensorsError, UnsupportedError } from '../errors.ts';
+import { ConfigError, SafetensorsError, UnsupportedError } from '../../base/errors.ts';
 import { fileSource } from '../source.node.ts';
-import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from './peft.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from './peft_names.ts';
 import { readPeftAdapter } from './peft_read.ts';
-import type { LoraSet } from './target.ts';
+import type { LoraSet } from './set.ts';
 
 export async function readPeftFolder(dir: string): Promise<LoraSet> {
   const abs = resolve(dir);

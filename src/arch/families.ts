@@ -1,0 +1,87 @@
+// THE table of model families sub4 runs: one entry per architecture, holding
+// every fact about it that differs between families — how config.json and GGUF
+// name it, how its GGUF stores the rotary q/k rows, which biases it always has,
+// the defaults transformers fills in, and where it reads a sliding window from.
+// Config parsing (config.ts), tensor naming (names.ts) and the GGUF writers
+// read these fields and never test a family by name, so adding an architecture
+// that runs on the existing kernels is one entry here.
+
+/** Engine id of a family: its Hugging Face model_type. */
+export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2';
+
+export interface ArchFamily {
+  id: LlamaArchitecture;
+  /** transformers classes listed in config.json "architectures" (used when model_type is absent). */
+  hfClasses: readonly string[];
+  /**
+   * general.architecture of its GGUF files. Mistral has none of its own:
+   * llama.cpp runs it as "llama", so a "llama" GGUF reads as the llama family.
+   */
+  ggufArch: string;
+  /**
+   * GGUF stores q/k rows interleaved (llama.cpp's NORM rope; the converter
+   * permutes them): unpermuted on load and re-permuted on export
+   * (names.ts). Families on NEOX rope (Qwen2) store the HF half-split order.
+   */
+  ggufQkInterleaved: boolean;
+  /** q/k/v projections carry a bias whatever config.json says (Qwen2). */
+  qkvBiasAlways: boolean;
+  /** max_position_embeddings when config.json omits it (transformers' class default). */
+  defaultMaxPositions: number;
+  /** The sliding-window span config.json gives this family, or null for full attention. */
+  hfSlidingWindow(json: Readonly<Record<string, unknown>>, int: (key: string) => number): number | null;
+}
+
+export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
+  llama: {
+    id: 'llama',
+    hfClasses: ['LlamaForCausalLM'],
+    ggufArch: 'llama',
+    ggufQkInterleaved: true,
+    qkvBiasAlways: false,
+    defaultMaxPositions: 2048,
+    hfSlidingWindow: () => null,
+  },
+  mistral: {
+    id: 'mistral',
+    hfClasses: ['MistralForCausalLM'],
+    ggufArch: 'llama',
+    ggufQkInterleaved: true,
+    qkvBiasAlways: false,
+    defaultMaxPositions: 2048,
+    hfSlidingWindow: (json, int) => (json.sliding_window != null ? int('sliding_window') : null),
+  },
+  qwen2: {
+    id: 'qwen2',
+    hfClasses: ['Qwen2ForCausalLM'],
+    ggufArch: 'qwen2',
+    ggufQkInterleaved: false,
+    qkvBiasAlways: true,
+    defaultMaxPositions: 32768,
+    // Qwen2 configs carry a sliding_window that applies only with use_sliding_window.
+    hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
+  },
+};
+
+export const FAMILY_LIST: readonly ArchFamily[] = Object.values(FAMILIES);
+
+/** model_type values config.json may name. */
+export const SUPPORTED_HF_MODEL_TYPES: readonly LlamaArchitecture[] = FAMILY_LIST.map((f) => f.id);
+
+/** general.architecture values a GGUF may name: the families that have their own. */
+export const SUPPORTED_GGUF_ARCHITECTURES: readonly LlamaArchitecture[] = FAMILY_LIST.filter((f) => f.ggufArch === f.id).map((f) => f.id);
+
+/** The family of a config.json: its model_type, else the first known class in "architectures". */
+export function familyOfHf(modelType: string | undefined, classes: readonly unknown[]): ArchFamily | undefined {
+  if (modelType !== undefined) return FAMILY_LIST.find((f) => f.id === modelType);
+  for (const c of classes) {
+    const f = FAMILY_LIST.find((fam) => fam.hfClasses.includes(c as string));
+    if (f) return f;
+  }
+  return undefined;
+}
+
+/** The family of a GGUF's general.architecture, or undefined. */
+export function familyOfGguf(arch: unknown): ArchFamily | undefined {
+  return FAMILY_LIST.find((f) => f.ggufArch === f.id && f.id === arch);
+}
