@@ -143,7 +143,8 @@ export async function decodeTrainedState(
         if (!info || info.dtype !== dtype || info.end - info.begin !== 4 * n)
           throw new TrainedStateError(file, `quantized base ${b.name}: ${baseKey(b.name, p)} is missing or not ${n} ${dtype} values`);
         const raw = await st.readTensorBytes(baseKey(b.name, p));
-        return raw.slice().buffer;
+        // A copy of exactly these bytes: raw may view a Node Buffer, whose slice() does not copy.
+        return new Uint8Array(raw).buffer;
       };
       const ng = b.rows * groupsPerRow(b.cols, b.groupSize);
       quantizedBase.set(b.name, {
