@@ -1,4 +1,4 @@
-// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq --out <folder>`:
+// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq|mlx --out <folder>`:
 // write what `sub4 tune` trained in a format other tools load unchanged
 // (src/export/export.ts). The base model is the one the run trained on
 // (its path is in the state's manifest; --base overrides it when it moved).
@@ -41,13 +41,14 @@ export async function exportStateFolder(stateDir: string, format: ExportFormat, 
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, or GPTQ safetensors',
+  summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, GPTQ or MLX safetensors',
   usage: [
-    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq --out <folder> [--base <model>]',
+    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx --out <folder> [--base <model>]',
     '  --format   gguf: the quantized model with its tuned scales (codes untouched), in the base\'s block types',
     '             gguf-lora: llama.cpp LoRA adapter (adapter.gguf) + the quantized base (model.gguf)',
     '             peft: adapter_config.json + adapter_model.safetensors for PEFT / transformers / vLLM',
     '             gptq: GPTQ safetensors + config.json + tokenizer files (models quantized by sub4 from safetensors)',
+    '             mlx: MLX affine safetensors (+ an mlx-lm LoRA adapter) + config.json + tokenizer files (as gptq)',
     '  --out      the folder to write (created; every export also gets a README.md model card)',
     '  --base     the base model, when it is no longer where the run found it',
     '  --list     print which formats this state can be written to, and why not',

@@ -53,7 +53,7 @@ export const tuneCommand: Command = {
     '  --eval-windows  at most this many held-out windows are scored (default 32)',
     '  --seed        data order and LoRA init (default 0); the same seed repeats a run exactly',
     '  --out         folder for the trained state (default ./sub4-run)',
-    '  --format      also export into --out when training ends: gguf, gguf-lora, peft or gptq (as sub4 export;',
+    '  --format      also export into --out when training ends: gguf, gguf-lora, peft, gptq or mlx (as sub4 export;',
     '                a format the run cannot write exactly is refused before training starts)',
     '  --sample      a prompt continued greedily (16 tokens) before and after training',
     '  --json        one JSON object per line: steps, evals, samples, then a summary',

@@ -9,11 +9,12 @@ import { GGUF_LORA_FILE, writeGgufLoraAdapter } from './gguf_lora.ts';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../io/lora/peft_names.ts';
 import { writePeftAdapter } from './peft.ts';
 import { planGptqExport, writeGptqFolder } from './gptq/folder.ts';
+import { planMlxExport, writeMlxFolder } from './mlx.ts';
 import { paramSpec } from '../arch/params.ts';
 import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
 
-export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq'] as const;
+export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportChoice {
@@ -69,7 +70,24 @@ export function exportChoices(tm: TunedModel): ExportChoice[] {
     hasLora ? { format: 'gguf-lora', ok: gguf.ok, detail: gguf.ok ? 'llama.cpp LoRA adapter + the quantized base GGUF' : `the base GGUF: ${gguf.detail}`, notes: [] } : { format: 'gguf-lora', ok: false, detail: noLora, notes: [] },
     hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)', notes: [] } : { format: 'peft', ok: false, detail: noLora, notes: [] },
     gptqChoice(tm),
+    mlxChoice(tm),
   ];
+}
+
+function mlxChoice(tm: TunedModel): ExportChoice {
+  const no = (detail: string): ExportChoice => ({ format: 'mlx', ok: false, detail, notes: [] });
+  if (!tm.base.hf) return no(`MLX needs a Hugging Face base folder (config.json, tokenizer files); ${tm.base.name} is a GGUF — export GGUF instead`);
+  try {
+    const plan = planMlxExport(linearMap(tm));
+    const overrides = Object.keys(plan.quantization).length - 3;
+    const notes = plan.dense.map((d) => `${d.name}: written as F32 of its tuned grid, loaded as a plain Linear (${d.why})`);
+    if (overrides > 0) notes.push(`${overrides} layers with their own bits/group size (per-module overrides in config.json)`);
+    const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+    return { format: 'mlx', ok: true, detail: `MLX affine ${plan.bits}-bit, groups of ${plan.groupSize}, scales and biases exact (F32)${hasLora ? ' + mlx-lm LoRA adapter' : ''}`, notes };
+  } catch (e) {
+    if (e instanceof ExportError) return no(e.detail);
+    throw e;
+  }
 }
 
 function gptqChoice(tm: TunedModel): ExportChoice {
@@ -97,10 +115,11 @@ function baseModelId(tm: TunedModel): string {
 
 const AUX_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'chat_template.jinja'];
 
-async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
+/** The base folder's tokenizer and generation files, copied as they are (GPTQ and MLX folders). */
+function auxFiles(tm: TunedModel): { name: string; read(): Promise<Uint8Array> }[] {
   const hf = tm.base.hf!;
   const present = new Set(hf.folder.list());
-  const files = AUX_FILES.filter((f) => present.has(f)).map((name) => ({
+  return AUX_FILES.filter((f) => present.has(f)).map((name) => ({
     name,
     read: async () => {
       const src = await hf.folder.open(name);
@@ -111,11 +130,27 @@ async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: s
       }
     },
   }));
-  const tensors = paramSpec(tm.base.config)
+}
+
+/** Every tensor that is not a quantized linear layer (tuned norms where trained), read on demand. */
+function plainTensors(tm: TunedModel): { name: string; shape: number[]; read(): Promise<Float32Array> }[] {
+  return paramSpec(tm.base.config)
     .filter((p) => !tm.linears.has(p.name) && p.kind !== 'rope_freqs')
     .map((p) => ({ name: p.name, shape: p.shape, read: async () => tm.norms.get(p.name) ?? (await tm.base.tensors.get(p.name)!.readF32()) }));
+}
+
+async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
+  const files = auxFiles(tm);
   const names = ['model.safetensors', ...files.map((f) => f.name), 'quantize_config.json', 'config.json'];
-  const res = await writeGptqFolder(target, { config: hf.configJson, linears: linearMap(tm), tensors, files, readme: readme(names) });
+  const res = await writeGptqFolder(target, { config: tm.base.hf!.configJson, linears: linearMap(tm), tensors: plainTensors(tm), files, readme: readme(names) });
+  return res.files.filter((f) => f !== 'README.md');
+}
+
+async function writeMlx(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
+  const files = auxFiles(tm);
+  const lora = tm.lora && tm.lora.factors.length > 0 ? { set: tm.lora, numLayers: tm.base.config.numLayers, base: baseModelId(tm) } : null;
+  const names = ['model.safetensors', ...(lora ? ['adapters.safetensors', 'adapter_config.json'] : []), ...files.map((f) => f.name), 'config.json'];
+  const res = await writeMlxFolder(target, { config: tm.base.hf!.configJson, linears: linearMap(tm), tensors: plainTensors(tm), files, lora, readme: readme(names) });
   return res.files.filter((f) => f !== 'README.md');
 }
 
@@ -158,6 +193,10 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
     case 'gptq':
       opts.onProgress?.(0, 0, 'model.safetensors');
       files.push(...(await writeGptq(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)))));
+      return { files: [...files, 'README.md'], notes };
+    case 'mlx':
+      opts.onProgress?.(0, 0, 'model.safetensors');
+      files.push(...(await writeMlx(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)))));
       return { files: [...files, 'README.md'], notes };
   }
   await writeWholeFile(target, 'README.md', modelCard(cardFacts(tm, format, files, notes)));

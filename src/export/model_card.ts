@@ -4,7 +4,7 @@
 // YAML front matter block, then prose).
 
 export interface CardFacts {
-  format: 'gguf' | 'gguf-lora' | 'peft' | 'gptq';
+  format: 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx';
   files: string[];
   base: string;
   method: string;
@@ -26,6 +26,8 @@ const USAGE: Record<CardFacts['format'], (f: CardFacts) => string> = {
     `\`\`\`sh\nllama-cli -m ${f.files.find((n) => n !== 'adapter.gguf') ?? 'model.gguf'} --lora adapter.gguf -p "Once upon a time"\n# Ollama: FROM ./model.gguf + ADAPTER ./adapter.gguf in a Modelfile\n\`\`\``,
   peft: (f) =>
     `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("${f.base}")\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")\n\`\`\``,
+  mlx: (f) =>
+    `\`\`\`sh\npip install mlx-lm\nmlx_lm.generate --model path/to/this/folder${f.files.includes('adapters.safetensors') ? ' --adapter-path path/to/this/folder' : ''} --prompt "Once upon a time"\n\`\`\``,
   gptq: () =>
     `\`\`\`python\nfrom transformers import AutoModelForCausalLM  # needs gptqmodel (or: vllm serve path/to/this/folder)\nmodel = AutoModelForCausalLM.from_pretrained("path/to/this/folder", device_map="auto")\n\`\`\``,
 };

@@ -3,7 +3,7 @@
 // the quantization grid, and what the base is. Plain data in and out, so the UI
 // can call it without the engine. After training, exportChoices
 // (./export.ts) decides from the tuned model itself, with the same rules.
-export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq';
+export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx';
 
 export interface RunShape {
   method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora';
@@ -58,5 +58,23 @@ export function plannedExports(r: RunShape): PlannedExport[] {
     gptqOk
       ? { format: 'gptq', exact: true, why: 'GPTQ packing of the same grid (layers it cannot pack stay F16)' }
       : { format: 'gptq', exact: false, why: r.base.format !== 'hf' ? 'GPTQ needs a Hugging Face base folder' : 'quantize with --bits (2, 3 or 4) for GPTQ' },
+    mlx(r),
   ];
+}
+
+/** MLX affine layers take bits 2/3/4/5/6/8 in groups of 32/64/128 (src/export/mlx.ts). */
+function mlx(r: RunShape): PlannedExport {
+  const no = (why: string): PlannedExport => ({ format: 'mlx', exact: false, why });
+  if (r.base.format !== 'hf') return no('MLX needs a Hugging Face base folder');
+  const grids = r.quant ? [r.quant] : r.base.linearTypes.map(gptqGrid).filter((g) => g !== null);
+  if (grids.length === 0) return no('quantize with --bits (2, 3, 4, 5, 6 or 8, groups of 32, 64 or 128) for MLX');
+  const bad = grids.find((g) => ![2, 3, 4, 5, 6, 8].includes(g.bits) || ![32, 64, 128].includes(g.groupSize as number));
+  if (bad) return no(`${bad.bits}-bit ${bad.groupSize === 'channel' ? 'per-channel' : `groups of ${bad.groupSize}`} is not an MLX grid (bits 2, 3, 4, 5, 6, 8; groups of 32, 64, 128)`);
+  return { format: 'mlx', exact: true, why: `MLX affine layers of the same grid${r.method === 'peqa' ? '' : ' + mlx-lm LoRA adapter'}` };
+}
+
+/** 'GPTQ 4-bit g128' → its grid. */
+function gptqGrid(t: string): { bits: number; groupSize: number | 'channel' } | null {
+  const m = /^GPTQ (\d)-bit (?:g(\d+)|per-channel)$/.exec(t);
+  return m ? { bits: Number(m[1]), groupSize: m[2] ? Number(m[2]) : 'channel' } : null;
 }

@@ -28,8 +28,8 @@ export class NoTrainedRunError extends Sub4Error {}
 /** Byte progress is posted at most this often per file (start and commit always). */
 const BYTES_POST_MS = 100;
 
-/** Files each format writes, README.md included (GPTQ copies what the base folder has: not known ahead). */
-const FILE_COUNT: Record<ExportFormat, number> = { gguf: 2, 'gguf-lora': 3, peft: 3, gptq: 0 };
+/** Files each format writes, README.md included (GPTQ and MLX copy what the base folder has: not known ahead). */
+const FILE_COUNT: Record<ExportFormat, number> = { gguf: 2, 'gguf-lora': 3, peft: 3, gptq: 0, mlx: 0 };
 
 type Progress = (phase: string, done: number, total: number) => void;
 

@@ -13,6 +13,7 @@ export const FORMAT_NAMES: Record<PlannedFormat, string> = {
   'gguf-lora': 'GGUF + LoRA adapter',
   peft: 'PEFT adapter',
   gptq: 'GPTQ',
+  mlx: 'MLX',
 };
 
 /** The form's quantization choice as plannedExports reads it (the group as typed; NaN is named in the reason). */
