@@ -276,6 +276,9 @@ export class Trainer {
   /** Evaluate, run opts.steps steps (or until `stop` is set), evaluate again. */
   async run(onEvent?: (e: TrainEvent) => void, stop?: StopFlag): Promise<TrainSummary> {
     const ledger = ledgerOf(this.model.ctx);
+    // The ledger keeps one peak for the device's life; this run's peak starts from what it holds now
+    // (weights, trainable, optimizer, activations), else a run reports the largest of every run before it.
+    ledger.resetPeak();
     const samples = await this.samples('before', onEvent);
     const before = await this.evaluate();
     if (before) onEvent?.(before);
