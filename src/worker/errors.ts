@@ -19,15 +19,20 @@ export class RequestParamError extends Sub4Error {
 /** The request was stopped before it finished (by the page, or because a new model was loaded). */
 export class CancelledError extends Sub4Error {}
 
+/** What was given, in the page's words: the forms send an empty box (or text that is no number) as NaN. */
+function given(v: unknown): string {
+  return typeof v === 'number' && Number.isNaN(v) ? 'but the box is empty (or holds no number)' : `got ${String(v)}`;
+}
+
 /** An integer parameter in [min, max], or a RequestParamError naming it. */
 export function intParam(v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw new RequestParamError(field, `must be a whole number from ${min} to ${max}, got ${String(v)}`);
+    throw new RequestParamError(field, `must be a whole number from ${min} to ${max}, ${given(v)}`);
   return v;
 }
 
 /** A finite number in [min, max], or a RequestParamError naming it. */
 export function numParam(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new RequestParamError(field, `must be a number from ${min} to ${max}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new RequestParamError(field, `must be a number from ${min} to ${max}, ${given(v)}`);
   return v;
 }

@@ -4,7 +4,7 @@
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
 import { exportChoicesRequest, exportRequest } from './export.ts';
 import { generateText } from './generate.ts';
-import { loadModel } from './load_model.ts';
+import { checkModelFiles, loadModel } from './load_model.ts';
 import type { HandlerTable } from './handler_env.ts';
 import { perplexity } from './perplexity.ts';
 import { train, trainControl, trainData, trainPlan } from './train.ts';
@@ -28,6 +28,11 @@ export const handlers: HandlerTable = {
     // Structured clone may hand over anything; a missing list is the caller's bug, said plainly.
     if (!Array.isArray(req.files)) throw new TypeError('load-model needs `files`: an array of { path, file } with File objects.');
     return loadModel(req.files, env.models, io.progress);
+  },
+
+  async 'check-model-files'(req) {
+    if (!Array.isArray(req.files)) throw new TypeError('check-model-files needs `files`: an array of { path, file } with File objects.');
+    return checkModelFiles(req.files);
   },
 
   generate: generateText,

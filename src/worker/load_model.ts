@@ -11,7 +11,7 @@ import { paramSpec } from '../arch/params.ts';
 import { chooseModel } from './model_files.ts';
 import type { ModelSlot } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
-import type { ModelFileRef, ModelLoaded } from './protocol.ts';
+import type { ModelFileRef, ModelFilesChecked, ModelLoaded } from './protocol.ts';
 
 type Progress = (phase: string, done: number, total: number) => void;
 
@@ -24,9 +24,17 @@ export function phaseOf(file: string): string {
   return 'reading header';
 }
 
+/** Which of the dropped files a load would open, without opening them: a ModelFilesError when they name no model. */
+export function checkModelFiles(files: readonly ModelFileRef[]): ModelFilesChecked {
+  const { opened, ignored } = chooseModel(files);
+  return { opened, ignored };
+}
+
 export async function loadModel(files: readonly ModelFileRef[], slot: ModelSlot, progress: Progress): Promise<ModelLoaded> {
-  const ticket = await slot.begin();
+  // Chosen before begin(), which closes the current model and stops a running job: a drop that names
+  // no model (a data file on "Model files") is refused here and changes nothing.
   const choice = chooseModel(files);
+  const ticket = await slot.begin();
   let read = 0;
   const onRead = (file: string, bytes: number) => {
     read += bytes;

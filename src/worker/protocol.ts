@@ -54,6 +54,12 @@ export interface ModelLoaded {
   linearTypes: string[];
 }
 
+/** What `check-model-files` resolves with: the files a load would open; a drop naming no model rejects instead. */
+export interface ModelFilesChecked {
+  opened: string[];
+  ignored: string[];
+}
+
 /** What `generate` continues and how it samples (the options of `sub4 generate`). */
 export interface GenerateParams {
   /** Text to continue; BOS is added when the model asks for it. */
@@ -123,6 +129,8 @@ export interface EngineRequests {
   selftest: Record<never, never>;
   /** Open a .gguf file or a Hugging Face folder and make it the engine's current model. */
   'load-model': { files: ModelFileRef[] };
+  /** Which model the files are, without opening it or touching the current one (ModelFilesError if none). */
+  'check-model-files': { files: ModelFileRef[] };
   /** Continue a prompt with the current model (weights go to the GPU on first use after a load). */
   generate: GenerateParams;
   perplexity: PerplexityParams;
@@ -147,6 +155,7 @@ export interface EngineResults {
   'gpu-info': GpuInfo;
   selftest: SelfTestReport;
   'load-model': ModelLoaded;
+  'check-model-files': ModelFilesChecked;
   generate: Generated;
   perplexity: PerplexityReport;
   'train-data': TrainDataReport;
@@ -165,6 +174,7 @@ export interface EngineStreams {
   'gpu-info': never;
   selftest: never;
   'load-model': never;
+  'check-model-files': never;
   generate: GeneratedToken;
   perplexity: never;
   'train-data': never;

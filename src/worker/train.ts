@@ -21,7 +21,7 @@ import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainStepPoint, TrainStream } from './protocol.ts';
-import { checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText } from './train_data.ts';
+import { checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText } from './train_data.ts';
 import { restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
 
 /** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
@@ -44,6 +44,7 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const s = checkSettings(req);
   const file = env.models.current;
   if (!file) throw new NoModelError('No model is loaded: open a .gguf file or a Hugging Face model folder first.');
+  checkSeqLenFits(s.seqLen, file);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen });

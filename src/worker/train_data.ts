@@ -39,6 +39,15 @@ export function checkSettings(s: TrainSettings): TrainSettings {
   };
 }
 
+/**
+ * Seq len within the model's context (the positions it was trained on). The run refuses
+ * more; train-plan calls this too, so the form says so beside the estimate before Start.
+ */
+export function checkSeqLenFits(seqLen: number, model: { name: string; config: { maxPositions: number } }): void {
+  const max = model.config.maxPositions;
+  if (seqLen > max) throw new RequestParamError('seq len', `${model.name} has a context of ${max} tokens, so seq len must be at most ${max}, got ${seqLen}`);
+}
+
 /** The quantization of float weights the settings ask for, or null. */
 export function quantOf(s: TrainSettings): QuantizeOptions | null {
   return s.bits === null ? null : { bits: s.bits, groupSize: s.group };
