@@ -25,6 +25,59 @@ export async function startGpu(client: EngineClient, store: AppStore): Promise<v
   }
 }
 
+/** Files dropped on "Model files" while a run goes, kept until the user says whether to stop the run. */
+const pendingDrops = new WeakMap<AppStore, { dropId: number; files: readonly ModelFileRef[] }>();
+
+/**
+ * A drop or pick on "Model files". The worker first says whether the files are
+ * a model at all, without touching the open one: a refused drop (a data file,
+ * two models) is shown beside the drop area and changes nothing else. A model
+ * while a training run goes is held until the user agrees to stop the run.
+ */
+export async function dropModelFiles(client: EngineClient, store: AppStore, files: readonly ModelFileRef[]): Promise<void> {
+  const s = store.getState();
+  const dropId = s.modelDropStarted(dropLabel(files));
+  try {
+    await client.request({ type: 'check-model-files', files: [...files] });
+  } catch (err) {
+    s.modelDropRejected(dropId, err);
+    return;
+  }
+  const now = store.getState();
+  if (now.modelDrop.dropId !== dropId) return; // a newer drop took over
+  if (now.train.run.status === 'running' || now.train.run.status === 'paused') {
+    pendingDrops.set(store, { dropId, files });
+    s.modelDropNeedsConfirm(dropId);
+    return;
+  }
+  s.modelDropSettled(dropId);
+  await loadModel(client, store, files);
+}
+
+/**
+ * The user agreed: Stop the run as the Stop button does (it ends 'stopped', with
+ * what it trained), then load the held model, which lets go of the run.
+ */
+export async function confirmModelDrop(client: EngineClient, store: AppStore): Promise<void> {
+  const p = pendingDrops.get(store);
+  if (!p || store.getState().modelDrop.dropId !== p.dropId) return;
+  pendingDrops.delete(store);
+  store.getState().modelDropSettled(p.dropId);
+  const t = trainings.get(store);
+  if (t) {
+    stopTraining(store);
+    await t.ended;
+  }
+  await loadModel(client, store, p.files);
+}
+
+/** The user kept the run: the held drop is forgotten. */
+export function cancelModelDrop(store: AppStore): void {
+  const p = pendingDrops.get(store);
+  pendingDrops.delete(store);
+  if (p) store.getState().modelDropSettled(p.dropId);
+}
+
 /**
  * Open the dropped or picked files as the engine's model. The File objects are
  * posted to the worker unread (structured clone passes a handle); the worker
@@ -103,7 +156,7 @@ export async function evaluatePerplexity(client: EngineClient, store: AppStore, 
 
 /** The dataset File and the running training's Stop handle; kept here because the store holds plain data only. */
 const trainFiles = new WeakMap<AppStore, File>();
-const trainings = new WeakMap<AppStore, { runId: number; abort: AbortController }>();
+const trainings = new WeakMap<AppStore, { runId: number; abort: AbortController; ended: Promise<void> }>();
 
 /**
  * Read a dropped or picked training-data file with the model's tokenizer (in
@@ -113,10 +166,11 @@ const trainings = new WeakMap<AppStore, { runId: number; abort: AbortController 
 export async function readTrainData(client: EngineClient, store: AppStore, file?: File): Promise<void> {
   const f = file ?? trainFiles.get(store);
   if (!f) return;
+  const newFile = f !== trainFiles.get(store);
   trainFiles.set(store, f);
   const s = store.getState();
   const { seqLen, seed } = formSettings(s.train.form);
-  const reqId = s.trainDataStarted(f.name);
+  const reqId = s.trainDataStarted(f.name, newFile);
   try {
     const r = await client.request({ type: 'train-data', file: f, name: f.name, seqLen, seed }, (p) => s.trainDataProgress(reqId, p));
     s.trainDataRead(reqId, r);
@@ -144,7 +198,8 @@ export async function startTraining(client: EngineClient, store: AppStore): Prom
   const settings = formSettings(s.train.form);
   const runId = s.trainStarted(settings.steps, settings.samplePrompt);
   const abort = new AbortController();
-  trainings.set(store, { runId, abort });
+  let ended!: () => void;
+  trainings.set(store, { runId, abort, ended: new Promise<void>((r) => (ended = r)) });
   try {
     const r = await client.request(
       { type: 'train', ...settings, file, name: file.name },
@@ -158,6 +213,7 @@ export async function startTraining(client: EngineClient, store: AppStore): Prom
     s.trainFailed(runId, err);
   } finally {
     if (trainings.get(store)?.runId === runId) trainings.delete(store);
+    ended();
   }
 }
 

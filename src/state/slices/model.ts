@@ -7,6 +7,7 @@ import type { ModelFacts } from '../../model/facts.ts';
 import type { ModelLoaded, ProgressEvent } from '../../worker/protocol.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
+import { withoutModelResults } from './stale.ts';
 
 export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -62,7 +63,7 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
     model: initialModelState,
     modelLoadStarted: (label) => {
       const loadId = get().model.loadId + 1;
-      set({ model: { ...initialModelState, status: 'loading', label, loadId } });
+      set((s) => ({ ...withoutModelResults(s), model: { ...initialModelState, status: 'loading', label, loadId } }));
       return loadId;
     },
     modelProgress: (loadId, p) => patchIfLatest(loadId, { progress: { phase: p.phase, done: p.done, total: p.total } }),

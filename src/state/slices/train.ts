@@ -10,6 +10,7 @@ import type { TuneMethod } from '../../train/setup.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
 import type { RunProgress } from './generate.ts';
+import { withoutDataResults } from './stale.ts';
 
 /** The form: numbers stay the text typed (parsed at Start; an empty box is NaN, which the worker names). */
 export interface TrainForm {
@@ -112,7 +113,8 @@ export interface TrainState {
 export interface TrainSlice {
   train: TrainState;
   trainFormChanged(patch: Partial<TrainForm>): void;
-  trainDataStarted(name: string): number;
+  /** `newFile`: a different file than the last read (its report and the last run leave the panel). */
+  trainDataStarted(name: string, newFile: boolean): number;
   trainDataProgress(reqId: number, p: ProgressEvent): void;
   trainDataRead(reqId: number, r: TrainDataReport): void;
   trainDataFailed(reqId: number, err: unknown): void;
@@ -189,10 +191,15 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     train: initialTrainState,
     trainFormChanged: (patch) => set((s) => ({ train: { ...s.train, form: { ...s.train.form, ...patch } } })),
 
-    trainDataStarted: (name) => {
+    trainDataStarted: (name, newFile) => {
       const reqId = get().train.data.reqId + 1;
-      // The last report stays on screen while the new one is read (same file, new seq len).
-      set((s) => ({ train: { ...s.train, data: { ...s.train.data, reqId, status: 'reading', name, progress: null, error: null } } }));
+      // The same file read again (new seq len or seed) keeps its report on screen until the new one comes;
+      // a different file's read starts empty, so no counts or preview show under a name they are not of.
+      set((s) => {
+        const base = newFile ? withoutDataResults(s) : {};
+        const train = base.train ?? s.train;
+        return { ...base, train: { ...train, data: { ...train.data, reqId, status: 'reading', name, progress: null, error: null, ...(newFile ? { report: null } : {}) } } };
+      });
       return reqId;
     },
     trainDataProgress: (reqId, p) => patchData(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),

@@ -111,7 +111,15 @@ export function DatasetPicker({ data, enabled, file, onFile }: { data: TrainStat
         />
       </div>
       {data.status === 'reading' && <p className="muted">{runPhaseText(data.progress)}</p>}
-      {data.error && <ErrorNote title={`Could not read ${data.name ?? 'the data'}`} error={data.error} />}
+      {data.error &&
+        (data.error.field ? (
+          // A setting the read needs (seq len, seed) is out of range: the file is not at fault, and the field says why.
+          <p className="muted" data-testid="train-data-waiting">
+            The data is read again once the {data.error.field} setting is valid.
+          </p>
+        ) : (
+          <ErrorNote title={`Could not read ${data.name ?? 'the data'}`} error={data.error} />
+        ))}
       <Report data={data} />
     </div>
   );

@@ -1,16 +1,21 @@
 // Where a model comes in: drop files or a folder, or pick them. What arrives
-// is listed by name and size and handed to actions.loadModel, which sends the
-// File handles to the engine worker; nothing is read on this thread.
+// goes to actions.dropModelFiles, which has the worker check it is a model
+// before anything changes (a refused drop is said here and nothing else moves),
+// asks before a load would stop a training run, then loads it; the files are
+// listed by name and size. Nothing is read on this thread.
 import { useRef, useState, type DragEvent } from 'react';
-import { loadModel } from '../../state/actions.ts';
+import { cancelModelDrop, confirmModelDrop, dropModelFiles } from '../../state/actions.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from '../files.ts';
 import { formatBytes, formatCount } from '../format.ts';
+import { ErrorNote } from './ErrorNote.tsx';
 
 export function DropArea() {
   const { client, store } = useServices();
   const files = useAppStore((s) => s.files);
   const ignored = useAppStore((s) => s.model.ignored);
+  const drop = useAppStore((s) => s.modelDrop);
+  const modelReady = useAppStore((s) => s.model.status === 'ready');
   const [over, setOver] = useState(false);
   const [readError, setReadError] = useState<string | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -18,7 +23,7 @@ export function DropArea() {
 
   const receive = (picked: PickedFile[]) => {
     setReadError(null);
-    void loadModel(client, store, picked);
+    void dropModelFiles(client, store, picked);
   };
 
   const pick = (input: HTMLInputElement) => {
@@ -41,6 +46,7 @@ export function DropArea() {
       <h2>Model files</h2>
       <div
         className={over ? 'drop over' : 'drop'}
+        data-testid="model-drop"
         onDragOver={(ev) => {
           ev.preventDefault();
           setOver(true);
@@ -69,6 +75,27 @@ export function DropArea() {
         />
       </div>
       {readError && <p className="error-inline">{readError}</p>}
+      {drop.status === 'rejected' && drop.error && (
+        <div data-testid="drop-rejected">
+          <ErrorNote title={`Not loaded: ${drop.label ?? 'the drop'} is not a model${modelReady ? '; the model loaded stays' : ''}`} error={drop.error} />
+        </div>
+      )}
+      {drop.status === 'confirm' && (
+        <div className="confirm" role="alertdialog" aria-label="stop the training run?" data-testid="drop-confirm">
+          <p>
+            A training run is going on the model loaded now. Loading {drop.label} stops the run after its current step, and what it trained goes
+            with the current model (export it first to keep it).
+          </p>
+          <div className="buttons left">
+            <button type="button" className="primary" data-testid="drop-confirm-load" onClick={() => void confirmModelDrop(client, store)}>
+              Stop the run and load
+            </button>
+            <button type="button" data-testid="drop-confirm-cancel" onClick={() => cancelModelDrop(store)}>
+              Keep training
+            </button>
+          </div>
+        </div>
+      )}
       {files.length > 0 && (
         <>
           <p className="note" data-testid="files-note">

@@ -9,11 +9,14 @@ export function NumberField(props: {
   max?: number;
   step?: number | 'any';
   title?: string;
+  /** What the engine said is wrong with this value (shown under it, and the box marked). */
+  error?: string | null;
 }) {
   return (
-    <label className="field" title={props.title}>
+    <label className={props.error ? 'field invalid' : 'field'} title={props.title}>
       <span>{props.label}</span>
       <input
+        aria-invalid={props.error ? true : undefined}
         type="number"
         inputMode="decimal"
         value={props.value}
@@ -23,6 +26,11 @@ export function NumberField(props: {
         data-testid={props.testId}
         onChange={(ev) => props.onChange(ev.target.value)}
       />
+      {props.error && (
+        <span className="error-inline" data-testid={`${props.testId}-error`}>
+          {props.error}
+        </span>
+      )}
     </label>
   );
 }

@@ -52,6 +52,8 @@ export function TrainPanel() {
     return () => clearTimeout(h);
   }, [client, store, ready, loadId, form]);
 
+  // A setting the worker refused (the plan checks every field; the data read checks seq len and seed) is shown at its field.
+  const fieldError = plan.error?.field ? plan.error : data.error?.field ? data.error : null;
   const dataReady = data.status === 'ready' && (data.report?.counts.trainWindows ?? 0) > 0;
   const canStart = ready && !!file && dataReady && !active && !plan.report?.refused && plan.status !== 'error';
   const word = statusWord(r);
@@ -73,7 +75,7 @@ export function TrainPanel() {
           <div>
             <h3>Method</h3>
             <fieldset disabled={active}>
-              <Settings form={form} facts={facts} onChange={onForm} />
+              <Settings form={form} facts={facts} error={fieldError} onChange={onForm} />
             </fieldset>
             <Plan plan={plan} />
             <ExportFormatsHint />

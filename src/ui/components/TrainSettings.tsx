@@ -3,7 +3,9 @@
 // learning rate, batch, seq len, evals, seed, the sample prompt). Values stay
 // the text typed; the worker checks them and names a bad field. Editing a
 // setting a preset sets marks the form 'custom'. No engine code is imported here.
+import { useEffect, useRef } from 'react';
 import type { ModelFacts } from '../../model/facts.ts';
+import type { ErrorText } from '../../state/errors.ts';
 import type { TrainForm } from '../../state/slices/train.ts';
 import { NumberField } from './Field.tsx';
 
@@ -43,13 +45,45 @@ const METHODS = Object.keys(METHOD_WORDS) as TrainForm['method'][];
 /** The settings presets choose; changing one of them by hand makes the form 'custom'. */
 const PRESET_KEYS: (keyof TrainForm)[] = ['method', 'bits', 'group', 'rank', 'alpha', 'lr'];
 
-export function TrainSettings({ form, facts, onChange }: { form: TrainForm; facts: ModelFacts | null; onChange(patch: Partial<TrainForm>): void }) {
+/** The worker's field names (RequestParamError.field, src/worker/train_data.ts) → the form's keys. */
+const FIELD_KEYS: Record<string, keyof TrainForm> = {
+  rank: 'rank',
+  alpha: 'alpha',
+  steps: 'steps',
+  'learning rate': 'lr',
+  batch: 'batch',
+  'seq len': 'seqLen',
+  'eval every': 'evalEvery',
+  'eval windows': 'evalWindows',
+  seed: 'seed',
+  'sample tokens': 'sampleTokens',
+};
+
+/** The message of `error` without its "field: " head, when it names `key`'s field; else null. */
+function errorFor(error: ErrorText | null, key: keyof TrainForm): string | null {
+  if (!error?.field || FIELD_KEYS[error.field] !== key) return null;
+  const head = `${error.field}: `;
+  return error.message.startsWith(head) ? error.message.slice(head.length) : error.message;
+}
+
+/** True when the error names a field of the Advanced section (it opens, so the marked field is seen). */
+function advancedError(error: ErrorText | null): boolean {
+  return !!error?.field && error.field in FIELD_KEYS && FIELD_KEYS[error.field] !== 'steps';
+}
+
+export function TrainSettings({ form, facts, error, onChange }: { form: TrainForm; facts: ModelFacts | null; error: ErrorText | null; onChange(patch: Partial<TrainForm>): void }) {
   const quantizedFile = storesQuantized(facts);
   const edit = (patch: Partial<TrainForm>) => onChange(Object.keys(patch).some((k) => PRESET_KEYS.includes(k as keyof TrainForm)) ? { ...patch, preset: 'custom' } : patch);
   const field = (key: keyof TrainForm, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
-    <NumberField label={label} value={form[key]} onChange={(v) => edit({ [key]: v })} testId={testId} {...extra} />
+    <NumberField label={label} value={form[key]} onChange={(v) => edit({ [key]: v })} testId={testId} error={errorFor(error, key)} {...extra} />
   );
   const lora = form.method !== 'peqa';
+  // Opened (never closed) when a field in it is refused: the user sees which; fixing it leaves the section as it is.
+  const advanced = useRef<HTMLDetailsElement>(null);
+  const inAdvanced = advancedError(error);
+  useEffect(() => {
+    if (inAdvanced && advanced.current) advanced.current.open = true;
+  }, [inAdvanced]);
   return (
     <>
       <div className="presets" role="group" aria-label="method presets">
@@ -70,9 +104,9 @@ export function TrainSettings({ form, facts, onChange }: { form: TrainForm; fact
         {form.preset === 'custom' && <span className="muted">custom settings</span>}
       </div>
       <div className="fields">
-        <NumberField label="Steps" value={form.steps} onChange={(v) => onChange({ steps: v })} testId="train-steps" min={1} title="optimizer steps" />
+        <NumberField label="Steps" value={form.steps} onChange={(v) => onChange({ steps: v })} testId="train-steps" min={1} title="optimizer steps" error={errorFor(error, 'steps')} />
       </div>
-      <details className="advanced" data-testid="train-advanced">
+      <details className="advanced" data-testid="train-advanced" ref={advanced}>
         <summary>Advanced</summary>
         <div className="fields">
           <label className="field">

@@ -1,0 +1,38 @@
+// What goes from the screen when the model or the training data changes: results
+// of the previous one (the run's chart, samples and outcome, its export, Generate's
+// and perplexity's output) describe something no longer loaded, and the worker has
+// let go of them too (a load frees the kept run). Counters (runId, jobId, reqId)
+// carry on, so a late answer of an older request is still dropped by its number.
+import type { AppState } from '../store.ts';
+import { initialExportJob } from './export.ts';
+import { initialGenerateState } from './generate.ts';
+import { initialPerplexityState } from './perplexity.ts';
+import { initialTrainRun, type TrainRunState } from './train.ts';
+
+const active = (r: TrainRunState) => r.status === 'running' || r.status === 'paused';
+
+/** The run panel emptied; a run still going is left alone (its own events end it). */
+function clearedRun(s: AppState): TrainRunState {
+  return active(s.train.run) ? s.train.run : { ...initialTrainRun, runId: s.train.run.runId };
+}
+
+/** A new model load began: everything shown about the previous model goes. */
+export function withoutModelResults(s: AppState): Partial<AppState> {
+  const exporting = s.export.job.status === 'exporting';
+  return {
+    // The report was tokenized with the previous model's tokenizer; the panel reads the file again once the model is ready.
+    train: { ...s.train, run: clearedRun(s), data: { ...s.train.data, report: null, status: 'idle', progress: null, error: null } },
+    export: {
+      choices: { ...s.export.choices, status: 'idle', report: null, error: null },
+      job: exporting ? s.export.job : { ...initialExportJob, jobId: s.export.job.jobId },
+    },
+    // Numbers move on so the previous model's late tokens or scores are dropped.
+    generation: { ...initialGenerateState, runId: s.generation.runId + 1 },
+    perplexity: { ...initialPerplexityState, runId: s.perplexity.runId + 1 },
+  };
+}
+
+/** A different data file was chosen: the last run (trained on the other file) leaves the panel. */
+export function withoutDataResults(s: AppState): Partial<AppState> {
+  return { train: { ...s.train, run: clearedRun(s) } };
+}
