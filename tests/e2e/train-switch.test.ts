@@ -5,11 +5,13 @@
 // 2); a model dropped mid-run asks first, and yes ends the run 'stopped' (never
 // 'failed') and loads it, taking the old run's chart, samples and export with it;
 // a model that fails to open leaves no Generate output of the one before (item 6).
+// Screenshots: test-results/drop-rejected.png, test-results/drop-confirm.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { dropFile, haveChromium, openStudio, startApp, type AppHarness } from './harness.ts';
+import { join } from 'node:path';
+import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -80,6 +82,7 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('issue 21: drops, settings and 
     await dropFile(page, '[data-testid="model-drop"]', 'data.jsonl', '{"text": "hello"}\n', 'application/jsonl');
     await until(page, `!!${q('drop-rejected')}`, 30_000);
     expect(await page.getByTestId('drop-rejected').innerText()).toMatch(/none is a \.gguf file[\s\S]*ModelFilesError/);
+    await page.locator('section.panel', { has: page.getByTestId('model-drop') }).screenshot({ path: join(ROOT, 'test-results/drop-rejected.png') });
     const step = Number(await attr(page, 'train-step', 'data-value'));
     await until(page, `${stepShown} >= ${step + 2}`);
     expect(await page.getByTestId('train-status').textContent()).toBe('running');
@@ -93,6 +96,7 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('issue 21: drops, settings and 
     await page.getByTestId('pick-files').setInputFiles(GGUF!);
     await until(page, `!!${q('drop-confirm')}`, 30_000);
     expect(await page.getByTestId('drop-confirm').innerText()).toContain('stops the run');
+    await page.locator('section.panel', { has: page.getByTestId('model-drop') }).screenshot({ path: join(ROOT, 'test-results/drop-confirm.png') });
     await page.getByTestId('drop-confirm-cancel').click();
     const step = Number(await attr(page, 'train-step', 'data-value'));
     await until(page, `${stepShown} >= ${step + 2}`);
