@@ -1,8 +1,10 @@
-// What goes from the screen when the model or the training data changes: results
-// of the previous one (the run's chart, samples and outcome, its export, Generate's
-// and perplexity's output) describe something no longer loaded, and the worker has
-// let go of them too (a load frees the kept run). Counters (runId, jobId, reqId)
-// carry on, so a late answer of an older request is still dropped by its number.
+// What goes from the screen when the model or the training data changes. A new
+// model: every result of the previous one (the run's chart, samples and outcome,
+// its export, Generate's and perplexity's output) is of a model no longer loaded,
+// and the worker frees the kept run with it. A new data file: the last run was
+// trained on the other file, so its panel empties (the worker still keeps the
+// run until the next one starts). Counters (runId, jobId) carry on, so a late
+// answer of an older request is still dropped by its number.
 import type { AppState } from '../store.ts';
 import { initialExportJob } from './export.ts';
 import { initialGenerateState } from './generate.ts';
