@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
-import type { LoadedModel } from '../../src/io/model.ts';
+import type { LoadedModel } from '../../src/io/loaded_model.ts';
 import { ledgerOf } from '../../src/gpu/buffers.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { LlamaModel } from '../../src/model/llama.ts';

@@ -4,9 +4,10 @@
 // name the field, an empty box says so, and a seq len past the model's context
 // is refused by the plan, naming the model and its context.
 import { describe, expect, it } from 'vitest';
-import type { LoadedModel } from '../../src/io/model.ts';
+import type { LoadedModel } from '../../src/io/loaded_model.ts';
 import type { GpuContext } from '../../src/gpu/device.ts';
-import { handlers, type HandlerEnv, type HandlerIO } from '../../src/worker/handlers.ts';
+import { handlers } from '../../src/worker/handlers.ts';
+import { type HandlerEnv, type HandlerIO } from '../../src/worker/handler_env.ts';
 import { loadModel } from '../../src/worker/load_model.ts';
 import { ModelSlot } from '../../src/worker/model_slot.ts';
 import type { TrainSettings } from '../../src/worker/protocol.ts';
