@@ -24,8 +24,8 @@ const LAYERS = {
 };
 const ENGINE = ['base', 'arch', 'quant', 'ref', 'io', 'gpu', 'model', 'train', 'export'];
 const PAGE = ['state', 'ui'];
-/** Engine modules the page may call on the main thread: pure functions of plain facts, no GPU, no files. */
-const PAGE_CALLS = ['src/export/plan\\.ts$'];
+/** Engine modules the page may call on the main thread: pure functions of plain facts, no GPU, no files; and the error classes. */
+const PAGE_CALLS = ['src/export/plan\\.ts$', '^src/base/'];
 
 const under = (layers) => `^src/(${layers.join('|')})/`;
 const all = Object.keys(LAYERS);

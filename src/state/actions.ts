@@ -156,6 +156,11 @@ export async function evaluatePerplexity(client: EngineClient, store: AppStore, 
 
 /** The dataset File and the running training's Stop handle; kept here because the store holds plain data only. */
 const trainFiles = new WeakMap<AppStore, File>();
+
+/** The dataset file last read (a drop, a pick, or the demo's), so the panel shows and re-reads it. */
+export function currentTrainFile(store: AppStore): File | null {
+  return trainFiles.get(store) ?? null;
+}
 const trainings = new WeakMap<AppStore, { runId: number; abort: AbortController; ended: Promise<void> }>();
 
 /**

@@ -2,6 +2,7 @@
 // slices. React reads it through useStore in src/ui/hooks/useAppStore.ts;
 // src/state/actions.ts feeds it from the engine worker.
 import { createStore, type StoreApi } from 'zustand/vanilla';
+import { createDemoSlice, type DemoSlice } from './slices/demo.ts';
 import { createExportSlice, type ExportSlice } from './slices/export.ts';
 import { createFilesSlice, type FilesSlice } from './slices/files.ts';
 import { createGenerateSlice, type GenerateSlice } from './slices/generate.ts';
@@ -10,7 +11,7 @@ import { createModelSlice, type ModelSlice } from './slices/model.ts';
 import { createPerplexitySlice, type PerplexitySlice } from './slices/perplexity.ts';
 import { createTrainSlice, type TrainSlice } from './slices/train.ts';
 
-export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice;
+export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice & DemoSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -22,5 +23,6 @@ export function createAppStore(): AppStore {
     ...createPerplexitySlice(...a),
     ...createTrainSlice(...a),
     ...createExportSlice(...a),
+    ...createDemoSlice(...a),
   }));
 }

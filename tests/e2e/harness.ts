@@ -38,6 +38,8 @@ function freePort(): Promise<number> {
 /** The built app served locally, plus everything the tests opened; close() removes it all. */
 export interface AppHarness {
   url: string;
+  /** The production build the app is served from (what `npm run build` writes). */
+  outDir: string;
   /** Chromium with a fresh profile; its console errors and page errors go to the test output. */
   launch(extra: string[]): Promise<{ browser: BrowserContext; page: Page }>;
   close(): Promise<void>;
@@ -62,6 +64,7 @@ export async function startApp(): Promise<AppHarness> {
   const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
   return {
     url: `http://127.0.0.1:${port}/`,
+    outDir,
     async launch(extra) {
       const profile = await mkdtemp(join(tmpdir(), 'sub4-chromium-'));
       dirs.push(profile);

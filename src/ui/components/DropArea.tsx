@@ -8,6 +8,7 @@ import { cancelModelDrop, confirmModelDrop, dropModelFiles } from '../../state/a
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from '../files.ts';
 import { formatBytes, formatCount } from '../format.ts';
+import { DemoButton } from './DemoButton.tsx';
 import { ErrorNote } from './ErrorNote.tsx';
 
 export function DropArea() {
@@ -74,6 +75,7 @@ export function DropArea() {
           onChange={(ev) => pick(ev.target)}
         />
       </div>
+      <DemoButton />
       {readError && <p className="error-inline">{readError}</p>}
       {drop.status === 'rejected' && drop.error && (
         <div data-testid="drop-rejected">

@@ -4,7 +4,7 @@
 // happens in the engine worker (actions.startTraining and friends); this only
 // renders the store's train slice. Disabled until a model is loaded.
 import { memo, useCallback, useEffect, useState } from 'react';
-import { pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
+import { currentTrainFile, pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { DatasetPicker } from './DatasetPicker.tsx';
@@ -35,7 +35,9 @@ export function TrainPanel() {
   const data = useAppStore((s) => s.train.data);
   const plan = useAppStore((s) => s.train.plan);
   const r = useAppStore((s) => s.train.run);
-  const [file, setFile] = useState<File | null>(null);
+  const [picked, setFile] = useState<File | null>(null);
+  // What the user picked here, else the file an action read (the built-in demo's): the store re-renders on its report.
+  const file = picked ?? (data.name ? currentTrainFile(store) : null);
   const onForm = useCallback((patch: Partial<TrainForm>) => store.getState().trainFormChanged(patch), [store]);
   const active = r.status === 'running' || r.status === 'paused';
 
