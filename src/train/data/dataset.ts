@@ -9,7 +9,7 @@
 //                   'packed' windows (no example split when it fits)
 // Train windows are shuffled with the seed; held-out windows keep their order.
 import type { Tokenizer } from '../../io/tokenizer/types.ts';
-import { packWindows, reorderWindows, type PackMode, type Windows } from './pack.ts';
+import { dropLosslessWindows, packWindows, reorderWindows, type PackMode, type Windows } from './pack.ts';
 import { byLine, parseDataset } from './parse.ts';
 import { previewRow, tokenTotals, type DatasetCounts, type PreviewRow } from './preview.ts';
 import { checkFraction, permutation, shuffled, splitTail, textCut } from './split.ts';
@@ -88,9 +88,11 @@ export function buildDataset(text: string, file: string, tok: Tokenizer, options
 
   const packing = options.packing ?? (parsed.kind === 'text' ? 'concat' : 'packed');
   const padId = options.padId ?? tok.eosIds[0] ?? 0;
-  const packedTrain = packWindows(trainExamples, options.seqLen, packing, padId);
-  const train = reorderWindows(packedTrain, permutation(packedTrain.count, seed));
-  const held = packWindows(evalExamples, options.seqLen, packing, padId);
+  // Windows with no token in the loss are left out (and counted): they would train and score nothing.
+  const packedTrain = dropLosslessWindows(packWindows(trainExamples, options.seqLen, packing, padId));
+  const train = reorderWindows(packedTrain.windows, permutation(packedTrain.windows.count, seed));
+  const packedHeld = dropLosslessWindows(packWindows(evalExamples, options.seqLen, packing, padId));
+  const held = packedHeld.windows;
 
   const problems = [...parsed.problems, ...tk.problems].sort(byLine);
   const totals = tokenTotals(tk.examples);
@@ -103,6 +105,7 @@ export function buildDataset(text: string, file: string, tok: Tokenizer, options
     trainWindows: train.count,
     evalWindows: held.count,
     padTokens: train.padTokens + held.padTokens,
+    windowsWithoutLoss: packedTrain.dropped + packedHeld.dropped,
     rowsLeftOut: new Set(problems.filter((p) => !p.kept && p.index !== undefined).map((p) => `${p.line}:${p.index}`)).size,
     rowsWithWarnings: new Set(problems.filter((p) => p.kept).map((p) => `${p.line}:${p.index}`)).size,
   };

@@ -126,3 +126,26 @@ export function reorderWindows(w: Windows, order: ArrayLike<number>): Windows {
   }
   return out;
 }
+
+/**
+ * The windows without those whose mask is all 0, and how many went. Such a window is
+ * the middle of an example longer than a window whose loss falls elsewhere (a long
+ * Alpaca instruction cut every T + 1 tokens): it trains nothing, and a step made only
+ * of such windows has no loss to divide by. Windows never see each other (no state
+ * crosses a window), so dropping one changes no other window's loss.
+ */
+export function dropLosslessWindows(w: Windows): { windows: Windows; dropped: number } {
+  const T = w.seqLen;
+  const keep: number[] = [];
+  for (let i = 0; i < w.count; i++) if (w.mask.subarray(i * T, i * T + T).some((m) => m !== 0)) keep.push(i);
+  if (keep.length === w.count) return { windows: w, dropped: 0 };
+  const out: Windows = { ...w, count: keep.length, inputs: new Uint32Array(keep.length * T), targets: new Uint32Array(keep.length * T), mask: new Uint32Array(keep.length * T), segment: new Uint32Array(keep.length * T), padTokens: 0 };
+  keep.forEach((src, i) => {
+    out.inputs.set(w.inputs.subarray(src * T, src * T + T), i * T);
+    out.targets.set(w.targets.subarray(src * T, src * T + T), i * T);
+    out.mask.set(w.mask.subarray(src * T, src * T + T), i * T);
+    out.segment.set(w.segment.subarray(src * T, src * T + T), i * T);
+  });
+  for (const s of out.segment) if (s === 0) out.padTokens++;
+  return { windows: out, dropped: w.count - keep.length };
+}

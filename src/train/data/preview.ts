@@ -33,6 +33,8 @@ export interface DatasetCounts {
   evalWindows: number;
   /** Padding among the input positions of all windows. */
   padTokens: number;
+  /** Windows left out because no token of theirs is in the loss (parts of examples longer than a window). */
+  windowsWithoutLoss: number;
   /** Rows with a problem: left out, and kept with a warning. */
   rowsLeftOut: number;
   rowsWithWarnings: number;

@@ -16,10 +16,16 @@ function Report({ data }: { data: TrainState['data'] }) {
   const c = r.counts;
   return (
     <div className="data-report">
-      <p className="note" data-testid="train-data-counts" data-train-windows={c.trainWindows} data-tokens={c.tokens}>
+      <p className="note" data-testid="train-data-counts" data-train-windows={c.trainWindows} data-tokens={c.tokens} data-without-loss={c.windowsWithoutLoss}>
         {r.detail} ({r.source}): {formatCount(c.examples)} example{c.examples === 1 ? '' : 's'}, {formatCount(c.tokens)} tokens ({formatCount(c.lossTokens)} in the loss) →{' '}
         <strong>{formatCount(c.trainWindows)}</strong> training and {formatCount(c.evalWindows)} held-out windows of {r.seqLen} tokens
-        {c.rowsLeftOut > 0 && <>; {formatCount(c.rowsLeftOut)} rows left out</>}.
+        {c.rowsLeftOut > 0 && <>; {formatCount(c.rowsLeftOut)} rows left out</>}
+        {c.windowsWithoutLoss > 0 && (
+          <>
+            ; {formatCount(c.windowsWithoutLoss)} window{c.windowsWithoutLoss === 1 ? '' : 's'} skipped with no token in the loss (parts of prompts longer than {r.seqLen} tokens)
+          </>
+        )}
+        .
       </p>
       {c.trainWindows === 0 && <p className="error-inline">No training window: use a shorter seq len or more data.</p>}
       <div className="preview" data-testid="train-data-preview">
