@@ -8,7 +8,11 @@
 // before training, every evalEvery steps and after; optional greedy samples of
 // fixed prompts before and after. Deterministic: windows are taken in the
 // dataset's (seeded) order, LoRA init is seeded by the trainable, and nothing
-// here draws random numbers. A stop flag is checked between steps.
+// here draws random numbers. A stop flag is checked between steps, and before
+// each eval batch and sampled token until the first step (a run stopped before
+// it trained anything has nothing to score or sample after). A step that throws
+// after others were applied ends the run as 'failed' with what was trained kept
+// and scored, like Stop; one that throws before any was applied is rethrown.
 import { ledgerOf } from '../gpu/buffers.ts';
 import type { Activations, LlamaModel } from '../model/llama.ts';
 import { ModelBackward } from '../model/backward.ts';
@@ -82,7 +86,9 @@ export interface StopFlag {
 
 export interface TrainSummary {
   steps: number;
-  stop: 'done' | 'stopped' | 'bad-steps';
+  stop: 'done' | 'stopped' | 'bad-steps' | 'failed';
+  /** What ended a 'failed' run (the error of the step after the last applied one); else null. */
+  failure: { name: string; message: string } | null;
   losses: number[];
   before: EvalEvent | null;
   after: EvalEvent | null;
@@ -200,8 +206,8 @@ export class Trainer {
     };
   }
 
-  /** Mean loss over the counted tokens of the eval windows (with the current trainable state). */
-  async evaluate(): Promise<EvalEvent | null> {
+  /** Mean loss over the counted tokens of the eval windows (with the current trainable state); null when `stop` ends it early. */
+  async evaluate(stop?: StopFlag): Promise<EvalEvent | null> {
     const w = this.data.eval;
     const n = Math.min(w.count, this.opts.evalWindows ?? w.count);
     if (n === 0) return null;
@@ -213,6 +219,7 @@ export class Trainer {
     let sum = 0;
     let tokens = 0;
     for (let w0 = 0; w0 < n; w0 += this.B) {
+      if (stop?.aborted) return null;
       const ids = new Uint32Array(this.B * T);
       const targets = new Uint32Array(this.B * T).fill(0xffffffff);
       const mask = new Uint32Array(this.B * T);
@@ -237,14 +244,14 @@ export class Trainer {
   }
 
   /** Greedy continuation of `prompt` through the trained state (full re-forward per token: prompts are short). */
-  async sample(prompt: readonly number[], maxTokens: number): Promise<number[]> {
+  async sample(prompt: readonly number[], maxTokens: number, halt?: StopFlag): Promise<number[]> {
     if (prompt.length === 0) throw new RangeError('trainer: a sample prompt has no tokens');
     const seq = [...prompt];
-    const stop = new Set(this.model.config.eosTokenIds);
+    const eos = new Set(this.model.config.eosTokenIds);
     this.trainable.apply();
     const lora = this.trainable.lora;
     const out: number[] = [];
-    while (out.length < maxTokens && seq.length < this.model.config.maxPositions) {
+    while (out.length < maxTokens && seq.length < this.model.config.maxPositions && !halt?.aborted) {
       const acts = this.model.activations(1, seq.length, false);
       try {
         this.model.forward(acts, seq, { lora });
@@ -253,7 +260,7 @@ export class Trainer {
         z.destroy();
         let best = 0;
         for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-        if (stop.has(best)) break;
+        if (eos.has(best)) break;
         out.push(best);
         seq.push(best);
       } finally {
@@ -263,27 +270,33 @@ export class Trainer {
     return out;
   }
 
-  private async samples(when: 'before' | 'after', onEvent?: (e: TrainEvent) => void): Promise<SampleEvent[]> {
+  /** Greedy samples of the prompts; `stop` ends them early, and a sample it cut short is not reported. */
+  private async samples(when: 'before' | 'after', onEvent?: (e: TrainEvent) => void, stop?: StopFlag): Promise<SampleEvent[]> {
     const out: SampleEvent[] = [];
     for (const prompt of this.opts.samplePrompts ?? []) {
-      const e: SampleEvent = { type: 'sample', when, prompt, tokens: await this.sample(prompt, this.opts.sampleTokens ?? 16) };
+      const e: SampleEvent = { type: 'sample', when, prompt, tokens: await this.sample(prompt, this.opts.sampleTokens ?? 16, stop) };
+      if (stop?.aborted) break;
       onEvent?.(e);
       out.push(e);
     }
     return out;
   }
 
-  /** Evaluate, run opts.steps steps (or until `stop` is set), evaluate again. */
+  /**
+   * Evaluate, run opts.steps steps (or until `stop` is set), evaluate again. Stop before the first step
+   * also cuts the evaluation and samples before it short, and skips those after (nothing was trained).
+   */
   async run(onEvent?: (e: TrainEvent) => void, stop?: StopFlag): Promise<TrainSummary> {
     const ledger = ledgerOf(this.model.ctx);
     // The ledger keeps one peak for the device's life; this run's peak starts from what it holds now
     // (weights, trainable, optimizer, activations), else a run reports the largest of every run before it.
     ledger.resetPeak();
-    const samples = await this.samples('before', onEvent);
-    const before = await this.evaluate();
+    const samples = await this.samples('before', onEvent, stop);
+    const before = await this.evaluate(stop);
     if (before) onEvent?.(before);
     const losses: number[] = [];
     let reason: TrainSummary['stop'] = 'done';
+    let failure: TrainSummary['failure'] = null;
     let tokens = 0;
     let secs = 0;
     const maxBad = this.opts.maxBadSteps ?? 5;
@@ -293,7 +306,16 @@ export class Trainer {
         reason = 'stopped';
         break;
       }
-      const e = await this.trainStep();
+      let e: StepEvent;
+      try {
+        e = await this.trainStep();
+      } catch (err) {
+        // Nothing trained yet: the run simply failed. Otherwise the steps applied so far are a tune worth keeping.
+        if (this.stepCount === 0) throw err;
+        reason = 'failed';
+        failure = { name: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
+        break;
+      }
       tokens += this.k * this.B * this.T;
       secs += (this.k * this.B * this.T) / e.tokensPerSecond;
       losses.push(e.loss);
@@ -308,10 +330,21 @@ export class Trainer {
         if (mid) onEvent?.(mid);
       }
     }
-    const after = await this.evaluate();
-    if (after) onEvent?.(after);
-    samples.push(...(await this.samples('after', onEvent)));
-    return { steps: this.stepCount, stop: reason, losses, before, after, samples, tokensPerSecond: secs > 0 ? tokens / secs : 0, peakGpuBytes: ledger.peak };
+    const summary = (after: EvalEvent | null): TrainSummary => ({
+      steps: this.stepCount, stop: reason, failure, losses, before, after, samples, tokensPerSecond: secs > 0 ? tokens / secs : 0, peakGpuBytes: ledger.peak,
+    });
+    if (reason === 'stopped' && this.stepCount === 0) return summary(null);
+    let after: EvalEvent | null = null;
+    try {
+      after = await this.evaluate();
+      if (after) onEvent?.(after);
+      samples.push(...(await this.samples('after', onEvent)));
+    } catch (err) {
+      // After a failure the GPU may be gone too: what the steps trained is still reported (and kept by the caller).
+      if (!failure) throw err;
+      failure.message += `; scoring the result failed too: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    return summary(after);
   }
 
   destroy(): void {
