@@ -17,6 +17,7 @@ import { checkPlanFits, planStep } from '../model/planner.ts';
 import { createTrainable, type PeqaKind, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset } from '../train/data/index.ts';
+import { runWarnings } from '../train/outcome.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 import { encodeTrainedState, STATE_MANIFEST_FILE, STATE_TENSORS_FILE } from '../train/state.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
@@ -167,10 +168,13 @@ export const tuneCommand: Command = {
         const res = await exportStateFolder(out, format, out, undefined, log);
         log(`exported ${format}: ${res.files.join(', ')}`);
       }
+      if (s.failure) log(`step ${s.steps + 1} failed (${s.failure.name}: ${s.failure.message}); the ${s.steps} steps before it are saved`);
+      const ev = (e: typeof s.before) => e && { loss: e.evalLoss, ppl: e.evalPpl };
+      runWarnings({ steps: s.steps, lr, evalBefore: ev(s.before), evalAfter: ev(s.after) }).forEach((w) => log(`warning: ${w}`));
       const summary = { type: 'summary', stop: s.stop, steps: s.steps, pplBefore: s.before?.evalPpl ?? null, pplAfter: s.after?.evalPpl ?? null, tokensPerSecond: s.tokensPerSecond, peakGpuBytes: s.peakGpuBytes, out };
       if (json) console.log(JSON.stringify(summary));
       else console.log(`perplexity ${summary.pplBefore?.toFixed(3) ?? '–'} → ${summary.pplAfter?.toFixed(3) ?? '–'} after ${s.steps} steps (${s.stop}); saved to ${out}`);
-      return s.stop === 'bad-steps' ? 1 : 0;
+      return s.stop === 'bad-steps' || s.stop === 'failed' ? 1 : 0;
     } finally {
       process.off('SIGINT', onSigint);
       trainer?.destroy();

@@ -94,9 +94,16 @@ export type TrainStream =
   | { type: 'sample'; when: 'before' | 'after'; prompt: string; text: string }
   | { type: 'state'; state: 'running' | 'paused' };
 
-/** How a train request ends (Stop ends it early and keeps what was trained: stop 'stopped'). */
+/**
+ * How a train request ends. Stop ends it early and keeps what was trained (stop 'stopped'); so does an error
+ * after some steps were applied (stop 'failed', with `failure`). A run that trained no step keeps nothing.
+ */
 export interface TrainReport {
-  stop: 'done' | 'stopped' | 'bad-steps';
+  stop: 'done' | 'stopped' | 'bad-steps' | 'failed';
+  /** The error that ended a 'failed' run; else null. */
+  failure: { name: string; message: string } | null;
+  /** What the result says that the outcome does not (the held-out loss rose): src/train/outcome.ts. */
+  warnings: string[];
   steps: number;
   totalSteps: number;
   evalBefore: { loss: number; ppl: number } | null;

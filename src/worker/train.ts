@@ -6,8 +6,10 @@
 //                  quantized here (--bits, LQ-LoRA); streams step points, evals, samples
 //   train-control  pause / resume between steps
 // Stop is the request's cancel: the trainer stops between steps, evaluates and samples
-// once more, and the request resolves with what was trained. The trained state stays
-// in the model slot's TrainSlot for export; the page only gets numbers and text.
+// once more, and the request resolves with what was trained; an error after some
+// steps ends the run the same way, saying what happened. The trained state stays
+// in the model slot's TrainSlot for export; the page only gets numbers and text. A
+// run stopped before its first step stops within one eval batch and keeps nothing.
 import type { GpuContext } from '../gpu/device.ts';
 import { checkPlanFits, planStep, PlanRefusedError } from '../model/planner.ts';
 import { LlamaModel } from '../model/llama.ts';
@@ -15,6 +17,7 @@ import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
+import { runWarnings } from '../train/outcome.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
@@ -175,6 +178,18 @@ async function runTraining(
       slot.gate = null;
     }
     stopIfReplaced(signal);
+    const ev = (e: typeof sum.before) => (e ? { loss: e.evalLoss, ppl: e.evalPpl } : null);
+    const report = (): TrainReport =>
+      assertPlainData(
+        {
+          stop: sum.stop, failure: sum.failure, steps: sum.steps, totalSteps: s.steps, evalBefore: ev(sum.before), evalAfter: ev(sum.after),
+          warnings: runWarnings({ steps: sum.steps, lr: s.lr, evalBefore: ev(sum.before), evalAfter: ev(sum.after) }),
+          tokensPerSecond: sum.tokensPerSecond, peakGpuBytes: sum.peakGpuBytes, seconds: (performance.now() - t0) / 1000, samples, notes,
+        },
+        'train',
+      );
+    // Nothing was trained (stopped before the first step): nothing to keep, export or generate with.
+    if (sum.steps === 0) return report();
     // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
     if (!quant) await restoreBaseScales(tr);
     slot.keep(
@@ -189,11 +204,7 @@ async function runTraining(
       }, weights),
     );
     kept = true;
-    const ev = (e: typeof sum.before) => (e ? { loss: e.evalLoss, ppl: e.evalPpl } : null);
-    return assertPlainData(
-      { stop: sum.stop, steps: sum.steps, totalSteps: s.steps, evalBefore: ev(sum.before), evalAfter: ev(sum.after), tokensPerSecond: sum.tokensPerSecond, peakGpuBytes: sum.peakGpuBytes, seconds: (performance.now() - t0) / 1000, samples, notes },
-      'train',
-    );
+    return report();
   } finally {
     trainer?.destroy();
     if (!kept) {

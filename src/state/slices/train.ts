@@ -75,6 +75,11 @@ export function formSettings(f: TrainForm): TrainSettings {
 
 export type TrainRunStatus = 'idle' | 'running' | 'paused' | 'done' | 'stopped' | 'error';
 
+/** A finished run that trained at least one step: the worker keeps it for export and the tuned Generate. */
+export function runTrained(r: TrainRunState): boolean {
+  return (r.status === 'done' || r.status === 'stopped') && (r.result?.steps ?? 0) > 0;
+}
+
 export interface TrainRunState {
   status: TrainRunStatus;
   runId: number;
@@ -237,7 +242,8 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     trainResuming: (runId) => patchRun(runId, (r) => (r.status === 'paused' || r.pausing ? { pausing: false } : {})),
     trainStopping: (runId) => patchRun(runId, (r) => (r.status === 'running' || r.status === 'paused' ? { stopping: true } : {})),
     trainFinished: (runId, r) =>
-      patchRun(runId, () => ({ status: r.stop === 'stopped' ? 'stopped' : 'done', result: r, samples: r.samples, pausing: false, stopping: false, etaSeconds: 0, progress: null })),
+      // A run an error ended after some steps is kept like a stopped one (its report says what happened).
+      patchRun(runId, () => ({ status: r.stop === 'stopped' || r.stop === 'failed' ? 'stopped' : 'done', result: r, samples: r.samples, pausing: false, stopping: false, etaSeconds: 0, progress: null })),
     trainFailed: (runId, err) => patchRun(runId, () => ({ status: 'error', error: toErrorText(err), pausing: false, stopping: false, progress: null })),
   };
 };

@@ -6,6 +6,7 @@
 import { useEffect } from 'react';
 import { cancelExport, exportTrainedRun, loadExportChoices } from '../../state/actions.ts';
 import { exportedFraction, type ExportJobState } from '../../state/slices/export.ts';
+import { runTrained } from '../../state/slices/train.ts';
 import type { ExportFormat } from '../../export/export.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { formatBytes } from '../format.ts';
@@ -65,11 +66,12 @@ function JobStatus({ job }: { job: ExportJobState }) {
 export function ExportPanel() {
   const { client, store } = useServices();
   const runId = useAppStore((s) => s.train.run.runId);
-  const runStatus = useAppStore((s) => s.train.run.status);
+  const trained = useAppStore((s) => runTrained(s.train.run));
   const loadId = useAppStore((s) => s.model.loadId);
   const choices = useAppStore((s) => s.export.choices);
   const job = useAppStore((s) => s.export.job);
-  const finished = runStatus === 'done' || runStatus === 'stopped';
+  // A run stopped before its first step trained nothing: there is nothing to export.
+  const finished = trained;
   const busy = job.status === 'exporting';
 
   // Once per finished run (and again if the model was replaced since: the worker then says why not).

@@ -7,6 +7,7 @@
 import { useState, type FormEvent } from 'react';
 import { generateText, stopGeneration } from '../../state/actions.ts';
 import type { GenerateState } from '../../state/slices/generate.ts';
+import { runTrained } from '../../state/slices/train.ts';
 import type { StopReason } from '../../worker/protocol.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { formatCount } from '../format.ts';
@@ -49,7 +50,7 @@ export function GeneratePanel() {
   const ready = useAppStore((s) => s.model.status === 'ready');
   const g = useAppStore((s) => s.generation);
   // A finished run of the model loaded now (a later load leaves the run behind).
-  const tunedReady = useAppStore((s) => (s.train.run.status === 'done' || s.train.run.status === 'stopped') && s.train.run.loadId === s.model.loadId);
+  const tunedReady = useAppStore((s) => runTrained(s.train.run) && s.train.run.loadId === s.model.loadId);
   const [weights, setWeights] = useState<'base' | 'tuned'>('tuned');
   const [prompt, setPrompt] = useState('Once upon a time');
   const [maxTokens, setMaxTokens] = useState('128');

@@ -86,7 +86,12 @@ function Sample({ title, prompt, text, testId, waiting }: { title: string; promp
   );
 }
 
-const STOPS = { done: 'all steps done', stopped: 'stopped early; what was trained is kept', 'bad-steps': 'stopped: too many bad steps in a row (try a lower learning rate)' };
+const STOPS = {
+  done: 'all steps done',
+  stopped: 'stopped early; what was trained is kept',
+  'bad-steps': 'stopped: too many bad steps in a row (try a lower learning rate)',
+  failed: 'stopped by an error; the steps before it are kept',
+};
 
 function Result({ r }: { r: TrainRunState }) {
   const x = r.result;
@@ -98,9 +103,25 @@ function Result({ r }: { r: TrainRunState }) {
         <tr>
           <th>Outcome</th>
           <td>
-            {formatCount(x.steps)} of {formatCount(x.totalSteps)} steps in {duration(x.seconds)}: {STOPS[x.stop]}
+            {formatCount(x.steps)} of {formatCount(x.totalSteps)} steps in {duration(x.seconds)}: {x.steps === 0 && x.stop === 'stopped' ? 'stopped before the first step; nothing was trained' : STOPS[x.stop]}
           </td>
         </tr>
+        {x.failure && (
+          <tr>
+            <th>Error</th>
+            <td className="bad-text" data-testid="train-failure" data-name={x.failure.name}>
+              {x.failure.name}: {x.failure.message}
+            </td>
+          </tr>
+        )}
+        {x.warnings.map((w, i) => (
+          <tr key={`w${i}`}>
+            <th>{i === 0 ? 'Warning' : ''}</th>
+            <td className="bad-text" data-testid="train-warning">
+              {w}
+            </td>
+          </tr>
+        ))}
         <tr>
           <th>Held-out loss</th>
           <td data-testid="train-eval" data-before={x.evalBefore?.loss ?? ''} data-after={x.evalAfter?.loss ?? ''}>
