@@ -60,14 +60,22 @@ export function provenanceKv(tm: TunedModel): [string, GgufKv][] {
 /** Every format, whether this tuned model can be written to it, and why not. */
 export function exportChoices(tm: TunedModel): ExportChoice[] {
   const g = ggufExportCheck(tm);
+  const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+  // A lone model.gguf of a run with LoRA factors is not the tuned model (the factors live in the adapter), so
+  // GGUF alone is offered only when the tune is all in the model's own tensors; merging the factors would mean
+  // re-quantizing every layer, which sub4 does not do silently.
   const gguf: ExportChoice = g.problems.length
     ? { format: 'gguf', ok: false, detail: g.problems[0], notes: g.problems.slice(1) }
-    : { format: 'gguf', ok: true, detail: tm.manifest.trainMethod === 'lora' ? 'the quantized base (the adapter holds the tune)' : 'the quantized model with its tuned scales', notes: g.notes };
-  const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+    : hasLora
+      ? { format: 'gguf', ok: false, detail: `this run's tune is ${tm.manifest.trainMethod === 'lora' ? '' : 'partly '}in its LoRA factors, which a lone model.gguf does not hold: export GGUF + LoRA adapter (run it with --lora ${GGUF_LORA_FILE})`, notes: [] }
+      : { format: 'gguf', ok: true, detail: 'the quantized model with its tuned scales', notes: g.notes };
   const noLora = 'this run trained no LoRA factors';
+  const baseWhat = [...tm.linears.values()].some((l) => l.trained) ? 'the quantized base with its tuned scales' : 'the quantized base, unchanged';
   return [
     gguf,
-    hasLora ? { format: 'gguf-lora', ok: gguf.ok, detail: gguf.ok ? 'llama.cpp LoRA adapter + the quantized base GGUF' : `the base GGUF: ${gguf.detail}`, notes: [] } : { format: 'gguf-lora', ok: false, detail: noLora, notes: [] },
+    hasLora
+      ? { format: 'gguf-lora', ok: !g.problems.length, detail: g.problems.length ? `the base GGUF: ${g.problems[0]}` : `model.gguf (${baseWhat}) + ${GGUF_LORA_FILE} (the LoRA factors): load both`, notes: g.problems.length ? [] : g.notes }
+      : { format: 'gguf-lora', ok: false, detail: noLora, notes: [] },
     hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)', notes: [] } : { format: 'peft', ok: false, detail: noLora, notes: [] },
     gptqChoice(tm),
     mlxChoice(tm),
@@ -158,11 +166,33 @@ export interface ExportOptions {
   onProgress?(done: number, total: number, file: string): void;
 }
 
+/** What each file of an export holds, and which of them together are the tuned model the perplexity was measured on. */
+function contents(tm: TunedModel, format: ExportFormat): string[] {
+  const scalesTuned = [...tm.linears.values()].some((l) => l.trained);
+  const lora = tm.lora && `the LoRA factors (rank ${tm.lora.rank}, alpha ${tm.lora.alpha}, ${tm.lora.factors.length} layers)`;
+  switch (format) {
+    case 'gguf':
+      return ['`model.gguf`: the whole tuned model (the base\'s integer codes with the tuned scales); the held-out perplexity after is this file\'s'];
+    case 'gguf-lora':
+      return [
+        `\`model.gguf\`: ${scalesTuned ? 'the quantized base with the tuned scales' : 'the quantized base, unchanged'}; on its own it is not the tuned model`,
+        `\`${GGUF_LORA_FILE}\`: ${lora}; the held-out perplexity after is that of model.gguf with this adapter applied (\`--lora ${GGUF_LORA_FILE}\`)`,
+      ];
+    case 'peft':
+      return [
+        `\`${PEFT_WEIGHTS_FILE}\` + \`${PEFT_CONFIG_FILE}\`: ${lora}, applied to ${baseModelId(tm)}` +
+          (scalesTuned ? '; this run also tuned quantization scales, which the adapter does not carry (export GGUF + LoRA adapter for those)' : ''),
+      ];
+    case 'gptq':
+      return [`\`model.safetensors\`: the tuned grid packed as GPTQ${lora ? `; ${lora} are not in it: apply the PEFT adapter on top` : ''}`];
+  }
+}
+
 function cardFacts(tm: TunedModel, format: ExportFormat, files: string[], notes: string[]): CardFacts {
   const m = tm.manifest;
   return {
     format, files, base: m.base.name, method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
-    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, notes,
+    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, contents: contents(tm, format), notes,
   };
 }
 

@@ -17,13 +17,15 @@ export interface CardFacts {
   seed: number;
   perplexity: { before: number | null; after: number | null };
   lora: { rank: number; alpha: number } | null;
+  /** What each file holds, and which together make the tuned model (Markdown lines). */
+  contents: string[];
   notes: string[];
 }
 
 const USAGE: Record<CardFacts['format'], (f: CardFacts) => string> = {
   gguf: (f) => `\`\`\`sh\nllama-cli -m ${f.files[0]} -p "Once upon a time"\n# Ollama: echo 'FROM ./${f.files[0]}' > Modelfile && ollama create my-model -f Modelfile\n\`\`\``,
   'gguf-lora': (f) =>
-    `\`\`\`sh\nllama-cli -m ${f.files.find((n) => n !== 'adapter.gguf') ?? 'model.gguf'} --lora adapter.gguf -p "Once upon a time"\n# Ollama: FROM ./model.gguf + ADAPTER ./adapter.gguf in a Modelfile\n\`\`\``,
+    `\`\`\`sh\n# the tuned model is the base plus the adapter: load both\nllama-cli -m ${f.files.find((n) => n !== 'adapter.gguf') ?? 'model.gguf'} --lora adapter.gguf -p "Once upon a time"\n# Ollama: FROM ./model.gguf + ADAPTER ./adapter.gguf in a Modelfile\n\`\`\``,
   peft: (f) =>
     `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("${f.base}")\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")\n\`\`\``,
   mlx: (f) =>
@@ -56,6 +58,10 @@ export function modelCard(f: CardFacts): string {
     '| | |',
     '|---|---|',
     ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`),
+    '',
+    '## What the files hold',
+    '',
+    ...f.contents.map((c) => `- ${c}`),
     '',
     ...(f.notes.length ? ['## Notes', '', ...f.notes.map((n) => `- ${n}`), ''] : []),
     '## Use',

@@ -51,8 +51,10 @@ export function plannedExports(r: RunShape): PlannedExport[] {
   const g = gguf(r);
   const noLora: PlannedExport = { format: 'peft', exact: false, why: 'PEQA trains no LoRA factors' };
   const gptqOk = r.base.format === 'hf' && (r.quant ? [2, 3, 4, 8].includes(r.quant.bits) : r.base.linearTypes.some((t) => t.startsWith('GPTQ')));
+  // As exportChoices: a lone GGUF of a LoRA run would be the base without its tune.
+  const alone: PlannedExport = lora && g.exact ? { format: 'gguf', exact: false, why: 'the LoRA factors are not in a lone GGUF: export GGUF + LoRA adapter' } : g;
   return [
-    g,
+    alone,
     lora ? { format: 'gguf-lora', exact: g.exact, why: g.exact ? 'llama.cpp adapter on the GGUF base' : g.why } : { ...noLora, format: 'gguf-lora' },
     lora ? { format: 'peft', exact: true, why: 'PEFT adapter (Hugging Face module names)' } : noLora,
     gptqOk

@@ -19,9 +19,9 @@ describe('plannedExports', () => {
     expect(exact({ method: 'peqa', quant: { bits: 4, groupSize: 32 }, base: hf })).toEqual({ gguf: true, 'gguf-lora': false, peft: false, gptq: true });
     expect(exact({ method: 'peqa', quant: { bits: 2, groupSize: 32 }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: true });
     expect(exact({ method: 'lqlora', quant: { bits: 3, groupSize: 'channel' }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: true });
-    expect(exact({ method: 'lora', quant: null, base: hf })).toEqual({ gguf: true, 'gguf-lora': true, peft: true, gptq: false });
+    expect(exact({ method: 'lora', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false }); // a lone GGUF would lack the factors
     const q4k = { format: 'gguf' as const, linearTypes: ['Q4_K', 'Q6_K'] };
-    expect(exact({ method: 'peqa+lora', quant: null, base: q4k })).toEqual({ gguf: true, 'gguf-lora': true, peft: true, gptq: false });
+    expect(exact({ method: 'peqa+lora', quant: null, base: q4k })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false });
     expect(plannedExports({ method: 'peqa', quant: { bits: 3, groupSize: 64 }, base: hf })[0].why).toMatch(/3-bit groups of 64 has no GGUF block type/);
   });
 });
