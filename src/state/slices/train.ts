@@ -41,7 +41,7 @@ export const defaultTrainForm: TrainForm = {
   rank: '8',
   alpha: '16',
   steps: '100',
-  lr: '3e-3',
+  lr: '1e-3', // the PEQA 4-bit preset's (TrainSettings.tsx says what was measured)
   batch: '4',
   seqLen: '128',
   evalEvery: '0',

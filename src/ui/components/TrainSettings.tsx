@@ -18,8 +18,13 @@ interface Preset {
   floatOnly?: boolean;
 }
 
+// PEQA's lr, measured with sub4 tune on stories260K (F32 quantized to 4-bit g32, and the Q4_0 file) on Alpaca,
+// Tiny Shakespeare and WikiText-2, batch 4 × 128 and 2 × 64, 10 and 100 steps: 1e-3 gave the lowest held-out
+// perplexity in every case, against 3e-3 and 3e-4 (Alpaca 2 × 64, 10 steps: 47.76 → 31.22 and a coherent sample
+// at 1e-3, → 47.34 and a looping one at 3e-3; Alpaca 4 × 128, 100 steps: 18.66 against 21.91 and 20.86). The
+// LoRA presets were not measured and keep 3e-3.
 export const PRESETS: Preset[] = [
-  { id: 'peqa4', label: 'PEQA 4-bit', title: "train only the quantization scales of a 4-bit base (a quantized file's own)", form: { method: 'peqa', bits: '4', group: '32', lr: '3e-3' } },
+  { id: 'peqa4', label: 'PEQA 4-bit', title: "train only the quantization scales of a 4-bit base (a quantized file's own)", form: { method: 'peqa', bits: '4', group: '32', lr: '1e-3' } },
   { id: 'qlora8', label: 'QLoRA r8', title: 'LoRA of rank 8 on a frozen 4-bit base', form: { method: 'lora', bits: '4', group: '32', rank: '8', alpha: '16', lr: '3e-3' } },
   { id: 'lqlora2', label: 'LQ-LoRA 2-bit', title: "2-bit base with LoRA started from LQ-LoRA's low-rank correction (float models)", form: { method: 'lqlora', bits: '2', group: '32', rank: '8', alpha: '16', lr: '3e-3' }, floatOnly: true },
 ];
