@@ -185,6 +185,11 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
       ];
     case 'gptq':
       return [`\`model.safetensors\`: the tuned grid packed as GPTQ${lora ? `; ${lora} are not in it: apply the PEFT adapter on top` : ''}`];
+    case 'mlx':
+      return [
+        '`model.safetensors` + `config.json`: the tuned grid as MLX affine layers (codes, scales and biases exactly sub4\'s)',
+        ...(lora ? [`\`adapters.safetensors\` + \`adapter_config.json\`: ${lora} for mlx-lm; the held-out perplexity after is that of the model with this adapter (\`--adapter-path\`)`] : []),
+      ];
   }
 }
 

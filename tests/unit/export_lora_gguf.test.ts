@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
-import { ExportError } from '../../src/io/export/target.ts';
-import { exportChoices, exportTuned } from '../../src/train/export/export.ts';
-import { plannedExports } from '../../src/train/export/plan.ts';
-import { tunedModel, type TunedModel } from '../../src/train/export/tuned.ts';
+import { ExportError } from '../../src/export/target.ts';
+import { exportChoices, exportTuned } from '../../src/export/export.ts';
+import { plannedExports } from '../../src/export/plan.ts';
+import { tunedModel, type TunedModel } from '../../src/export/tuned.ts';
 import type { StateManifest } from '../../src/train/state.ts';
 
 const path = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
