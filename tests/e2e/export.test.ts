@@ -111,7 +111,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
     await until(page, `['ready', 'error'].includes(document.querySelector('[data-testid="export-panel"]')?.getAttribute('data-choices'))`, 60_000);
     expect(await attr(page, 'export-panel', 'data-choices')).toBe('ready');
     expect(await page.getByTestId('export-gguf').isDisabled()).toBe(false);
-    for (const f of ['gguf-lora', 'peft', 'gptq']) expect(await page.getByTestId(`export-${f}`).isDisabled(), f).toBe(true);
+    for (const f of ['gguf-lora', 'peft', 'gptq', 'mlx']) expect(await page.getByTestId(`export-${f}`).isDisabled(), f).toBe(true);
     expect(await page.getByTestId('export-peft-detail').innerText()).toMatch(/not available: this run trained no LoRA factors/);
     expect(await page.getByTestId('export-gptq-detail').innerText()).toMatch(/not available: GPTQ needs a Hugging Face base folder/);
 
