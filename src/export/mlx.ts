@@ -25,6 +25,7 @@
 //   mlx-lm's init with lora_b = 0, which adds nothing.
 // config.json is written last, so a folder that failed midway is not a model.
 import type { LinearRole } from '../arch/params.ts';
+import { plainTensorEntries, type PlainTensor } from './plain_tensors.ts';
 import { writeSafetensors, type SafetensorsWriteTensor } from '../io/safetensors/writer.ts';
 import { LORA_MODULES, sortedFactors, type LoraSet } from '../io/lora/set.ts';
 import { dequantizeQ, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
@@ -104,19 +105,13 @@ export function planMlxExport(linears: ReadonlyMap<string, QTensor>): MlxPlan {
   return { bits, groupSize, quantization, packed, dense };
 }
 
-export interface MlxExportTensor {
-  name: string;
-  shape: readonly number[];
-  read(): Promise<Float32Array>;
-}
-
 export interface MlxExportInput {
   /** The base's config.json object. */
   config: Record<string, unknown>;
   /** Quantized linear layers by HF weight name ('model.layers.0.self_attn.q_proj.weight'). */
   linears: ReadonlyMap<string, QTensor>;
   /** Every other tensor (embedding, norms, head, biases), as F32. */
-  tensors: readonly MlxExportTensor[];
+  tensors: readonly PlainTensor[];
   /** Tokenizer and other files copied as they are. */
   files?: readonly { name: string; read(): Promise<Uint8Array> }[];
   lora?: { set: LoraSet; numLayers: number; base: string } | null;
@@ -144,20 +139,7 @@ export async function writeMlxFolder(target: ExportTarget, input: MlxExportInput
     const q = input.linears.get(name)!;
     tensors.push({ name, dtype: 'F32', shape: [q.rows, q.cols], data: () => dequantizeQ(q) });
   }
-  for (const t of input.tensors) {
-    if (input.linears.has(t.name)) fail(`${t.name} is given both as a quantized linear and as a plain tensor`);
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    tensors.push({
-      name: t.name,
-      dtype: 'F32',
-      shape: t.shape,
-      data: async () => {
-        const v = await t.read();
-        if (v.length !== n) fail(`${t.name}: read ${v.length} values for shape [${t.shape.join(', ')}]`);
-        return v;
-      },
-    });
-  }
+  tensors.push(...plainTensorEntries(input.tensors, input.linears, 'F32', (v) => v, fail));
   tensors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (new Set(tensors.map((t) => t.name)).size !== tensors.length) fail('two tensors would share a name in model.safetensors');
 

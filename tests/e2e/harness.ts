@@ -131,3 +131,17 @@ export async function dropFile(page: Page, selector: string, name: string, conte
     { selector, name, content, type },
   );
 }
+
+/**
+ * A studio page with the model at `modelPath` picked and loaded, and `data` dropped on the training panel;
+ * then the PEQA 4-bit preset chosen and the Advanced settings opened, where most tests set their run.
+ */
+export async function studioWithRun(app: AppHarness, modelPath: string, data: { name: string; text: string; type: string }): Promise<Page> {
+  const page = await openStudio(app);
+  await page.getByTestId('pick-files').setInputFiles(modelPath);
+  await page.waitForFunction(`document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, undefined, { timeout: 60_000, polling: 100 });
+  await dropFile(page, '[data-testid="train-data-drop"]', data.name, data.text, data.type);
+  await page.getByTestId('train-preset-peqa4').click();
+  await page.locator('[data-testid="train-advanced"] > summary').click();
+  return page;
+}

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { dropFile, haveChromium, openStudio, startApp, type AppHarness } from './harness.ts';
+import { haveChromium, startApp, studioWithRun, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const ALPACA = fixture('data/alpaca/alpaca_5000.json');
@@ -43,13 +43,8 @@ describe.skipIf(!haveChromium || !GGUF || !ALPACA)('issue 21: the Alpaca recipe 
 
   beforeAll(async () => {
     app = await startApp();
-    page = await openStudio(app);
-    await page.getByTestId('pick-files').setInputFiles(GGUF!);
-    await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
-    await dropFile(page, '[data-testid="train-data-drop"]', 'alpaca_5000.json', readFileSync(ALPACA!, 'utf8'), 'application/json');
+    page = await studioWithRun(app, GGUF!, { name: 'alpaca_5000.json', text: readFileSync(ALPACA!, 'utf8'), type: 'application/json' });
     await until(page, `document.querySelector('[data-testid="train-data-file"]')?.textContent === 'alpaca_5000.json'`, 30_000);
-    await page.getByTestId('train-preset-peqa4').click();
-    await page.locator('[data-testid="train-advanced"] > summary').click();
     await fill(page, [['train-steps', 15], ['train-seq', 64], ['train-batch', 2], ['train-seed', 0], ['train-eval-windows', 8], ['train-sample-tokens', 8]]);
     await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of 64 tokens')`, 60_000);
   });

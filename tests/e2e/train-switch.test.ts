@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
 import { join } from 'node:path';
-import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
+import { dropFile, haveChromium, ROOT, startApp, studioWithRun, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -30,12 +30,7 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('issue 21: drops, settings and 
 
   beforeAll(async () => {
     app = await startApp();
-    page = await openStudio(app);
-    await page.getByTestId('pick-files').setInputFiles(GGUF!);
-    await until(page, `${q('model-status')}?.textContent === 'ready'`, 60_000);
-    await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare12k.txt', readFileSync(TEXT!, 'utf8').slice(0, 12_000), 'text/plain');
-    await page.getByTestId('train-preset-peqa4').click();
-    await page.locator('[data-testid="train-advanced"] > summary').click();
+    page = await studioWithRun(app, GGUF!, { name: 'shakespeare12k.txt', text: readFileSync(TEXT!, 'utf8').slice(0, 12_000), type: 'text/plain' });
     // Many steps of small windows: the run must still be going when the drops below arrive.
     for (const [id, v] of [['train-steps', 2000], ['train-seq', 32], ['train-batch', 1], ['train-eval-windows', 2], ['train-sample-tokens', 4]] as const)
       await page.getByTestId(id).fill(String(v));

@@ -16,18 +16,12 @@
 // held twice; config.json is written last, so a folder that failed midway does
 // not look like a loadable model.
 import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from '../target.ts';
+import { plainTensorEntries, type PlainTensor } from '../plain_tensors.ts';
 import { writeSafetensors, type SafetensorsWriteTensor } from '../../io/safetensors/writer.ts';
 import { f16Table, f32ToF16 } from '../../quant/f16.ts';
 import { dequantizeQ, groupsPerRow, type QTensor } from '../../quant/qtensor.ts';
 import { gptqGIdx, gptqGroupSize, gptqLayoutProblem, isGptqBits, packQweight, packQzeros, packScales, type GptqFormat } from '../../io/gptq/pack.ts';
 import { gptqZeroPoints } from './check.ts';
-
-export interface GptqExportTensor {
-  /** HF name: 'model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight', biases... */
-  name: string;
-  shape: readonly number[];
-  read(): Promise<Float32Array>;
-}
 
 export interface GptqExportFile {
   /** Plain file name: 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'... */
@@ -41,7 +35,7 @@ export interface GptqExportInput {
   /** Engine linear name ('model.layers.0.self_attn.q_proj.weight') → tuned QTensor, HF row order. */
   linears: ReadonlyMap<string, QTensor>;
   /** Every other tensor the model needs (written as F16). */
-  tensors: readonly GptqExportTensor[];
+  tensors: readonly PlainTensor[];
   /** Copied as they are. */
   files?: readonly GptqExportFile[];
   /** Default: 'gptq' when every zero point is ≥ 1, else 'gptq_v2'. */
@@ -239,20 +233,7 @@ export async function writeGptqFolder(target: ExportTarget, input: GptqExportInp
     const q = input.linears.get(name)!;
     tensors.push({ name, dtype: 'F16', shape: [q.rows, q.cols], data: () => toF16(dequantizeQ(q), name) });
   }
-  for (const t of input.tensors) {
-    if (input.linears.has(t.name)) fail(`${t.name} is given both as a quantized linear and as a plain tensor`);
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    tensors.push({
-      name: t.name,
-      dtype: 'F16',
-      shape: t.shape,
-      data: async () => {
-        const v = await t.read();
-        if (v.length !== n) fail(`${t.name}: read ${v.length} values for shape [${t.shape.join(', ')}]`);
-        return toF16(v, t.name);
-      },
-    });
-  }
+  tensors.push(...plainTensorEntries(input.tensors, input.linears, 'F16', toF16, fail));
   // As the reference writer orders them (wider dtypes first, then by name), so every tensor is naturally aligned.
   tensors.sort((a, b) => (a.dtype === b.dtype ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dtype === 'I32' ? -1 : 1));
   if (new Set(tensors.map((t) => t.name)).size !== tensors.length) fail('two tensors would share a name in model.safetensors');
