@@ -94,6 +94,16 @@ interface Snapshot {
   v: GpuTensor<'f32'>;
 }
 
+/** AdamW's counters besides the tensors: Adam's t, the snapshot's t, the lr factor, bad-step counts. */
+export interface AdamWCounters {
+  t: number;
+  snapT: number;
+  updatedSinceSnapshot: boolean;
+  lrScale: number;
+  consecutiveBad: number;
+  calls: number;
+}
+
 export class AdamW {
   readonly slots: readonly OptimizerSlot[];
   readonly beta1: number;
@@ -194,6 +204,40 @@ export class AdamW {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * The GPU tensors that make up this optimizer's state, each under a stable
+   * key: param/NAME, m/NAME, v/NAME and, in rollback mode, the snapshot's
+   * last_good/…, last_good_m/…, last_good_v/… (a bad step right after a resume
+   * must roll back exactly as it would have). Checkpoints (src/train/checkpoint/)
+   * read and write these; the optimizer never sees where they go.
+   */
+  stateTensors(): { key: string; tensor: GpuTensor<'f32'> }[] {
+    const out: { key: string; tensor: GpuTensor<'f32'> }[] = [];
+    this.slots.forEach((s, i) => {
+      out.push({ key: `param/${s.name}`, tensor: s.param }, { key: `m/${s.name}`, tensor: s.m }, { key: `v/${s.name}`, tensor: s.v });
+      const snap = this.snapshots?.[i];
+      if (snap) out.push({ key: `last_good/${s.name}`, tensor: snap.param }, { key: `last_good_m/${s.name}`, tensor: snap.m }, { key: `last_good_v/${s.name}`, tensor: snap.v });
+    });
+    return out;
+  }
+
+  /** The CPU side of the state: with stateTensors(), all a resumed run needs to step exactly as this one would. */
+  get counters(): AdamWCounters {
+    return { t: this.count, snapT: this.snapCount, updatedSinceSnapshot: this.updatedSinceSnapshot, lrScale: this.scale, consecutiveBad: this.consecutiveBad, calls: this.calls };
+  }
+
+  /** Put counters saved by `counters` back (the tensors are written separately, before the next step). */
+  restoreCounters(c: AdamWCounters): void {
+    for (const [k, v] of Object.entries(c))
+      if (k !== 'updatedSinceSnapshot' && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new RangeError(`AdamW.restoreCounters: ${k} ${String(v)} is not a finite number ≥ 0`);
+    this.count = c.t;
+    this.snapCount = c.snapT;
+    this.updatedSinceSnapshot = c.updatedSinceSnapshot === true;
+    this.scale = c.lrScale;
+    this.consecutiveBad = c.consecutiveBad;
+    this.calls = c.calls;
   }
 
   /** zeroGrads over every trainable parameter's gradient. */

@@ -84,9 +84,22 @@ export interface StopFlag {
   between?(): Promise<void>;
 }
 
+/**
+ * Hooks of run() for checkpoints, resume and the held-out guard
+ * (src/train/checkpoint/); the trainer itself only calls them.
+ */
+export interface RunHooks {
+  /** Continue a saved run: no samples or eval before; these carry on (setPosition already called). */
+  resumed?: { before: EvalEvent | null; losses: number[]; samples: SampleEvent[] };
+  /** After each step and its eval (if any); 'stop' ends the run (the held-out guard). */
+  afterStep?(at: { step: StepEvent; eval: EvalEvent | null; before: EvalEvent | null; losses: readonly number[]; samples: readonly SampleEvent[] }): Promise<void | 'stop'>;
+  /** Once the loop ends, before the final eval: the last checkpoint, then the best state put back. */
+  beforeFinal?(at: { before: EvalEvent | null; losses: readonly number[]; samples: readonly SampleEvent[] }): Promise<void>;
+}
+
 export interface TrainSummary {
   steps: number;
-  stop: 'done' | 'stopped' | 'bad-steps' | 'failed';
+  stop: 'done' | 'stopped' | 'bad-steps' | 'failed' | 'early-stop';
   /** What ended a 'failed' run (the error of the step after the last applied one); else null. */
   failure: { name: string; message: string } | null;
   losses: number[];
@@ -153,6 +166,19 @@ export class Trainer {
   /** Optimizer steps done. */
   get step(): number {
     return this.stepCount;
+  }
+
+  /** Steps done and the data cursor (windows taken so far): with the seed, the run's place in its data. */
+  get position(): { step: number; cursor: number } {
+    return { step: this.stepCount, cursor: this.cursor };
+  }
+
+  /** Continue from a saved position (a checkpoint restores the optimizer's tensors and counters beside it). */
+  setPosition(p: { step: number; cursor: number }): void {
+    posInt(p.step, 'step', 0);
+    posInt(p.cursor, 'cursor', 0);
+    this.stepCount = p.step;
+    this.cursor = p.cursor;
   }
 
   /** Rows [i·T, (i+1)·T) of B windows from the cursor, wrapping around the train set. */
@@ -286,15 +312,16 @@ export class Trainer {
    * Evaluate, run opts.steps steps (or until `stop` is set), evaluate again. Stop before the first step
    * also cuts the evaluation and samples before it short, and skips those after (nothing was trained).
    */
-  async run(onEvent?: (e: TrainEvent) => void, stop?: StopFlag): Promise<TrainSummary> {
+  async run(onEvent?: (e: TrainEvent) => void, stop?: StopFlag, hooks?: RunHooks): Promise<TrainSummary> {
     const ledger = ledgerOf(this.model.ctx);
     // The ledger keeps one peak for the device's life; this run's peak starts from what it holds now
     // (weights, trainable, optimizer, activations), else a run reports the largest of every run before it.
     ledger.resetPeak();
-    const samples = await this.samples('before', onEvent, stop);
-    const before = await this.evaluate(stop);
-    if (before) onEvent?.(before);
-    const losses: number[] = [];
+    const resumed = hooks?.resumed;
+    const samples = resumed ? [...resumed.samples] : await this.samples('before', onEvent, stop);
+    const before = resumed ? resumed.before : await this.evaluate(stop);
+    if (before && !resumed) onEvent?.(before);
+    const losses: number[] = resumed ? [...resumed.losses] : [];
     let reason: TrainSummary['stop'] = 'done';
     let failure: TrainSummary['failure'] = null;
     let tokens = 0;
@@ -325,9 +352,14 @@ export class Trainer {
         break;
       }
       const every = this.opts.evalEvery ?? 0;
+      let mid: EvalEvent | null = null;
       if (every > 0 && this.stepCount % every === 0 && this.stepCount < this.opts.steps) {
-        const mid = await this.evaluate();
+        mid = await this.evaluate();
         if (mid) onEvent?.(mid);
+      }
+      if ((await hooks?.afterStep?.({ step: e, eval: mid, before, losses, samples })) === 'stop') {
+        reason = 'early-stop';
+        break;
       }
     }
     const summary = (after: EvalEvent | null): TrainSummary => ({
@@ -336,6 +368,7 @@ export class Trainer {
     if (reason === 'stopped' && this.stepCount === 0) return summary(null);
     let after: EvalEvent | null = null;
     try {
+      await hooks?.beforeFinal?.({ before, losses, samples });
       after = await this.evaluate();
       if (after) onEvent?.(after);
       samples.push(...(await this.samples('after', onEvent)));

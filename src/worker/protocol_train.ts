@@ -99,7 +99,7 @@ export type TrainStream =
  * after some steps were applied (stop 'failed', with `failure`). A run that trained no step keeps nothing.
  */
 export interface TrainReport {
-  stop: 'done' | 'stopped' | 'bad-steps' | 'failed';
+  stop: 'done' | 'stopped' | 'bad-steps' | 'failed' | 'early-stop';
   /** The error that ended a 'failed' run; else null. */
   failure: { name: string; message: string } | null;
   /** What the result says that the outcome does not (the held-out loss rose): src/train/outcome.ts. */

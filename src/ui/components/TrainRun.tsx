@@ -91,6 +91,7 @@ const STOPS = {
   stopped: 'stopped early; what was trained is kept',
   'bad-steps': 'stopped: too many bad steps in a row (try a lower learning rate)',
   failed: 'stopped by an error; the steps before it are kept',
+  'early-stop': 'stopped: held-out loss stopped improving; the best state is kept',
 };
 
 function Result({ r }: { r: TrainRunState }) {
