@@ -113,7 +113,8 @@ export class Checkpointer {
         this.baseline(at.before);
         const state = await this.capture(trainer, at, false);
         this.last = state;
-        await this.write(state, LATEST_CHECKPOINT);
+        // Nothing changed since the step's own checkpoint: no second write of the same state.
+        if (this.written.at(-1) !== state.progress.step) await this.write(state, LATEST_CHECKPOINT);
         if (this.guard && this.best && this.guard.bestStep !== state.progress.step) {
           restoreBest(trainer, this.best);
           this.opts.log?.(`held-out guard: the best held-out loss (${this.guard.best}) was at step ${this.guard.bestStep}; the run ends with that step's trained values`);

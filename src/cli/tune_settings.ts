@@ -1,0 +1,110 @@
+// `sub4 tune`'s settings: the flags parsed into one plain object, which every
+// checkpoint carries, so `sub4 tune --resume DIR` rebuilds exactly the same run
+// from the checkpoint alone. With --resume only the model path, --data and
+// --eval-data may be given (when the files moved: the checkpoint's identity
+// check still holds them to the same bytes), and --json.
+import { resolve } from 'node:path';
+import { UsageError } from './args.ts';
+import { intFlag, numFlag } from './model_gpu.ts';
+import type { PeqaKind } from '../model/trainable.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/export.ts';
+import { TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
+import { CheckpointError } from '../train/checkpoint/errors.ts';
+
+const PEQA_KINDS: readonly PeqaKind[] = ['auto', 'scale', 'scale+offset', 'gguf-superblock'];
+
+export interface TuneSettings {
+  /** Absolute paths. */
+  model: string;
+  data: string;
+  evalData: string | null;
+  method: Method;
+  rank: number;
+  alpha: number;
+  steps: number;
+  lr: number;
+  warmup: number;
+  batch: number;
+  accumulate: number;
+  seqLen: number;
+  evalEvery: number;
+  evalWindows: number;
+  seed: number;
+  bits: 2 | 3 | 4 | null;
+  group: number | 'channel';
+  peqa: PeqaKind;
+  format: ExportFormat | null;
+  sample: string | null;
+  /** Steps between checkpoints; null: about every minute; 0: only when the run ends or stops. */
+  checkpointEvery: number | null;
+  /** Evaluations without a better held-out loss before stopping; 0: off. */
+  earlyStop: number;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Settings from the command line (a new run). */
+export function tuneSettings(values: Values, positionals: string[], usage: string): TuneSettings {
+  if (positionals.length !== 1) throw new UsageError(`tune takes one model path\n\n${usage}`);
+  if (typeof values.data !== 'string') throw new UsageError(`tune needs --data <file>\n\n${usage}`);
+  const method = (values.method ?? 'peqa') as Method;
+  if (!METHODS.includes(method)) throw new UsageError(`--method must be ${METHODS.join(', ')}, got ${JSON.stringify(values.method)}`);
+  const rank = intFlag(values.rank, 'rank', 8);
+  const steps = intFlag(values.steps, 'steps', 100, 0);
+  const warmup = intFlag(values.warmup, 'warmup', Math.floor(steps / 10), 0);
+  if (warmup > steps) throw new UsageError(`--warmup ${warmup} is more than --steps ${steps}`);
+  const bits = values.bits === undefined ? null : intFlag(values.bits, 'bits', 4, 2);
+  if (bits !== null && ![2, 3, 4].includes(bits)) throw new UsageError(`--bits must be 2, 3 or 4, got ${bits}`);
+  if (method === 'lqlora' && bits === null) throw new UsageError('--method lqlora needs --bits (it builds the quantized base itself)');
+  const peqa = (values.peqa ?? 'auto') as PeqaKind;
+  if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
+  const format = (values.format ?? null) as ExportFormat | null;
+  if (format !== null && !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  const evalEvery = intFlag(values['eval-every'], 'eval-every', 0, 0);
+  const earlyStop = intFlag(values['early-stop'], 'early-stop', 0, 0);
+  if (earlyStop > 0 && evalEvery === 0) throw new UsageError('--early-stop needs --eval-every N (it counts evaluations during the run)');
+  return {
+    model: resolve(positionals[0]),
+    data: resolve(values.data),
+    evalData: typeof values['eval-data'] === 'string' ? resolve(values['eval-data']) : null,
+    method,
+    rank,
+    alpha: numFlag(values.alpha, 'alpha', rank, 1e-6, 1e6),
+    steps,
+    lr: numFlag(values.lr, 'lr', 1e-3, 0, 10),
+    warmup,
+    batch: intFlag(values.batch, 'batch', 4),
+    accumulate: intFlag(values.accum, 'accum', 1),
+    seqLen: intFlag(values.seq, 'seq', 128, 2),
+    evalEvery,
+    evalWindows: intFlag(values['eval-windows'], 'eval-windows', 32, 0),
+    seed: intFlag(values.seed, 'seed', 0, 0),
+    bits: bits as 2 | 3 | 4 | null,
+    group: values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1),
+    peqa,
+    format,
+    sample: typeof values.sample === 'string' ? values.sample : null,
+    checkpointEvery: values['checkpoint-every'] === undefined ? null : intFlag(values['checkpoint-every'], 'checkpoint-every', 0, 0),
+    earlyStop,
+  };
+}
+
+/** Flags that only a new run takes: with --resume they come from the checkpoint. */
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'checkpoint-every', 'early-stop', 'out'];
+
+/** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
+export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {
+  const given = RUN_FLAGS.filter((f) => values[f] !== undefined);
+  if (given.length) throw new UsageError(`--resume continues a run with its own settings; drop ${given.map((f) => `--${f}`).join(', ')}`);
+  if (positionals.length > 1) throw new UsageError('tune --resume takes at most one model path (when the model file moved)');
+  const s = saved as unknown as TuneSettings;
+  for (const k of ['model', 'data', 'method'] as const) if (typeof s[k] !== 'string') throw new CheckpointError(file, `has no run setting "${k}" (not written by sub4 tune?)`);
+  for (const k of ['rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accumulate', 'seqLen', 'evalEvery', 'evalWindows', 'seed', 'earlyStop'] as const)
+    if (typeof s[k] !== 'number') throw new CheckpointError(file, `has no numeric run setting "${k}" (not written by sub4 tune?)`);
+  return {
+    ...s,
+    model: positionals[0] !== undefined ? resolve(positionals[0]) : s.model,
+    data: typeof values.data === 'string' ? resolve(values.data) : s.data,
+    evalData: typeof values['eval-data'] === 'string' ? resolve(values['eval-data']) : s.evalData,
+  };
+}
