@@ -4,9 +4,10 @@
 // disk), resumed again, and its trained.safetensors must equal an
 // uninterrupted run's byte for byte, for PEQA and for LoRA. A checkpoint is
 // never continued on another model or other data (typed error naming the
-// checkpoint); --resume refuses run flags; --early-stop ends on the best state.
+// checkpoint); a full disk is a typed error that keeps the previous
+// checkpoint; --resume refuses run flags; --early-stop ends on the best state.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -99,7 +100,7 @@ describe('sub4 tune --resume', () => {
       expect(loss(lastOut)).toEqual(loss(wholeOut).slice(4));
     });
 
-  it('a checkpoint is not continued on other data or another model; --resume takes no run flags', { timeout: 180_000 }, async () => {
+  it('a checkpoint is not continued on other data or another model; a full disk keeps the old one; --resume takes no run flags', { timeout: 180_000 }, async () => {
     if (!ready() || !q41) return;
     const { dir, data } = setup();
     const out = join(dir, 'run');
@@ -122,6 +123,16 @@ describe('sub4 tune --resume', () => {
     r = await fail(['tune', '--resume', out, '--steps', '9']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--resume continues a run with its own settings; drop --steps/);
+
+    // A full disk (the partial file is /dev/full): a typed error, and the previous checkpoint survives.
+    const before = readFileSync(ckpt);
+    symlinkSync('/dev/full', `${ckpt}.partial`);
+    r = await fail(['tune', '--resume', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`CheckpointWriteError: ${ckpt}: the checkpoint could not be written: the disk is full (ENOSPC); the previous checkpoint is kept`);
+    expect(Buffer.compare(readFileSync(ckpt), before)).toBe(0);
+    expect(existsSync(`${ckpt}.partial`)).toBe(false);
+    expect(await checkpointStep(out)).toBe(2);
 
     r = await fail(['tune', '--resume', join(dir, 'nothing-here')]);
     expect(r.code).toBe(1);

@@ -9,6 +9,7 @@
 import type { GpuContext } from '../../gpu/device.ts';
 import { Sub4Error } from '../../base/errors.ts';
 import type { StopFlag, TrainEvent, TrainSummary, Trainer } from '../trainer.ts';
+import { CheckpointWriteError } from './errors.ts';
 import type { Checkpointer } from './session.ts';
 import type { RunState } from './run_state.ts';
 
@@ -84,7 +85,8 @@ export async function runWithRecovery(
         const summary = await parts.trainer.run(onEvent, stop, ck.hooks(parts.trainer));
         return { summary, ctx, parts, recoveries };
       } catch (e) {
-        if (!(await lostWithin(ctx, opts.lostWaitMs ?? 2000))) throw e;
+        // A failed write is the disk's trouble, not the device's: no wait for `lost`.
+        if (e instanceof CheckpointWriteError || !(await lostWithin(ctx, opts.lostWaitMs ?? 2000))) throw e;
         const good = ck.lastGood;
         const at = good ? `step ${good.progress.step}` : 'the start';
         parts.destroy();
