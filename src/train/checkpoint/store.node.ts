@@ -16,6 +16,7 @@ const WHY: Record<string, string> = {
   EPERM: 'no permission to write there',
   EROFS: 'the file system is read-only',
   ENOENT: 'the folder does not exist',
+  ENOTDIR: 'a part of the path is a file, not a folder',
   EIO: 'the disk reported an I/O error',
 };
 
