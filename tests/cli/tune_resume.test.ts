@@ -100,6 +100,36 @@ describe('sub4 tune --resume', () => {
       expect(loss(lastOut)).toEqual(loss(wholeOut).slice(4));
     });
 
+  it('--early-stop: stops once held-out loss stalls and ends on the best evaluation\'s state', { timeout: 120_000 }, async () => {
+    if (!ready()) return;
+    const { dir, data } = setup();
+    const out = join(dir, 'early');
+    // lr 0.05 overshoots after a few steps, so held-out loss stops improving (the run is deterministic).
+    const args = ['tune', q4!, '--data', data, '--method', 'lora', '--rank', '2', '--steps', '12', '--batch', '2', '--seq', '32', '--eval-windows', '2', '--eval-every', '1', '--early-stop', '2', '--lr', '0.05', '--warmup', '0', '--json', '--out', out];
+    const { stdout } = await run('node', [BIN, ...args], { timeout: 120_000 });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const summary = lines.at(-1);
+    expect(summary).toMatchObject({ type: 'summary', stop: 'early-stop' });
+    const evals = lines.filter((l) => l.type === 'eval');
+    const during = evals.slice(0, -1); // the last one scores the final state
+    const best = during.reduce((a, b) => (b.evalLoss < a.evalLoss ? b : a));
+    expect(summary.bestStep).toBe(best.step);
+    expect(summary.steps).toBe(best.step + 2); // two evaluations without improvement, then stop
+    expect(during.filter((e) => e.step > best.step).every((e) => e.evalLoss >= best.evalLoss)).toBe(true);
+    // The result is the best step's state: its held-out loss, and the best checkpoint's values.
+    expect(evals.at(-1).evalLoss).toBe(best.evalLoss);
+    expect(summary.pplAfter).toBe(best.evalPpl);
+    const { tensors } = await decodeTrainedState(readFileSync(join(out, STATE_MANIFEST_FILE), 'utf8'), readFileSync(join(out, STATE_TENSORS_FILE)));
+    const bestCk = await decodeCheckpoint(readFileSync(join(out, 'best.safetensors')), 'best');
+    expect(bestCk.progress.step).toBe(best.step);
+    for (const [name, v] of tensors) expect(v, name).toEqual(bestCk.tensors.get(`param/${name}`));
+    expect((await checkpointStep(out))).toBe(summary.steps); // the latest checkpoint is the last step's
+
+    const r = await fail(['tune', q4!, '--data', data, '--early-stop', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--early-stop needs --eval-every/);
+  });
+
   it('a checkpoint is not continued on other data or another model; a full disk keeps the old one; --resume takes no run flags', { timeout: 180_000 }, async () => {
     if (!ready() || !q41) return;
     const { dir, data } = setup();
