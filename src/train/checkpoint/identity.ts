@@ -49,7 +49,9 @@ async function sha256(parts: readonly Uint8Array[]): Promise<string> {
 
 export async function modelIdentity(file: LoadedModel): Promise<ModelIdentity> {
   const table = [...file.tensors.values()].map((t) => [t.name, t.type, t.shape, t.bytes]);
-  const parts: Uint8Array[] = [new TextEncoder().encode(JSON.stringify({ format: file.format, bytes: file.fileBytes, config: file.config, table, hf: file.hf?.configJson ?? null }))];
+  // Config fields are plain today; bigints and typed arrays are spelled out so a new field cannot break hashing.
+  const plain = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v);
+  const parts: Uint8Array[] = [new TextEncoder().encode(JSON.stringify({ format: file.format, bytes: file.fileBytes, config: file.config, table, hf: file.hf?.configJson ?? null }, plain))];
   if (file.gguf) {
     const g = file.gguf;
     parts.push(await g.source.read(0, Math.min(g.dataOffset, g.source.size, MAX_HEADER)));
