@@ -5,7 +5,8 @@
 // uninterrupted run's byte for byte, for PEQA and for LoRA. A checkpoint is
 // never continued on another model or other data (typed error naming the
 // checkpoint); a full disk is a typed error that keeps the previous
-// checkpoint; --resume refuses run flags; --early-stop ends on the best state.
+// checkpoint; --resume refuses run flags; Ctrl-C leaves a checkpoint that resumes
+// to the same result; --early-stop ends on the best state.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,6 +100,35 @@ describe('sub4 tune --resume', () => {
       const loss = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'step').map((l) => l.loss);
       expect(loss(lastOut)).toEqual(loss(wholeOut).slice(4));
     });
+
+  it('Ctrl-C writes a checkpoint at the step it stops on (no --checkpoint-every); resuming it ends equal to the whole run', { timeout: 120_000 }, async () => {
+    if (!ready()) return;
+    const { dir, data } = setup();
+    const args = (out: string) => ['tune', q4!, '--data', data, '--method', 'peqa', '--steps', '6', '--batch', '2', '--seq', '32', '--eval-windows', '2', '--seed', '5', '--json', '--out', out];
+    const whole = join(dir, 'whole');
+    await run('node', [BIN, ...args(whole)], { timeout: 120_000 });
+    const cut = join(dir, 'cut');
+    const stopped = await new Promise<string>((resolve, reject) => {
+      const p = spawn('node', [BIN, ...args(cut)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let sent = false;
+      p.stdout.on('data', (d) => {
+        out += d;
+        if (!sent && stepsOf(out).includes(2)) {
+          sent = true;
+          p.kill('SIGINT');
+        }
+      });
+      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
+    });
+    const summary = JSON.parse(stopped.trim().split('\n').at(-1)!);
+    expect(summary.stop).toBe('stopped');
+    expect(summary.steps).toBeLessThan(6);
+    expect(await checkpointStep(cut)).toBe(summary.steps);
+    const { stdout } = await run('node', [BIN, 'tune', '--resume', cut, '--json'], { timeout: 120_000 });
+    expect(stepsOf(stdout)[0]).toBe(summary.steps + 1);
+    expect(Buffer.compare(readFileSync(join(cut, STATE_TENSORS_FILE)), readFileSync(join(whole, STATE_TENSORS_FILE)))).toBe(0);
+  });
 
   it('--early-stop: stops once held-out loss stalls and ends on the best evaluation\'s state', { timeout: 120_000 }, async () => {
     if (!ready()) return;
