@@ -104,7 +104,7 @@ describe.skipIf(!q4 || !shakespeare)('device loss mid-run', () => {
       const store = memoryStore();
       const err = await go({ loseAt: 5, noDeviceBack: true, store }).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(RunDeviceLostError);
-      expect((err as RunDeviceLostError).message).toMatch(/lost \(destroyed\).*no new GPU device could be created \(WebGPU found no usable GPU adapter \(test\)\)\. The run is saved at step 4 in memory\/checkpoint\.safetensors/);
+      expect((err as RunDeviceLostError).message).toMatch(/^The GPU device was lost \(destroyed: device was destroyed\.\) and no new GPU device could be created \(WebGPU found no usable GPU adapter \(test\)\)\. The run is saved at step 4 in memory\/checkpoint\.safetensors/);
       expect((err as RunDeviceLostError).step).toBe(4);
       const saved = store.blobs.get(LATEST_CHECKPOINT)!;
       expect((await decodeCheckpoint(saved, 'checkpoint')).progress.step).toBe(4);

@@ -75,35 +75,39 @@ export async function runWithRecovery(
   stop?: StopFlag,
 ): Promise<RecoveredRun> {
   const ck = opts.checkpointer;
-  let { ctx, parts } = start;
+  let ctx: GpuContext = start.ctx;
+  // Null while no build is alive (between a loss and the next build), so nothing is freed twice.
+  let parts: RunParts | null = start.parts;
   let recoveries = 0;
   try {
     if (start.resume) ck.resume(parts.trainer, start.resume.state, start.resume.file);
     else await ck.begin(parts.trainer);
     for (;;) {
       try {
-        const summary = await parts.trainer.run(onEvent, stop, ck.hooks(parts.trainer));
+        const summary = await parts!.trainer.run(onEvent, stop, ck.hooks(parts!.trainer));
         return { summary, ctx, parts, recoveries };
       } catch (e) {
         // A failed write is the disk's trouble, not the device's: no wait for `lost`.
         if (e instanceof CheckpointWriteError || !(await lostWithin(ctx, opts.lostWaitMs ?? 2000))) throw e;
         const good = ck.lastGood;
         const at = good ? `step ${good.progress.step}` : 'the start';
-        parts.destroy();
+        parts!.destroy();
+        parts = null;
         ctx.destroy();
         recoveries++;
-        const cause = (await ctx.lost).message;
+        const lost = await ctx.lost;
+        const cause = `The GPU device was lost (${lost.reason}: ${lost.message.replace(/^.*?\): /, '').replace(/ Reload to start a new device\.$/, '')})`;
         let next: GpuContext | undefined;
-        let why = `the device was lost ${recoveries} times`;
+        let why = `and was lost ${recoveries} times in this run`;
         if (recoveries <= (opts.maxRecoveries ?? 3)) {
           try {
             next = await opts.newContext();
           } catch (err) {
-            why = `no new GPU device could be created (${(err as Error).message})`;
+            why = `and no new GPU device could be created (${(err as Error).message})`;
           }
         }
         if (!next) throw await giveUp(ck, good, `${cause} ${why}`, e);
-        opts.log?.(`GPU device lost (${cause}); continuing on a new device from ${at}`);
+        opts.log?.(`${cause}; continuing on a new device from ${at}`);
         ctx = next;
         parts = await opts.build(ctx);
         if (good) ck.resume(parts.trainer, good, 'the last good state in memory');
@@ -111,8 +115,8 @@ export async function runWithRecovery(
       }
     }
   } catch (e) {
-    parts.destroy();
-    ctx.destroy();
+    parts?.destroy();
+    ctx.destroy(); // destroying a device twice is allowed
     throw e;
   }
 }
