@@ -8,6 +8,7 @@
 // end or Stop); --resume DIR continues from one, bit for bit as if never
 // stopped; a lost GPU device is replaced and the run goes on
 // (src/train/checkpoint/). Flags → settings: tune_settings.ts.
+import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from './args.ts';
@@ -100,6 +101,8 @@ export const tuneCommand: Command = {
     } else {
       s = tuneSettings(values, positionals, this.usage);
       out = resolve(typeof values.out === 'string' ? values.out : 'sub4-run');
+      const old = folderStore(out).describe(LATEST_CHECKPOINT);
+      if (existsSync(old)) log(`${old} holds another run's checkpoint; this new run replaces it (sub4 tune --resume ${out} continues that one instead)`);
     }
     try {
       return await runTune(s, out, json, resume, log);

@@ -155,6 +155,14 @@ describe('sub4 tune --resume', () => {
     for (const [name, v] of tensors) expect(v, name).toEqual(bestCk.tensors.get(`param/${name}`));
     expect((await checkpointStep(out))).toBe(summary.steps); // the latest checkpoint is the last step's
 
+    // Killed after step 3 and resumed: the guard's count and best values travel in the checkpoint.
+    const cut = join(dir, 'early-cut');
+    const cutArgs = args.map((a) => (a === out ? cut : a));
+    await runUntilKilled([...cutArgs, '--checkpoint-every', '1'], (s) => stepsOf(s).includes(3));
+    const resumed = await run('node', [BIN, 'tune', '--resume', cut, '--json'], { timeout: 120_000 });
+    expect(JSON.parse(resumed.stdout.trim().split('\n').at(-1)!)).toMatchObject({ stop: 'early-stop', steps: summary.steps, bestStep: summary.bestStep, pplAfter: summary.pplAfter });
+    expect(Buffer.compare(readFileSync(join(cut, STATE_TENSORS_FILE)), readFileSync(join(out, STATE_TENSORS_FILE)))).toBe(0);
+
     const r = await fail(['tune', q4!, '--data', data, '--early-stop', '2']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--early-stop needs --eval-every/);
