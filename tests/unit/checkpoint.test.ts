@@ -1,6 +1,6 @@
 // Checkpoint pieces that need no GPU: the file format round trip (tensors and
 // metadata exact, NaN/Infinity losses kept), typed errors for files that are
-// not checkpoints or are torn, the held-out guard's counting, the identity
+// not checkpoints or are torn, when checkpoints are due, the held-out guard's counting, the identity
 // check's messages, and the folder store's atomic replace and error words.
 import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { encodeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { CheckpointError, CheckpointMismatchError, CheckpointWriteError } from '../../src/train/checkpoint/errors.ts';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../src/train/checkpoint/format.ts';
 import { newGuard, observe } from '../../src/train/checkpoint/guard.ts';
+import { CHECKPOINT_SECONDS, checkpointDue } from '../../src/train/checkpoint/session.ts';
 import { checkIdentity, dataIdentity, type RunIdentity } from '../../src/train/checkpoint/identity.ts';
 import { folderStore } from '../../src/train/checkpoint/store.node.ts';
 
@@ -50,6 +51,16 @@ describe('checkpoint format', () => {
     await expect(decodeCheckpoint(future, 'f')).rejects.toThrow(/f: has version 99; this sub4 reads version 1/);
     const noProgress = await encodeSafetensors([], { metadata: { format: 'sub4-checkpoint', checkpoint: JSON.stringify({ version: 1, settings: {}, identity: (await sample()).identity }) } });
     await expect(decodeCheckpoint(noProgress, 'p')).rejects.toThrow(/p: has no valid progress/);
+  });
+});
+
+describe('checkpoint cadence', () => {
+  it('every N steps with --checkpoint-every N; about every minute by default; only at the end with 0', () => {
+    expect([1, 2, 3, 4, 5, 6].filter((s) => checkpointDue(3, CHECKPOINT_SECONDS, s, 0))).toEqual([3, 6]);
+    expect(CHECKPOINT_SECONDS).toBe(60);
+    expect(checkpointDue(null, CHECKPOINT_SECONDS, 7, 59_999)).toBe(false);
+    expect(checkpointDue(null, CHECKPOINT_SECONDS, 7, 60_000)).toBe(true);
+    expect([1, 2, 3].some((s) => checkpointDue(0, CHECKPOINT_SECONDS, s, 1e9))).toBe(false);
   });
 });
 

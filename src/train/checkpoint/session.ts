@@ -31,6 +31,14 @@ export interface CheckpointerOptions {
 /** Default time between checkpoints when no step count is given. */
 export const CHECKPOINT_SECONDS = 60;
 
+/**
+ * Whether the latest checkpoint is due after `step`: every `everySteps` steps,
+ * or (everySteps null) once `everySeconds` have passed since the last write.
+ */
+export function checkpointDue(everySteps: number | null, everySeconds: number, step: number, msSinceWrite: number): boolean {
+  return everySteps === null ? msSinceWrite >= everySeconds * 1000 : everySteps > 0 && step % everySteps === 0;
+}
+
 const BEST = 'best/';
 const PARAM = 'param/';
 
@@ -103,9 +111,7 @@ export class Checkpointer {
         const state = await this.capture(trainer, at, verdict === 'best');
         this.last = state;
         if (verdict === 'best') await this.write(state, BEST_CHECKPOINT);
-        const n = this.opts.everySteps;
-        const due = n === null ? this.now() - this.lastWrite >= (this.opts.everySeconds ?? CHECKPOINT_SECONDS) * 1000 : n > 0 && at.step.step % n === 0;
-        if (due) await this.write(state, LATEST_CHECKPOINT);
+        if (checkpointDue(this.opts.everySteps, this.opts.everySeconds ?? CHECKPOINT_SECONDS, at.step.step, this.now() - this.lastWrite)) await this.write(state, LATEST_CHECKPOINT);
         if (verdict === 'stop') this.opts.log?.(`held-out loss has not improved for ${this.guard!.patience} evaluations (best ${this.guard!.best} at step ${this.guard!.bestStep}); stopping`);
         return verdict === 'stop' ? 'stop' : undefined;
       },
