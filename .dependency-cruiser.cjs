@@ -13,16 +13,17 @@ const LAYERS = {
   quant: ['base', 'arch'], //       ggml block table, QTensor, quantizers
   ref: ['base', 'arch', 'quant'], // f64 CPU references of the kernels
   io: ['base', 'arch', 'quant'], // containers: GGUF, safetensors, tokenizers, HF folders, readers of other tools' files
+  hub: ['base'], //                 the Hugging Face Hub over HTTP: listing, resumable downloads, the caches
   gpu: ['base', 'arch', 'quant', 'ref'], // device, buffers, pipelines, kernels
   model: ['base', 'arch', 'quant', 'io', 'gpu'], // forward, backward, generate, planner, trainable
   train: ['base', 'arch', 'quant', 'io', 'gpu', 'model'], // data, trainer, optimizer, state
   export: ['base', 'arch', 'quant', 'io', 'gpu', 'model', 'train'], // every writer of a result
-  cli: ['base', 'arch', 'quant', 'ref', 'io', 'gpu', 'model', 'train', 'export'],
-  worker: ['base', 'arch', 'quant', 'ref', 'io', 'gpu', 'model', 'train', 'export'],
+  cli: ['base', 'arch', 'quant', 'ref', 'io', 'hub', 'gpu', 'model', 'train', 'export'],
+  worker: ['base', 'arch', 'quant', 'ref', 'io', 'hub', 'gpu', 'model', 'train', 'export'],
   state: ['worker'],
   ui: ['state', 'worker'],
 };
-const ENGINE = ['base', 'arch', 'quant', 'ref', 'io', 'gpu', 'model', 'train', 'export'];
+const ENGINE = ['base', 'arch', 'quant', 'ref', 'io', 'hub', 'gpu', 'model', 'train', 'export'];
 const PAGE = ['state', 'ui'];
 /** Engine modules the page may call on the main thread: pure functions of plain facts, no GPU, no files; and the error classes. */
 const PAGE_CALLS = ['src/export/plan\\.ts$', '^src/base/'];

@@ -9,6 +9,7 @@ import { evalCommand } from './eval.ts';
 import { generateCommand } from './generate.ts';
 import { tuneCommand } from './tune.ts';
 import { exportCommand } from './export.ts';
+import { resolveHubArgs } from './hub_path.ts';
 
 const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand, tuneCommand, exportCommand];
 
@@ -23,6 +24,7 @@ function help(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     '',
     'Run "sub4 <command> --help" for a command\'s options.',
+    'Any input path may be an hf://owner/repo[/file] address (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE as for the Hub\'s clients).',
     'Without a GPU, sub4 uses SwiftShader (software Vulkan) from Debian\'s chromium package when present.',
   ].join('\n');
 }
@@ -36,11 +38,13 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS.find((c) => c.name === name);
   try {
     if (!cmd) throw new UsageError(`unknown command "${name}"\n\n${help()}`);
-    const { values, positionals } = parseCommand(cmd, rest);
-    if (values.help) {
+    const parsed = parseCommand(cmd, rest);
+    if (parsed.values.help) {
       console.log(cmd.usage);
       return 0;
     }
+    // hf://owner/repo[/file] arguments become local paths in the Hub cache before the command sees them.
+    const { values, positionals } = await resolveHubArgs(parsed.values, parsed.positionals);
     return await cmd.run(values, positionals);
   } catch (e) {
     const err = e as Error;
