@@ -7,11 +7,12 @@ import { createExportSlice, type ExportSlice } from './slices/export.ts';
 import { createFilesSlice, type FilesSlice } from './slices/files.ts';
 import { createGenerateSlice, type GenerateSlice } from './slices/generate.ts';
 import { createGpuSlice, type GpuSlice } from './slices/gpu.ts';
+import { createHubSlice, type HubSlice } from './slices/hub.ts';
 import { createModelSlice, type ModelSlice } from './slices/model.ts';
 import { createPerplexitySlice, type PerplexitySlice } from './slices/perplexity.ts';
 import { createTrainSlice, type TrainSlice } from './slices/train.ts';
 
-export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice & DemoSlice;
+export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice & DemoSlice & HubSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -24,5 +25,6 @@ export function createAppStore(): AppStore {
     ...createTrainSlice(...a),
     ...createExportSlice(...a),
     ...createDemoSlice(...a),
+    ...createHubSlice(...a),
   }));
 }

@@ -6,6 +6,7 @@ import { exportChoicesRequest, exportRequest } from './export.ts';
 import { generateText } from './generate.ts';
 import { checkModelFiles, loadModel } from './load_model.ts';
 import type { HandlerTable } from './handler_env.ts';
+import { hubCache, hubCacheDelete, hubDownload, hubList } from './hub.ts';
 import { perplexity } from './perplexity.ts';
 import { train, trainControl, trainData, trainPlan } from './train.ts';
 
@@ -43,4 +44,8 @@ export const handlers: HandlerTable = {
   'train-control': trainControl,
   'export-choices': exportChoicesRequest,
   export: exportRequest,
+  'hub-list': hubList,
+  'hub-download': hubDownload,
+  'hub-cache': hubCache,
+  'hub-cache-delete': hubCacheDelete,
 };

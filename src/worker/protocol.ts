@@ -15,10 +15,12 @@ import type { SelfTestResult } from '../gpu/selftest.ts';
 import type { ModelFacts } from '../model/facts.ts';
 import type { TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
 import type { ExportChoicesReport, ExportParams, ExportReport, ExportStream } from './protocol_export.ts';
+import type { HubCacheReport, HubDownloaded, HubDownloadParams, HubListing, HubListParams } from './protocol_hub.ts';
 
 // Training and export shapes live in their own files; callers import them from here as from one protocol.
 export type * from './protocol_train.ts';
 export type * from './protocol_export.ts';
+export type * from './protocol_hub.ts';
 
 /** What `gpu-info` resolves with: the adapter the worker's device came from. */
 export interface GpuInfo {
@@ -146,6 +148,14 @@ export interface EngineRequests {
   'export-choices': Record<never, never>;
   /** Write the last trained run in a format; cancel stops it (the file being written is dropped). */
   export: ExportParams;
+  /** List a Hub repo's files and the models it offers (the only requests that reach the network, with hub-download). */
+  'hub-list': HubListParams;
+  /** Fetch a choice's files into the browser's Hub cache (resuming partial ones), or take them from it with no request. */
+  'hub-download': HubDownloadParams;
+  /** What the Hub cache holds (reads the browser's storage only). */
+  'hub-cache': Record<never, never>;
+  /** Delete one repo from the Hub cache ("owner/name"), or all of it (null). */
+  'hub-cache-delete': { repo: string | null };
   /** Stop request `target` (a generate resolves with what it has; others reject with CancelledError). */
   cancel: { target: number };
 }
@@ -165,6 +175,10 @@ export interface EngineResults {
   'train-control': { running: boolean };
   'export-choices': ExportChoicesReport;
   export: ExportReport;
+  'hub-list': HubListing;
+  'hub-download': HubDownloaded;
+  'hub-cache': HubCacheReport;
+  'hub-cache-delete': HubCacheReport;
   /** Whether `target` was still running. */
   cancel: { cancelled: boolean };
 }
@@ -183,6 +197,10 @@ export interface EngineStreams {
   'train-control': never;
   'export-choices': never;
   export: ExportStream;
+  'hub-list': never;
+  'hub-download': never;
+  'hub-cache': never;
+  'hub-cache-delete': never;
   cancel: never;
 }
 
@@ -204,7 +222,8 @@ export interface ProgressEvent {
    * for perplexity 'reading text' (bytes), 'tokenizing', 'evaluating' (windows); for train
    * 'reading data', 'quantizing' (layers), 'uploading weights', 'preparing', 'sampling', 'training'
    * (steps done of total), 'finishing' (the last evaluation and samples); for export-choices and export
-   * 'reading the run' (the trained state off the GPU), 'rebuilding the model' (the tuned layers).
+   * 'reading the run' (the trained state off the GPU), 'rebuilding the model' (the tuned layers); for hub-list
+   * 'listing'; for hub-download 'downloading <path>' (done/total: bytes of all the choice's files, cached ones included).
    */
   phase: string;
   done: number;

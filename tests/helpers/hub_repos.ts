@@ -1,6 +1,7 @@
 // The fixture repos the local test hub serves, built from the real files in
 // $SUB4_FIXTURES: stories260K's Hugging Face folder as a safetensors repo, its
-// GGUF as a GGUF repo, and the same GGUF behind a gate (token required).
+// GGUF as a GGUF repo, the same GGUF behind a gate (token required), and a repo
+// whose listing names a file that is gone.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture } from './fixtures.ts';
@@ -9,6 +10,8 @@ import { fileBytes, type FixtureRepo } from './hub_server.ts';
 export const SAFETENSORS_REPO = 'sub4-test/stories260K';
 export const GGUF_REPO = 'sub4-test/stories260K-GGUF';
 export const GATED_REPO = 'sub4-test/stories260K-gated';
+/** Lists a GGUF that is gone when fetched (a listing older than a deletion). */
+export const STALE_REPO = 'sub4-test/stale-GGUF';
 export const GATE_TOKEN = 'hf_sub4TestToken0123456789';
 
 const readme = (what: string) => new TextEncoder().encode(`# ${what}\n\nA test repo served by sub4's local test hub.\n`);
@@ -25,5 +28,6 @@ export function fixtureRepos(): FixtureRepo[] | null {
     { name: SAFETENSORS_REPO, files: hf },
     { name: GGUF_REPO, files: ggufFiles },
     { name: GATED_REPO, files: ggufFiles, token: GATE_TOKEN },
+    { name: STALE_REPO, files: { 'README.md': readme('stale') }, listedOnly: { 'gone.Q4_0.gguf': 4096 } },
   ];
 }

@@ -22,6 +22,8 @@ export interface FixtureRepo {
   files: Record<string, Uint8Array>;
   /** When set, the only token that opens the repo (gated). */
   token?: string;
+  /** Files the listing names that resolve answers 404 for: a file deleted between a listing and its download. */
+  listedOnly?: Record<string, number>;
 }
 
 export interface HubRequest {
@@ -182,6 +184,7 @@ export async function startTestHub(repos: FixtureRepo[], opts: { pageSize?: numb
           oid: b.lfs ? sha('sha1', p, b.sha256) : b.oid,
           ...(b.lfs ? { lfs: { oid: b.sha256, size: b.bytes.length, pointerSize: 134 } } : {}),
         }));
+      for (const [p, size] of Object.entries(r.repo.listedOnly ?? {})) if (p.startsWith(under)) entries.push({ type: 'file', path: p, size, oid: sha('sha1', p) });
       const cursor = Number(u.searchParams.get('cursor') ?? 0);
       const page = entries.slice(cursor, cursor + pageSize);
       const headers: Record<string, string> = {};

@@ -1,4 +1,4 @@
-// The page: header; the model (drop area above its card) on the left; on the
+// The page: header; the model (drop area and the Hub field above its card) on the left; on the
 // right what to do with it (generate, perplexity) above the GPU panel; below,
 // across the page, fine-tuning it (the loss chart wants the width), and exporting
 // the trained run once a run has finished.
@@ -7,6 +7,7 @@ import { ExportPanel } from './ExportPanel.tsx';
 import { GeneratePanel } from './GeneratePanel.tsx';
 import { GpuPanel } from './GpuPanel.tsx';
 import { Header } from './Header.tsx';
+import { HubPanel } from './HubPanel.tsx';
 import { ModelCard } from './ModelCard.tsx';
 import { PerplexityPanel } from './PerplexityPanel.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
@@ -18,6 +19,7 @@ export function App() {
       <main className="columns">
         <div className="stack">
           <DropArea />
+          <HubPanel />
           <ModelCard />
         </div>
         <div className="stack">
