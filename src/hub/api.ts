@@ -109,7 +109,8 @@ export async function hubFileInfo(repo: HubRepo, path: string, opts: HubOptions)
     throw hubError(e, repo, path, opts);
   }
   if (!info) throw new HubNotFoundError(repoLabel(repo), path, `no such file in the repo at revision ${opts.revision ?? 'main'}`);
-  if (info.xet) throw new HubResponseError(repoLabel(repo), path, 'the Hub offers this file only through Xet, which sub4 does not download yet');
+  // A Xet-stored file still comes whole from its resolve URL (a redirect to the Xet bridge, with ranges), which is
+  // what `info.url` is then; sub4 does not reconstruct Xet chunks itself (the package's `xet: false`).
   return { path, size: info.size, etag: stripEtag(info.etag), url: info.url, commit };
 }
 
