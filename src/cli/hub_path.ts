@@ -8,8 +8,11 @@
 import { cachedFile, cachedRepo } from '../hub/cache.node.ts';
 import { isHubAddress, normalizeEndpoint, parseHubAddress } from '../hub/repo.ts';
 
-/** Options that name where a result goes, never something to read: an hf:// there is left for the command to refuse. */
-const OUTPUTS = new Set(['out']);
+/**
+ * Options that name a file or folder to read (every command's positionals are paths too). Others (--out, --prompt)
+ * are left as typed: a prompt may begin with hf:// and an output is never fetched.
+ */
+const INPUTS = new Set(['data', 'eval-data', 'lora', 'base']);
 
 export interface HubEnv {
   endpoint: string;
@@ -40,17 +43,17 @@ export async function localHubPath(arg: string, env: HubEnv): Promise<string> {
   return file ? cachedFile(repo, file, opts) : cachedRepo(repo, opts);
 }
 
-/** Positionals and string options with hf:// replaced by local paths (outputs untouched). */
+/** Positionals and input options with hf:// replaced by local paths. */
 export async function resolveHubArgs(
   values: Record<string, string | boolean | undefined>,
   positionals: string[],
   env: () => HubEnv = hubEnv,
 ): Promise<{ values: Record<string, string | boolean | undefined>; positionals: string[] }> {
-  const any = positionals.some(isHubAddress) || Object.entries(values).some(([k, v]) => typeof v === 'string' && !OUTPUTS.has(k) && isHubAddress(v));
+  const any = positionals.some(isHubAddress) || Object.entries(values).some(([k, v]) => typeof v === 'string' && INPUTS.has(k) && isHubAddress(v));
   if (!any) return { values, positionals };
   const e = env();
   const outValues = { ...values };
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && !OUTPUTS.has(k) && isHubAddress(v)) outValues[k] = await localHubPath(v, e);
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && INPUTS.has(k) && isHubAddress(v)) outValues[k] = await localHubPath(v, e);
   const outPositionals: string[] = [];
   for (const p of positionals) outPositionals.push(isHubAddress(p) ? await localHubPath(p, e) : p);
   return { values: outValues, positionals: outPositionals };

@@ -111,7 +111,11 @@ export async function hubFileInfo(repo: HubRepo, path: string, opts: HubOptions)
   if (!info) throw new HubNotFoundError(repoLabel(repo), path, `no such file in the repo at revision ${opts.revision ?? 'main'}`);
   // A Xet-stored file still comes whole from its resolve URL (a redirect to the Xet bridge, with ranges), which is
   // what `info.url` is then; sub4 does not reconstruct Xet chunks itself (the package's `xet: false`).
-  return { path, size: info.size, etag: stripEtag(info.etag), url: info.url, commit };
+  const etag = stripEtag(info.etag);
+  // Both become file and folder names in the caches: nothing but an id may get there.
+  if (!/^[A-Za-z0-9_-]{8,128}$/.test(etag)) throw new HubResponseError(repoLabel(repo), path, `the Hub sent an ETag that is no blob id: ${JSON.stringify(info.etag)}`);
+  if (commit !== null && !/^[0-9a-f]{40}$/.test(commit)) throw new HubResponseError(repoLabel(repo), path, `the Hub sent a commit that is no commit id: ${JSON.stringify(commit)}`);
+  return { path, size: info.size, etag, url: info.url, commit };
 }
 
 /** `W/"abc"` → `abc`: the form huggingface_hub names blobs by. */

@@ -56,7 +56,12 @@ async function readRef(storage: string, revision: string): Promise<string | null
 
 /** Local path of one repo file (a snapshot link into blobs/), downloading it unless cached. */
 export async function cachedFile(repo: HubRepo, path: string, opts: NodeHubOptions): Promise<string> {
+  // The path is joined onto the snapshot folder: it must stay inside it (a listing is the server's word).
+  if (path.startsWith('/') || path.split('/').some((p) => p === '' || p === '.' || p === '..'))
+    throw new HubResponseError(repoLabel(repo), path, 'not a file path inside a repo');
   const revision = opts.revision ?? 'main';
+  // refs/<revision> is a file name here (huggingface_hub nests refs/pr/1; sub4 takes branch and tag names without '/').
+  if (revision.includes('/') || revision.startsWith('.')) throw new HubAddressError(`${repoLabel(repo)}: revision "${revision}" cannot name a ref file`);
   const storage = join(opts.cacheDir ?? hubCacheDir(), cacheFolderName(repo));
   const known = await readRef(storage, revision);
   if (known && (await exists(join(storage, 'snapshots', known, path)))) return join(storage, 'snapshots', known, path);

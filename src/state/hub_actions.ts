@@ -8,6 +8,9 @@ import type { ModelChoice } from '../worker/protocol.ts';
 import { dropModelFiles } from './actions.ts';
 import type { AppStore } from './store.ts';
 
+/** The running download's Stop handle; kept here because the store holds plain data only. */
+const downloads = new WeakMap<AppStore, AbortController>();
+
 export async function listHubRepo(client: EngineClient, store: AppStore): Promise<void> {
   const s = store.getState();
   const { endpoint, token, repo } = s.hub.settings;
@@ -24,9 +27,16 @@ export async function loadHubModel(client: EngineClient, store: AppStore, repo: 
   const s = store.getState();
   const { endpoint, token } = s.hub.settings;
   const id = s.hubDownloadStarted(`${repo}: ${choice.label}`);
+  const abort = new AbortController();
+  downloads.set(store, abort);
   let files;
   try {
-    const r = await client.request({ type: 'hub-download', endpoint, token, repo, revision, files: choice.files }, (p) => s.hubDownloadProgress(id, p));
+    const r = await client.request(
+      { type: 'hub-download', endpoint, token, repo, revision, files: choice.files },
+      (p) => s.hubDownloadProgress(id, p),
+      undefined,
+      abort.signal,
+    );
     s.hubDownloaded(id, r);
     files = r.files;
   } catch (err) {
@@ -34,9 +44,16 @@ export async function loadHubModel(client: EngineClient, store: AppStore, repo: 
     // A cut download leaves a partial file: the cache panel shows it, and a retry resumes it.
     await refreshHubCache(client, store);
     return;
+  } finally {
+    if (downloads.get(store) === abort) downloads.delete(store);
   }
   await refreshHubCache(client, store);
   await dropModelFiles(client, store, files);
+}
+
+/** Stop the running download; its partial file stays in the cache and the next try resumes it. */
+export function stopHubDownload(store: AppStore): void {
+  downloads.get(store)?.abort();
 }
 
 export async function refreshHubCache(client: EngineClient, store: AppStore): Promise<void> {

@@ -8,6 +8,7 @@ import { listRepoFiles } from '../hub/api.ts';
 import { cachedHubFile, deleteHubCache, fetchHubFile, listHubCache } from '../hub/cache_opfs.ts';
 import { modelChoices } from '../hub/choices.ts';
 import { normalizeEndpoint, parseRepoId, repoLabel } from '../hub/repo.ts';
+import { CancelledError } from './errors.ts';
 import type { Handler } from './handler_env.ts';
 import type { ModelFileRef } from './protocol.ts';
 
@@ -48,6 +49,10 @@ export const hubDownload: Handler<'hub-download'> = async (req, io) => {
         done.set(path, d);
         io.progress(`downloading ${path}`, [...done.values()].reduce((a, b) => a + b, 0), total());
       },
+    }).catch((e: unknown) => {
+      // Stop: the fetch rejects with the abort reason; what arrived stays in the cache for the next try.
+      if (io.signal.aborted) throw new CancelledError(`${repoLabel(repo)}/${path}: download stopped; what arrived is kept and the next try resumes it`);
+      throw e;
     });
     (got.cached ? fromCache : downloaded).push(path);
     // A GGUF stands alone; a safetensors set is a folder named after the repo, as a dropped folder would be.

@@ -4,7 +4,7 @@
 // resumes it by Range with a progress bar; the model loads; after a reload the
 // cache panel loads it again with no request at all; delete the cache; a gated
 // repo without a token, with one (kept out of localStorage until "remember"),
-// and a missing file. Screenshot: test-results/app-hub.png.
+// a missing file, and Stop on a stalled download. Screenshot: test-results/app-hub.png.
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +150,21 @@ describe.skipIf(!haveChromium || !repos)('Hub models in the studio', () => {
     expect(err).toContain(`${STALE_REPO}/gone.Q4_0.gguf: no such file in the repo`);
     await list(page, 'sub4-test/nothing-here');
     expect(await page.getByTestId('hub-list-error').innerText()).toContain('sub4-test/nothing-here: no such repo on the Hub');
+  });
+
+  it('Stop ends a stalled download plainly and keeps what arrived', async () => {
+    await list(page, GGUF_REPO);
+    hub.stallNext(GGUF_REPO, 'stories260K.gguf', 300_000);
+    await page.getByTestId('hub-choice-0').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="hub-progress"]')?.getAttribute('aria-valuenow')) > 0, undefined, {
+      timeout: TIMEOUT,
+    });
+    await page.getByTestId('hub-stop').click();
+    await page.waitForSelector('[data-testid="hub-download-error"]', { timeout: TIMEOUT });
+    const err = await page.getByTestId('hub-download-error').innerText();
+    expect(err).toContain('CancelledError');
+    expect(err).toContain(`${GGUF_REPO}/stories260K.gguf: download stopped; what arrived is kept`);
+    await page.waitForFunction(() => /partly downloaded/.test(document.querySelector('[data-testid="hub-cache"]')?.textContent ?? ''));
   });
 
   it('a safetensors repo is offered as one set and loads as a folder', async () => {

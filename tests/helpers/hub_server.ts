@@ -39,6 +39,8 @@ export interface TestHub {
   requests: HubRequest[];
   /** The next GET of this LFS blob (by repo file) sends `bytes` bytes of the body, then the socket is destroyed. */
   cutNext(repo: string, path: string, bytes: number): void;
+  /** The next GET of this LFS blob sends `bytes` bytes, then nothing more until the client goes away (a stalled link). */
+  stallNext(repo: string, path: string, bytes: number): void;
   commitOf(repo: string): string;
   close(): Promise<void>;
 }
@@ -81,7 +83,7 @@ export async function startTestHub(repos: FixtureRepo[], opts: { pageSize?: numb
     table.set(repo.name, { repo, commit, blobs });
   }
   const requests: HubRequest[] = [];
-  const cuts = new Map<string, number>();
+  const cuts = new Map<string, { bytes: number; stall: boolean }>();
 
   const cors = {
     'Access-Control-Allow-Origin': '*',
@@ -148,9 +150,11 @@ export async function startTestHub(repos: FixtureRepo[], opts: { pageSize?: numb
     const body = b.bytes.subarray(start, end + 1);
     const cut = cutKey !== null ? cuts.get(cutKey) : undefined;
     if (cut !== undefined && body.length > 1) {
-      // Half the file, then the connection drops, as a flaky network would.
+      // Part of the file, then the connection drops (or hangs), as a flaky network would.
       cuts.delete(cutKey!);
-      res.write(body.subarray(0, Math.min(cut, body.length - 1)), () => setTimeout(() => res.socket?.destroy(), 50));
+      res.write(body.subarray(0, Math.min(cut.bytes, body.length - 1)), () => {
+        if (!cut.stall) setTimeout(() => res.socket?.destroy(), 50);
+      });
       return;
     }
     res.end(body);
@@ -227,7 +231,8 @@ export async function startTestHub(repos: FixtureRepo[], opts: { pageSize?: numb
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    cutNext: (repo, path, bytes) => cuts.set(`${repo}/${path}`, bytes),
+    cutNext: (repo, path, bytes) => cuts.set(`${repo}/${path}`, { bytes, stall: false }),
+    stallNext: (repo, path, bytes) => cuts.set(`${repo}/${path}`, { bytes, stall: true }),
     commitOf: (repo) => table.get(repo)!.commit,
     close: () =>
       new Promise((ok) => {

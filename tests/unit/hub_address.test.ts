@@ -1,5 +1,6 @@
 // Repo ids, hf:// addresses and the model choices a repo listing offers.
 import { describe, expect, it } from 'vitest';
+import { resolveHubArgs } from '../../src/cli/hub_path.ts';
 import { modelChoices } from '../../src/hub/choices.ts';
 import { HubAddressError } from '../../src/hub/errors.ts';
 import { normalizeEndpoint, parseHubAddress, parseRepoId, repoOfCacheFolder, cacheFolderName } from '../../src/hub/repo.ts';
@@ -58,5 +59,15 @@ describe('model choices of a listing', () => {
 
   it('no config.json: the safetensors are not offered as a model', () => {
     expect(modelChoices([{ path: 'adapter_model.safetensors', size: 5 }])).toEqual([]);
+  });
+});
+
+describe('hf:// arguments of the CLI', () => {
+  it('only positionals and input options are fetched; a prompt or an output that starts with hf:// is left alone', async () => {
+    const values = { prompt: 'hf://not/a-path', out: 'hf://o/r', json: true };
+    const noHub = () => {
+      throw new Error('no Hub should be asked for these arguments');
+    };
+    expect(await resolveHubArgs(values, ['model.gguf'], noHub)).toEqual({ values, positionals: ['model.gguf'] });
   });
 });

@@ -3,7 +3,7 @@
 // the safetensors set; "cached" when every file is already in the browser), and
 // a progress bar while a choice downloads. Settings: the endpoint, and a token
 // for gated or private repos, kept in memory unless "remember" is ticked.
-import { listHubRepo, loadHubModel } from '../../state/hub_actions.ts';
+import { listHubRepo, loadHubModel, stopHubDownload } from '../../state/hub_actions.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { formatBytes } from '../format.ts';
 import { ErrorNote } from './ErrorNote.tsx';
@@ -117,6 +117,13 @@ export function HubPanel() {
             label="download"
             testId="hub-progress"
           />
+          {busy && (
+            <div className="buttons left">
+              <button type="button" data-testid="hub-stop" onClick={() => stopHubDownload(store)}>
+                Stop (what arrived is kept)
+              </button>
+            </div>
+          )}
           {download.status === 'done' && download.result && (
             <p className="note" data-testid="hub-download-note">
               {download.result.downloaded.length > 0 ? `Downloaded ${download.result.downloaded.length} file(s)` : 'Nothing downloaded'}
