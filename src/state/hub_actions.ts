@@ -32,7 +32,7 @@ export async function loadHubModel(client: EngineClient, store: AppStore, repo: 
   let files;
   try {
     const r = await client.request(
-      { type: 'hub-download', endpoint, token, repo, revision, files: choice.files },
+      { type: 'hub-download', endpoint, token, repo, revision, files: choice.files, bytes: choice.bytes },
       (p) => s.hubDownloadProgress(id, p),
       undefined,
       abort.signal,

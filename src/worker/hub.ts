@@ -32,7 +32,8 @@ export const hubDownload: Handler<'hub-download'> = async (req, io) => {
   const endpoint = normalizeEndpoint(req.endpoint);
   // Progress is over every file of the choice, so one bar covers the whole model.
   const sizes = new Map<string, number>();
-  const total = () => [...sizes.values()].reduce((a, b) => a + b, 0);
+  const listed = typeof req.bytes === 'number' && Number.isFinite(req.bytes) ? req.bytes : 0;
+  const total = () => Math.max(listed, [...sizes.values()].reduce((a, b) => a + b, 0));
   const done = new Map<string, number>();
   const out: ModelFileRef[] = [];
   const downloaded: string[] = [];

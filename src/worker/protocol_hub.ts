@@ -35,6 +35,8 @@ export interface HubDownloadParams extends HubTarget {
   repo: string;
   /** Paths in the repo (a choice's files). */
   files: string[];
+  /** Their total size as listed (ModelChoice.bytes), so the bar's denominator is known before each file's first byte. */
+  bytes?: number;
 }
 
 export interface HubDownloaded {

@@ -167,12 +167,24 @@ describe.skipIf(!haveChromium || !repos)('Hub models in the studio', () => {
     await page.waitForFunction(() => /partly downloaded/.test(document.querySelector('[data-testid="hub-cache"]')?.textContent ?? ''));
   });
 
-  it('a safetensors repo is offered as one set and loads as a folder', async () => {
+  it('a safetensors repo is offered as one set and loads as a folder, one bar over all its files', async () => {
     await list(page, SAFETENSORS_REPO);
     expect(await page.getByTestId('hub-listing').innerText()).toContain('safetensors (6 files)');
     const before = await loadId(page);
+    await page.evaluate(() => {
+      const seen: number[] = [];
+      (window as unknown as { __bar6: number[] }).__bar6 = seen;
+      new MutationObserver(() => {
+        const v = Number(document.querySelector('[data-testid="hub-progress"]')?.getAttribute('aria-valuenow'));
+        if (seen[seen.length - 1] !== v) seen.push(v);
+      }).observe(document.body, { subtree: true, attributes: true, childList: true });
+    });
     await page.getByTestId('hub-choice-0').click();
     expect(await loadedAfter(page, before)).toBe('ready');
     expect(await page.getByTestId('file-list').innerText()).toContain('stories260K/model.safetensors');
+    // The bar never goes back: its denominator is the whole set from the start, not the files begun so far.
+    const bar = await page.evaluate(() => (window as unknown as { __bar6: number[] }).__bar6.filter((v) => !Number.isNaN(v)));
+    expect(bar.length).toBeGreaterThan(1);
+    expect(bar.every((v, i) => i === 0 || v >= bar[i - 1])).toBe(true);
   });
 });
