@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { DatasetError } from '../../src/train/data/errors.ts';
 import { jsonArrayRows } from '../../src/train/data/json_rows.ts';
 import { detectSource, parseDataset } from '../../src/train/data/parse.ts';
+import { rowPlace } from '../../src/train/data/place.ts';
 import { MAX_TURNS } from '../../src/train/data/rows.ts';
 import { rng } from '../../src/gpu/random.ts';
 
@@ -176,6 +177,27 @@ describe('malformed rows are reported by line and the rest loads', () => {
   });
 });
 
+describe('where a problem is, in words a user can find it by', () => {
+  test('a one-line JSON array names records by index, not "line 1"; JSON Lines and text by line', () => {
+    const text = JSON.stringify([{ instruction: 'a', output: 'b' }, { instruction: 'c' }, { instruction: 'd', output: 'e' }, { instruction: 'f', output: '' }]);
+    const ds = parseDataset(text, 'one-line.json');
+    expect(ds.problems.map((p) => rowPlace(ds.source, p.line, p.index))).toEqual(['record 1', 'record 3']);
+    const multi = parseDataset('[\n{"instruction": "a", "output": "b"},\n{"instruction": "c"}\n]', 'multi.json');
+    expect(multi.problems.map((p) => rowPlace(multi.source, p.line, p.index))).toEqual(['record 1 (line 3)']);
+    const lines = parseDataset(jsonl({ instruction: 'a', output: 'b' }, '', { instruction: 'c' }), 'rows.jsonl');
+    expect(lines.problems.map((p) => rowPlace(lines.source, p.line, p.index))).toEqual(['line 3']);
+  });
+
+  test("Alpaca's <nooutput> rows are left out, not trained on", () => {
+    const ds = parseDataset(JSON.stringify([{ instruction: 'draw a cat', input: '', output: '<nooutput>' }, { instruction: 'a', output: 'b' }, { instruction: 'c', output: ' <nooutput> ' }]), 'a.json');
+    expect(ds.examples.map((e) => e.index)).toEqual([1]);
+    expect(ds.problems).toEqual([
+      { line: 1, index: 0, kept: false, message: expect.stringContaining('"output" is <nooutput>') },
+      { line: 1, index: 2, kept: false, message: expect.stringContaining('nothing to learn') },
+    ]);
+  });
+});
+
 describe('hostile input', () => {
   test('conversations longer than MAX_TURNS are refused by row', () => {
     const messages = Array.from({ length: MAX_TURNS + 2 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'x' }));
@@ -240,10 +262,10 @@ describe('unusable files are a DatasetError naming the file and why', () => {
     fails(new TextDecoder().decode(bytes), 'garbage.bin', /does not look like text/);
     fails(new TextDecoder().decode(bytes), 'garbage.jsonl', /does not look like text/);
     fails('a,b,c\n1,2,3\n', 'table.json', /is not JSON: it starts with "a,b,c/);
-    fails('[1, 2, 3]', 'numbers.json', /none of its 3 rows is usable: line 1 \(row 0\): a row must be a JSON object, not number/);
+    fails('[1, 2, 3]', 'numbers.json', /none of its 3 rows is usable: record 0: a row must be a JSON object, not number; record 1: /);
     fails('[]', 'none.json', /it holds no rows/);
     fails('{"a": 1}\n{"b": 2}\n', 'unknown.jsonl', /none of its 2 rows is usable/);
-    fails('{not json\n{also not\n', 'bad.jsonl', /line 1 \(row 0\): not valid JSON.*line 2 \(row 1\): not valid JSON/);
+    fails('{not json\n{also not\n', 'bad.jsonl', /line 1: not valid JSON.*line 2: not valid JSON/);
   });
 
   test('a few stray control characters in real text are fine', () => {

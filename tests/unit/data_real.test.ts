@@ -15,6 +15,7 @@ import { buildDataset, type PreparedDataset } from '../../src/train/data/dataset
 import { DatasetError } from '../../src/train/data/errors.ts';
 import { windowAt } from '../../src/train/data/pack.ts';
 import { parseDataset } from '../../src/train/data/parse.ts';
+import { rowPlace } from '../../src/train/data/place.ts';
 import type { Example, TokenizedExample } from '../../src/train/data/types.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
@@ -109,12 +110,17 @@ describe('SmolLM2 tokenizer on shared/data', () => {
     const ds = buildDataset(d.text, d.file, tok, { seqLen: 512, seed: 3 });
     report(ds);
     expect(ds.parsed).toMatchObject({ source: 'json-array', kind: 'instruction' });
-    // Two records of the original data have an empty output.
+    // Two records of the original data have an empty output, and two Alpaca's <nooutput> mark (a task with no text answer).
+    const noOutput = '"output" is <nooutput> (Alpaca\'s mark for a task without a text answer): nothing to learn';
     expect(ds.problems).toEqual([
+      { line: 1, index: 1275, kept: false, message: noOutput },
       { line: 1, index: 2335, kept: false, message: '"output" is empty: nothing to learn' },
+      { line: 1, index: 4361, kept: false, message: noOutput },
       { line: 1, index: 4658, kept: false, message: '"output" is empty: nothing to learn' },
     ]);
-    expect(ds.counts).toMatchObject({ examples: 4998, trainExamples: 4498, evalExamples: 500 });
+    // The file is one line: each problem is named by its record, not "line 1".
+    expect(ds.problems.map((p) => rowPlace(ds.parsed.source, p.line, p.index))).toEqual(['record 1275', 'record 2335', 'record 4361', 'record 4658']);
+    expect(ds.counts).toMatchObject({ examples: 4996, trainExamples: 4496, evalExamples: 500, rowsLeftOut: 4 });
     expect(ds.preview[0].segments).toEqual([
       { loss: false, text: ALPACA_INPUT('Are the two sentences below grammatically correct? Output yes or no.', 'Sentence 1: I am going to the store.\nSentence 2: I goes to the store.') },
       { loss: true, text: 'No<|im_end|>' },
@@ -229,7 +235,9 @@ describe('stories260K GGUF tokenizer (BOS by default, no chat template)', () => 
     expect(text.trainExamples[0].mask[0]).toBe(0);
     expect(text.counts.lossTokens).toBe(text.counts.tokens - 1);
 
+    // The refusal names the controls that exist: the studio's box and the CLI flag.
     expect(() => buildDataset(d.text, d.file, tok, { seqLen: 256 })).toThrow(DatasetError);
+    expect(() => buildDataset(d.text, d.file, tok, { seqLen: 256 })).toThrow(/"Plain User:\/Assistant: chats" box, or sub4 tune --plain-chat/);
     const ds = buildDataset(d.text, d.file, tok, { seqLen: 256, plainChatFallback: true });
     report(ds);
     expect(ds.problems).toEqual([]);

@@ -3,6 +3,7 @@
 export { DatasetError } from './errors.ts';
 export type { Example, ExampleKind, ParsedDataset, Problem, SourceFormat, TokenizedExample } from './types.ts';
 export { detectSource, parseDataset } from './parse.ts';
+export { rowPlace } from './place.ts';
 export { alpacaPrompt, plainChatRender } from './templates.ts';
 export { tokenizeExamples, type TokenizeOptions, type TokenizeResult } from './tokenize.ts';
 export { packWindows, reorderWindows, windowAt, type PackMode, type Windows } from './pack.ts';

@@ -6,6 +6,7 @@
 // majority kind and reports the other rows.
 import { DatasetError } from './errors.ts';
 import { jsonArrayRows, jsonlRows, type RawRow } from './json_rows.ts';
+import { rowPlace } from './place.ts';
 import { LAYOUT_KIND, LAYOUT_NAME, rowExamples, type RowLayout } from './rows.ts';
 import type { Example, ExampleKind, ParsedDataset, Problem, SourceFormat } from './types.ts';
 
@@ -48,8 +49,8 @@ export function byLine(a: Problem, b: Problem): number {
   return a.line - b.line || (a.index ?? Number.MAX_SAFE_INTEGER) - (b.index ?? Number.MAX_SAFE_INTEGER);
 }
 
-function summarize(problems: readonly Problem[]): string {
-  const shown = problems.slice(0, 3).map((p) => `line ${p.line}${p.index !== undefined ? ` (row ${p.index})` : ''}: ${p.message}`);
+function summarize(problems: readonly Problem[], source: SourceFormat): string {
+  const shown = problems.slice(0, 3).map((p) => `${rowPlace(source, p.line, p.index)}: ${p.message}`);
   return shown.join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '');
 }
 
@@ -66,7 +67,7 @@ function parseRows(rows: RawRow[], structure: { line: number; message: string }[
     if (r.examples.length) results.push({ row, layout: r.layout, examples: r.examples, label: r.label });
   }
   if (results.length === 0) {
-    const why = rows.length === 0 ? 'it holds no rows' : `none of its ${rows.length} rows is usable: ${summarize(problems)}`;
+    const why = rows.length === 0 ? 'it holds no rows' : `none of its ${rows.length} rows is usable: ${summarize(problems, source)}`;
     throw new DatasetError(file, why);
   }
 

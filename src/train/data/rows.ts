@@ -40,6 +40,9 @@ export const LAYOUT_NAME: Record<RowLayout, string> = {
   'sharegpt-dpo': 'ShareGPT conversations + DPO "chosen" as the final assistant turn',
 };
 
+/** Alpaca's placeholder output of a task with no text answer. */
+const NO_OUTPUT = '<nooutput>';
+
 const ROLES = new Set(['system', 'user', 'assistant']);
 /**
  * Most turns in one conversation. Finding each assistant turn's tokens renders and
@@ -81,6 +84,8 @@ function alpaca(o: Obj, base: { line: number; index: number }, errors: string[])
   if (instruction === undefined || input === undefined || output === undefined) return [];
   if (instruction.trim() === '') errors.push('"instruction" is empty');
   if (output.trim() === '') errors.push('"output" is empty: nothing to learn');
+  // Alpaca marks tasks a text model cannot answer (draw, listen...) with this; trained on, the model learns to say it.
+  else if (output.trim() === NO_OUTPUT) errors.push(`"output" is ${NO_OUTPUT} (Alpaca's mark for a task without a text answer): nothing to learn`);
   return errors.length ? [] : [{ kind: 'instruction', ...base, instruction, input, output }];
 }
 

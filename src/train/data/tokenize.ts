@@ -122,7 +122,7 @@ export function tokenizeExamples(examples: readonly Example[], tok: Tokenizer, f
   const notes: string[] = [];
   if (hasChat && !render) {
     if (!options.plainChatFallback)
-      throw new DatasetError(file, 'is chat data, which is rendered with the model\'s chat template, but this tokenizer has none; use an instruct/chat model, or allow the plain "User:/Assistant:" fallback');
+      throw new DatasetError(file, 'is chat data, which is rendered with the model\'s chat template, but this tokenizer has none; use an instruct/chat model, or render the chats as plain "User:/Assistant:" turns (the studio\'s "Plain User:/Assistant: chats" box, or sub4 tune --plain-chat)');
     render = plainChatRender(tok);
     notes.push('the tokenizer has no chat template: conversations use the plain "User:/Assistant:" layout; prompt the tuned model the same way');
   }
