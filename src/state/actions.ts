@@ -177,7 +177,8 @@ export async function readTrainData(client: EngineClient, store: AppStore, file?
   const { seqLen, seed } = formSettings(s.train.form);
   const reqId = s.trainDataStarted(f.name, newFile);
   try {
-    const r = await client.request({ type: 'train-data', file: f, name: f.name, seqLen, seed }, (p) => s.trainDataProgress(reqId, p));
+    const plainChat = s.train.form.plainChat;
+    const r = await client.request({ type: 'train-data', file: f, name: f.name, seqLen, seed, plainChat }, (p) => s.trainDataProgress(reqId, p));
     s.trainDataRead(reqId, r);
   } catch (err) {
     s.trainDataFailed(reqId, err);
@@ -207,7 +208,7 @@ export async function startTraining(client: EngineClient, store: AppStore): Prom
   trainings.set(store, { runId, abort, ended: new Promise<void>((r) => (ended = r)) });
   try {
     const r = await client.request(
-      { type: 'train', ...settings, file, name: file.name },
+      { type: 'train', ...settings, file, name: file.name, plainChat: s.train.form.plainChat },
       (p) => s.trainProgress(runId, p),
       (e) => s.trainStream(runId, e),
       abort.signal,

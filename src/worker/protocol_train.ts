@@ -9,6 +9,8 @@ export interface TrainDataFile {
   file: File;
   /** Its name, for messages and for the format (sent apart: Node's structured clone drops a File's name). */
   name: string;
+  /** Chat rows on a tokenizer without a chat template: render them as plain "User:/Assistant:" turns (else refused). */
+  plainChat?: boolean;
 }
 
 /** What `train-data` reads the file into: the windows depend on seqLen and the order on seed. */
@@ -26,10 +28,10 @@ export interface TrainDataReport {
   /** e.g. "Alpaca (instruction/input/output)". */
   detail: string;
   counts: DatasetCounts;
-  /** The first rows, cut into runs in the loss or not. */
-  preview: PreviewRow[];
-  /** The first problems by line (at most 100); problemCount has them all. */
-  problems: Problem[];
+  /** The first rows, cut into runs in the loss or not; place: where the row is ("line 3", "record 2335"). */
+  preview: (PreviewRow & { place: string })[];
+  /** The first problems in file order (at most 100), each with its place; problemCount has them all. */
+  problems: (Problem & { place: string })[];
   problemCount: number;
   notes: string[];
   seqLen: number;

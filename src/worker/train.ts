@@ -39,7 +39,13 @@ export async function trainData(req: EngineRequest<'train-data'>, io: HandlerIO<
   const model = env.models.current;
   if (!model?.tokenizer) throw new NoModelError('No model with a tokenizer is loaded: the data is read with the model\'s tokenizer, so load the model first.');
   const text = await readDataText(req.file, name, io.progress);
-  const ds = buildDataset(text, name, model.tokenizer, { seqLen, seed, evalFraction: EVAL_FRACTION, onProgress: (d, t) => io.progress('tokenizing', d, t) });
+  const ds = buildDataset(text, name, model.tokenizer, {
+    seqLen,
+    seed,
+    evalFraction: EVAL_FRACTION,
+    plainChatFallback: req.plainChat === true,
+    onProgress: (d, t) => io.progress('tokenizing', d, t),
+  });
   return assertPlainData(dataReport(ds, req.file.size, seqLen), 'train-data');
 }
 
@@ -75,7 +81,7 @@ export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>,
   const name = dataName(req);
   const ctx = await env.getContext(io.progress);
   const tio: HandlerIO<'train'> = { ...io, progress: throttled(io.progress) };
-  const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, j, resident, tio, env);
+  const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, req.plainChat === true, j, resident, tio, env);
   // A quantized base is uploaded by the job itself; the resident float weights make room for it.
   return quantOf(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama));
 }
@@ -98,6 +104,7 @@ async function runTraining(
   s: ReturnType<typeof checkSettings>,
   data: Blob,
   name: string,
+  plainChat: boolean,
   { file, tokenizer, signal }: ModelFileJob,
   resident: LlamaModel | null,
   io: HandlerIO<'train'>,
@@ -109,7 +116,13 @@ async function runTraining(
   if (s.seqLen > max) throw new RequestParamError('seq len', `${file.name} reads at most ${max} positions, so seq len must be at most ${max}`);
   const text = await readDataText(data, name, io.progress);
   io.progress('tokenizing', 0, 1);
-  const ds = buildDataset(text, name, tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: EVAL_FRACTION, onProgress: (d, t) => io.progress('tokenizing', d, t) });
+  const ds = buildDataset(text, name, tokenizer, {
+    seqLen: s.seqLen,
+    seed: s.seed,
+    evalFraction: EVAL_FRACTION,
+    plainChatFallback: plainChat,
+    onProgress: (d, t) => io.progress('tokenizing', d, t),
+  });
   checkTrainable(ds, s.seqLen);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);

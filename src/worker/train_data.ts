@@ -3,7 +3,7 @@
 // panel labels it) and the dropped data file, read in the worker and decoded as
 // strict UTF-8 (what `sub4 tune` reads), then turned into the dataset report the
 // page shows before Start.
-import { DatasetError, type PreparedDataset } from '../train/data/index.ts';
+import { DatasetError, rowPlace, type PreparedDataset } from '../train/data/index.ts';
 import { TUNE_METHODS } from '../train/setup.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
 import { intParam, numParam, RequestParamError } from './errors.ts';
@@ -82,8 +82,14 @@ export function dataReport(ds: PreparedDataset, bytes: number, seqLen: number): 
     kind: ds.parsed.kind,
     detail: ds.parsed.detail,
     counts: { ...ds.counts },
-    preview: ds.preview.map((r) => ({ ...r, segments: r.segments.map((g) => ({ ...g })) })),
-    problems: ds.problems.slice(0, MAX_PROBLEMS).map((p) => ({ line: p.line, message: p.message, kept: p.kept, ...(p.index !== undefined ? { index: p.index } : {}) })),
+    preview: ds.preview.map((r) => ({ ...r, place: rowPlace(ds.parsed.source, r.line, r.index), segments: r.segments.map((g) => ({ ...g })) })),
+    problems: ds.problems.slice(0, MAX_PROBLEMS).map((p) => ({
+      line: p.line,
+      message: p.message,
+      kept: p.kept,
+      place: rowPlace(ds.parsed.source, p.line, p.index),
+      ...(p.index !== undefined ? { index: p.index } : {}),
+    })),
     problemCount: ds.problems.length,
     notes: [...ds.notes],
     seqLen,

@@ -31,6 +31,8 @@ export interface TrainForm {
   seed: string;
   samplePrompt: string;
   sampleTokens: string;
+  /** Chat data on a model without a chat template: plain "User:/Assistant:" turns (a data option, not a setting). */
+  plainChat: boolean;
 }
 
 export const defaultTrainForm: TrainForm = {
@@ -49,6 +51,7 @@ export const defaultTrainForm: TrainForm = {
   seed: '0',
   samplePrompt: 'Once upon a time',
   sampleTokens: '24',
+  plainChat: false,
 };
 
 const num = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
