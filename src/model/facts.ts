@@ -1,6 +1,7 @@
 // The facts shown about a loaded model, by `sub4 inspect` and the studio's
 // model card: one function, so both say the same thing.
 import type { LoadedModel } from '../io/loaded_model.ts';
+import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { parameterCount, type LlamaConfig } from '../arch/config.ts';
 import { planTraining, type Plan } from './planner.ts';
 
@@ -8,6 +9,16 @@ export interface TypeCount {
   tensors: number;
   parameters: number;
   bytes: number;
+}
+
+/** What a user needs to prompt the model the way it was trained: its chat template, and its BOS / EOS. */
+export interface TokenizerFacts {
+  kind: string;
+  vocabSize: number;
+  chatTemplate: boolean;
+  /** BOS as the vocabulary spells it, and whether encoding prepends it; null without one. */
+  bos: { id: number; text: string; prepended: boolean } | null;
+  eos: { id: number; text: string }[];
 }
 
 export interface ModelFacts {
@@ -23,9 +34,20 @@ export interface ModelFacts {
   /** Stored tensor bits divided by stored values, scales and offsets included. */
   bitsPerWeight: number;
   fileBytes: number;
-  tokenizer: { kind: string; vocabSize: number } | { problem: string };
+  tokenizer: TokenizerFacts | { problem: string };
   /** Predicted peak GPU bytes to fine-tune at seq 256, batch 1 (planner estimate). */
   trainingMemory: { seq: number; batch: number; assumes: string; peqa: Plan; lora: Plan };
+}
+
+function tokenizerFacts(t: Tokenizer): TokenizerFacts {
+  const text = (id: number) => t.tokenText(id) ?? `#${id}`;
+  return {
+    kind: t.kind,
+    vocabSize: t.vocabSize,
+    chatTemplate: typeof t.applyChatTemplate === 'function',
+    bos: t.bosId === null ? null : { id: t.bosId, text: text(t.bosId), prepended: t.addBosDefault },
+    eos: t.eosIds.map((id) => ({ id, text: text(id) })),
+  };
 }
 
 export function modelFacts(m: LoadedModel): ModelFacts {
@@ -55,7 +77,7 @@ export function modelFacts(m: LoadedModel): ModelFacts {
     tensorTypes,
     bitsPerWeight: stored ? (bytes * 8) / stored : 0,
     fileBytes: m.fileBytes,
-    tokenizer: m.tokenizer ? { kind: m.tokenizer.kind, vocabSize: m.tokenizer.vocabSize } : { problem: m.tokenizerProblem ?? 'no tokenizer' },
+    tokenizer: m.tokenizer ? tokenizerFacts(m.tokenizer) : { problem: m.tokenizerProblem ?? 'no tokenizer' },
     trainingMemory: { seq, batch, assumes: '4-bit codes, group 64, LoRA rank 16 on all 7 linear layers; AdamW', peqa: plan('peqa'), lora: plan('lora') },
   };
 }

@@ -1,5 +1,5 @@
 // The page: header; the model (drop area and the Hub field above its card) on the left; on the
-// right what to do with it (generate, perplexity) above the GPU panel; below,
+// right what to do with it (generate, perplexity) above the GPU panel (its limits folded); below,
 // across the page, fine-tuning it (the loss chart wants the width), and exporting
 // the trained run once a run has finished.
 import { DropArea } from './DropArea.tsx';
@@ -16,20 +16,25 @@ export function App() {
   return (
     <div className="app">
       <Header />
-      <main className="columns">
-        <div className="stack">
-          <DropArea />
-          <HubPanel />
-          <ModelCard />
+      {/* Every panel is page content, so all of them sit in <main> (landmark navigation finds them). */}
+      <main>
+        <div className="columns">
+          <div className="stack">
+            <DropArea />
+            <HubPanel />
+            <ModelCard />
+          </div>
+          {/* The GPU panel keeps its limits and self-test figures folded: unfolded, it made this column twice as
+              tall as the other and pushed Fine-tune below the fold at 1280×900. */}
+          <div className="stack">
+            <GeneratePanel />
+            <PerplexityPanel />
+            <GpuPanel />
+          </div>
         </div>
-        <div className="stack">
-          <GeneratePanel />
-          <PerplexityPanel />
-          <GpuPanel />
-        </div>
+        <TrainPanel />
+        <ExportPanel />
       </main>
-      <TrainPanel />
-      <ExportPanel />
     </div>
   );
 }

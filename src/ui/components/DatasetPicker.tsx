@@ -1,14 +1,38 @@
 // The training data: drop or pick one file (.txt, JSONL, JSON array); the
 // worker reads it with the model's tokenizer and the report comes back: format,
 // counts, the first rows with the tokens in the loss marked, and problems by
-// line. Nothing is read on this thread.
+// line (by record in a JSON array). Nothing is read on this thread.
 import { useRef, useState, type DragEvent } from 'react';
 import type { TrainState } from '../../state/slices/train.ts';
+import type { PreviewSegment } from '../../train/data/index.ts';
 import { formatBytes, formatCount } from '../format.ts';
 import { runPhaseText } from '../phases.ts';
 import { ErrorNote } from './ErrorNote.tsx';
 
 const MAX_PROBLEMS_SHOWN = 8;
+/**
+ * Context (a system prompt, the user turn, Alpaca's preamble) can fill a preview
+ * row before the reply starts, and the reply is what trains. A context run longer
+ * than HEAD + TAIL characters shows its start and its end (the assistant header)
+ * only, so the in-loss text below it stays in view.
+ */
+const CONTEXT_HEAD = 60;
+const CONTEXT_TAIL = 80;
+
+function Segment({ g, elide }: { g: PreviewSegment; elide: boolean }) {
+  if (g.loss) return <span className="in-loss">{g.text}</span>;
+  const cut = g.text.length - CONTEXT_HEAD - CONTEXT_TAIL;
+  if (!elide || cut < 20) return <span className="no-loss">{g.text}</span>;
+  return (
+    <span className="no-loss">
+      {g.text.slice(0, CONTEXT_HEAD)}
+      <span className="elided" title="context not shown in the preview (it is read by the model, not trained on)">
+        [… {formatCount(cut)} characters …]
+      </span>
+      {g.text.slice(-CONTEXT_TAIL)}
+    </span>
+  );
+}
 
 function Report({ data }: { data: TrainState['data'] }) {
   const r = data.report;
@@ -17,7 +41,15 @@ function Report({ data }: { data: TrainState['data'] }) {
   return (
     <div className="data-report">
       <p className="note" data-testid="train-data-counts" data-train-windows={c.trainWindows} data-tokens={c.tokens} data-without-loss={c.windowsWithoutLoss}>
-        {r.detail} ({r.source}): {formatCount(c.examples)} example{c.examples === 1 ? '' : 's'}, {formatCount(c.tokens)} tokens ({formatCount(c.lossTokens)} in the loss) →{' '}
+        {/* A .txt file is one document cut in two (training text, held-out text): "2 examples" would miscount it. */}
+        {r.source === 'txt' ? (
+          <>plain text: one document, its last part held out; </>
+        ) : (
+          <>
+            {r.detail} ({r.source}): {formatCount(c.examples)} example{c.examples === 1 ? '' : 's'},{' '}
+          </>
+        )}
+        {formatCount(c.tokens)} tokens ({formatCount(c.lossTokens)} in the loss) →{' '}
         <strong>{formatCount(c.trainWindows)}</strong> training and {formatCount(c.evalWindows)} held-out windows of {r.seqLen} tokens
         {c.rowsLeftOut > 0 && <>; {formatCount(c.rowsLeftOut)} rows left out</>}
         {c.windowsWithoutLoss > 0 && (
@@ -28,17 +60,19 @@ function Report({ data }: { data: TrainState['data'] }) {
         .
       </p>
       {c.trainWindows === 0 && <p className="error-inline">No training window: use a shorter seq len or more data.</p>}
+      <p className="note legend" data-testid="train-data-legend">
+        <span className="in-loss">green = in the loss</span>: the tokens the run trains the model to write.{' '}
+        <span className="no-loss">Grey</span> = context it reads but is not trained on{r.kind !== 'text' && <>; long context is cut short in the preview</>}.
+      </p>
       <div className="preview" data-testid="train-data-preview">
         {r.preview.map((row) => (
           <div key={`${row.line}:${row.index}`} className="preview-row">
             <span className="muted mono">
-              line {row.line} · {formatCount(row.tokens)} tokens
+              {row.place} · {formatCount(row.tokens)} tokens
             </span>
             <pre>
               {row.segments.map((g, i) => (
-                <span key={i} className={g.loss ? 'in-loss' : 'no-loss'}>
-                  {g.text}
-                </span>
+                <Segment key={i} g={g} elide={row.lossTokens > 0} />
               ))}
               {row.truncated && <span className="muted">…</span>}
             </pre>
@@ -49,7 +83,7 @@ function Report({ data }: { data: TrainState['data'] }) {
         <ul className="problems" data-testid="train-data-problems">
           {r.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p, i) => (
             <li key={i}>
-              <span className="mono">line {p.line}</span> {p.kept ? '(kept)' : '(left out)'}: {p.message}
+              <span className="mono">{p.place}</span> {p.kept ? '(kept)' : '(left out)'}: {p.message}
             </li>
           ))}
           {r.problemCount > MAX_PROBLEMS_SHOWN && <li className="muted">… and {formatCount(r.problemCount - MAX_PROBLEMS_SHOWN)} more</li>}
@@ -64,7 +98,16 @@ function Report({ data }: { data: TrainState['data'] }) {
   );
 }
 
-export function DatasetPicker({ data, enabled, file, onFile }: { data: TrainState['data']; enabled: boolean; file: File | null; onFile(f: File): void }) {
+interface Props {
+  data: TrainState['data'];
+  enabled: boolean;
+  file: File | null;
+  onFile(f: File): void;
+  plainChat: boolean;
+  onPlainChat(on: boolean): void;
+}
+
+export function DatasetPicker({ data, enabled, file, onFile, plainChat, onPlainChat }: Props) {
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
@@ -77,7 +120,8 @@ export function DatasetPicker({ data, enabled, file, onFile }: { data: TrainStat
   };
 
   return (
-    <div>
+    // data-req / data-status: which read is shown and where it is (tests wait on them).
+    <div data-testid="train-data" data-req={data.reqId} data-status={data.status}>
       <div
         className={over && enabled ? 'drop small over' : 'drop small'}
         onDragOver={(ev) => {
@@ -116,6 +160,10 @@ export function DatasetPicker({ data, enabled, file, onFile }: { data: TrainStat
           }}
         />
       </div>
+      <label className="check" title="for chat data on a base model: without a chat template, chats are refused unless this is on">
+        <input type="checkbox" checked={plainChat} disabled={!enabled} data-testid="train-plain-chat" onChange={(ev) => onPlainChat(ev.target.checked)} />
+        Plain User:/Assistant: chats (when the model has no chat template)
+      </label>
       {data.status === 'reading' && <p className="muted">{runPhaseText(data.progress)}</p>}
       {data.error &&
         (data.error.field ? (

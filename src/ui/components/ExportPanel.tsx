@@ -89,7 +89,7 @@ export function ExportPanel() {
     <section className="panel export-panel" data-testid="export-panel" data-choices={choices.status}>
       <h2 className="with-badge">
         Export{' '}
-        <span className={`badge ${job.status === 'exporting' ? 'running' : job.status}`} data-testid="export-status">
+        <span className={`badge ${job.status === 'exporting' ? 'running' : job.status}`} data-testid="export-status" role="status">
           {job.status}
         </span>
       </h2>

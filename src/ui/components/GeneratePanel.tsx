@@ -79,7 +79,7 @@ export function GeneratePanel() {
     <section className="panel" data-testid="generate-panel" data-run-id={g.runId}>
       <h2 className="with-badge">
         Generate{' '}
-        <span className={`badge ${word}`} data-testid="generate-status" data-stop={g.result?.stopReason ?? ''}>
+        <span className={`badge ${word}`} data-testid="generate-status" role="status" data-stop={g.result?.stopReason ?? ''}>
           {word}
         </span>
       </h2>

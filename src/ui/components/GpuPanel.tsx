@@ -46,9 +46,10 @@ export function GpuPanel() {
         </tbody>
       </table>
       <SelfTest gpu={gpu} />
+      {/* Collapsed: thirty rows of limits would push the Fine-tune panel below the fold, and few readers need them. */}
       {gpu.limits && (
-        <>
-          <h3>Granted limits</h3>
+        <details className="limits-details" data-testid="gpu-limits">
+          <summary>Granted limits ({Object.keys(gpu.limits).length})</summary>
           <table className="limits">
             <tbody>
               {Object.entries(gpu.limits).map(([name, v]) => (
@@ -59,7 +60,7 @@ export function GpuPanel() {
               ))}
             </tbody>
           </table>
-        </>
+        </details>
       )}
     </section>
   );

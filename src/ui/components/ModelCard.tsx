@@ -28,7 +28,7 @@ export function ModelCard() {
     <section className="panel" data-testid="model-card" data-load-id={m.loadId}>
       <h2 className="with-badge">
         Model{' '}
-        <span className={`badge ${m.status}`} data-testid="model-status">
+        <span className={`badge ${m.status}`} data-testid="model-status" role="status">
           {m.status}
         </span>
       </h2>

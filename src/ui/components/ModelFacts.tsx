@@ -2,7 +2,7 @@
 // src/model/facts.ts): identity, shape, size, tensor types, tokenizer, and the
 // planner's estimate of the GPU memory a fine-tuning run would take.
 import type { ReactNode } from 'react';
-import type { ModelFacts } from '../../model/facts.ts';
+import type { ModelFacts, TokenizerFacts } from '../../model/facts.ts';
 import { formatBytes, formatCount } from '../format.ts';
 import { TrainingMemory } from './TrainingMemory.tsx';
 
@@ -18,6 +18,12 @@ function Row({ label, value, testId }: { label: string; value: ReactNode; testId
 function rope(c: ModelFacts['config']): string {
   const scaling = c.ropeScaling.type === 'none' ? '' : `, ${c.ropeScaling.type} scaling`;
   return `θ ${formatCount(c.ropeTheta)}${scaling}; max positions ${formatCount(c.maxPositions)}`;
+}
+
+function specials(t: TokenizerFacts): string {
+  const bos = t.bos ? `BOS ${t.bos.text} (id ${t.bos.id}${t.bos.prepended ? ', prepended' : ', not prepended'})` : 'no BOS';
+  const eos = t.eos.length ? `EOS ${t.eos.map((e) => `${e.text} (id ${e.id})`).join(', ')}` : 'no EOS (generation runs to the token limit)';
+  return `${bos}; ${eos}`;
 }
 
 export function ModelFactsView({ facts: f, opened, ignored }: { facts: ModelFacts; opened: string[]; ignored: string[] }) {
@@ -61,6 +67,16 @@ export function ModelFactsView({ facts: f, opened, ignored }: { facts: ModelFact
             }
             testId="model-tokenizer"
           />
+          {!('problem' in f.tokenizer) && (
+            <>
+              <Row
+                label="Chat template"
+                value={f.tokenizer.chatTemplate ? 'yes: chat data and Generate\'s chat mode use it' : 'none (a base model): chats need the plain User:/Assistant: layout'}
+                testId="model-chat-template"
+              />
+              <Row label="BOS / EOS" value={specials(f.tokenizer)} testId="model-specials" />
+            </>
+          )}
           <Row
             label="Opened from"
             value={

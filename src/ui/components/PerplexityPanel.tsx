@@ -40,7 +40,7 @@ export function PerplexityPanel() {
     <section className="panel" data-testid="perplexity-panel" data-run-id={p.runId}>
       <h2 className="with-badge">
         Perplexity{' '}
-        <span className={`badge ${p.status}`} data-testid="ppl-status">
+        <span className={`badge ${p.status}`} data-testid="ppl-status" role="status">
           {p.status}
         </span>
       </h2>

@@ -9,16 +9,31 @@ const PHASES: Record<string, string> = {
   selftest: 'running the matmul self-test',
 };
 
+/** The matmul variants in words: "blocked" alone reads like an error. */
+const KERNELS: Record<string, string> = {
+  naive: 'simple (one output per thread)',
+  blocked: 'register-tiled, 4×4 outputs per thread (the faster one on software GPUs)',
+  tiled: 'workgroup-tiled (the faster one on hardware GPUs)',
+};
+
 export function SelfTest({ gpu }: { gpu: GpuState }) {
   const status = selftestStatus(gpu);
   const r = gpu.selftest;
   return (
     <div className="selftest">
       <h3>
-        Matmul self-test <span className={`badge ${status}`} data-testid="selftest-status">{status}</span>
+        Matmul self-test <span className={`badge ${status}`} data-testid="selftest-status" role="status">{status}</span>
       </h3>
       {status === 'running' && <p className="muted">{gpu.phase ? `${PHASES[gpu.phase] ?? gpu.phase}…` : 'starting…'} (software GPUs take a while)</p>}
       {r && (
+        <p className="selftest-line" data-testid="selftest-line">
+          {r.passed ? 'The GPU computed what the CPU reference did' : 'The GPU did not compute what the CPU reference did'}, at {r.gflops.toFixed(2)} GFLOP/s.
+        </p>
+      )}
+      {/* The figures behind that line, folded: a first screen has better uses for the room. */}
+      {r && (
+        <details className="selftest-details" data-testid="selftest-details">
+          <summary>Self-test details</summary>
         <table className="kv">
           <tbody>
             <tr>
@@ -28,8 +43,8 @@ export function SelfTest({ gpu }: { gpu: GpuState }) {
               </td>
             </tr>
             <tr>
-              <th>Kernel variant</th>
-              <td>{r.variant}</td>
+              <th>Kernel used</th>
+              <td data-testid="selftest-kernel">{KERNELS[r.variant] ?? r.variant}</td>
             </tr>
             <tr>
               <th>Max relative error</th>
@@ -49,6 +64,7 @@ export function SelfTest({ gpu }: { gpu: GpuState }) {
             </tr>
           </tbody>
         </table>
+        </details>
       )}
     </div>
   );

@@ -39,6 +39,7 @@ export function TrainPanel() {
   // What the user picked here, else the file an action read (the built-in demo's): the store re-renders on its report.
   const file = picked ?? (data.name ? currentTrainFile(store) : null);
   const onForm = useCallback((patch: Partial<TrainForm>) => store.getState().trainFormChanged(patch), [store]);
+  const onPlainChat = useCallback((plainChat: boolean) => store.getState().trainFormChanged({ plainChat }), [store]);
   const active = r.status === 'running' || r.status === 'paused';
 
   // The windows depend on the tokenizer (the model), seq len and seed: read the data again when they change.
@@ -46,7 +47,7 @@ export function TrainPanel() {
     if (!ready || !file) return;
     const h = setTimeout(() => void readTrainData(client, store, file), SETTLE_MS);
     return () => clearTimeout(h);
-  }, [client, store, ready, loadId, file, form.seqLen, form.seed]);
+  }, [client, store, ready, loadId, file, form.seqLen, form.seed, form.plainChat]);
 
   useEffect(() => {
     if (!ready) return;
@@ -56,14 +57,16 @@ export function TrainPanel() {
 
   // A setting the worker refused (the plan checks every field; the data read checks seq len and seed) is shown at its field.
   const fieldError = plan.error?.field ? plan.error : data.error?.field ? data.error : null;
-  const dataReady = data.status === 'ready' && (data.report?.counts.trainWindows ?? 0) > 0;
+  // While the data is read again for new settings, the last report still stands: Start stays enabled (a button
+  // that turns disabled under the keyboard drops focus to the page), and the worker checks the windows again at Start.
+  const dataReady = (data.status === 'ready' || (data.status === 'reading' && data.report !== null && data.name === file?.name)) && (data.report?.counts.trainWindows ?? 0) > 0;
   const canStart = ready && !!file && dataReady && !active && !plan.report?.refused && plan.status !== 'error';
   const word = statusWord(r);
   return (
     <section className="panel train-panel" data-testid="train-panel" data-run-id={r.runId}>
       <h2 className="with-badge">
         Fine-tune{' '}
-        <span className={`badge ${word}`} data-testid="train-status">
+        <span className={`badge ${word}`} data-testid="train-status" role="status">
           {word}
         </span>
       </h2>
@@ -72,7 +75,7 @@ export function TrainPanel() {
         <div className="train-setup">
           <div>
             <h3>Data</h3>
-            <Data data={data} enabled={ready} file={file} onFile={setFile} />
+            <Data data={data} enabled={ready} file={file} onFile={setFile} plainChat={form.plainChat} onPlainChat={onPlainChat} />
           </div>
           <div>
             <h3>Method</h3>

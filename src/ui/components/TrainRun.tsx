@@ -160,7 +160,7 @@ export function TrainRun({ r }: { r: TrainRunState }) {
         </p>
       )}
       {idle && <p className="muted">The training and held-out losses are drawn here as the run goes.</p>}
-      <LossChart steps={r.steps} losses={r.losses} evalSteps={r.evalSteps} evalLosses={r.evalLosses} />
+      <LossChart steps={r.steps} losses={r.losses} evalSteps={r.evalSteps} evalLosses={r.evalLosses} totalSteps={r.totalSteps} />
       {!idle && r.samples.prompt && (
         <div className="samples">
           <Sample title="Before training" prompt={r.samples.prompt} text={r.samples.before} testId="sample-before" waiting={active ? 'sampling…' : 'none'} />

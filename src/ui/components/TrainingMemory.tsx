@@ -22,7 +22,7 @@ export function TrainingMemory({ memory: t }: { memory: ModelFacts['trainingMemo
       <table className="grid">
         <thead>
           <tr>
-            <th>Peak GPU memory at seq {t.seq}, batch {t.batch}</th>
+            <th>Peak GPU memory at seq {t.seq}, batch {t.batch} (fixed settings)</th>
             <th className="num">PEQA</th>
             <th className="num">LoRA</th>
           </tr>
@@ -47,7 +47,8 @@ export function TrainingMemory({ memory: t }: { memory: ModelFacts['trainingMemo
         </tbody>
       </table>
       <p className="note">
-        Assumes {t.assumes}. A first-order count by the memory planner, before anything is allocated; it is not a measurement.
+        Assumes fixed settings, not the Fine-tune panel's: {t.assumes}, seq {t.seq}, batch {t.batch}. The Fine-tune panel estimates its own
+        settings the same way. A first-order count by the memory planner, before anything is allocated; it is not a measurement.
       </p>
     </div>
   );
