@@ -2,7 +2,8 @@
 // the kept training run's tuned one), streaming each token's text to the page
 // as soon as it is chosen (src/model/generate.ts does the decoding; sampling as
 // in `sub4 generate`). A cancel stops it at the next token and it resolves with
-// the text so far and stopReason 'cancelled'.
+// the text so far and stopReason 'cancelled'. Chat mode renders the prompt as a
+// user turn with the model's chat template first.
 import { generate } from '../model/generate.ts';
 import { CancelledError, intParam, numParam, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
@@ -10,6 +11,7 @@ import type { ModelJob } from './model_slot.ts';
 import type { LayerLora } from '../model/llama.ts';
 import type { EngineRequest, Generated, StopReason } from './protocol.ts';
 import { textStream } from '../model/text_stream.ts';
+import { promptIds } from '../train/data/index.ts';
 
 /** Request fields checked up front, so a typo in the page fails before any GPU work. */
 function checkParams(req: EngineRequest<'generate'>) {
@@ -23,6 +25,7 @@ function checkParams(req: EngineRequest<'generate'>) {
     topP: req.topP === 0 ? invalidTopP() : numParam(req.topP, 'top-p', 0, 1),
     seed: intParam(req.seed, 'seed', 0, 0xffffffff),
     model: modelParam(req.model),
+    chat: req.chat === true,
   };
 }
 
@@ -48,9 +51,15 @@ export async function generateText(req: EngineRequest<'generate'>, io: HandlerIO
   });
 }
 
+/** The prompt as one user turn in the model's chat template; a model without one is a RequestParamError naming the mode. */
+function chatPrompt({ file, tokenizer }: ModelJob, text: string): number[] {
+  if (!tokenizer.applyChatTemplate) throw new RequestParamError('chat', `is on, but ${file.name} has no chat template (a base model): turn chat mode off to continue plain text`);
+  return promptIds(tokenizer, text, 'chat');
+}
+
 async function continuePrompt(job: ModelJob, p: ReturnType<typeof checkParams>, io: HandlerIO<'generate'>, lora?: readonly LayerLora[]): Promise<Generated> {
   const { file, tokenizer, llama, signal } = job;
-  const prompt = tokenizer.encode(p.prompt);
+  const prompt = p.chat ? chatPrompt(job, p.prompt) : tokenizer.encode(p.prompt);
   if (prompt.length === 0)
     throw new RequestParamError('prompt', `is empty, and ${file.name} has no BOS token to start from; type some text to continue`);
   const max = llama.config.maxPositions;

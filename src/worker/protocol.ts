@@ -78,6 +78,8 @@ export interface GenerateParams {
   seed: number;
   /** 'tuned': the last training run's model (its scales and LoRA factors); default 'base'. */
   model?: 'base' | 'tuned';
+  /** Chat mode: the prompt is one user turn, rendered with the model's chat template and its assistant header. */
+  chat?: boolean;
 }
 
 /** One generated token, streamed as soon as it is chosen. */

@@ -15,7 +15,7 @@ import { checkPlanFits, planStep, PlanRefusedError } from '../model/planner.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
-import { buildDataset } from '../train/data/index.ts';
+import { buildDataset, promptIds } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
@@ -150,7 +150,8 @@ async function runTraining(
       io.progress('preparing', 0, 1);
       tr = await createTrainable(llama!, file, cfg);
     }
-    const prompt = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }) : [];
+    // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
+    const prompt = s.samplePrompt ? promptIds(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat, what: 'the sample prompt' }) : [];
     trainer = new Trainer(llama!, tr, { train: ds.train, eval: ds.eval }, {
       batch: s.batch,
       steps: s.steps,

@@ -4,18 +4,21 @@
 // model card of stories260K.gguf (a base model: no chat template), the LLaMA-
 // Factory chats (refused, then read through the plain-chat box), Alpaca-5k's
 // preview and problems, a .txt file's counts, keyboard focus around Start, and a
-// short run's loss chart. Screenshots: test-results/new-user-*.png.
+// short run's loss chart; then a tiny model on SmolLM2's real tokenizer and chat
+// template, and Generate's chat mode. Screenshots: test-results/new-user-*.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
+import { writeTinyChatModel } from '../helpers/tiny_chat_model.ts';
 import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const ALPACA = fixture('data/alpaca/alpaca_5000.json');
 const KTO = fixture('data/chat/kto_en_demo.json');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
+const SMOL = fixture('tokenizers/SmolLM2-135M-Instruct');
 const STEPS = 6;
 
 const shot = (name: string) => join(ROOT, `test-results/new-user-${name}.png`);
@@ -44,7 +47,7 @@ function contrast(a: string, b: string): number {
   return (hi + 0.05) / (lo + 0.05);
 }
 
-describe.skipIf(!haveChromium || !GGUF || !ALPACA || !KTO || !TEXT)('a new user in the studio (issue 21, items 10–14)', () => {
+describe.skipIf(!haveChromium || !GGUF || !ALPACA || !KTO || !TEXT || !SMOL)('a new user in the studio (issue 21, items 10–14)', () => {
   let app: AppHarness;
   let page: Page;
 
@@ -196,5 +199,34 @@ describe.skipIf(!haveChromium || !GGUF || !ALPACA || !KTO || !TEXT)('a new user 
     expect(await page.getByTestId('loss-table').locator('tbody tr').count()).toBe(STEPS);
     expect(await chart.getAttribute('aria-hidden')).toBe('true');
     expect(await page.locator('main [data-testid="export-panel"]').count()).toBe(1);
+  });
+
+  it('a chat model: the card says it has a template, and Generate sends the prompt as a user turn in chat mode', async () => {
+    const dir = writeTinyChatModel(SMOL!);
+    const loadId = Number(await page.getByTestId('model-card').getAttribute('data-load-id'));
+    await page.getByTestId('pick-folder').setInputFiles(dir);
+    await until(page, `Number(document.querySelector('[data-testid="model-card"]')?.getAttribute('data-load-id')) > ${loadId} && /^(ready|error)$/.test(document.querySelector('[data-testid="model-status"]')?.textContent ?? '')`, 60_000);
+    expect(await page.getByTestId('model-status').textContent()).toBe('ready');
+    expect(await page.getByTestId('model-chat-template').innerText()).toMatch(/^yes/);
+    expect(await page.getByTestId('model-specials').innerText()).toContain('EOS <|im_end|> (id 2)');
+    const chat = page.getByTestId('generate-chat');
+    expect(await chat.isChecked()).toBe(true);
+    await page.getByTestId('prompt').fill('Once upon a time');
+    await page.getByTestId('max-tokens').fill('2');
+    await page.getByTestId('temperature').fill('0');
+    const promptTokens = async () => {
+      const run = Number(await page.getByTestId('generate-panel').getAttribute('data-run-id'));
+      await page.getByTestId('generate').click();
+      await until(page, `Number(document.querySelector('[data-testid="generate-panel"]')?.getAttribute('data-run-id')) > ${run} && ['done', 'error'].includes(document.querySelector('[data-testid="generate-status"]')?.textContent ?? '')`);
+      const stats = await page.getByTestId('generate-stats').innerText();
+      console.log(`generate: ${stats}`);
+      return Number(/prompt (\d+) tokens/.exec(stats)?.[1]);
+    };
+    const inChat = await promptTokens();
+    await chat.uncheck();
+    const plain = await promptTokens();
+    // "Once upon a time" is 4 tokens; as a user turn it also carries the template's system turn and headers.
+    expect(plain).toBe(4);
+    expect(inChat).toBeGreaterThan(plain + 10);
   });
 });

@@ -58,6 +58,9 @@ export function GeneratePanel() {
   const [topK, setTopK] = useState('40');
   const [topP, setTopP] = useState('0.95');
   const [seed, setSeed] = useState('0');
+  // Chat mode exists only where the model has a chat template; it starts on there (a chat model is prompted in turns).
+  const hasTemplate = useAppStore((s) => !!s.model.facts && 'chatTemplate' in s.model.facts.tokenizer && s.model.facts.tokenizer.chatTemplate);
+  const [chat, setChat] = useState(true);
   const running = g.status === 'running';
 
   const submit = (ev: FormEvent) => {
@@ -70,6 +73,7 @@ export function GeneratePanel() {
       topP: parseNumber(topP),
       seed: parseNumber(seed),
       model: tunedReady ? weights : 'base',
+      chat: hasTemplate && chat,
     });
   };
 
@@ -90,6 +94,12 @@ export function GeneratePanel() {
             <span>Prompt</span>
             <textarea rows={3} value={prompt} data-testid="prompt" onChange={(ev) => setPrompt(ev.target.value)} />
           </label>
+          {hasTemplate && (
+            <label className="check" title="the prompt goes in as one user turn of the model's chat template, and the model answers as the assistant">
+              <input type="checkbox" checked={chat} data-testid="generate-chat" onChange={(ev) => setChat(ev.target.checked)} />
+              Chat: send the prompt as a user turn (the model's chat template)
+            </label>
+          )}
           {tunedReady && (
             <label className="field">
               <span>Model</span>
