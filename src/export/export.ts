@@ -115,6 +115,28 @@ function gptqChoice(tm: TunedModel): ExportChoice {
 
 const linearMap = (tm: TunedModel) => new Map([...tm.linears].map(([n, l]) => [n, l.q]));
 
+/**
+ * The tuned GGUF's file name: the model, the method and the bits, so exports of
+ * several runs can sit in one Downloads folder apart ("stories260K-peqa-4bit.gguf"
+ * when sub4 quantized it; else the base's main block type of its linear layers,
+ * by values: "stories260K-q4_0-peqa-Q4_0.gguf").
+ */
+export function ggufFileName(tm: Pick<TunedModel, 'manifest' | 'base' | 'linears'>): string {
+  const stem = tm.manifest.base.name.replace(/\.gguf$/i, '').replace(/[^\w.-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
+  const q = tm.manifest.quant;
+  const values = new Map<string, number>();
+  for (const t of tm.base.tensors.values())
+    if (tm.linears.has(t.name)) values.set(t.type, (values.get(t.type) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
+  const main = [...values].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
+  return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : main}.gguf`;
+}
+
+/** The base's Hub id: config.json's _name_or_path when it reads "owner/name" (not a local path), else null. */
+export function baseHubId(tm: Pick<TunedModel, 'base'>): string | null {
+  const id = tm.base.hf?.configJson._name_or_path;
+  return typeof id === 'string' && /^[\w.-]+\/[\w.-]+$/.test(id) && !id.startsWith('.') ? id : null;
+}
+
 /** HF id of the base for PEFT's base_model_name_or_path: config.json's _name_or_path, else the file or folder name. */
 function baseModelId(tm: TunedModel): string {
   const id = tm.base.hf?.configJson._name_or_path;
@@ -196,7 +218,7 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
 function cardFacts(tm: TunedModel, format: ExportFormat, files: string[], notes: string[]): CardFacts {
   const m = tm.manifest;
   return {
-    format, files, base: m.base.name, method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
+    format, files, base: m.base.name, baseId: baseHubId(tm), method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
     perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, contents: contents(tm, format), notes,
   };
 }
@@ -216,7 +238,7 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
   switch (format) {
     case 'gguf':
     case 'gguf-lora':
-      await file('model.gguf', async (sink) => void notes.push(...(await writeTunedGguf(tm, sink, provenanceKv(tm))).notes));
+      await file(ggufFileName(tm), async (sink) => void notes.push(...(await writeTunedGguf(tm, sink, provenanceKv(tm))).notes));
       if (format === 'gguf-lora')
         await file(GGUF_LORA_FILE, async (sink) => void (await writeGgufLoraAdapter(sink, tm.lora!, tm.base.config, { name: `${tm.manifest.base.name} sub4 ${tm.manifest.method} adapter`, kv: provenanceKv(tm).filter(([k]) => k.startsWith('general.')) })));
       break;

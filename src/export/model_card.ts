@@ -7,6 +7,11 @@ export interface CardFacts {
   format: 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx';
   files: string[];
   base: string;
+  /**
+   * The base's Hugging Face Hub id when its files name one (config.json's _name_or_path, as "owner/name"), else
+   * null: a local file or folder name is not something from_pretrained or the Hub's base_model can find.
+   */
+  baseId: string | null;
   method: string;
   quant: string;
   steps: number;
@@ -24,10 +29,15 @@ export interface CardFacts {
 
 const USAGE: Record<CardFacts['format'], (f: CardFacts) => string> = {
   gguf: (f) => `\`\`\`sh\nllama-cli -m ${f.files[0]} -p "Once upon a time"\n# Ollama: echo 'FROM ./${f.files[0]}' > Modelfile && ollama create my-model -f Modelfile\n\`\`\``,
-  'gguf-lora': (f) =>
-    `\`\`\`sh\n# the tuned model is the base plus the adapter: load both\nllama-cli -m ${f.files.find((n) => n !== 'adapter.gguf') ?? 'model.gguf'} --lora adapter.gguf -p "Once upon a time"\n# Ollama: FROM ./model.gguf + ADAPTER ./adapter.gguf in a Modelfile\n\`\`\``,
+  'gguf-lora': (f) => {
+    const model = f.files.find((n) => n !== 'adapter.gguf' && n.endsWith('.gguf')) ?? 'model.gguf';
+    return `\`\`\`sh\n# the tuned model is the base plus the adapter: load both\nllama-cli -m ${model} --lora adapter.gguf -p "Once upon a time"\n# Ollama: FROM ./${model} + ADAPTER ./adapter.gguf in a Modelfile\n\`\`\``;
+  },
   peft: (f) =>
-    `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("${f.base}")\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")\n\`\`\``,
+    f.baseId
+      ? `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("${f.baseId}")\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")\n\`\`\``
+      : `The base model's files name no Hub id, so load the base from its own folder (the Hugging Face folder "${f.base}" that was tuned; adapter_config.json names it "${f.base}" too: put the folder there, or edit base_model_name_or_path):\n\n` +
+        `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("path/to/${f.base}")  # the base's folder, not a Hub id\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")\n\`\`\``,
   mlx: (f) =>
     `\`\`\`sh\npip install mlx-lm\nmlx_lm.generate --model path/to/this/folder${f.files.includes('adapters.safetensors') ? ' --adapter-path path/to/this/folder' : ''} --prompt "Once upon a time"\n\`\`\``,
   gptq: () =>
@@ -37,9 +47,10 @@ const USAGE: Record<CardFacts['format'], (f: CardFacts) => string> = {
 const num = (x: number | null, d = 3) => (x === null ? '–' : x.toFixed(d));
 
 export function modelCard(f: CardFacts): string {
-  const yaml = ['---', `base_model: ${JSON.stringify(f.base)}`, 'tags:', '  - sub4', `  - ${f.method}`, ...(f.format === 'peft' ? ['library_name: peft'] : []), '---'];
+  // The Hub checks base_model against its own ids: a local name would be a broken link, so it goes only when known.
+  const yaml = ['---', ...(f.baseId ? [`base_model: ${JSON.stringify(f.baseId)}`] : []), 'tags:', '  - sub4', `  - ${f.method}`, ...(f.format === 'peft' ? ['library_name: peft'] : []), '---'];
   const rows: [string, string][] = [
-    ['base model', f.base],
+    ['base model', f.baseId && f.baseId !== f.base ? `${f.base} (${f.baseId})` : f.base],
     ['method', f.method],
     ['quantization', f.quant],
     ...(f.lora ? ([['LoRA', `rank ${f.lora.rank}, alpha ${f.lora.alpha} (scale ${num(f.lora.alpha / f.lora.rank, 3)})`]] as [string, string][]) : []),

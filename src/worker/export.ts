@@ -11,7 +11,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { Sub4Error } from '../base/errors.ts';
 import { ExportError } from '../export/target.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
-import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat } from '../export/export.ts';
+import { EXPORT_FORMATS, exportChoices, exportTuned, ggufFileName, type ExportFormat } from '../export/export.ts';
 import { tunedModel, type TunedModel } from '../export/tuned.ts';
 import { decodeTrainedState, encodeTrainedState } from '../train/state.ts';
 import { CancelledError } from './errors.ts';
@@ -93,7 +93,7 @@ export async function exportRequest(req: EngineRequest<'export'>, io: HandlerIO<
     const tm = await tunedFromRun(run, io.progress);
     const total = FILE_COUNT[format];
     // A GGUF of a GGUF base has the base's tensors and about its size: the bar can follow the bytes.
-    const expected = (name: string) => (name === 'model.gguf' && tm.base.format === 'gguf' ? tm.base.fileBytes : null);
+    const expected = (name: string) => (name === ggufFileName(tm) && tm.base.format === 'gguf' ? tm.base.fileBytes : null);
     const files: ExportReport['files'] = [];
     let lastPost = 0;
     const post = (e: ExportStream) => io.stream(e);

@@ -63,9 +63,10 @@ describe('adapter and GPTQ exports', () => {
     const tuned = await evalPpl([state], heldout);
     const ggufDir = join(dir, 'gguf-lora');
     await sub4(['export', state, '--format', 'gguf-lora', '--out', ggufDir]);
-    expect(readdirSync(ggufDir).sort()).toEqual(['README.md', 'adapter.gguf', 'model.gguf']);
-    const base = await llamaCppPpl(join(ggufDir, 'model.gguf'), heldout);
-    close('llama.cpp, base + adapter.gguf', await llamaCppPpl(join(ggufDir, 'model.gguf'), heldout, join(ggufDir, 'adapter.gguf')), tuned, 0.005);
+    const model = 'stories260K-q4_0-lora-Q4_0.gguf';
+    expect(readdirSync(ggufDir).sort()).toEqual(['README.md', 'adapter.gguf', model]);
+    const base = await llamaCppPpl(join(ggufDir, model), heldout);
+    close('llama.cpp, base + adapter.gguf', await llamaCppPpl(join(ggufDir, model), heldout, join(ggufDir, 'adapter.gguf')), tuned, 0.005);
     console.log(`llama.cpp without the adapter: ${base.toFixed(4)}`);
     expect(Math.abs(base / tuned - 1)).toBeGreaterThan(0.02);
 
@@ -83,7 +84,7 @@ describe('adapter and GPTQ exports', () => {
     const tuned = await evalPpl([state], heldout);
     const out = join(dir, 'gguf-lora');
     await sub4(['export', state, '--format', 'gguf-lora', '--out', out]);
-    close('llama.cpp, sub4 Q4_1 base + LQ-LoRA adapter', await llamaCppPpl(join(out, 'model.gguf'), heldout, join(out, 'adapter.gguf')), tuned, 0.005);
+    close('llama.cpp, sub4 Q4_1 base + LQ-LoRA adapter', await llamaCppPpl(join(out, 'stories260K-lqlora-4bit.gguf'), heldout, join(out, 'adapter.gguf')), tuned, 0.005);
   });
 
   for (const bits of [4, 2]) {

@@ -88,7 +88,7 @@ describe('sub4 tune', () => {
     const { dir, data } = smallData();
     const out = join(dir, 'run');
     await run('node', [BIN, 'tune', q4, '--data', data, '--method', 'peqa', '--steps', '2', '--batch', '1', '--seq', '32', '--eval-windows', '1', '--format', 'gguf', '--out', out], { timeout: 120_000 });
-    expect(readdirSync(out).sort()).toEqual(['README.md', 'checkpoint.safetensors', 'model.gguf', STATE_MANIFEST_FILE, STATE_TENSORS_FILE].sort());
+    expect(readdirSync(out).sort()).toEqual(['README.md', 'checkpoint.safetensors', 'stories260K-q4_0-peqa-Q4_0.gguf', STATE_MANIFEST_FILE, STATE_TENSORS_FILE].sort());
     const hf = fixture('models/stories260K');
     if (!hf) return;
     const r = await fail(['tune', hf, '--data', data, '--method', 'peqa', '--bits', '2', '--group', '32', '--format', 'gguf', '--out', join(dir, 'no')]);

@@ -3,12 +3,13 @@
 // exact export for PEQA (and PEFT only for a LoRA method), drop a slice of Tiny
 // Shakespeare, train PEQA a few steps on the file's own Q4_0 blocks, then:
 //  - Export GGUF with no File System Access API (showDirectoryPicker removed):
-//    the progress bar shows, model.gguf and README.md arrive as downloads; llama.cpp
-//    (node-llama-cpp) loads model.gguf and scores a finite held-out perplexity that
+//    the progress bar shows, the tuned GGUF (named after the model, method and
+//    type: stories260K-q4_0-peqa-Q4_0.gguf) and README.md arrive as downloads; llama.cpp
+//    (node-llama-cpp) loads it and scores a finite held-out perplexity that
 //    differs from the untouched base's (the tune is in the file); the card names the method;
 //  - Export GGUF into a folder (the origin-private file system stands in for a
 //    picked folder: the same FileSystemDirectoryHandle API): the worker writes the
-//    same model.gguf, byte for byte.
+//    same GGUF, byte for byte.
 // Screenshot: test-results/export-panel.png. The targets' abort paths are tested in
 // tests/unit/export_target_browser.test.ts; the CLI's export in tests/cli/export_gguf.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,8 @@ import { perplexity, pplWindows } from '../helpers/perplexity.ts';
 import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const BASE = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
+/** The export is named after the model, the method and the base's block type. */
+const MODEL = 'stories260K-q4_0-peqa-Q4_0.gguf';
 const TEXT = fixture('data/tinyshakespeare/input.txt');
 const SLICE_CHARS = 8_000;
 const STEPS = 6;
@@ -98,7 +101,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
     expect(await attr(page, 'export-hint-peft', 'data-exact')).toBe('false');
   });
 
-  it(`trains PEQA ${STEPS} steps; Export GGUF downloads a model.gguf that llama.cpp loads and scores`, async () => {
+  it(`trains PEQA ${STEPS} steps; Export GGUF downloads the tuned GGUF that llama.cpp loads and scores`, async () => {
     for (const [id, v] of [['train-steps', STEPS], ['train-seq', 32], ['train-batch', 2], ['train-eval-windows', 2], ['train-sample-tokens', 4]] as const)
       await page.getByTestId(id).fill(String(v));
     await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of 32 tokens')`, 30_000);
@@ -134,13 +137,13 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
 
     expect(await attr(page, 'export-job', 'data-status')).toBe('done');
     expect(await page.evaluate(() => (window as unknown as { __sawProgress: boolean }).__sawProgress)).toBe(true);
-    expect(downloads.map((d) => d.suggestedFilename())).toEqual(['model.gguf', 'README.md']);
+    expect(downloads.map((d) => d.suggestedFilename())).toEqual([MODEL, 'README.md']);
     for (const d of downloads) await d.saveAs(join(dir, d.suggestedFilename()));
     const listed = await page.locator('[data-testid="export-files"] tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-name'), Number(r.getAttribute('data-bytes'))]));
-    const model = await readFile(join(dir, 'model.gguf'));
+    const model = await readFile(join(dir, MODEL));
     const readme = await readFile(join(dir, 'README.md'), 'utf8');
     // The list shows what was saved, with the saved sizes.
-    expect(listed).toEqual([['model.gguf', model.length], ['README.md', Buffer.byteLength(readme)]]);
+    expect(listed).toEqual([[MODEL, model.length], ['README.md', Buffer.byteLength(readme)]]);
     expect(readme).toContain('peqa');
     expect(readme).toContain('shakespeare.txt');
     const base = await readFile(BASE!);
@@ -148,7 +151,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
     expect(modelSha).not.toBe(sha256(base)); // tuned scales were written
 
     const heldOut = readFileSync(TEXT!, 'utf8').slice(-20_000);
-    const exported = await llamaCppPpl(join(dir, 'model.gguf'), heldOut);
+    const exported = await llamaCppPpl(join(dir, MODEL), heldOut);
     const original = await llamaCppPpl(BASE!, heldOut);
     console.log(
       `export: ${listed.map(([n, b]) => `${n} ${b} B`).join(', ')} in ${seconds.toFixed(1)} s; llama.cpp held-out perplexity ` +
@@ -160,7 +163,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
     expect(exported).not.toBe(original);
   });
 
-  it('Export GGUF into a folder (the File System Access path) writes the same model.gguf', async () => {
+  it('Export GGUF into a folder (the File System Access path) writes the same tuned GGUF', async () => {
     // The origin-private file system hands out the same FileSystemDirectoryHandle a picked folder is.
     await page.evaluate(async () => {
       const root = await navigator.storage.getDirectory();
@@ -182,8 +185,8 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('exporting a trained run in Chr
       return out;
     });
     console.log(`folder export: ${JSON.stringify(inFolder)}`);
-    expect(Object.keys(inFolder).sort()).toEqual(['README.md', 'model.gguf']);
-    expect(inFolder['model.gguf']).toBe(modelSha);
+    expect(Object.keys(inFolder).sort()).toEqual(['README.md', MODEL]);
+    expect(inFolder[MODEL]).toBe(modelSha);
     expect(await page.locator('[data-testid="export-files"] tr a').count()).toBe(0); // nothing to download again
   });
 });
