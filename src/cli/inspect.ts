@@ -18,7 +18,8 @@ function text(f: ModelFacts): string {
     `tensor types ${Object.entries(f.tensorTypes)
       .map(([t, n]) => `${t}: ${n.tensors} tensors (${n.parameters.toLocaleString('en-US')} values)`)
       .join(', ')}`,
-    `tokenizer    ${'problem' in f.tokenizer ? `none — ${f.tokenizer.problem}` : `${f.tokenizer.kind}, vocab ${f.tokenizer.vocabSize}`}`,
+    `tokenizer    ${'problem' in f.tokenizer ? `none — ${f.tokenizer.problem}` : `${f.tokenizer.kind}, vocab ${f.tokenizer.vocabSize}, chat template ${f.tokenizer.chatTemplate ? 'yes' : 'none'}`}`,
+    ...(f.finetune ? [`fine-tuned   ${f.finetune}`] : []),
     `fine-tune    estimated peak GPU memory at seq ${f.trainingMemory.seq}, batch ${f.trainingMemory.batch}: PEQA ${fmtBytes(f.trainingMemory.peqa.total)}, LoRA ${fmtBytes(f.trainingMemory.lora.total)}`,
     `             (${f.trainingMemory.assumes})`,
   ];

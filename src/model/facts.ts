@@ -35,6 +35,11 @@ export interface ModelFacts {
   bitsPerWeight: number;
   fileBytes: number;
   tokenizer: TokenizerFacts | { problem: string };
+  /**
+   * What the file says it was fine-tuned as: a sub4 export's own description (method, what changed, data, steps,
+   * perplexity), else GGUF general.finetune; null when it says nothing.
+   */
+  finetune: string | null;
   /** Predicted peak GPU bytes to fine-tune at seq 256, batch 1 (planner estimate). */
   trainingMemory: { seq: number; batch: number; assumes: string; peqa: Plan; lora: Plan };
 }
@@ -48,6 +53,16 @@ function tokenizerFacts(t: Tokenizer): TokenizerFacts {
     bos: t.bosId === null ? null : { id: t.bosId, text: text(t.bosId), prepended: t.addBosDefault },
     eos: t.eosIds.map((id) => ({ id, text: text(id) })),
   };
+}
+
+function finetuneOf(m: LoadedModel): string | null {
+  const str = (key: string) => {
+    const v = m.gguf?.kv.get(key)?.value;
+    return typeof v === 'string' && v.trim() !== '' ? v : null;
+  };
+  // sub4's exports write general.sub4.* beside the standard keys (src/export/export.ts provenanceKv).
+  if (str('general.sub4.method')) return str('general.description') ?? `sub4 ${str('general.sub4.method')} fine-tune`;
+  return str('general.finetune');
 }
 
 export function modelFacts(m: LoadedModel): ModelFacts {
@@ -77,6 +92,7 @@ export function modelFacts(m: LoadedModel): ModelFacts {
     tensorTypes,
     bitsPerWeight: stored ? (bytes * 8) / stored : 0,
     fileBytes: m.fileBytes,
+    finetune: finetuneOf(m),
     tokenizer: m.tokenizer ? tokenizerFacts(m.tokenizer) : { problem: m.tokenizerProblem ?? 'no tokenizer' },
     trainingMemory: { seq, batch, assumes: '4-bit codes, group 64, LoRA rank 16 on all 7 linear layers; AdamW', peqa: plan('peqa'), lora: plan('lora') },
   };

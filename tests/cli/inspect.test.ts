@@ -20,7 +20,9 @@ describe('sub4 inspect', () => {
       expect(f.storedParameters).toBe(rel.endsWith('.gguf') ? 292_800 : 260_032);
       expect(f.tensorTypes.F32.tensors).toBe(rel.endsWith('.gguf') ? 48 : 47);
       expect(f.bitsPerWeight).toBe(32);
-      expect(f.tokenizer).toEqual({ kind: rel.endsWith('.gguf') ? 'gguf-llama' : 'hf', vocabSize: 512 });
+      // A base model: no chat template; BOS <s>, EOS </s>; and nothing says it was fine-tuned.
+      expect(f.tokenizer).toMatchObject({ kind: rel.endsWith('.gguf') ? 'gguf-llama' : 'hf', vocabSize: 512, chatTemplate: false, bos: { id: 1, text: '<s>' }, eos: [{ id: 2, text: '</s>' }] });
+      expect(f.finetune).toBeNull();
       expect(f.fileBytes).toBe(rel.endsWith('.gguf') ? 1185376 : 1044992);
       expect(f.trainingMemory.peqa.total).toBeGreaterThan(0);
       expect(f.trainingMemory.lora.total).toBeGreaterThan(f.trainingMemory.peqa.parts.base);

@@ -6,7 +6,11 @@ import { fixture } from '../helpers/fixtures.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
 import type { CommitSink, ExportTarget } from '../../src/export/target.ts';
-import { exportChoices, exportTuned } from '../../src/export/export.ts';
+import { baseHubId, exportChoices, exportTuned, ggufFileName } from '../../src/export/export.ts';
+import { modelCard, type CardFacts } from '../../src/export/model_card.ts';
+import { openModel } from '../../src/io/model.ts';
+import { bytesSource } from '../../src/io/source.ts';
+import { modelFacts } from '../../src/model/facts.ts';
 import { plannedExports, type RunShape } from '../../src/export/plan.ts';
 import { tunedModel } from '../../src/export/tuned.ts';
 import type { StateManifest } from '../../src/train/state.ts';
@@ -57,11 +61,65 @@ describe('a failed export write', () => {
         },
       };
       await expect(exportTuned(tm, 'gguf', failing)).rejects.toThrow('disk full');
-      expect(mem.aborted).toEqual(['model.gguf']);
+      expect(mem.aborted).toEqual(['stories260K-q4_0-lora-Q4_0.gguf']);
       expect([...mem.files.keys()]).toEqual([]);
       await expect(exportTuned(tm, 'peft', mem)).rejects.toThrow(/peft export: this run trained no LoRA factors/);
     } finally {
       await base.close();
     }
+  });
+});
+
+describe('what an export is called, and how its README loads the base', () => {
+  it('the GGUF is named after the model, the method and the bits, not model.gguf', async () => {
+    const path = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
+    if (!path) return;
+    const base = await openModelPath(path);
+    try {
+      const manifest = {
+        format: 'sub4-trained-state', version: 1, method: 'peqa', quant: null, base: { path, name: base.name }, data: { file: 'x.txt', bytes: 1 },
+        seed: 0, steps: 0, batch: 1, seqLen: 8, lr: 0, perplexity: { before: null, after: null }, losses: { first: null, last: null },
+        trainMethod: 'peqa', trainConfig: { method: 'peqa' }, lora: null, tensorsFile: 'trained.safetensors', tensors: [], quantizedBase: [],
+      } as StateManifest;
+      const tm = await tunedModel(base, { manifest, tensors: new Map(), quantizedBase: new Map() }, 'state');
+      // Its linear layers are Q4_0 but for five F16 ffn_down (172 columns fit no block of 32): the main type names it.
+      expect(ggufFileName(tm)).toBe('stories260K-q4_0-peqa-Q4_0.gguf');
+      expect(ggufFileName({ ...tm, manifest: { ...manifest, method: 'peqa+lora', quant: { bits: 4, groupSize: 32 } } })).toBe('stories260K-q4_0-peqa-lora-4bit.gguf');
+      const mem = memoryTarget();
+      await exportTuned(tm, 'gguf', mem);
+      expect([...mem.files.keys()].sort()).toEqual(['README.md', 'stories260K-q4_0-peqa-Q4_0.gguf']);
+      // A GGUF base names no Hub id.
+      expect(baseHubId(tm)).toBeNull();
+      // Loaded again, the export's card facts say what it was tuned as (the base says nothing of the kind).
+      expect(modelFacts(base).finetune).toBeNull();
+      const again = await openModel({ kind: 'gguf', source: bytesSource(mem.files.get('stories260K-q4_0-peqa-Q4_0.gguf')!, 'tuned.gguf') });
+      try {
+        expect(modelFacts(again).finetune).toMatch(/^sub4 peqa fine-tune of stories260K-q4_0\.gguf: .*; 0 steps on x\.txt/);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await base.close();
+    }
+  });
+
+  it("the PEFT README loads the base by its Hub id when known; else from its folder, saying so", () => {
+    const facts: CardFacts = {
+      format: 'peft', files: ['adapter_model.safetensors', 'adapter_config.json'], base: 'stories260K', baseId: null, method: 'lora', quant: '4-bit',
+      steps: 10, data: { file: 'd.txt', bytes: 1 }, seqLen: 64, batch: 1, lr: 1e-3, seed: 0, perplexity: { before: null, after: null }, lora: { rank: 8, alpha: 16 }, notes: [],
+    };
+    const local = modelCard(facts);
+    expect(local).not.toContain('from_pretrained("stories260K")');
+    expect(local).toContain('from_pretrained("path/to/stories260K")');
+    expect(local).toMatch(/files name no Hub id/);
+    expect(local).not.toMatch(/^base_model:/m);
+    const hub = modelCard({ ...facts, baseId: 'HuggingFaceTB/SmolLM2-135M' });
+    expect(hub).toContain('from_pretrained("HuggingFaceTB/SmolLM2-135M")');
+    expect(hub).toMatch(/^base_model: "HuggingFaceTB\/SmolLM2-135M"$/m);
+    const hf = (id: unknown) => ({ base: { hf: { configJson: { _name_or_path: id } } } }) as unknown as Parameters<typeof baseHubId>[0];
+    expect(baseHubId(hf('HuggingFaceTB/SmolLM2-135M'))).toBe('HuggingFaceTB/SmolLM2-135M');
+    expect(baseHubId(hf('/home/me/models/smol'))).toBeNull();
+    expect(baseHubId(hf('./smol'))).toBeNull();
+    expect(baseHubId(hf('smol'))).toBeNull();
   });
 });

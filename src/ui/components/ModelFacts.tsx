@@ -35,6 +35,7 @@ export function ModelFactsView({ facts: f, opened, ignored }: { facts: ModelFact
         <tbody>
           <Row label="Name" value={f.name} testId="model-name" />
           <Row label="Format" value={f.format === 'gguf' ? 'GGUF' : 'Hugging Face safetensors'} testId="model-format" />
+          {f.finetune && <Row label="Fine-tuned" value={f.finetune} testId="model-finetune" />}
           <Row label="Architecture" value={c.architecture} testId="model-architecture" />
           <Row label="Layers" value={formatCount(c.numLayers)} testId="model-layers" />
           <Row label="Hidden size" value={formatCount(c.hiddenSize)} testId="model-hidden" />
