@@ -70,7 +70,7 @@ describe.skipIf(!GGUF)('load-model: GGUF', () => {
     expect([f.format, f.name, f.architecture]).toEqual(['gguf', 'stories260K.gguf', 'llama']);
     expect([f.config.numLayers, f.config.hiddenSize, f.config.vocabSize]).toEqual([5, 64, 512]);
     expect(f.tensorTypes.F32.tensors).toBe(48);
-    expect(f.tokenizer).toEqual({ kind: 'gguf-llama', vocabSize: 512 });
+    expect(f.tokenizer).toEqual({ kind: 'gguf-llama', vocabSize: 512, chatTemplate: false, bos: { id: 1, text: '<s>', prepended: true }, eos: [{ id: 2, text: '</s>' }] });
     expect(f.trainingMemory.lora.total).toBeGreaterThan(f.trainingMemory.peqa.total);
     expect(r.opened).toEqual(['stories260K.gguf']);
     expect(r.ignored).toEqual([]);
@@ -129,7 +129,7 @@ describe.skipIf(!FOLDER)('load-model: Hugging Face folder', () => {
     const f = r.facts;
     expect([f.format, f.name, f.architecture]).toEqual(['hf', 'stories260K', 'llama']);
     expect(f.tensorTypes).toEqual({ F32: { tensors: 47, parameters: 260032, bytes: 1040128 } });
-    expect(f.tokenizer).toEqual({ kind: 'hf', vocabSize: 512 });
+    expect(f.tokenizer).toMatchObject({ kind: 'hf', vocabSize: 512, chatTemplate: false, bos: { id: 1, text: '<s>' }, eos: [{ id: 2, text: '</s>' }] });
     expect(r.opened).toHaveLength((await readdir(FOLDER!)).length);
     expect(r.ignored.sort()).toEqual(['models/notes.txt', 'models/stories260K/original/config.json']);
     expect(slot.current?.format).toBe('hf');

@@ -97,7 +97,8 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('fine-tuning in Chromium', () =
     await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of 64 tokens')`, 30_000);
     const counts = await page.getByTestId('train-data-counts').innerText();
     console.log(`dataset: ${counts}`);
-    expect(counts).toMatch(/plain text .*2 examples, [\d,]+ tokens .*→ \d+ training and \d+ held-out windows of 64 tokens/);
+    // One document (cut into training and held-out text), not "2 examples".
+    expect(counts).toMatch(/^plain text: one document, its last part held out; [\d,]+ tokens .*→ \d+ training and \d+ held-out windows of 64 tokens/);
     expect(await num(page, 'train-data-counts', 'data-train-windows')).toBeGreaterThan(50);
     expect(await page.getByTestId('train-data-preview').innerText()).toContain('First Citizen');
     // The planner's estimate for these settings is shown before Start.
