@@ -39,6 +39,7 @@ export function alignLosses(s: LossSeries): uPlot.AlignedData {
  * at most about `width / 60` of them, at 1, 2 or 5 × a power of ten.
  */
 export function stepTicks(lo: number, hi: number, width: number): number[] {
+  if (!Number.isFinite(hi - lo) || hi < lo) return []; // no scale yet: nothing to tick (and no endless search below)
   const most = Math.max(2, Math.floor(width / 60));
   let incr = 1;
   for (let p = 1; ; p *= 10) {
