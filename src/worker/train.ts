@@ -15,7 +15,7 @@ import { checkPlanFits, planStep, PlanRefusedError } from '../model/planner.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
-import { buildDataset, promptIds } from '../train/data/index.ts';
+import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
@@ -165,7 +165,10 @@ async function runTraining(
     const out = new StreamOut(io);
     const gate = new RunGate(signal, (state) => out.send({ type: 'state', state }));
     slot.gate = gate;
-    const samples: TrainReport['samples'] = { prompt: s.samplePrompt, before: null, after: null };
+    // What the samples were prompted with, as shown: the typed text for plain-text data, else its rendered layout
+    // (template control tokens included), so the page shows what the model read.
+    const shownPrompt = s.samplePrompt ? promptText(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat }) : '';
+    const samples: TrainReport['samples'] = { prompt: shownPrompt, before: null, after: null };
     const onEvent = (e: TrainEvent) => {
       if (e.type === 'step') {
         out.step({ step: e.step, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokensPerSecond, gpuBytes: e.gpuBytes, elapsedMs: gate.elapsed(), ...(e.event && !e.applied ? { skipped: e.event.message } : {}) });
@@ -178,7 +181,7 @@ async function runTraining(
         const whole = tokenizer.decode([...e.prompt, ...e.tokens], { skipSpecial: true });
         const text = whole.startsWith(head) ? whole.slice(head.length) : whole;
         samples[e.when] = text;
-        out.send({ type: 'sample', when: e.when, prompt: s.samplePrompt, text });
+        out.send({ type: 'sample', when: e.when, prompt: shownPrompt, text });
         if (e.when === 'before') io.progress('evaluating', 0, 1);
       }
     };

@@ -228,5 +228,19 @@ describe.skipIf(!haveChromium || !GGUF || !ALPACA || !KTO || !TEXT || !SMOL)('a 
     // "Once upon a time" is 4 tokens; as a user turn it also carries the template's system turn and headers.
     expect(plain).toBe(4);
     expect(inChat).toBeGreaterThan(plain + 10);
+
+    // A run on chat data samples the prompt as a user turn of the template, and shows it so.
+    const rows = (JSON.parse(readFileSync(KTO!, 'utf8')) as unknown[]).slice(0, 24);
+    await dataRead(page, () => dropFile(page, '[data-testid="train-data-drop"]', 'kto_en_demo.json', JSON.stringify(rows), 'application/json'));
+    await page.getByTestId('train-steps').fill('2');
+    await page.getByTestId('train-seq').fill('64');
+    await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of 64 tokens') && !document.querySelector('[data-testid="train-start"]')?.disabled`);
+    const runId = Number(await page.getByTestId('train-panel').getAttribute('data-run-id'));
+    await page.getByTestId('train-start').click();
+    await until(page, `Number(document.querySelector('[data-testid="train-panel"]')?.getAttribute('data-run-id')) > ${runId} && ['done', 'error', 'stopped'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? '')`, 240_000);
+    expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    const shown = await page.locator('.sample pre').first().innerText();
+    console.log(`chat sample as shown: ${JSON.stringify(shown)}`);
+    expect(shown).toMatch(/^<\|im_start\|>system\n.*<\|im_end\|>\n<\|im_start\|>user\nOnce upon a time<\|im_end\|>\n<\|im_start\|>assistant\n/s);
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { tokenizerFromHf } from '../../src/io/tokenizer/hf.ts';
 import { DatasetError } from '../../src/train/data/errors.ts';
-import { promptIds } from '../../src/train/data/prompt.ts';
+import { promptIds, promptText } from '../../src/train/data/prompt.ts';
 import { alpacaPrompt } from '../../src/train/data/templates.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
@@ -30,6 +30,10 @@ describe.skipIf(!dir)('promptIds', () => {
 
   test('instruction: the Alpaca template; text: as typed', () => {
     expect(tok.decode(promptIds(tok, 'Name a colour.', 'instruction'))).toBe(alpacaPrompt('Name a colour.', ''));
+    expect(promptText(tok, 'Name a colour.', 'instruction')).toBe(alpacaPrompt('Name a colour.', ''));
+    // The text shown for a chat prompt is the render itself (SmolLM2's BOS is its <|im_start|>: decoding ids and
+    // dropping BOS would lose the first control token).
+    expect(promptText(tok, 'Hi there', 'chat')).toBe(tok.decode(promptIds(tok, 'Hi there', 'chat')));
     expect(promptIds(tok, 'Once upon a time', 'text')).toEqual(tok.encode('Once upon a time', { addBos: true }));
   });
 

@@ -5,7 +5,7 @@ export type { Example, ExampleKind, ParsedDataset, Problem, SourceFormat, Tokeni
 export { detectSource, parseDataset } from './parse.ts';
 export { rowPlace } from './place.ts';
 export { alpacaPrompt, plainChatRender } from './templates.ts';
-export { promptIds, type PromptOptions } from './prompt.ts';
+export { promptIds, promptText, type PromptOptions } from './prompt.ts';
 export { tokenizeExamples, type TokenizeOptions, type TokenizeResult } from './tokenize.ts';
 export { packWindows, reorderWindows, windowAt, type PackMode, type Windows } from './pack.ts';
 export { evalCount, permutation, shuffled, splitTail, textCut } from './split.ts';

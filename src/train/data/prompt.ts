@@ -16,13 +16,22 @@ export interface PromptOptions {
   what?: string;
 }
 
-/** The prompt's ids, from BOS where the tokenizer has one (templates that spell it keep one). */
-export function promptIds(tok: Tokenizer, text: string, kind: ExampleKind, options: PromptOptions = {}): number[] {
-  if (kind === 'text') return tok.encode(text, { addBos: true });
-  if (kind === 'instruction') return tok.encode(alpacaPrompt(text, ''), { addBos: tok.addBosDefault, ...(tok.kind === 'hf' ? {} : { parseSpecial: false }) });
+/** The prompt as the model reads it, before tokenizing: as typed, in the Alpaca template, or rendered as a chat turn. */
+export function promptText(tok: Tokenizer, text: string, kind: ExampleKind, options: PromptOptions = {}): string {
+  if (kind === 'text') return text;
+  if (kind === 'instruction') return alpacaPrompt(text, '');
   const render = tok.applyChatTemplate ? tok.applyChatTemplate.bind(tok) : options.plainChat ? plainChatRender(tok) : null;
   if (!render)
     throw new DatasetError(options.what ?? 'the prompt', 'cannot be put in chat form: this tokenizer has no chat template (use plain text, or the plain User:/Assistant: layout)');
-  const ids = tok.encode(render([{ role: 'user', content: text }], { addGenerationPrompt: true }), { addBos: false });
+  return render([{ role: 'user', content: text }], { addGenerationPrompt: true });
+}
+
+/** The prompt's ids, from BOS where the tokenizer has one (templates that spell it keep one). */
+export function promptIds(tok: Tokenizer, text: string, kind: ExampleKind, options: PromptOptions = {}): number[] {
+  const shown = promptText(tok, text, kind, options);
+  if (kind === 'text') return tok.encode(shown, { addBos: true });
+  // As tokenize.ts reads the data: instruction text keeps special-token spellings as text; a chat render spells its control tokens.
+  if (kind === 'instruction') return tok.encode(shown, { addBos: tok.addBosDefault, ...(tok.kind === 'hf' ? {} : { parseSpecial: false }) });
+  const ids = tok.encode(shown, { addBos: false });
   return tok.addBosDefault && tok.bosId !== null && ids[0] !== tok.bosId ? [tok.bosId, ...ids] : ids;
 }
