@@ -174,6 +174,8 @@ describe('chat', () => {
     expect(() => tokenizeExamples([chat(conv, 4)], tok, 'c.json')).toThrow(
       /c\.json: no example could be tokenized: line 4: the chat template does not render assistant turn 2 as a continuation/,
     );
+    // Read from a JSON array, the row is named by its record.
+    expect(() => tokenizeExamples([chat(conv, 4)], tok, 'c.json', { source: 'json-array' })).toThrow(/c\.json: no example could be tokenized: record \d+ \(line 4\): /);
   });
 
   test('a template error on one row costs that row only', () => {

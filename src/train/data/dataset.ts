@@ -71,6 +71,7 @@ export function buildDataset(text: string, file: string, tok: Tokenizer, options
 
   const tk = tokenizeExamples(split ? split.pieces : parsedExamples, tok, file, {
     plainChatFallback: options.plainChatFallback,
+    source: parsed.source,
     eosAfterText: !txt,
     onProgress: options.onProgress,
   });

@@ -11,7 +11,8 @@ import type { ChatMessage, Tokenizer } from '../../io/tokenizer/types.ts';
 import { tokenBoundary } from './align.ts';
 import { DatasetError } from './errors.ts';
 import { alpacaPrompt, plainChatRender, type ChatRender } from './templates.ts';
-import type { Example, Problem, TokenizedExample } from './types.ts';
+import { rowPlace } from './place.ts';
+import type { Example, Problem, SourceFormat, TokenizedExample } from './types.ts';
 
 export interface TokenizeOptions {
   /**
@@ -22,6 +23,8 @@ export interface TokenizeOptions {
   plainChatFallback?: boolean;
   /** Append EOS to text rows (separate documents of a JSONL file). Default false (a .txt file is one document). */
   eosAfterText?: boolean;
+  /** How the file was read, so messages name rows as the user finds them ("record 12" in a JSON array). */
+  source?: SourceFormat;
   /** Called every few rows with the count done, so a UI can show progress. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -172,6 +175,6 @@ export function tokenizeExamples(examples: readonly Example[], tok: Tokenizer, f
   if (c.turnsWithoutEnd > 0)
     notes.push(`${c.turnsWithoutEnd} assistant turns have no end-of-turn token from the template: their whole rendered turn is in the loss`);
   if (out.length === 0 && examples.length > 0)
-    throw new DatasetError(file, `no example could be tokenized: ${problems.slice(0, 3).map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+    throw new DatasetError(file, `no example could be tokenized: ${problems.slice(0, 3).map((p) => `${rowPlace(options.source ?? 'jsonl', p.line, p.index)}: ${p.message}`).join('; ')}`);
   return { examples: out, problems, notes };
 }
