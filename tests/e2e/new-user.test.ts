@@ -182,9 +182,20 @@ describe.skipIf(!haveChromium || !GGUF || !ALPACA || !KTO || !TEXT || !SMOL)('a 
 
   it(`a ${STEPS}-step run: whole-step ticks over steps 1–${STEPS}, a summary and a table beside the chart, the panels in <main>`, async () => {
     await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of 32 tokens') && !document.querySelector('[data-testid="train-start"]')?.disabled`);
-    await page.getByTestId('train-start').click();
+    // Started from the keyboard: Start turns disabled, and focus moves along the row instead of falling to the page;
+    // when the run ends, Pause and Stop turn disabled and it comes back to Start.
+    await page.getByTestId('train-start').focus();
+    await page.keyboard.press('Enter');
+    await until(page, `document.querySelector('[data-testid="train-status"]')?.textContent === 'running' && document.querySelector('[data-testid="train-start"]')?.disabled`);
+    await page.waitForTimeout(100);
+    const whileRunning = await page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName);
     await until(page, `['done', 'error', 'stopped'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? '')`, 240_000);
     expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    await page.waitForTimeout(100);
+    const afterRun = await page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName);
+    console.log(`focus while running: ${whileRunning}; after: ${afterRun}`);
+    expect(whileRunning).toBe('train-pause');
+    expect(afterRun).toBe('train-start');
     await page.getByTestId('train-panel').screenshot({ path: shot('run') });
     const chart = page.getByTestId('loss-chart');
     const ticks = ((await chart.getAttribute('data-x-ticks')) ?? '').split(' ').filter(Boolean).map(Number);

@@ -3,7 +3,7 @@
 // chart, speed, ETA, GPU memory, samples before and after). Everything heavy
 // happens in the engine worker (actions.startTraining and friends); this only
 // renders the store's train slice. Disabled until a model is loaded.
-import { memo, useCallback, useEffect, useState } from 'react';
+import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import { currentTrainFile, pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
@@ -62,6 +62,18 @@ export function TrainPanel() {
   const dataReady = (data.status === 'ready' || (data.status === 'reading' && data.report !== null && data.name === file?.name)) && (data.report?.counts.trainWindows ?? 0) > 0;
   const canStart = ready && !!file && dataReady && !active && !plan.report?.refused && plan.status !== 'error';
   const word = statusWord(r);
+
+  // Start turns disabled when a run starts, Pause and Stop when it ends: a disabled button loses keyboard focus to the
+  // page. When focus was in this row and has fallen to the body, it goes to the row's first enabled button.
+  const buttons = useRef<HTMLDivElement>(null);
+  const focusInRow = useRef(false);
+  useEffect(() => {
+    // (Chrome moves focus off a button that turned disabled only at its next rendering step, so "still on a
+    // disabled button" counts as fallen too.)
+    const at = document.activeElement;
+    if (!focusInRow.current || (at && at !== document.body && !(at as HTMLButtonElement).disabled)) return;
+    buttons.current?.querySelector<HTMLButtonElement>('button:not(:disabled)')?.focus();
+  }, [active, r.stopping, r.pausing, canStart]);
   return (
     <section className="panel train-panel" data-testid="train-panel" data-run-id={r.runId}>
       <h2 className="with-badge">
@@ -84,7 +96,15 @@ export function TrainPanel() {
             </fieldset>
             <Plan plan={plan} />
             <ExportFormatsHint />
-            <div className="buttons left train-buttons">
+            <div
+              className="buttons left train-buttons"
+              ref={buttons}
+              onFocus={() => (focusInRow.current = true)}
+              onBlur={(ev) => {
+                // Leaving for another element ends it; falling to nothing (a button turned disabled) does not.
+                if (ev.relatedTarget) focusInRow.current = buttons.current?.contains(ev.relatedTarget as Node) ?? false;
+              }}
+            >
               <button type="button" className="primary" data-testid="train-start" disabled={!canStart} onClick={() => void startTraining(client, store)}>
                 Start
               </button>
