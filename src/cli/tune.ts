@@ -23,7 +23,7 @@ import { LlamaModel } from '../model/llama.ts';
 import { checkPlanFits, planStep } from '../model/planner.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
-import { buildDataset } from '../train/data/index.ts';
+import { buildDataset, promptIds, rowPlace } from '../train/data/index.ts';
 import { runWarnings } from '../train/outcome.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 import { encodeTrainedState, STATE_MANIFEST_FILE, STATE_TENSORS_FILE } from '../train/state.ts';
@@ -64,10 +64,12 @@ export const tuneCommand: Command = {
     '  --eval-data   held-out file (default: the last 10 % of --data); --eval-every N steps (default 0: before/after)',
     '  --eval-windows  at most this many held-out windows are scored (default 32)',
     '  --seed        data order and LoRA init (default 0); the same seed repeats a run exactly',
+    '  --plain-chat  chat data on a model without a chat template: render it as plain "User:/Assistant:" turns',
     '  --out         folder for the trained state (default ./sub4-run)',
     '  --format      also export into --out when training ends: gguf, gguf-lora, peft or gptq (as sub4 export;',
     '                a format the run cannot write exactly is refused before training starts)',
-    '  --sample      a prompt continued greedily (16 tokens) before and after training',
+    '  --sample      a prompt continued greedily (16 tokens) before and after training (in the data\'s layout:',
+    '                the Alpaca template for instructions, the chat template for chats)',
     '  --json        one JSON object per line: steps, evals, samples, then a summary',
     '  --checkpoint-every  write a checkpoint (checkpoint.safetensors in --out) every N steps; default: about',
     '                every minute of training; 0: only at the end or Stop. A new one replaces the old only when complete',
@@ -82,6 +84,7 @@ export const tuneCommand: Command = {
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
+    'plain-chat': { type: 'boolean' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
   },
   async run(values, positionals) {
@@ -125,9 +128,11 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
   const onSigint = () => stop.abort();
   try {
     const file = basename(s.data);
-    const ds = buildDataset(text, file, m.tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: evalText === null ? 0.1 : 0 });
-    const evalWins = evalText === null ? ds.eval : buildDataset(evalText, basename(s.evalData!), m.tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: 0 }).train;
-    for (const p of ds.problems.slice(0, 5)) log(`${file}:${p.line}: ${p.message}`);
+    const plainChatFallback = s.plainChat === true; // absent in checkpoints written before the flag
+    const ds = buildDataset(text, file, m.tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: evalText === null ? 0.1 : 0, plainChatFallback });
+    const evalWins =
+      evalText === null ? ds.eval : buildDataset(evalText, basename(s.evalData!), m.tokenizer, { seqLen: s.seqLen, seed: s.seed, evalFraction: 0, plainChatFallback }).train;
+    for (const p of ds.problems.slice(0, 5)) log(`${file}: ${rowPlace(ds.parsed.source, p.line, p.index)}: ${p.message}`);
     log(`${ds.counts.trainWindows} train windows, ${evalWins.count} held-out windows of ${s.seqLen} tokens`);
     if (s.earlyStop > 0 && evalWins.count === 0) throw new UsageError('--early-stop needs held-out windows, and this data gives none (add --eval-data)');
     const identity: RunIdentity = {
@@ -149,7 +154,8 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
     const prepared = quant ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log) : null;
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
-    const samplePrompts = s.sample !== null ? [m.tokenizer.encode(s.sample, { addBos: true })] : [];
+    // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
+    const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
     const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable }> => {
       let weights: ModelWeights | undefined;

@@ -35,6 +35,8 @@ export interface TuneSettings {
   peqa: PeqaKind;
   format: ExportFormat | null;
   sample: string | null;
+  /** Chat data on a model without a chat template is rendered as plain User:/Assistant: turns (else refused). */
+  plainChat: boolean;
   /** Steps between checkpoints; null: about every minute; 0: only when the run ends or stops. */
   checkpointEvery: number | null;
   /** Evaluations without a better held-out loss before stopping; 0: off. */
@@ -84,13 +86,14 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     peqa,
     format,
     sample: typeof values.sample === 'string' ? values.sample : null,
+    plainChat: values['plain-chat'] === true,
     checkpointEvery: values['checkpoint-every'] === undefined ? null : intFlag(values['checkpoint-every'], 'checkpoint-every', 0, 0),
     earlyStop,
   };
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'checkpoint-every', 'early-stop', 'out'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

@@ -106,7 +106,7 @@ describe('what an export is called, and how its README loads the base', () => {
   it("the PEFT README loads the base by its Hub id when known; else from its folder, saying so", () => {
     const facts: CardFacts = {
       format: 'peft', files: ['adapter_model.safetensors', 'adapter_config.json'], base: 'stories260K', baseId: null, method: 'lora', quant: '4-bit',
-      steps: 10, data: { file: 'd.txt', bytes: 1 }, seqLen: 64, batch: 1, lr: 1e-3, seed: 0, perplexity: { before: null, after: null }, lora: { rank: 8, alpha: 16 }, notes: [],
+      steps: 10, data: { file: 'd.txt', bytes: 1 }, seqLen: 64, batch: 1, lr: 1e-3, seed: 0, perplexity: { before: null, after: null }, lora: { rank: 8, alpha: 16 }, contents: [], notes: [],
     };
     const local = modelCard(facts);
     expect(local).not.toContain('from_pretrained("stories260K")');
