@@ -8,7 +8,7 @@ import { fixture } from '../helpers/fixtures.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
 import { ExportError } from '../../src/export/target.ts';
-import { exportChoices, exportTuned } from '../../src/export/export.ts';
+import { exportChoices, exportTuned, ggufFileName } from '../../src/export/export.ts';
 import { plannedExports } from '../../src/export/plan.ts';
 import { tunedModel, type TunedModel } from '../../src/export/tuned.ts';
 import type { StateManifest } from '../../src/train/state.ts';
@@ -45,7 +45,7 @@ describe.skipIf(!path)('GGUF export of a run with LoRA factors', () => {
 
       const mem = memoryTarget();
       const r = await exportTuned(tm, 'gguf-lora', mem);
-      expect(r.files).toEqual(['model.gguf', 'adapter.gguf', 'README.md']);
+      expect(r.files).toEqual([ggufFileName(tm), 'adapter.gguf', 'README.md']);
       const readme = text(mem.files.get('README.md'));
       console.log(readme.slice(readme.indexOf('## What the files hold')));
       expect(readme).toContain('`model.gguf`: the quantized base, unchanged; on its own it is not the tuned model');
