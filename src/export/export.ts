@@ -67,14 +67,14 @@ export function exportChoices(tm: TunedModel): ExportChoice[] {
   const gguf: ExportChoice = g.problems.length
     ? { format: 'gguf', ok: false, detail: g.problems[0], notes: g.problems.slice(1) }
     : hasLora
-      ? { format: 'gguf', ok: false, detail: `this run's tune is ${tm.manifest.trainMethod === 'lora' ? '' : 'partly '}in its LoRA factors, which a lone model.gguf does not hold: export GGUF + LoRA adapter (run it with --lora ${GGUF_LORA_FILE})`, notes: [] }
+      ? { format: 'gguf', ok: false, detail: `this run's tune is ${tm.manifest.trainMethod === 'lora' ? '' : 'partly '}in its LoRA factors, which a lone ${ggufFileName(tm)} does not hold: export GGUF + LoRA adapter (run it with --lora ${GGUF_LORA_FILE})`, notes: [] }
       : { format: 'gguf', ok: true, detail: 'the quantized model with its tuned scales', notes: g.notes };
   const noLora = 'this run trained no LoRA factors';
   const baseWhat = [...tm.linears.values()].some((l) => l.trained) ? 'the quantized base with its tuned scales' : 'the quantized base, unchanged';
   return [
     gguf,
     hasLora
-      ? { format: 'gguf-lora', ok: !g.problems.length, detail: g.problems.length ? `the base GGUF: ${g.problems[0]}` : `model.gguf (${baseWhat}) + ${GGUF_LORA_FILE} (the LoRA factors): load both`, notes: g.problems.length ? [] : g.notes }
+      ? { format: 'gguf-lora', ok: !g.problems.length, detail: g.problems.length ? `the base GGUF: ${g.problems[0]}` : `${ggufFileName(tm)} (${baseWhat}) + ${GGUF_LORA_FILE} (the LoRA factors): load both`, notes: g.problems.length ? [] : g.notes }
       : { format: 'gguf-lora', ok: false, detail: noLora, notes: [] },
     hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)', notes: [] } : { format: 'peft', ok: false, detail: noLora, notes: [] },
     gptqChoice(tm),
@@ -194,11 +194,11 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
   const lora = tm.lora && `the LoRA factors (rank ${tm.lora.rank}, alpha ${tm.lora.alpha}, ${tm.lora.factors.length} layers)`;
   switch (format) {
     case 'gguf':
-      return ['`model.gguf`: the whole tuned model (the base\'s integer codes with the tuned scales); the held-out perplexity after is this file\'s'];
+      return [`\`${ggufFileName(tm)}\`: the whole tuned model (the base's integer codes with the tuned scales); the held-out perplexity after is this file's`];
     case 'gguf-lora':
       return [
-        `\`model.gguf\`: ${scalesTuned ? 'the quantized base with the tuned scales' : 'the quantized base, unchanged'}; on its own it is not the tuned model`,
-        `\`${GGUF_LORA_FILE}\`: ${lora}; the held-out perplexity after is that of model.gguf with this adapter applied (\`--lora ${GGUF_LORA_FILE}\`)`,
+        `\`${ggufFileName(tm)}\`: ${scalesTuned ? 'the quantized base with the tuned scales' : 'the quantized base, unchanged'}; on its own it is not the tuned model`,
+        `\`${GGUF_LORA_FILE}\`: ${lora}; the held-out perplexity after is that of ${ggufFileName(tm)} with this adapter applied (\`--lora ${GGUF_LORA_FILE}\`)`,
       ];
     case 'peft':
       return [
