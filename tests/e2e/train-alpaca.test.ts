@@ -113,7 +113,9 @@ describe.skipIf(!haveChromium || !GGUF || !ALPACA)('issue 21: the Alpaca recipe 
     const files = await page.evaluate(async () => {
       const root = await navigator.storage.getDirectory();
       const out: Record<string, number> = {};
-      for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) out[name] = (await (await root.getFileHandle(name)).getFile()).size;
+      // Files only: the origin's storage also holds the studio's own folders (saved runs, the Hub cache).
+      for await (const [name, h] of (root as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries())
+        if (h.kind === 'file') out[name] = (await (h as FileSystemFileHandle).getFile()).size;
       return out;
     });
     console.log(`exported: ${JSON.stringify(files)}`);

@@ -1,5 +1,5 @@
 // The page: header; the model (drop area and the Hub field above its card) on the left; on the
-// right what to do with it (generate, perplexity) above the GPU panel (its limits folded); below,
+// right what to do with it (generate, perplexity) above the GPU panel; below,
 // across the page, fine-tuning it (the loss chart wants the width), and exporting
 // the trained run once a run has finished.
 import { DropArea } from './DropArea.tsx';
@@ -24,8 +24,8 @@ export function App() {
             <HubPanel />
             <ModelCard />
           </div>
-          {/* The GPU panel keeps its limits and self-test figures folded: unfolded, it made this column twice as
-              tall as the other and pushed Fine-tune below the fold at 1280×900. */}
+          {/* The GPU panel keeps its details, limits and self-test figures folded, and Generate / Perplexity show
+              their settings only once a model is loaded: else the first screen at 1280×900 ends above Fine-tune. */}
           <div className="stack">
             <GeneratePanel />
             <PerplexityPanel />

@@ -30,7 +30,7 @@ export function DemoButton() {
       </button>{' '}
       <span className="muted" role="status" aria-live="polite" data-testid="demo-status" data-step={demo.step}>
         {demo.step === 'idle'
-          ? 'no model at hand? stories260K (277 KB) learns a little Shakespeare, in this tab'
+          ? 'no model at hand? stories260K (277 KB) learns some Shakespeare'
           : demo.step === 'fetching' && demo.fetched > 0
             ? `${WORDS.fetching}: ${formatBytes(demo.fetched)}${demo.total ? ` of ${formatBytes(demo.total)}` : ''}`
             : WORDS[demo.step]}

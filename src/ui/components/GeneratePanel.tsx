@@ -109,6 +109,8 @@ export function GeneratePanel() {
               </select>
             </label>
           )}
+          {/* The sampling settings appear with a model: before, they only pushed the page down (1280×900). */}
+          {ready && (
           <div className="fields">
             <NumberField label="Max tokens" value={maxTokens} onChange={setMaxTokens} testId="max-tokens" min={1} />
             <NumberField label="Temperature" value={temperature} onChange={setTemperature} testId="temperature" min={0} step="any" title="0 = greedy: always the most likely token" />
@@ -116,6 +118,7 @@ export function GeneratePanel() {
             <NumberField label="Top-p" value={topP} onChange={setTopP} testId="top-p" min={0} max={1} step="any" title="keep the most likely tokens up to this probability; 1 = off" />
             <NumberField label="Seed" value={seed} onChange={setSeed} testId="seed" min={0} title="the same seed and settings give the same text" />
           </div>
+          )}
           <div className="buttons left">
             <button type="submit" className="primary" data-testid="generate" disabled={running}>
               Generate

@@ -28,23 +28,31 @@ export function GpuPanel() {
             <td data-testid="adapter-name">{a ? [a.vendor, a.architecture].filter(Boolean).join(' / ') || 'unnamed adapter' : ''}</td>
           </tr>
           <tr>
-            <th>Description</th>
-            <td>{a ? a.description || a.device || 'not reported by this browser' : pending}</td>
-          </tr>
-          <tr>
             <th>Software emulation</th>
             <td>{a ? (a.isSoftware ? 'yes — a CPU stands in for the GPU, so everything is slow' : 'no — a hardware GPU') : pending}</td>
           </tr>
-          <tr>
-            <th>shader-f16</th>
-            <td>{yesNo(gpu.features?.f16, pending)}</td>
-          </tr>
-          <tr>
-            <th>subgroups</th>
-            <td>{yesNo(gpu.features?.subgroups, pending)}</td>
-          </tr>
         </tbody>
       </table>
+      {/* Folded with the limits below: the first screen at 1280×900 has to reach the Fine-tune panel. */}
+      <details className="limits-details" data-testid="gpu-details">
+        <summary>Adapter details</summary>
+        <table className="kv">
+          <tbody>
+            <tr>
+              <th>Description</th>
+              <td>{a ? a.description || a.device || 'not reported by this browser' : pending}</td>
+            </tr>
+            <tr>
+              <th>shader-f16</th>
+              <td>{yesNo(gpu.features?.f16, pending)}</td>
+            </tr>
+            <tr>
+              <th>subgroups</th>
+              <td>{yesNo(gpu.features?.subgroups, pending)}</td>
+            </tr>
+          </tbody>
+        </table>
+      </details>
       <SelfTest gpu={gpu} />
       {/* Collapsed: thirty rows of limits would push the Fine-tune panel below the fold, and few readers need them. */}
       {gpu.limits && (

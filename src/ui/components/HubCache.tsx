@@ -18,14 +18,15 @@ export function HubCache() {
 
   return (
     <div data-testid="hub-cache">
-      <h3>Cached in this browser</h3>
       {cache.error && <ErrorNote title="Could not read the cache" error={cache.error} />}
+      {/* Empty, it is one line: the first screen has to show the Fine-tune panel at 1280×900. */}
       {cache.repos.length === 0 ? (
         <p className="note" data-testid="hub-cache-empty">
-          Nothing cached yet.
+          Cached in this browser: nothing yet.
         </p>
       ) : (
         <>
+          <h3>Cached in this browser</h3>
           <table className="files">
             <tbody>
               {cache.repos.map((r) => (

@@ -47,6 +47,8 @@ export function PerplexityPanel() {
       {!ready && <p className="muted">Load a model to evaluate it on a text.</p>}
       <form onSubmit={submit}>
         <fieldset disabled={!ready}>
+          {/* The text and window settings appear with a model: before, they only pushed the page down (1280×900). */}
+          {ready && (
           <div
             className={over && ready ? 'drop small over' : 'drop small'}
             onDragOver={(ev) => {
@@ -85,10 +87,13 @@ export function PerplexityPanel() {
               }}
             />
           </div>
-          <div className="fields">
-            <NumberField label="ctx (tokens per window)" value={ctx} onChange={setCtx} testId="ppl-ctx" min={2} title="window length, BOS included" />
-            <NumberField label="Windows" value={windows} onChange={setWindows} testId="ppl-windows" min={1} title="consecutive windows from the start of the text" />
-          </div>
+          )}
+          {ready && (
+            <div className="fields">
+              <NumberField label="ctx (tokens per window)" value={ctx} onChange={setCtx} testId="ppl-ctx" min={2} title="window length, BOS included" />
+              <NumberField label="Windows" value={windows} onChange={setWindows} testId="ppl-windows" min={1} title="consecutive windows from the start of the text" />
+            </div>
+          )}
           <div className="buttons left">
             <button type="submit" className="primary" data-testid="evaluate" disabled={!file || running}>
               Evaluate
