@@ -3,7 +3,7 @@
 // outcome, so components only read state and call these.
 import type { EngineClient } from '../worker/client.ts';
 import type { ExportFormat } from '../export/export.ts';
-import type { ExportDestination, GenerateParams, ModelFileRef } from '../worker/protocol.ts';
+import type { ExportDestination, GenerateParams, ModelFileRef, SavedRun } from '../worker/protocol.ts';
 import { formSettings } from './slices/train.ts';
 import type { AppStore } from './store.ts';
 
@@ -196,19 +196,27 @@ export async function planTraining(client: EngineClient, store: AppStore): Promi
   }
 }
 
-/** Fine-tune with the form's settings on the dataset file; step points, evals and samples stream into the store. */
-export async function startTraining(client: EngineClient, store: AppStore): Promise<void> {
+/** Whether a train request is in flight. */
+export function trainingRunning(store: AppStore): boolean {
+  return trainings.has(store);
+}
+
+/**
+ * Fine-tune with the form's settings on the dataset file; step points, evals and samples stream into the store.
+ * With `resume`, continue that saved run instead (its settings come from its checkpoint, in the worker).
+ */
+export async function startTraining(client: EngineClient, store: AppStore, resume?: SavedRun): Promise<void> {
   const file = trainFiles.get(store);
   if (!file || trainings.has(store)) return;
   const s = store.getState();
   const settings = formSettings(s.train.form);
-  const runId = s.trainStarted(settings.steps, settings.samplePrompt);
+  const runId = s.trainStarted(resume ? resume.totalSteps : settings.steps, settings.samplePrompt);
   const abort = new AbortController();
   let ended!: () => void;
   trainings.set(store, { runId, abort, ended: new Promise<void>((r) => (ended = r)) });
   try {
     const r = await client.request(
-      { type: 'train', ...settings, file, name: file.name, plainChat: s.train.form.plainChat },
+      { type: 'train', ...settings, file, name: file.name, plainChat: s.train.form.plainChat, ...(resume ? { resume: resume.id } : {}) },
       (p) => s.trainProgress(runId, p),
       (e) => s.trainStream(runId, e),
       abort.signal,

@@ -10,9 +10,10 @@ import { createGpuSlice, type GpuSlice } from './slices/gpu.ts';
 import { createHubSlice, type HubSlice } from './slices/hub.ts';
 import { createModelSlice, type ModelSlice } from './slices/model.ts';
 import { createPerplexitySlice, type PerplexitySlice } from './slices/perplexity.ts';
+import { createRunsSlice, type RunsSlice } from './slices/runs.ts';
 import { createTrainSlice, type TrainSlice } from './slices/train.ts';
 
-export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & ExportSlice & DemoSlice & HubSlice;
+export type AppState = GpuSlice & FilesSlice & ModelSlice & GenerateSlice & PerplexitySlice & TrainSlice & RunsSlice & ExportSlice & DemoSlice & HubSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -23,6 +24,7 @@ export function createAppStore(): AppStore {
     ...createGenerateSlice(...a),
     ...createPerplexitySlice(...a),
     ...createTrainSlice(...a),
+    ...createRunsSlice(...a),
     ...createExportSlice(...a),
     ...createDemoSlice(...a),
     ...createHubSlice(...a),

@@ -43,4 +43,13 @@ const env: HandlerEnv = {
   },
 };
 
+// Browser tests simulate a driver reset mid-run through this (tests/e2e/device_loss.test.ts; page.workers()
+// evaluate in the worker). Destroying the worker's own device is what a reset does to it, and the engine
+// recovers from that, so it exposes nothing a page could misuse.
+(self as unknown as { sub4LoseDevice: () => Promise<boolean> }).sub4LoseDevice = async () => {
+  const ctx = await context?.catch(() => null);
+  ctx?.destroy();
+  return !!ctx;
+};
+
 serve(self as unknown as EnginePort, env);

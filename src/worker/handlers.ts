@@ -8,6 +8,7 @@ import { checkModelFiles, loadModel } from './load_model.ts';
 import type { HandlerTable } from './handler_env.ts';
 import { hubCache, hubCacheDelete, hubDownload, hubList } from './hub.ts';
 import { perplexity } from './perplexity.ts';
+import { runsDelete, runsList } from './runs.ts';
 import { train, trainControl, trainData, trainPlan } from './train.ts';
 
 export const handlers: HandlerTable = {
@@ -42,6 +43,8 @@ export const handlers: HandlerTable = {
   'train-plan': trainPlan,
   train,
   'train-control': trainControl,
+  'runs-list': () => runsList(),
+  'runs-delete': (req) => runsDelete(req),
   'export-choices': exportChoicesRequest,
   export: exportRequest,
   'hub-list': hubList,

@@ -39,6 +39,11 @@ export interface RunOptions {
   progress(phase: string, done: number, total: number): void;
   /** The request's own cancel signal. */
   signal: AbortSignal;
+  /**
+   * The job handles a lost device itself (training goes on on a new one,
+   * src/train/checkpoint/recover.ts): it is not failed at once when the device is lost.
+   */
+  survivesLoss?: boolean;
 }
 
 interface Resident {
@@ -144,7 +149,7 @@ export class ModelSlot {
       const tokenizer = file.tokenizer;
       const signal = AbortSignal.any([opts.signal, own.signal]);
       const work = fn({ file, tokenizer, signal });
-      return await untilLost(ctx, work);
+      return opts.survivesLoss ? await work : await untilLost(ctx, work);
     } finally {
       if (this.running === own) this.running = null;
       release();

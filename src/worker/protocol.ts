@@ -13,7 +13,7 @@
 import type { AdapterSummary, LimitName } from '../gpu/device.ts';
 import type { SelfTestResult } from '../gpu/selftest.ts';
 import type { ModelFacts } from '../model/facts.ts';
-import type { TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
+import type { SavedRunsReport, TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
 import type { ExportChoicesReport, ExportParams, ExportReport, ExportStream } from './protocol_export.ts';
 import type { HubCacheReport, HubDownloaded, HubDownloadParams, HubListing, HubListParams } from './protocol_hub.ts';
 
@@ -144,8 +144,12 @@ export interface EngineRequests {
   'train-plan': TrainSettings;
   /** Fine-tune the current model; cancel = Stop between steps, resolving with what was trained. */
   train: TrainParams;
-  /** Pause or resume the running train request between steps. */
-  'train-control': { action: 'pause' | 'resume' };
+  /** Pause or resume the running train request between steps; 'checkpoint': write one now (the tab was hidden). */
+  'train-control': { action: 'pause' | 'resume' | 'checkpoint' };
+  /** The runs saved in the browser's storage (OPFS), unfinished and finished, and the storage used. */
+  'runs-list': Record<never, never>;
+  /** Delete a saved run's checkpoints. */
+  'runs-delete': { id: string };
   /** Which formats the last trained run can be exported to, and why not. */
   'export-choices': Record<never, never>;
   /** Write the last trained run in a format; cancel stops it (the file being written is dropped). */
@@ -175,6 +179,8 @@ export interface EngineResults {
   train: TrainReport;
   /** Whether a run was there to pause or resume. */
   'train-control': { running: boolean };
+  'runs-list': SavedRunsReport;
+  'runs-delete': { deleted: boolean };
   'export-choices': ExportChoicesReport;
   export: ExportReport;
   'hub-list': HubListing;
@@ -197,6 +203,8 @@ export interface EngineStreams {
   'train-plan': never;
   train: TrainStream;
   'train-control': never;
+  'runs-list': never;
+  'runs-delete': never;
   'export-choices': never;
   export: ExportStream;
   'hub-list': never;

@@ -60,9 +60,41 @@ export interface TrainSettings {
   /** Continued greedily before and after training ('' = no samples). */
   samplePrompt: string;
   sampleTokens: number;
+  /** Write a checkpoint every N steps; null: about every minute of training (CHECKPOINT_SECONDS); 0: only at Pause, Stop, a hidden tab and the end. */
+  checkpointEvery?: number | null;
+  /** Stop when the held-out loss has not improved for N evaluations and end on the best (needs evalEvery); 0: off. */
+  earlyStop?: number;
 }
 
-export interface TrainParams extends TrainSettings, TrainDataFile {}
+export interface TrainParams extends TrainSettings, TrainDataFile {
+  /**
+   * Continue the saved run with this id (runs-list) instead of starting one: its
+   * settings come from the checkpoint, and the model and data must be the same files.
+   */
+  resume?: string;
+}
+
+/** A run saved in the browser's storage, as its checkpoint's header describes it. */
+export interface SavedRun {
+  id: string;
+  /** Null when the checkpoint cannot be read (then `problem` says why; it can only be deleted). */
+  method: string | null;
+  model: string | null;
+  data: string | null;
+  step: number;
+  totalSteps: number;
+  /** Bytes of every file the run keeps. */
+  bytes: number;
+  /** When the checkpoint was last written (ms since 1970). */
+  savedAt: number;
+  problem: string | null;
+}
+
+export interface SavedRunsReport {
+  runs: SavedRun[];
+  /** navigator.storage.estimate() of the whole page, when the browser tells. */
+  storage: { usage: number; quota: number } | null;
+}
 
 /** The planner's peak GPU memory for a run with these settings on the current model. */
 export interface TrainPlanReport {
@@ -94,7 +126,13 @@ export type TrainStream =
   | { type: 'steps'; points: TrainStepPoint[] }
   | { type: 'eval'; step: number; loss: number; ppl: number; tokens: number }
   | { type: 'sample'; when: 'before' | 'after'; prompt: string; text: string }
-  | { type: 'state'; state: 'running' | 'paused' };
+  | { type: 'state'; state: 'running' | 'paused' }
+  /** The run's id in the browser's storage (sent first; a resumed run keeps its id). */
+  | { type: 'run'; id: string; resumedFrom: number | null; losses: number[] }
+  /** A checkpoint was written: the run can be resumed from `step` after a reload. */
+  | { type: 'checkpoint'; step: number; where: string }
+  /** Something the run went through in words: a lost device replaced, a checkpoint not written, the held-out guard. */
+  | { type: 'note'; text: string; kind: 'device' | 'storage' | 'guard' };
 
 /**
  * How a train request ends. Stop ends it early and keeps what was trained (stop 'stopped'); so does an error
@@ -115,6 +153,10 @@ export interface TrainReport {
   peakGpuBytes: number;
   seconds: number;
   samples: { prompt: string; before: string | null; after: string | null };
-  /** Notes of the set-up (layers left frozen, LQ-LoRA). */
+  /** Notes of the set-up (layers left frozen, LQ-LoRA) and of the run (a device lost and replaced). */
   notes: string[];
+  /** The run's id in the browser's storage (its checkpoints: runs-list). */
+  runId: string;
+  /** How many times a lost GPU device was replaced during the run. */
+  recoveries: number;
 }

@@ -23,9 +23,13 @@ import { CancelledError, intParam, NoModelError, RequestParamError } from './err
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
-import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainStepPoint, TrainStream } from './protocol.ts';
-import { checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText } from './train_data.ts';
-import { restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
+import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from './protocol.ts';
+import { checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText, type CheckedSettings } from './train_data.ts';
+import { resetBaseScales, restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
+import { newRunStore, openSavedRun } from './runs.ts';
+import { RunCheckpoints } from './train_checkpoints.ts';
+import { checkIdentity, dataIdentity, modelIdentity, type RunIdentity } from '../train/checkpoint/identity.ts';
+import { runWithRecovery, RunDeviceLostError, type RunParts } from '../train/checkpoint/recover.ts';
 
 /** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
 const EVAL_FRACTION = 0.1;
@@ -68,22 +72,32 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   return assertPlainData({ total: plan.total, parts: { ...plan.parts }, largest: { ...plan.largest }, refused, notes }, 'train-plan');
 }
 
-export function trainControl(req: EngineRequest<'train-control'>, _io: HandlerIO<'train-control'>, env: HandlerEnv): Promise<{ running: boolean }> {
-  const gate = env.models.training.gate;
+export async function trainControl(req: EngineRequest<'train-control'>, _io: HandlerIO<'train-control'>, env: HandlerEnv): Promise<{ running: boolean }> {
+  const slot = env.models.training;
+  const gate = slot.gate;
+  if (req.action !== 'pause' && req.action !== 'resume' && req.action !== 'checkpoint')
+    throw new TypeError(`train-control: action must be pause, resume or checkpoint, got ${String(req.action)}`);
   if (gate && req.action === 'pause') gate.pause();
   else if (gate && req.action === 'resume') gate.resume();
-  else if (req.action !== 'pause' && req.action !== 'resume') throw new TypeError(`train-control: action must be pause or resume, got ${String(req.action)}`);
-  return Promise.resolve({ running: gate !== null });
+  else if (req.action === 'checkpoint') await slot.checkpointNow?.();
+  return { running: gate !== null };
 }
 
 export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>, env: HandlerEnv): Promise<TrainReport> {
-  const s = checkSettings(req);
+  // A resumed run takes every setting from its checkpoint: the page's form may say anything by now.
+  const saved = req.resume === undefined ? null : await openSavedRun(req.resume);
+  const s = checkSettings(saved ? (saved.checkpoint.settings as unknown as TrainSettings) : req);
   const name = dataName(req);
   const ctx = await env.getContext(io.progress);
-  const tio: HandlerIO<'train'> = { ...io, progress: throttled(io.progress) };
-  const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, req.plainChat === true, j, resident, tio, env);
-  // A quantized base is uploaded by the job itself; the resident float weights make room for it.
-  return quantOf(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama));
+  const tio: HandlerIO<'train'> & { survivesLoss: true } = { ...io, progress: throttled(io.progress), survivesLoss: true };
+  const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, req.plainChat === true, saved, j, resident, tio, env);
+  try {
+    // A quantized base is uploaded by the job itself; the resident float weights make room for it.
+    return await (quantOf(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama)));
+  } catch (e) {
+    if (e instanceof RunDeviceLostError && e.savedTo) throw new RunDeviceLostError(`${e.message}: reload the page and choose Resume under "Saved runs"`, e.step, e.savedTo, { cause: e });
+    throw e;
+  }
 }
 
 /** Progress that posts every new phase and every phase's end, and otherwise at most once per STEP_POST_MS. */
@@ -99,12 +113,21 @@ function throttled(progress: HandlerIO<'train'>['progress']): HandlerIO<'train'>
   };
 }
 
+/** One build of the run on a device: what runWithRecovery rebuilds after a loss. */
+interface Parts extends RunParts {
+  tr: Trainable;
+  llama: LlamaModel;
+  /** Weights this build uploaded; null when it borrowed the model slot's resident ones. */
+  weights: ModelWeights | null;
+}
+
 async function runTraining(
   ctx: GpuContext,
-  s: ReturnType<typeof checkSettings>,
+  s: CheckedSettings,
   data: Blob,
   name: string,
   plainChat: boolean,
+  saved: Awaited<ReturnType<typeof openSavedRun>> | null,
   { file, tokenizer, signal }: ModelFileJob,
   resident: LlamaModel | null,
   io: HandlerIO<'train'>,
@@ -115,6 +138,9 @@ async function runTraining(
   const max = file.config.maxPositions;
   if (s.seqLen > max) throw new RequestParamError('seq len', `${file.name} reads at most ${max} positions, so seq len must be at most ${max}`);
   const text = await readDataText(data, name, io.progress);
+  // Checked before anything is built: a checkpoint never continues on another model or other data.
+  const identity: RunIdentity = { model: await modelIdentity(file), data: [await dataIdentity('train', name, text)] };
+  if (saved) checkIdentity(saved.checkpoint.identity, identity, saved.file);
   io.progress('tokenizing', 0, 1);
   const ds = buildDataset(text, name, tokenizer, {
     seqLen: s.seqLen,
@@ -128,72 +154,119 @@ async function runTraining(
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen }), ctx.limits);
 
-  let weights: ModelWeights | null = null;
-  let tr: Trainable | null = null;
-  let trainer: Trainer | null = null;
-  let kept = false;
-  try {
-    let llama = resident;
-    let quantized = null;
-    if (quant) {
-      io.progress('quantizing', 0, 1);
-      const prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
-      stopIfReplaced(signal);
-      io.progress('uploading weights', 0, 1);
-      weights = await loadWeights(ctx, file, { quantized: prepared.quantized, onProgress: (d, t) => io.progress('uploading weights', d, t) });
-      llama = new LlamaModel(ctx, weights);
-      quantized = prepared.quantized;
+  const out = new StreamOut(io);
+  const runStore = saved ?? (await newRunStore());
+  const cps = new RunCheckpoints({ store: runStore.store, settings: s, identity, send: (e) => out.send(e), notes });
+  if (runStore.memoryOnly) cps.note(`Checkpoints stay in memory: ${runStore.memoryOnly}. A reload loses this run.`, 'storage');
+  out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [] });
+
+  let prepared: Awaited<ReturnType<typeof quantizeForTuning>> | null = null;
+  if (quant) {
+    io.progress('quantizing', 0, 1);
+    prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
+    stopIfReplaced(signal);
+  }
+  // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
+  const prompt = s.samplePrompt ? promptIds(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat, what: 'the sample prompt' }) : [];
+  const trainerOptions = {
+    batch: s.batch,
+    steps: s.steps,
+    schedule: { kind: 'cosine' as const, peak: s.lr, warmupSteps: Math.floor(s.steps / 10), totalSteps: s.steps, floor: s.lr / 10 },
+    evalEvery: s.evalEvery,
+    evalWindows: s.evalWindows,
+    samplePrompts: prompt.length ? [prompt] : [],
+    sampleTokens: s.sampleTokens,
+  };
+  // The whole run on one device. After a lost device it is built again on the new one with weights of its own
+  // (the resident ones died with the device); recover.ts puts the last good state back on it.
+  const build = async (c: GpuContext, borrowed: LlamaModel | null): Promise<Parts> => {
+    let weights: ModelWeights | null = null;
+    let tr: Trainable | null = null;
+    try {
+      let llama = borrowed;
+      if (!llama) {
+        io.progress('uploading weights', 0, 1);
+        weights = await loadWeights(c, file, { quantized: prepared?.quantized, onProgress: (d, t) => io.progress('uploading weights', d, t) });
+        llama = new LlamaModel(c, weights);
+      }
       io.progress('preparing', 0, 1);
       tr = await createTrainable(llama, file, cfg);
-      if (prepared.factors) applyLoraStart(tr, prepared.factors);
-    } else {
-      io.progress('preparing', 0, 1);
-      tr = await createTrainable(llama!, file, cfg);
+      if (prepared?.factors) applyLoraStart(tr, prepared.factors);
+      const trainer = new Trainer(llama, tr, { train: ds.train, eval: ds.eval }, trainerOptions);
+      const [t, w] = [tr, weights];
+      return {
+        trainer, tr: t, llama, weights: w,
+        destroy: () => {
+          trainer.destroy();
+          // Borrowed weights outlive the run: the base's scales go back into them (a no-op on a lost device).
+          if (!w) resetBaseScales(t);
+          t.destroy();
+          w?.destroy();
+        },
+      };
+    } catch (e) {
+      if (tr && !weights) resetBaseScales(tr);
+      tr?.destroy();
+      weights?.destroy();
+      throw e;
     }
-    // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
-    const prompt = s.samplePrompt ? promptIds(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat, what: 'the sample prompt' }) : [];
-    trainer = new Trainer(llama!, tr, { train: ds.train, eval: ds.eval }, {
-      batch: s.batch,
-      steps: s.steps,
-      schedule: { kind: 'cosine', peak: s.lr, warmupSteps: Math.floor(s.steps / 10), totalSteps: s.steps, floor: s.lr / 10 },
-      evalEvery: s.evalEvery,
-      evalWindows: s.evalWindows,
-      samplePrompts: prompt.length ? [prompt] : [],
-      sampleTokens: s.sampleTokens,
-    });
+  };
 
-    const out = new StreamOut(io);
-    const gate = new RunGate(signal, (state) => out.send({ type: 'state', state }));
-    slot.gate = gate;
-    // What the samples were prompted with, as shown: the typed text for plain-text data, else its rendered layout
-    // (template control tokens included), so the page shows what the model read.
-    const shownPrompt = s.samplePrompt ? promptText(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat }) : '';
-    const samples: TrainReport['samples'] = { prompt: shownPrompt, before: null, after: null };
-    const onEvent = (e: TrainEvent) => {
-      if (e.type === 'step') {
-        out.step({ step: e.step, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokensPerSecond, gpuBytes: e.gpuBytes, elapsedMs: gate.elapsed(), ...(e.event && !e.applied ? { skipped: e.event.message } : {}) });
-        io.progress(e.step >= s.steps || gate.aborted ? 'finishing' : 'training', e.step, s.steps);
-      } else if (e.type === 'eval') {
-        out.send({ type: 'eval', step: e.step, loss: e.evalLoss, ppl: e.evalPpl, tokens: e.tokens });
-        if (e.step === 0) io.progress('training', 0, s.steps);
-      } else {
-        const head = tokenizer.decode([...e.prompt], { skipSpecial: true });
-        const whole = tokenizer.decode([...e.prompt, ...e.tokens], { skipSpecial: true });
-        const text = whole.startsWith(head) ? whole.slice(head.length) : whole;
-        samples[e.when] = text;
-        out.send({ type: 'sample', when: e.when, prompt: shownPrompt, text });
-        if (e.when === 'before') io.progress('evaluating', 0, 1);
-      }
-    };
-    io.progress(prompt.length ? 'sampling' : 'evaluating', 0, 1);
-    const t0 = performance.now();
-    let sum;
-    try {
-      sum = await trainer.run(onEvent, gate);
-    } finally {
-      out.flush();
-      slot.gate = null;
+  const first = await build(ctx, quant ? null : resident);
+  const gate = new RunGate(signal, (state) => {
+    out.send({ type: 'state', state });
+    if (state === 'paused') void cps.saveNow();
+  });
+  slot.gate = gate;
+  slot.checkpointNow = () => cps.saveNow();
+  // What the samples were prompted with, as shown: the typed text for plain-text data, else its rendered layout
+  // (template control tokens included), so the page shows what the model read.
+  const shownPrompt = s.samplePrompt ? promptText(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat }) : '';
+  const samples: TrainReport['samples'] = { prompt: shownPrompt, before: null, after: null };
+  const sampleText = (p: readonly number[], tokens: readonly number[]) => {
+    const head = tokenizer.decode([...p], { skipSpecial: true });
+    const whole = tokenizer.decode([...p, ...tokens], { skipSpecial: true });
+    return whole.startsWith(head) ? whole.slice(head.length) : whole;
+  };
+  if (saved) for (const e of saved.checkpoint.progress.samples) samples[e.when] = sampleText(e.prompt, e.tokens);
+  const onEvent = (e: TrainEvent) => {
+    if (e.type === 'step') {
+      out.step({ step: e.step, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokensPerSecond, gpuBytes: e.gpuBytes, elapsedMs: gate.elapsed(), ...(e.event && !e.applied ? { skipped: e.event.message } : {}) });
+      io.progress(e.step >= s.steps || gate.aborted ? 'finishing' : 'training', e.step, s.steps);
+    } else if (e.type === 'eval') {
+      out.send({ type: 'eval', step: e.step, loss: e.evalLoss, ppl: e.evalPpl, tokens: e.tokens });
+      if (e.step === 0) io.progress('training', 0, s.steps);
+    } else {
+      const text = sampleText(e.prompt, e.tokens);
+      samples[e.when] = text;
+      out.send({ type: 'sample', when: e.when, prompt: shownPrompt, text });
+      if (e.when === 'before') io.progress('evaluating', 0, 1);
     }
+  };
+  io.progress(saved ? 'training' : prompt.length ? 'sampling' : 'evaluating', saved?.checkpoint.progress.step ?? 0, saved ? s.steps : 1);
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await runWithRecovery(
+      {
+        build: (c) => build(owners.get(c) ?? c, null),
+        newContext: async () => shared(await env.getContext(io.progress)),
+        checkpointer: cps.checkpointer,
+        log: (line) => cps.note(line, 'device'),
+      },
+      { ctx: shared(ctx), parts: first, resume: saved && { state: saved.checkpoint, file: saved.file } },
+      onEvent,
+      gate,
+    );
+  } finally {
+    out.flush();
+    slot.gate = null;
+    slot.checkpointNow = null;
+  }
+  const parts = r.parts as Parts;
+  const sum = r.summary;
+  let kept = false;
+  try {
     stopIfReplaced(signal);
     const ev = (e: typeof sum.before) => (e ? { loss: e.evalLoss, ppl: e.evalPpl } : null);
     const report = (): TrainReport =>
@@ -202,15 +275,17 @@ async function runTraining(
           stop: sum.stop, failure: sum.failure, steps: sum.steps, totalSteps: s.steps, evalBefore: ev(sum.before), evalAfter: ev(sum.after),
           warnings: runWarnings({ steps: sum.steps, lr: s.lr, evalBefore: ev(sum.before), evalAfter: ev(sum.after) }),
           tokensPerSecond: sum.tokensPerSecond, peakGpuBytes: sum.peakGpuBytes, seconds: (performance.now() - t0) / 1000, samples, notes,
+          runId: runStore.id, recoveries: r.recoveries,
         },
         'train',
       );
     // Nothing was trained (stopped before the first step): nothing to keep, export or generate with.
     if (sum.steps === 0) return report();
+    parts.trainer.destroy();
     // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
-    if (!quant) await restoreBaseScales(tr);
+    if (!parts.weights) await restoreBaseScales(parts.tr);
     slot.keep(
-      new TrainedRun(file, llama!, tr, quantized, {
+      new TrainedRun(file, parts.llama, parts.tr, prepared?.quantized ?? null, {
         method: s.method,
         quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
         base: { path: file.name, name: file.name },
@@ -218,19 +293,27 @@ async function runTraining(
         seed: s.seed, steps: sum.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
         perplexity: { before: sum.before?.evalPpl ?? null, after: sum.after?.evalPpl ?? null },
         losses: { first: sum.losses[0] ?? null, last: sum.losses.at(-1) ?? null },
-      }, weights),
+      }, parts.weights),
     );
     kept = true;
     return report();
   } finally {
-    trainer?.destroy();
-    if (!kept) {
-      if (tr && !quant) await restoreBaseScales(tr).catch(() => {});
-      tr?.destroy();
-      weights?.destroy();
-    }
+    if (!kept) parts.destroy();
   }
 }
+
+/**
+ * The worker's device as runWithRecovery sees it: the worker owns it (other
+ * requests use it too), so a failed run must not destroy it; a lost one is gone anyway.
+ */
+function shared(ctx: GpuContext): GpuContext {
+  const view = { ...ctx, destroy: () => {} };
+  owners.set(view, ctx);
+  return view;
+}
+
+/** Builds run on the device itself, so the kept run's model is on the context later requests get. */
+const owners = new WeakMap<GpuContext, GpuContext>();
 
 /** A new model replaced this one mid-run: nothing trained on it is worth keeping. */
 function stopIfReplaced(signal: AbortSignal): void {

@@ -14,13 +14,19 @@ export const MAX_DATA_BYTES = 256 << 20;
 /** Problems sent to the page; the count says how many there were. */
 const MAX_PROBLEMS = 100;
 
+/** Settings after checkSettings: every field present. */
+export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number };
+
 /** The settings of train and train-plan, every field checked. */
-export function checkSettings(s: TrainSettings): TrainSettings {
+export function checkSettings(s: TrainSettings): CheckedSettings {
   if (!TUNE_METHODS.includes(s.method)) throw new RequestParamError('method', `must be ${TUNE_METHODS.join(', ')}, got ${String(s.method)}`);
   const bits = s.bits === null ? null : (intParam(s.bits, 'bits', 2, 4) as 2 | 3 | 4);
   if (s.method === 'lqlora' && bits === null) throw new RequestParamError('bits', 'LQ-LoRA builds its quantized base itself: choose 2, 3 or 4 bits');
   const group = s.group === 'channel' ? 'channel' : intParam(s.group, 'group', 1, 1 << 20);
   if (typeof s.samplePrompt !== 'string') throw new RequestParamError('sample prompt', 'must be text');
+  const evalEvery = intParam(s.evalEvery, 'eval every', 0, 1_000_000);
+  const earlyStop = intParam(s.earlyStop ?? 0, 'early stop', 0, 10_000);
+  if (earlyStop > 0 && evalEvery === 0) throw new RequestParamError('early stop', 'watches the held-out loss during the run: set eval every to a number of steps first');
   return {
     method: s.method,
     bits,
@@ -31,11 +37,14 @@ export function checkSettings(s: TrainSettings): TrainSettings {
     lr: numParam(s.lr, 'learning rate', 0, 10),
     batch: intParam(s.batch, 'batch', 1, 4096),
     seqLen: intParam(s.seqLen, 'seq len', 2, 1 << 16),
-    evalEvery: intParam(s.evalEvery, 'eval every', 0, 1_000_000),
+    evalEvery,
     evalWindows: intParam(s.evalWindows, 'eval windows', 0, 1 << 16),
     seed: intParam(s.seed, 'seed', 0, 0xffffffff),
     samplePrompt: s.samplePrompt,
     sampleTokens: intParam(s.sampleTokens, 'sample tokens', 1, 4096),
+    // null: about every CHECKPOINT_SECONDS of training (the default the panel states).
+    checkpointEvery: s.checkpointEvery === null || s.checkpointEvery === undefined ? null : intParam(s.checkpointEvery, 'checkpoint every', 0, 1_000_000),
+    earlyStop,
   };
 }
 

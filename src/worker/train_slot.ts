@@ -108,6 +108,8 @@ export class TrainSlot {
   private kept: TrainedRun | null = null;
   /** The gate of the run in progress, for train-control; null when none runs. */
   gate: RunGate | null = null;
+  /** Write the running run's last good state as its checkpoint now (train-control 'checkpoint'); null when none runs. */
+  checkpointNow: (() => Promise<void>) | null = null;
 
   /** The last run's trained state, or null (none yet, or freed with its model). */
   get trained(): TrainedRun | null {
@@ -127,6 +129,18 @@ export class TrainSlot {
  * the base's back, computed from each layer's starting θ, and keep the trained
  * θ in the trainable, so generate sees the base and export still reads the run.
  */
+/**
+ * As restoreBaseScales, for a run that is being thrown away (an error, a lost
+ * device): the base's scales go back into the borrowed weights without reading
+ * the trained θ, so it is synchronous and can run inside a destroy().
+ */
+export function resetBaseScales(tr: Trainable): void {
+  const peqa = tr.layers.flatMap((roles) => Object.values(roles).flatMap((t) => (t?.peqa ? [t.peqa] : [])));
+  if (peqa.length === 0) return;
+  for (const p of peqa) p.gpu.theta.write(p.p.theta);
+  tr.apply();
+}
+
 export async function restoreBaseScales(tr: Trainable): Promise<void> {
   const peqa = tr.layers.flatMap((roles) => Object.values(roles).flatMap((t) => (t?.peqa ? [t.peqa] : [])));
   if (peqa.length === 0) return;

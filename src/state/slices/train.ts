@@ -33,6 +33,10 @@ export interface TrainForm {
   sampleTokens: string;
   /** Chat data on a model without a chat template: plain "User:/Assistant:" turns (a data option, not a setting). */
   plainChat: boolean;
+  /** Steps between checkpoints; '' = about every minute (the worker's CHECKPOINT_SECONDS). */
+  checkpointEvery: string;
+  /** Held-out evaluations without improvement before the run stops ('0' = off). */
+  earlyStop: string;
 }
 
 export const defaultTrainForm: TrainForm = {
@@ -52,6 +56,8 @@ export const defaultTrainForm: TrainForm = {
   samplePrompt: 'Once upon a time',
   sampleTokens: '24',
   plainChat: false,
+  checkpointEvery: '',
+  earlyStop: '0',
 };
 
 const num = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
@@ -73,6 +79,8 @@ export function formSettings(f: TrainForm): TrainSettings {
     seed: num(f.seed),
     samplePrompt: f.samplePrompt,
     sampleTokens: num(f.sampleTokens),
+    checkpointEvery: f.checkpointEvery.trim() === '' ? null : num(f.checkpointEvery),
+    earlyStop: num(f.earlyStop),
   };
 }
 
@@ -109,6 +117,14 @@ export interface TrainRunState {
   samples: { prompt: string; before: string | null; after: string | null };
   result: TrainReport | null;
   error: ErrorText | null;
+  /** The run's id in the browser's storage (its checkpoints), once the worker has said it. */
+  savedId: string | null;
+  /** The step the run continued from (a resumed run), else null. */
+  resumedFrom: number | null;
+  /** The step of the last checkpoint written: a reload resumes from there. */
+  checkpointStep: number | null;
+  /** What the run went through in words: a lost device replaced, a checkpoint not written, the guard. */
+  notes: { text: string; kind: 'device' | 'storage' | 'guard' }[];
 }
 
 export interface TrainState {
@@ -159,6 +175,10 @@ export const initialTrainRun: TrainRunState = {
   samples: { prompt: '', before: null, after: null },
   result: null,
   error: null,
+  savedId: null,
+  resumedFrom: null,
+  checkpointStep: null,
+  notes: [],
 };
 
 export const initialTrainState: TrainState = {
@@ -239,6 +259,13 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
             return { samples: { ...r.samples, prompt: e.prompt, [e.when]: e.text } };
           case 'state':
             return r.status === 'running' || r.status === 'paused' ? { status: e.state, pausing: false } : {};
+          case 'run':
+            // A resumed run's chart starts with the losses its checkpoint kept.
+            return { savedId: e.id, resumedFrom: e.resumedFrom, steps: e.losses.map((_, i) => i + 1), losses: [...e.losses] };
+          case 'checkpoint':
+            return { checkpointStep: e.step };
+          case 'note':
+            return { notes: [...r.notes, { text: e.text, kind: e.kind }] };
         }
       }),
     trainPausing: (runId) => patchRun(runId, (r) => (r.status === 'running' ? { pausing: true } : {})),

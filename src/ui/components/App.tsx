@@ -10,6 +10,7 @@ import { Header } from './Header.tsx';
 import { HubPanel } from './HubPanel.tsx';
 import { ModelCard } from './ModelCard.tsx';
 import { PerplexityPanel } from './PerplexityPanel.tsx';
+import { SavedRuns } from './SavedRuns.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
 
 export function App() {
@@ -33,6 +34,7 @@ export function App() {
           </div>
         </div>
         <TrainPanel />
+        <SavedRuns />
         <ExportPanel />
       </main>
     </div>

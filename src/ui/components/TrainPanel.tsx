@@ -6,6 +6,7 @@
 import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import { currentTrainFile, pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
+import { askPersistence, refreshRuns } from '../../state/saved_runs.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { DatasetPicker } from './DatasetPicker.tsx';
 import { ExportFormatsHint } from './ExportFormatsHint.tsx';
@@ -74,6 +75,11 @@ export function TrainPanel() {
     if (!focusInRow.current || (at && at !== document.body && !(at as HTMLButtonElement).disabled)) return;
     buttons.current?.querySelector<HTMLButtonElement>('button:not(:disabled)')?.focus();
   }, [active, r.stopping, r.pausing, canStart]);
+  const startAndList = async () => {
+    void askPersistence(store);
+    await startTraining(client, store);
+    await refreshRuns(client, store); // the run is now a saved run (or, stopped before a checkpoint, not)
+  };
   return (
     <section className="panel train-panel" data-testid="train-panel" data-run-id={r.runId}>
       <h2 className="with-badge">
@@ -105,7 +111,7 @@ export function TrainPanel() {
                 if (ev.relatedTarget) focusInRow.current = buttons.current?.contains(ev.relatedTarget as Node) ?? false;
               }}
             >
-              <button type="button" className="primary" data-testid="train-start" disabled={!canStart} onClick={() => void startTraining(client, store)}>
+              <button type="button" className="primary" data-testid="train-start" disabled={!canStart} onClick={() => void startAndList()}>
                 Start
               </button>
               <button

@@ -146,6 +146,25 @@ function Result({ r }: { r: TrainRunState }) {
   );
 }
 
+/** Where the run stands in the browser's storage, and what it went through (a lost device, a full disk). */
+function Saved({ r }: { r: TrainRunState }) {
+  return (
+    <>
+      {(r.resumedFrom !== null || r.checkpointStep !== null) && (
+        <p className="muted" data-testid="train-checkpoint" data-step={r.checkpointStep ?? ''} data-resumed-from={r.resumedFrom ?? ''}>
+          {r.resumedFrom !== null && `Resumed from the checkpoint at step ${r.resumedFrom}. `}
+          {r.checkpointStep !== null && `Checkpoint saved at step ${r.checkpointStep}: a reload or a crash resumes from there (Saved runs).`}
+        </p>
+      )}
+      {r.notes.map((n, i) => (
+        <p key={i} className={n.kind === 'storage' ? 'note bad-text' : 'note'} data-testid="train-note" data-kind={n.kind}>
+          {n.text}
+        </p>
+      ))}
+    </>
+  );
+}
+
 export function TrainRun({ r }: { r: TrainRunState }) {
   const idle = r.status === 'idle';
   const active = r.status === 'running' || r.status === 'paused';
@@ -154,6 +173,7 @@ export function TrainRun({ r }: { r: TrainRunState }) {
       {active && <p className="muted" data-testid="train-phase">{phaseText(r)}</p>}
       {r.error && <ErrorNote title="Training failed" error={r.error} />}
       {!idle && <Stats r={r} />}
+      {!idle && <Saved r={r} />}
       {r.skipped > 0 && (
         <p className="note">
           {r.skipped} step{r.skipped === 1 ? '' : 's'} skipped: {r.skippedWhy}

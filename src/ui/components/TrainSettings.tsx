@@ -62,6 +62,8 @@ const FIELD_KEYS: Record<string, keyof TrainForm> = {
   'eval windows': 'evalWindows',
   seed: 'seed',
   'sample tokens': 'sampleTokens',
+  'checkpoint every': 'checkpointEvery',
+  'early stop': 'earlyStop',
 };
 
 /** The message of `error` without its "field: " head, when it names `key`'s field; else null. */
@@ -146,7 +148,19 @@ export function TrainSettings({ form, facts, error, onChange }: { form: TrainFor
           {field('evalWindows', 'Eval windows', 'train-eval-windows', { min: 0, title: 'held-out windows scored per evaluation (the last tenth of the data is held out)' })}
           {field('seed', 'Seed', 'train-seed', { min: 0, title: 'data order and LoRA init: the same seed repeats a run' })}
           {field('sampleTokens', 'Sample tokens', 'train-sample-tokens', { min: 1 })}
+          {/* Empty: the worker's CHECKPOINT_SECONDS (src/train/checkpoint/session.ts), which the title states. */}
+          {field('checkpointEvery', 'Checkpoint every', 'train-checkpoint-every', {
+            min: 0,
+            title: 'save the run to the browser\'s storage every N steps, so a reload or a crash can resume it; empty = about every minute; 0 = only at Pause, Stop, a hidden tab and the end',
+          })}
+          {field('earlyStop', 'Early stop', 'train-early-stop', {
+            min: 0,
+            title: 'stop when the held-out loss has not improved for N evaluations (needs Eval every) and keep the best step; 0 = off',
+          })}
         </div>
+        <p className="muted" data-testid="train-checkpoint-hint">
+          Checkpoints go to this browser's storage {form.checkpointEvery.trim() === '' ? 'about every minute' : form.checkpointEvery.trim() === '0' ? 'only at Pause, Stop, when the tab is hidden and at the end' : `every ${form.checkpointEvery} steps`}, and at Pause, Stop and when the tab is hidden.
+        </p>
         <label className="field wide">
           <span>Sample prompt (continued greedily before and after training; empty = none)</span>
           <input value={form.samplePrompt} data-testid="train-sample-prompt" onChange={(ev) => edit({ samplePrompt: ev.target.value })} />
