@@ -1,5 +1,6 @@
 // A run that survives a lost GPU device. Trainer.run fails when the device is
-// lost mid-step (a readback rejects); if the context's `lost` promise has
+// lost mid-step (a readback rejects; after the first step Trainer.run ends the
+// run 'failed' instead of throwing, which counts the same); if the context's `lost` promise has
 // resolved, this asks for a new device, builds the run on it again (weights
 // uploaded anew, trainer and optimizer fresh), puts back the last good state the
 // Checkpointer kept in memory after the last finished step, and continues: the
@@ -85,6 +86,10 @@ export async function runWithRecovery(
     for (;;) {
       try {
         const summary = await parts!.trainer.run(onEvent, stop, ck.hooks(parts!.trainer));
+        // A device lost inside a step (not between steps) ends Trainer.run 'failed' with the steps before kept:
+        // that is a loss to recover from too, not the run's end.
+        if (summary.stop === 'failed' && (await lostWithin(ctx, opts.lostWaitMs ?? 2000)))
+          throw new Error(`step ${summary.steps + 1} failed on a lost device: ${summary.failure?.message ?? 'no message'}`);
         return { summary, ctx, parts, recoveries };
       } catch (e) {
         // A failed write is the disk's trouble, not the device's: no wait for `lost`.
