@@ -19,7 +19,7 @@ export async function refreshRuns(client: EngineClient, store: AppStore): Promis
 
 export async function deleteRun(client: EngineClient, store: AppStore, id: string): Promise<void> {
   try {
-    await client.request({ type: 'runs-delete', id });
+    await client.request({ type: 'runs-delete', run: id });
   } finally {
     await refreshRuns(client, store);
   }

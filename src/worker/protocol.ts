@@ -148,8 +148,8 @@ export interface EngineRequests {
   'train-control': { action: 'pause' | 'resume' | 'checkpoint' };
   /** The runs saved in the browser's storage (OPFS), unfinished and finished, and the storage used. */
   'runs-list': Record<never, never>;
-  /** Delete a saved run's checkpoints. */
-  'runs-delete': { id: string };
+  /** Delete a saved run's checkpoints (`run`: its id; `id` is the message's own number). */
+  'runs-delete': { run: string };
   /** Which formats the last trained run can be exported to, and why not. */
   'export-choices': Record<never, never>;
   /** Write the last trained run in a format; cancel stops it (the file being written is dropped). */

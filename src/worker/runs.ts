@@ -93,10 +93,10 @@ export async function runsList(): Promise<SavedRunsReport> {
 }
 
 export async function runsDelete(req: EngineRequest<'runs-delete'>): Promise<{ deleted: boolean }> {
-  if (typeof req.id !== 'string' || !/^[\w-]+$/.test(req.id)) throw new TypeError(`runs-delete: ${String(req.id)} is not a run id`);
+  if (typeof req.run !== 'string' || !/^[\w-]+$/.test(req.run)) throw new TypeError(`runs-delete: ${String(req.run)} is not a run id`);
   if (!hasOpfs()) return { deleted: false };
   try {
-    await (await runsFolder()).removeEntry(req.id, { recursive: true });
+    await (await runsFolder()).removeEntry(req.run, { recursive: true });
     return { deleted: true };
   } catch (e) {
     if ((e as { name?: string }).name === 'NotFoundError') return { deleted: false };

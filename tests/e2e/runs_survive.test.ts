@@ -10,8 +10,8 @@
 //   3. the finished run opened again after a reload exports the same GGUF;
 //   4. the GPU device destroyed mid-run: the worker goes on on a new device, at most one step
 //      repeated, same result; then Generate with the tuned model;
-//   4b. with no step cadence, a hidden tab, Pause and Stop each write a checkpoint; the stopped
-//      run is listed, and deleted from the list;
+//   4b. with no step cadence, Stop, a hidden tab and Pause each write a checkpoint; a stopped run
+//      resumes from the list, and is deleted from it;
 //   5. every request the page made over all of this (load, tune, generate, export) went to the
 //      page's own origin, and the recorder does see a request elsewhere when one is made.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,27 +199,15 @@ describe.skipIf(!haveChromium || !Q4 || !F32 || !TEXT)('runs that survive a relo
     expect((await page.getByTestId('generate-output').textContent())!.length).toBeGreaterThan(0);
   });
 
-  it('with no step cadence, a hidden tab, Pause and Stop each write a checkpoint; the stopped run is listed and can be deleted', async () => {
+  it('with no step cadence, Stop, a hidden tab and Pause each write a checkpoint; a stopped run resumes from the list and can be deleted', async () => {
     await page.getByTestId('train-checkpoint-every').fill('0');
     expect(await page.getByTestId('train-checkpoint-hint').innerText()).toContain('only at Pause, Stop, when the tab is hidden and at the end');
+    const checkpointAt = `Number(document.querySelector('[data-testid="train-checkpoint"]')?.getAttribute('data-step') || 0)`;
+
+    // Stop: the only checkpoint of this run is the one Stop wrote.
     await page.getByTestId('train-start').click();
     await until(page, `${stepShown} >= 2`);
     expect(await page.getByTestId('train-checkpoint').count()).toBe(0); // none due by steps
-    // The tab goes to the background (Playwright cannot hide a headless tab: the event is what the page listens to).
-    await page.evaluate(() => {
-      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
-    await until(page, `Number(document.querySelector('[data-testid="train-checkpoint"]')?.getAttribute('data-step') || 0) >= 2`);
-    await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true }));
-
-    await page.getByTestId('train-pause').click();
-    await until(page, statusIs('paused'), 60_000);
-    const heldAt = Number(await attr(page, 'train-step', 'data-value'));
-    await until(page, `document.querySelector('[data-testid="train-checkpoint"]')?.getAttribute('data-step') === '${heldAt}'`, 30_000);
-
-    await page.getByTestId('train-pause').click(); // Resume
-    await until(page, `${stepShown} >= ${heldAt + 1}`);
     await page.getByTestId('train-stop').click();
     await until(page, statusIs('stopped', 'done', 'error'));
     expect(await page.getByTestId('train-status').textContent()).toBe('stopped');
@@ -227,12 +215,34 @@ describe.skipIf(!haveChromium || !Q4 || !F32 || !TEXT)('runs that survive a relo
     expect(stoppedAt).toBeLessThan(STEPS);
     expect(await attr(page, 'train-checkpoint', 'data-step')).toBe(String(stoppedAt));
 
+    // A stopped run is unfinished: it resumes from the list (with its own settings: still no cadence).
     const row = page.locator(`[data-testid="saved-run"][data-step="${stoppedAt}"][data-total="${STEPS}"]`);
     await expect.poll(() => row.count()).toBe(1);
+    await row.getByTestId('saved-run-resume').click();
+    await until(page, `${stepShown} >= ${stoppedAt + 1}`);
+    // The tab goes to the background (Playwright cannot hide a headless tab: the event is what the page listens to).
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await until(page, `${checkpointAt} > ${stoppedAt}`);
+    await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true }));
+
+    await page.getByTestId('train-pause').click();
+    await until(page, statusIs('paused'), 60_000);
+    const heldAt = Number(await attr(page, 'train-step', 'data-value'));
+    await until(page, `${checkpointAt} === ${heldAt}`, 30_000);
+    await page.getByTestId('train-stop').click(); // Stop also ends a pause
+    await until(page, statusIs('stopped', 'done', 'error'));
+    expect(await page.getByTestId('train-status').textContent()).toBe('stopped');
+    expect(Number(await attr(page, 'train-result', 'data-steps'))).toBe(heldAt);
+
+    const again = page.locator(`[data-testid="saved-run"][data-step="${heldAt}"][data-total="${STEPS}"]`);
+    await expect.poll(() => again.count()).toBe(1);
     const before = await page.getByTestId('saved-run').count();
-    await row.getByTestId('saved-run-delete').click();
+    await again.getByTestId('saved-run-delete').click();
     await expect.poll(() => page.getByTestId('saved-run').count()).toBe(before - 1);
-    expect(await row.count()).toBe(0);
+    expect(await again.count()).toBe(0);
     expect(Number(await attr(page, 'saved-runs-storage', 'data-quota'))).toBeGreaterThan(0);
     await page.getByTestId('train-checkpoint-every').fill(String(EVERY));
   });

@@ -155,9 +155,9 @@ describe('the saved-runs list', () => {
     expect(byId.get('b')!.problem).toMatch(/^browser storage sub4-runs\/b\/checkpoint\.safetensors: is not a readable checkpoint: .*too short/);
     expect(byId.get('c')!.problem).toBe('no checkpoint was written');
 
-    expect(await runsDelete({ type: 'runs-delete', id: 'a' })).toEqual({ deleted: true });
-    expect(await runsDelete({ type: 'runs-delete', id: 'a' })).toEqual({ deleted: false });
+    expect(await runsDelete({ type: 'runs-delete', run: 'a' })).toEqual({ deleted: true });
+    expect(await runsDelete({ type: 'runs-delete', run: 'a' })).toEqual({ deleted: false });
     expect((await runsList()).runs.map((r) => r.id).sort()).toEqual(['b', 'c']);
-    await expect(runsDelete({ type: 'runs-delete', id: '../x' })).rejects.toThrow(/is not a run id/);
+    await expect(runsDelete({ type: 'runs-delete', run: '../x' })).rejects.toThrow(/is not a run id/);
   });
 });
