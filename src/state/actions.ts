@@ -4,6 +4,7 @@
 import type { EngineClient } from '../worker/client.ts';
 import type { ExportFormat } from '../export/export.ts';
 import type { ExportDestination, GenerateParams, ModelFileRef, SavedRun } from '../worker/protocol.ts';
+import { rememberRunFiles } from './run_files.ts';
 import { formSettings } from './slices/train.ts';
 import type { AppStore } from './store.ts';
 
@@ -218,7 +219,11 @@ export async function startTraining(client: EngineClient, store: AppStore, resum
     const r = await client.request(
       { type: 'train', ...settings, file, name: file.name, plainChat: s.train.form.plainChat, ...(resume ? { resume: resume.id } : {}) },
       (p) => s.trainProgress(runId, p),
-      (e) => s.trainStream(runId, e),
+      (e) => {
+        s.trainStream(runId, e);
+        // The worker named the run: the open files' handles (if they came with any) are kept under its id.
+        if (e.type === 'run') void rememberRunFiles(e.id);
+      },
       abort.signal,
     );
     s.trainFinished(runId, r);

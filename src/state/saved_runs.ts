@@ -4,14 +4,16 @@
 // OS kills first), and ask the browser to keep the storage (persist()).
 import type { EngineClient } from '../worker/client.ts';
 import type { SavedRun } from '../worker/protocol.ts';
-import { startTraining, trainingRunning } from './actions.ts';
+import { currentTrainFile, loadModel, readTrainData, startTraining, trainingRunning } from './actions.ts';
+import { forgetRunFiles, noteDataHandle, noteModelHandle, openKeptFiles, recallRunFiles, runsWithFiles } from './run_files.ts';
 import type { AppStore } from './store.ts';
 
 export async function refreshRuns(client: EngineClient, store: AppStore): Promise<void> {
   const s = store.getState();
   const reqId = s.runsListStarted();
   try {
-    s.runsListed(reqId, await client.request({ type: 'runs-list' }));
+    const list = await client.request({ type: 'runs-list' });
+    s.runsListed(reqId, list, await runsWithFiles());
   } catch (err) {
     s.runsListFailed(reqId, err);
   }
@@ -20,6 +22,7 @@ export async function refreshRuns(client: EngineClient, store: AppStore): Promis
 export async function deleteRun(client: EngineClient, store: AppStore, id: string): Promise<void> {
   try {
     await client.request({ type: 'runs-delete', run: id });
+    await forgetRunFiles(id);
   } finally {
     await refreshRuns(client, store);
   }
@@ -45,6 +48,25 @@ export async function askPersistence(store: AppStore): Promise<void> {
  */
 export async function resumeRun(client: EngineClient, store: AppStore, run: SavedRun): Promise<void> {
   void askPersistence(store);
+  const st = store.getState();
+  const open = st.model.status === 'ready' && st.train.data.status === 'ready' && currentTrainFile(store) !== null;
+  if (!open) {
+    // After a reload: the run's own files, when their handles were kept (the browser asks to read them again).
+    const kept = await recallRunFiles(run.id);
+    if (!kept) return;
+    let files;
+    try {
+      files = await openKeptFiles(kept);
+    } catch (err) {
+      st.runsProblem(err);
+      return;
+    }
+    noteModelHandle(kept.model);
+    noteDataHandle(kept.data);
+    await loadModel(client, store, [{ path: files.model.name, file: files.model }]);
+    if (store.getState().model.status !== 'ready') return;
+    await readTrainData(client, store, files.data);
+  }
   await startTraining(client, store, run);
   await refreshRuns(client, store);
 }

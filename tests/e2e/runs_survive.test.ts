@@ -12,6 +12,8 @@
 //      repeated, same result; then Generate with the tuned model;
 //   4b. with no step cadence, Stop, a hidden tab and Pause each write a checkpoint; a stopped run
 //      resumes from the list, and is deleted from it;
+//   4c. files opened through the browser's picker (stubbed with OPFS handles) are kept in IndexedDB:
+//      after a reload, Resume opens them itself, and the run ends with the reference's held-out loss;
 //   5. every request the page made over all of this (load, tune, generate, export) went to the
 //      page's own origin, and the recorder does see a request elsewhere when one is made.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +54,10 @@ describe.skipIf(!haveChromium || !Q4 || !F32 || !TEXT)('runs that survive a relo
     await page.getByTestId('pick-files').setInputFiles(model);
     await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
     await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare.txt', slice(), 'text/plain');
+    await settings();
+  }
+
+  async function settings(): Promise<void> {
     const adv = page.locator('[data-testid="train-advanced"]');
     if ((await adv.getAttribute('open')) === null) await adv.locator('> summary').click();
     await page.getByTestId('train-bits').selectOption('file');
@@ -245,6 +251,47 @@ describe.skipIf(!haveChromium || !Q4 || !F32 || !TEXT)('runs that survive a relo
     expect(await again.count()).toBe(0);
     expect(Number(await attr(page, 'saved-runs-storage', 'data-quota'))).toBeGreaterThan(0);
     await page.getByTestId('train-checkpoint-every').fill(String(EVERY));
+  });
+
+  it('files opened through the browser\'s picker are remembered: after a reload, Resume opens them itself', async () => {
+    await reload();
+    // Playwright cannot drive the OS file picker: it is stubbed with OPFS files' handles, the same
+    // FileSystemFileHandle a picked file gives (IndexedDB keeps them alike). The stub is gone after the reload below.
+    await page.evaluate(
+      async ({ model, text }) => {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+        const put = async (name: string, data: Uint8Array | string) => {
+          const h = await dir.getFileHandle(name, { create: true });
+          const w = await h.createWritable();
+          await w.write(data as Uint8Array<ArrayBuffer>);
+          await w.close();
+          return h;
+        };
+        const handles: Record<string, FileSystemFileHandle> = { 'sub4-model': await put('stories260K-q4_0.gguf', new Uint8Array(model)), 'sub4-data': await put('shakespeare.txt', text) };
+        (window as unknown as { showOpenFilePicker(o: { id: string }): Promise<FileSystemFileHandle[]> }).showOpenFilePicker = async (o) => [handles[o.id]];
+      },
+      { model: [...readFileSync(Q4!)], text: slice() },
+    );
+    await page.getByTestId('open-model-file').click();
+    await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
+    await page.getByTestId('open-train-data').click();
+    await settings();
+    await page.getByTestId('train-start').click();
+    await until(page, `Number(document.querySelector('[data-testid="train-checkpoint"]')?.getAttribute('data-step') || 0) >= ${EVERY * 2}`);
+    await reload();
+
+    await until(page, `document.querySelector('[data-testid="saved-runs"]')?.getAttribute('data-status') === 'ready'`, 30_000);
+    const row = page.locator(`[data-testid="saved-run"][data-files="kept"][data-total="${STEPS}"]:not([data-step="${STEPS}"])`);
+    expect(await row.count()).toBe(1);
+    const step = Number(await row.getAttribute('data-step'));
+    expect(await page.evaluate(() => document.querySelector('[data-testid="model-status"]')?.textContent ?? 'none')).not.toBe('ready'); // no model open
+    expect(await row.getByTestId('saved-run-resume').isDisabled()).toBe(false);
+    await row.getByTestId('saved-run-resume').click();
+    await until(page, statusIs('done', 'stopped', 'error'));
+    expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    expect(await page.getByTestId('train-data-file').textContent()).toBe('shakespeare.txt');
+    expect(await attr(page, 'train-checkpoint', 'data-resumed-from')).toBe(String(step));
+    expect(Math.abs((await evalAfter()) - ref.evalAfter)).toBeLessThanOrEqual(1e-5);
   });
 
   it('every request over load, tune, generate and export went to the page\'s own origin', async () => {

@@ -12,6 +12,8 @@ export interface RunsState {
   status: 'idle' | 'loading' | 'ready' | 'error';
   runs: SavedRun[];
   storage: SavedRunsReport['storage'];
+  /** Runs whose model and data file handles are kept (state/run_files.ts): Resume needs no files for them. */
+  withFiles: string[];
   /** navigator.storage.persist()'s answer; null before it was asked (at the first Start or Resume). */
   persisted: boolean | null;
   error: ErrorText | null;
@@ -20,12 +22,14 @@ export interface RunsState {
 export interface RunsSlice {
   runs: RunsState;
   runsListStarted(): number;
-  runsListed(reqId: number, r: SavedRunsReport): void;
+  runsListed(reqId: number, r: SavedRunsReport, withFiles: string[]): void;
+  /** Resuming a run could not begin (its kept files could not be opened). */
+  runsProblem(err: unknown): void;
   runsListFailed(reqId: number, err: unknown): void;
   runsPersisted(persisted: boolean): void;
 }
 
-export const initialRunsState: RunsState = { reqId: 0, status: 'idle', runs: [], storage: null, persisted: null, error: null };
+export const initialRunsState: RunsState = { reqId: 0, status: 'idle', runs: [], storage: null, withFiles: [], persisted: null, error: null };
 
 /** A saved run that has steps left; the others are finished and can be opened again to export. */
 export const unfinished = (r: SavedRun) => r.problem === null && r.step < r.totalSteps;
@@ -37,7 +41,8 @@ export const createRunsSlice: StateCreator<AppState, [], [], RunsSlice> = (set, 
     set((s) => ({ runs: { ...s.runs, reqId, status: 'loading' } }));
     return reqId;
   },
-  runsListed: (reqId, r) => set((s) => (s.runs.reqId === reqId ? { runs: { ...s.runs, status: 'ready', runs: r.runs, storage: r.storage, error: null } } : s)),
+  runsListed: (reqId, r, withFiles) => set((s) => (s.runs.reqId === reqId ? { runs: { ...s.runs, status: 'ready', runs: r.runs, storage: r.storage, withFiles, error: null } } : s)),
+  runsProblem: (err) => set((s) => ({ runs: { ...s.runs, error: toErrorText(err) } })),
   runsListFailed: (reqId, err) => set((s) => (s.runs.reqId === reqId ? { runs: { ...s.runs, status: 'error', error: toErrorText(err) } } : s)),
   runsPersisted: (persisted) => set((s) => ({ runs: { ...s.runs, persisted } })),
 });

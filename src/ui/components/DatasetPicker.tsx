@@ -3,6 +3,7 @@
 // counts, the first rows with the tokens in the loss marked, and problems by
 // line (by record in a JSON array). Nothing is read on this thread.
 import { useRef, useState, type DragEvent } from 'react';
+import { filePicker, noteDataHandle } from '../../state/run_files.ts';
 import type { TrainState } from '../../state/slices/train.ts';
 import type { PreviewSegment } from '../../train/data/index.ts';
 import { formatBytes, formatCount } from '../format.ts';
@@ -110,13 +111,28 @@ interface Props {
 export function DatasetPicker({ data, enabled, file, onFile, plainChat, onPlainChat }: Props) {
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
+  // As the model's drop area: a file opened through the browser's picker keeps its handle for Resume after a reload.
+  const picker = filePicker();
+  const openWithHandle = async () => {
+    try {
+      const [h] = await picker!({ id: 'sub4-data' });
+      const f = await h.getFile();
+      noteDataHandle(h);
+      onFile(f);
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'AbortError') console.error(e);
+    }
+  };
 
   const onDrop = (ev: DragEvent) => {
     ev.preventDefault();
     setOver(false);
     // One file; a dropped folder arrives as a 0-byte entry without a File of its own, so only files count.
     const dropped = Array.from(ev.dataTransfer.items, (it) => (it.kind === 'file' && it.webkitGetAsEntry?.()?.isDirectory !== true ? it.getAsFile() : null)).find(Boolean);
-    if (enabled && dropped) onFile(dropped);
+    if (enabled && dropped) {
+      noteDataHandle(null);
+      onFile(dropped);
+    }
   };
 
   return (
@@ -147,6 +163,11 @@ export function DatasetPicker({ data, enabled, file, onFile, plainChat, onPlainC
         <button type="button" disabled={!enabled} onClick={() => input.current?.click()}>
           {file ? 'Choose another…' : 'Choose a data file…'}
         </button>
+        {picker && (
+          <button type="button" disabled={!enabled} data-testid="open-train-data" title="a file opened here is remembered, so a saved run resumes after a reload without choosing it again" onClick={() => void openWithHandle()}>
+            Open (remembered)…
+          </button>
+        )}
         <input
           ref={input}
           type="file"
@@ -155,7 +176,10 @@ export function DatasetPicker({ data, enabled, file, onFile, plainChat, onPlainC
           data-testid="pick-train-data"
           onChange={(ev) => {
             const f = ev.target.files?.[0];
-            if (f) onFile(f);
+            if (f) {
+              noteDataHandle(null);
+              onFile(f);
+            }
             ev.target.value = '';
           }}
         />

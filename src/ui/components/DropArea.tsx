@@ -5,6 +5,7 @@
 // listed by name and size. Nothing is read on this thread.
 import { useRef, useState, type DragEvent } from 'react';
 import { cancelModelDrop, confirmModelDrop, dropModelFiles } from '../../state/actions.ts';
+import { filePicker, noteModelHandle } from '../../state/run_files.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from '../files.ts';
 import { formatBytes, formatCount } from '../format.ts';
@@ -27,7 +28,22 @@ export function DropArea() {
     void dropModelFiles(client, store, picked);
   };
 
+  // A file opened through the browser's picker comes with a handle, kept for Resume after a reload
+  // (state/run_files.ts); files picked or dropped otherwise have none.
+  const picker = filePicker();
+  const openWithHandle = async () => {
+    try {
+      const [h] = await picker!({ id: 'sub4-model', types: [{ description: 'GGUF model', accept: { 'application/octet-stream': ['.gguf'] } }] });
+      const file = await h.getFile();
+      noteModelHandle(h);
+      receive([{ path: file.name, file }]);
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'AbortError') setReadError(`The file could not be opened: ${(e as Error).message}`);
+    }
+  };
+
   const pick = (input: HTMLInputElement) => {
+    noteModelHandle(null);
     receive(filesFromInput(input.files));
     // Cleared so that picking the same file again (after fixing it) fires onChange again.
     input.value = '';
@@ -36,6 +52,7 @@ export function DropArea() {
   const onDrop = (ev: DragEvent) => {
     ev.preventDefault();
     setOver(false);
+    noteModelHandle(null);
     filesFromDrop(ev.dataTransfer).then(receive, (err: unknown) =>
       setReadError(`The browser could not list the dropped files: ${err instanceof Error ? err.message : String(err)}`),
     );
@@ -63,6 +80,11 @@ export function DropArea() {
           <button type="button" onClick={() => folderInput.current?.click()}>
             Choose a folder…
           </button>
+          {picker && (
+            <button type="button" data-testid="open-model-file" title="a .gguf file opened here is remembered, so a saved run resumes after a reload without choosing it again" onClick={() => void openWithHandle()}>
+              Open a .gguf (remembered)…
+            </button>
+          )}
         </div>
         <input ref={fileInput} type="file" multiple hidden data-testid="pick-files" onChange={(ev) => pick(ev.target)} />
         <input

@@ -42,21 +42,31 @@ export function SavedRuns() {
   }, [client, store]);
 
   const shown = runs.runs.filter((r) => !(running && r.id === current));
-  const canResume = ready && dataName !== null && currentTrainFile(store) !== null && !running;
+  const filesOpen = ready && dataName !== null && currentTrainFile(store) !== null;
+  // A run whose file handles are kept resumes without files open: it opens its own.
+  const canResume = (r: SavedRun) => !running && r.problem === null && (filesOpen || runs.withFiles.includes(r.id));
   return (
     <section className="panel saved-runs" data-testid="saved-runs" data-status={runs.status} data-count={shown.length}>
       <h2>Saved runs</h2>
       {runs.error && <ErrorNote title="The saved runs could not be listed" error={runs.error} />}
       {shown.length === 0 && <p className="muted">No saved runs. A run saves checkpoints here as it goes, so a reload or a crash can resume it.</p>}
-      {shown.length > 0 && !canResume && (
+      {shown.some((r) => !canResume(r)) && !running && (
         <p className="muted" data-testid="saved-runs-hint">
-          To resume or open a run, load its model and drop its data file first: sub4 checks they are the same files it was trained on.
+          To resume or open a run whose files were chosen or dropped (not opened with "remembered"), load its model and drop its data
+          file first: sub4 checks they are the same files it was trained on.
         </p>
       )}
       <ul className="saved-run-list">
         {shown.map((r) => (
-          <li key={r.id} data-testid="saved-run" data-id={r.id} data-step={r.step} data-total={r.totalSteps} data-model={r.model ?? ''} data-data={r.data ?? ''}>
-            <button type="button" data-testid="saved-run-resume" disabled={!canResume || r.problem !== null} onClick={() => void resumeRun(client, store, r)}>
+          <li
+            key={r.id}
+            data-testid="saved-run"
+            data-id={r.id}
+            data-step={r.step}
+            data-total={r.totalSteps}
+            data-files={runs.withFiles.includes(r.id) ? 'kept' : 'ask'}
+          >
+            <button type="button" data-testid="saved-run-resume" disabled={!canResume(r)} onClick={() => void resumeRun(client, store, r)}>
               {describe(r)}
             </button>{' '}
             <span className="muted">
