@@ -6,15 +6,17 @@ import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { matmulBench } from './matmul.ts';
 import { qlinearBench } from './qlinear.ts';
 import { modelBench } from './model.ts';
+import { loadBench } from './load.ts';
 
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
 const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
 try {
-  const suites = [matmulBench, qlinearBench, modelBench];
+  // The load suite writes ~700 MB models and runs for minutes: only when asked for by name.
+  const suites = [matmulBench, qlinearBench, modelBench, loadBench];
   for (const suite of suites) {
-    if (filter && !suite.name.includes(filter)) continue;
+    if (filter ? !suite.name.includes(filter) : suite === loadBench) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));
   }
 } finally {

@@ -23,6 +23,7 @@
 import type { GpuContext } from './device.ts';
 import { GpuTensor } from './buffers.ts';
 import { GpuLimitError } from './errors.ts';
+import { timed, type PhaseClock } from '../base/phase_clock.ts';
 import { groupsPerRow, planeWidths, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
 
 export interface CodePart {
@@ -46,6 +47,8 @@ export interface GpuQTensor {
 export interface UploadOptions {
   /** Largest bytes per code buffer; defaults to the device's binding and buffer limits. Tests force small values. */
   maxBindingBytes?: number;
+  /** Where the time goes: 'repack' (3/5/6-bit codes to the dense layout) and 'upload'. */
+  clock?: PhaseClock;
 }
 
 export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', opts: UploadOptions = {}): GpuQTensor {
@@ -60,12 +63,14 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
   const codeParts: CodePart[] = [];
   for (let row0 = 0; row0 < q.rows; row0 += rowsPerPart) {
     const rows = Math.min(rowsPerPart, q.rows - row0);
-    const words = straddles ? denseRows(q, row0, rows) : q.codes.subarray(row0 * wpr, (row0 + rows) * wpr);
-    const codes = GpuTensor.from(ctx, words, [words.length], 'u32', `${label}.codes[${row0}]`);
+    const words = straddles ? timed(opts.clock, 'repack', () => denseRows(q, row0, rows)) : q.codes.subarray(row0 * wpr, (row0 + rows) * wpr);
+    const codes = timed(opts.clock, 'upload', () => GpuTensor.from(ctx, words, [words.length], 'u32', `${label}.codes[${row0}]`));
     codeParts.push({ row0, rows, codes });
   }
-  const scale = GpuTensor.from(ctx, q.scale, [q.rows, ng], 'f32', `${label}.scale`);
-  const offset = GpuTensor.from(ctx, q.offset, [q.rows, ng], 'f32', `${label}.offset`);
+  const [scale, offset] = timed(opts.clock, 'upload', () => [
+    GpuTensor.from(ctx, q.scale, [q.rows, ng], 'f32', `${label}.scale`),
+    GpuTensor.from(ctx, q.offset, [q.rows, ng], 'f32', `${label}.offset`),
+  ]);
   return {
     rows: q.rows,
     cols: q.cols,
@@ -85,28 +90,56 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
 /**
  * Rows row0..row0+rows of a QTensor in the GPU's dense layout (see the header),
  * plus one zero word of padding. Exported for its unit test (against getCode).
- * The plane decode is getCode's, inlined: this runs once per weight of every
- * 3/5/6-bit layer at upload (a billion codes for a 1B model).
+ * This runs once per weight of every 3/5/6-bit layer at upload (a billion codes
+ * for a 1B model), so it works four codes at a time: a 32-code group is `bits`
+ * whole words in both layouts, and within it each quad's plane-0 bits (8 or 16)
+ * and plane-1 bits (4 or 8) are spread to their dense positions by two lookup
+ * tables, then or-ed into the group's words.
  */
 export function denseRows(q: QTensor, row0: number, rows: number): Uint32Array {
   const { bits, cols } = q;
   const wpr = wordsPerRow(cols, bits);
   const [p0, p1] = planeWidths(bits);
-  const plane1 = Math.ceil(cols / 32) * p0; // first word of plane 1 within a row
-  const [m0, m1] = [(1 << p0) - 1, (1 << p1) - 1];
+  const groups = Math.ceil(cols / 32);
+  const plane1 = groups * p0; // first word of plane 1 within a row
+  const [lo, hi] = spreadTables(bits);
+  const loMask = (1 << (4 * p0)) - 1, hiMask = (1 << (4 * p1)) - 1;
+  const quadBits = 4 * bits;
+  const codes = q.codes;
   const out = new Uint32Array(rows * wpr + 1);
   for (let r = 0; r < rows; r++) {
     const src = (row0 + r) * wpr;
-    const dst = r * wpr;
-    for (let k = 0; k < cols; k++) {
-      const [b0, b1] = [k * p0, k * p1];
-      const c = ((q.codes[src + (b0 >>> 5)] >>> (b0 & 31)) & m0) | (((q.codes[src + plane1 + (b1 >>> 5)] >>> (b1 & 31)) & m1) << p0);
-      const b = k * bits;
-      const i = dst + (b >>> 5);
-      const sh = b & 31;
-      out[i] |= c << sh;
-      if (sh + bits > 32) out[i + 1] |= c >>> (32 - sh);
+    for (let g = 0; g < groups; g++) {
+      const w0 = src + g * p0, w1 = src + plane1 + g * p1;
+      const dst = r * wpr + g * bits;
+      for (let i = 0; i < 8; i++) {
+        const b0 = 4 * p0 * i, b1 = 4 * p1 * i; // bit offsets of quad i in the group's plane words
+        const v = lo[(codes[w0 + (b0 >>> 5)] >>> (b0 & 31)) & loMask] | hi[(codes[w1 + (b1 >>> 5)] >>> (b1 & 31)) & hiMask];
+        const b = quadBits * i;
+        const k = dst + (b >>> 5), sh = b & 31;
+        out[k] |= v << sh;
+        if (sh + quadBits > 32) out[k + 1] |= v >>> (32 - sh);
+      }
     }
   }
   return out;
+}
+
+const spreads = new Map<number, [Uint32Array, Uint32Array]>();
+
+/** For a width: plane-0 bits of 4 codes → their dense positions, and the same for plane-1 bits. */
+function spreadTables(bits: number): [Uint32Array, Uint32Array] {
+  let t = spreads.get(bits);
+  if (!t) {
+    const [p0, p1] = planeWidths(bits);
+    const spread = (p: number, at: number) =>
+      Uint32Array.from({ length: 1 << (4 * p) }, (_, x) => {
+        let v = 0;
+        for (let c = 0; c < 4; c++) v |= ((x >>> (c * p)) & ((1 << p) - 1)) << (c * bits + at);
+        return v >>> 0;
+      });
+    t = [spread(p0, 0), spread(p1, p0)];
+    spreads.set(bits, t);
+  }
+  return t;
 }

@@ -15,6 +15,7 @@ import { BLOCK_FORMATS } from '../quant/formats.ts';
 import { ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { loraDenseForward } from './lora.ts';
+import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 import type { Recorder } from './recorder.ts';
 
 export type GpuLinear =
@@ -42,22 +43,25 @@ export function isQuantized(t: ModelTensor): boolean {
  * blocks by t.rowOrder (the q/k rotary layout, src/arch/names.ts) before
  * decoding, exactly as readF32 reorders float rows.
  */
-export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType): Promise<{ q: QTensor; origin: GgufOrigin }> {
+export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock): Promise<{ q: QTensor; origin: GgufOrigin }> {
   const [rows, cols] = t.shape;
   const f = BLOCK_FORMATS[type];
-  let bytes = await t.readRaw();
-  if (t.rowOrder) bytes = applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder);
-  return ggufToQTensor(type, bytes, rows, cols);
+  let bytes = await timedAsync(clock, 'read', () => t.readRaw());
+  return timed(clock, 'decode', () => {
+    if (t.rowOrder) bytes = applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder);
+    return ggufToQTensor(type, bytes, rows, cols);
+  });
 }
 
 /** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
-export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null): Promise<GpuLinear> {
+export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType)) {
-    const { q } = await readQuantLinear(t, t.ggmlType);
-    return { kind: 'quant', rows, cols, w: uploadQTensor(ctx, q, t.name), bias, type: t.type, ggmlType: t.ggmlType };
+    const { q } = await readQuantLinear(t, t.ggmlType, clock);
+    return { kind: 'quant', rows, cols, w: uploadQTensor(ctx, q, t.name, { clock }), bias, type: t.type, ggmlType: t.ggmlType };
   }
-  const w = GpuTensor.from(ctx, await t.readF32(), [rows, cols], 'f32', t.name);
+  const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
+  const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
 }
 
@@ -65,9 +69,9 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
  * A layer quantized by sub4 itself (`sub4 tune --bits`), not read from a GGUF:
  * it keeps its CPU QTensor, from which the trainable views are built.
  */
-export function quantizedLinear(ctx: GpuContext, name: string, q: QTensor, bias: GpuTensor<'f32'> | null): GpuLinear {
+export function quantizedLinear(ctx: GpuContext, name: string, q: QTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock): GpuLinear {
   const group = q.groupSize === q.cols ? 'channel' : `g${q.groupSize}`;
-  return { kind: 'quant', rows: q.rows, cols: q.cols, w: uploadQTensor(ctx, q, name), bias, type: `${q.bits}-bit ${group}`, ggmlType: null, q };
+  return { kind: 'quant', rows: q.rows, cols: q.cols, w: uploadQTensor(ctx, q, name, { clock }), bias, type: `${q.bits}-bit ${group}`, ggmlType: null, q };
 }
 
 /** y [N, O] ← x [N, I] · Wᵀ (+ s·(x·Aᵀ)·Bᵀ) (+ b), recorded into rec. */

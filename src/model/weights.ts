@@ -14,6 +14,7 @@ import { ropeInvFreq } from '../arch/rope_freq.ts';
 import { destroyLinear, quantizedLinear, uploadLinear, type GpuLinear } from './linear.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { paramSpec, type LinearRole, type ParamEntry } from '../arch/params.ts';
+import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 
 export type LayerWeights = Record<LinearRole, GpuLinear> & {
   attnNorm: GpuTensor<'f32'>;
@@ -39,6 +40,12 @@ export interface LoadWeightsOptions {
   onProgress?(done: number, total: number): void;
   /** Linear layers sub4 quantized itself, by engine tensor name: uploaded instead of the file's weights. */
   quantized?: ReadonlyMap<string, QTensor>;
+  /** Called after each tensor with the file bytes done and the total the load will read. */
+  onBytes?(done: number, total: number): void;
+  /** Wall time per phase (read, decode, repack, upload, read+dequant). */
+  clock?: PhaseClock;
+  /** Checked between tensors: a load that should stop throws from here (everything uploaded is freed). */
+  checkCancel?(): void;
 }
 
 function tensorFor(model: LoadedModel, p: ParamEntry): ModelTensor {
@@ -56,8 +63,10 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
   const ledger = ledgerOf(ctx);
   const live0 = ledger.live;
   const owned: { destroy(): void }[] = [];
+  const clock = opts.clock;
   const vector = async (p: ParamEntry): Promise<GpuTensor<'f32'>> => {
-    const t = GpuTensor.from(ctx, await tensorFor(model, p).readF32(), p.shape, 'f32', p.name);
+    const x = await timedAsync(clock, 'read+dequant', () => tensorFor(model, p).readF32());
+    const t = timed(clock, 'upload', () => GpuTensor.from(ctx, x, p.shape, 'f32', p.name));
     owned.push(t);
     return t;
   };
@@ -66,24 +75,37 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
     const get = (name: string) => byName.get(name)!;
     const biasOf = (p: ParamEntry) => spec.find((b) => b.kind === 'bias' && b.layer === p.layer && b.role === p.role) ?? null;
     let done = 0;
-    const step = () => opts.onProgress?.(++done, spec.length);
+    // Bytes the load reads from the file: every entry of the table, each once (tied heads reuse the table).
+    const fileBytes = (p: ParamEntry) => (opts.quantized?.has(p.name) ? 0 : (model.tensors.get(p.name)?.bytes ?? 0));
+    const totalBytes = spec.reduce((a, p) => a + (p.role === 'lm_head' && c.tieWordEmbeddings ? 0 : fileBytes(p)), 0);
+    let bytesDone = 0;
+    const step = (p?: ParamEntry) => {
+      opts.checkCancel?.();
+      opts.onProgress?.(++done, spec.length);
+      if (p) bytesDone += fileBytes(p);
+      opts.onBytes?.(bytesDone, totalBytes);
+    };
     const linear = async (p: ParamEntry): Promise<GpuLinear> => {
       const b = biasOf(p);
       const bias = b ? await vector(b) : null;
-      if (b) step();
+      if (b) step(b);
       const q = opts.quantized?.get(p.name);
       const t = q ? null : tensorFor(model, p);
       // GPTQ layers (t.readQ) keep their QTensor on the CPU too, like layers sub4 quantized: PEQA trains them.
-      const lin = q ? quantizedLinear(ctx, p.name, q, bias) : t!.readQ ? quantizedLinear(ctx, p.name, await t!.readQ(), bias) : await uploadLinear(ctx, t!, bias);
+      const lin = q
+        ? quantizedLinear(ctx, p.name, q, bias, clock)
+        : t!.readQ
+          ? quantizedLinear(ctx, p.name, await timedAsync(clock, 'read+decode', () => t!.readQ!()), bias, clock)
+          : await uploadLinear(ctx, t!, bias, clock);
       owned.push({ destroy: () => destroyLinear(lin) });
-      step();
+      step(p);
       return lin;
     };
 
     const embed = await vector(get('model.embed_tokens.weight'));
-    step();
+    step(get('model.embed_tokens.weight'));
     const finalNorm = await vector(get('model.norm.weight'));
-    step();
+    step(get('model.norm.weight'));
     const [V, C] = embed.shape;
     const lmHead: GpuLinear = c.tieWordEmbeddings
       ? { kind: 'dense', rows: V, cols: C, w: embed, bias: null, type: 'tied' }
@@ -91,7 +113,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
     let freqFactors: Float32Array | undefined;
     if (c.ropeScaling.type === 'freq_factors') {
       freqFactors = await tensorFor(model, get('rope_freqs.weight')).readF32();
-      step();
+      step(get('rope_freqs.weight'));
     }
     const rope = createRopeTable(ctx, ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, freqFactors));
     owned.push(rope);
@@ -100,11 +122,11 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
     for (let l = 0; l < c.numLayers; l++) {
       const name = (suffix: string) => get(`model.layers.${l}.${suffix}`);
       const attnNorm = await vector(name('input_layernorm.weight'));
-      step();
+      step(name('input_layernorm.weight'));
       const lw = { attnNorm } as Partial<LayerWeights>;
       for (const role of ['q', 'k', 'v', 'o'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
       lw.mlpNorm = await vector(name('post_attention_layernorm.weight'));
-      step();
+      step(name('post_attention_layernorm.weight'));
       for (const role of ['gate', 'up', 'down'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
       layers.push(lw as LayerWeights);
     }

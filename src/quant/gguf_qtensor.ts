@@ -10,7 +10,8 @@
 //   Q3_K, Q6_K         scale = d·sc, offset = −z·d·sc      (z = 4, 32; signed sub-scales)
 import { BLOCK_FORMATS, GgmlType, type BlockFormat } from './formats.ts';
 import { f16ToF32, readU16, writeU16 } from './f16.ts';
-import { emptyQTensor, getCode, groupsPerRow, setCode, type QBits, type QTensor } from './qtensor.ts';
+import { emptyQTensor, getCode, groupsPerRow, planeWidths, type QBits, type QTensor } from './qtensor.ts';
+import { blockCodes } from './gguf_codes.ts';
 import { scaleOffsetParametrization, scaleParametrization, superblockParametrization, type Parametrization } from './parametrize.ts';
 
 export type QuantGgmlType = GgmlType.Q4_0 | GgmlType.Q4_1 | GgmlType.Q5_0 | GgmlType.Q5_1 | GgmlType.Q8_0 | GgmlType.Q2_K | GgmlType.Q3_K | GgmlType.Q4_K | GgmlType.Q5_K | GgmlType.Q6_K;
@@ -83,6 +84,22 @@ function codeTable(type: QuantGgmlType, blockSize: number): Piece[][] {
   return Array.from({ length: blockSize }, (_, e) => LAYOUTS[type].pieces(e));
 }
 
+/**
+ * Element e's code of a block of `type`, read through the layout table one bit
+ * field at a time: the definition the word-level decoder (gguf_codes.ts) is
+ * tested against (src/ref/gguf_codes.ts), and what the writer below inverts.
+ */
+export function blockCodeAt(type: QuantGgmlType, bytes: Uint8Array, off: number, e: number): number {
+  let u = 0;
+  for (const [byte, shift, width, cs] of LAYOUTS[type].pieces(e)) u |= ((bytes[off + byte] >> shift) & ((1 << width) - 1)) << cs;
+  return type === FLIP_TOP ? u ^ 0x80 : u;
+}
+
+/** The code width and group (sub-block) size a block type decodes to. */
+export function ggufGrid(type: QuantGgmlType): { bits: QBits; group: number } {
+  return { bits: LAYOUTS[type].bits, group: LAYOUTS[type].group };
+}
+
 function minField(f: BlockFormat): number | undefined {
   return f.f16Fields?.dmin ?? f.f16Fields?.m;
 }
@@ -105,10 +122,12 @@ export function ggufToQTensor(type: QuantGgmlType, bytes: Uint8Array, rows: numb
     sc: f.scales ? new Int32Array(nb * subs) : null,
     m: f.scales?.mRange ? new Int32Array(nb * subs) : null,
   };
-  const table = codeTable(type, bs);
   const sc = new Int32Array(16);
   const mn = new Int32Array(16);
   const perRow = cols / bs;
+  const wpr = (cols / 32) * L.bits;
+  const plane1 = (cols / 32) * planeWidths(L.bits)[0];
+  const ng = groupsPerRow(cols, L.group);
   for (let b = 0; b < nb; b++) {
     const off = b * f.bytesPerBlock;
     const r = Math.floor(b / perRow);
@@ -126,19 +145,13 @@ export function ggufToQTensor(type: QuantGgmlType, bytes: Uint8Array, rows: numb
       origin.sc!.set(sc.subarray(0, subs), b * subs);
       if (origin.m) origin.m.set(mn.subarray(0, subs), b * subs);
     }
-    const ng = groupsPerRow(cols, L.group);
     for (let s = 0; s < subs; s++) {
       const gi = r * ng + c0 / L.group + s;
       const [scale, offset] = effective(L, d, mv, f.scales ? sc[s] : 1, origin.m ? mn[s] : 0);
       q.scale[gi] = scale;
       q.offset[gi] = offset;
     }
-    for (let e = 0; e < bs; e++) {
-      let u = 0;
-      for (const [byte, shift, width, cs] of table[e]) u |= ((bytes[off + byte] >> shift) & ((1 << width) - 1)) << cs;
-      if (type === FLIP_TOP) u ^= 0x80;
-      setCode(q, r, c0 + e, u);
-    }
+    blockCodes(type, bytes, off, q.codes, r * wpr, c0 / 32, plane1);
   }
   return { q, origin };
 }

@@ -1,0 +1,150 @@
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--train] [--keep DIR]`:
+// file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
+// sub4's own writer (bench/load_model.ts) to a temporary folder. Per mix:
+//  - baseline: reading the same file from disk in 16 MiB slices (the reader
+//    sub4 uses, same run, so the page cache is as warm for both): MB/s;
+//  - load: openModel + loadWeights until the queue is idle: seconds, MB/s,
+//    `vs_baseline` = load MB/s ÷ disk MB/s, the phase split (read, decode,
+//    repack, upload, read+dequant: float tensors read and converted in one
+//    step), and peak host memory (RSS sampled after every tensor, minus the
+//    RSS before; on a software adapter the "GPU" buffers live in host memory
+//    too, so `gpu_bytes` — the ledger's — is given beside it and
+//    `host_bytes_excl_gpu` is the difference);
+//  - the first forward (T = 64; its time includes building the pipelines) and
+//    a second one (the same forward with every pipeline cached).
+// With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
+// T 64, no optimizer) with the ledger's peak beside the planner's prediction.
+// Never part of the tests: it writes ~700 MB per mix and runs for minutes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GpuContext } from '../src/gpu/device.ts';
+import { ledgerOf } from '../src/gpu/buffers.ts';
+import { fileSource } from '../src/io/source.node.ts';
+import { openModelPath } from '../src/io/model.node.ts';
+import { loadWeights } from '../src/model/weights.ts';
+import { LlamaModel } from '../src/model/llama.ts';
+import { PhaseClock } from '../src/base/phase_clock.ts';
+import { createTrainable, type TrainConfig } from '../src/model/trainable.ts';
+import { ModelBackward } from '../src/model/backward.ts';
+import { planStep, storageOf } from '../src/model/planner.ts';
+import { writeLoadModel, type LoadMix } from './load_model.ts';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : (process.argv[i + 1] ?? '');
+};
+const MB = 1e6;
+const round = (x: number, d = 2) => +x.toFixed(d);
+
+async function diskRead(path: string): Promise<number> {
+  const src = await fileSource(path);
+  const t0 = performance.now();
+  const slice = 16 << 20;
+  for (let o = 0; o < src.size; o += slice) await src.read(o, Math.min(slice, src.size - o));
+  const s = (performance.now() - t0) / 1000;
+  await src.close?.();
+  return s;
+}
+
+async function forwardMs(ctx: GpuContext, model: LlamaModel, T: number): Promise<number> {
+  const acts = model.activations(1, T);
+  const ids = Array.from({ length: T }, (_, i) => (i * 37 + 1) % model.config.vocabSize);
+  const t0 = performance.now();
+  model.forward(acts, ids);
+  const logits = model.logits(acts, T - 1, 1);
+  const v = await logits.read();
+  const ms = performance.now() - t0;
+  logits.destroy();
+  acts.destroy();
+  if (!v.every(Number.isFinite)) throw new Error('load bench: the forward gave non-finite logits');
+  return ms;
+}
+
+async function* trainSteps(ctx: GpuContext, path: string, T: number) {
+  const ledger = ledgerOf(ctx);
+  const cases: TrainConfig[] = [{ method: 'peqa' }, { method: 'lora', lora: { rank: 8 } }];
+  for (const train of cases) {
+    const file = await openModelPath(path);
+    const live0 = ledger.live;
+    ledger.resetPeak();
+    const plan = planStep({ config: file.config, storage: storageOf(file), train, B: 1, T, optimizer: 'none' });
+    const weights = await loadWeights(ctx, file);
+    const model = new LlamaModel(ctx, weights);
+    const tr = await createTrainable(model, file, train);
+    const acts = model.activations(1, T, true);
+    const bw = new ModelBackward(model, tr, 1, T);
+    try {
+      const ids = Array.from({ length: T }, (_, i) => (i * 37 + 1) % file.config.vocabSize);
+      const targets = ids.map((_, i) => (i === T - 1 ? 0xffffffff : ids[i + 1]));
+      const t0 = performance.now();
+      bw.step(acts, ids, { targets });
+      await ctx.device.queue.onSubmittedWorkDone();
+      const measured = ledger.peak - live0;
+      yield {
+        bench: 'load', kernel: 'train step', method: train.method, B: 1, T, s: round((performance.now() - t0) / 1000, 1),
+        peak_gpu_bytes: measured, planned_peak_bytes: plan.total, planned_vs_measured: round(plan.total / measured, 4),
+        upper_bound_ok: measured <= plan.total && plan.total <= 1.1 * measured,
+      };
+    } finally {
+      [bw, acts, tr, weights].forEach((x) => x.destroy());
+      await file.close();
+    }
+  }
+}
+
+export async function* loadBench(ctx: GpuContext) {
+  const layers = Number(arg('layers') ?? 22);
+  const mixes = (arg('mix') ?? 'Q4_K_M,Q4_0').split(',') as LoadMix[];
+  const keep = arg('keep');
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'sub4-load-'));
+  const T = 64;
+  try {
+    for (const mix of mixes) {
+      const path = join(dir, `tinyllama-shape-${layers}L-${mix}.gguf`);
+      const tw = performance.now();
+      const size = await writeLoadModel(path, mix, layers);
+      yield { bench: 'load', kernel: 'write (setup)', mix, layers, file_bytes: size, s: round((performance.now() - tw) / 1000, 1) };
+      const diskS = await diskRead(path);
+      const diskRate = size / MB / diskS;
+      yield { bench: 'load', kernel: 'disk read (baseline)', mix, s: round(diskS, 3), mb_per_s: round(diskRate, 1), vs_baseline: 1 };
+
+      const ledger = ledgerOf(ctx);
+      const live0 = ledger.live;
+      global.gc?.();
+      const rss0 = process.memoryUsage().rss;
+      let rssPeak = rss0;
+      const clock = new PhaseClock();
+      const t0 = performance.now();
+      const file = await openModelPath(path);
+      const tOpen = performance.now() - t0;
+      const weights = await loadWeights(ctx, file, {
+        clock,
+        onBytes: () => {
+          rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+        },
+      });
+      await ctx.device.queue.onSubmittedWorkDone();
+      const loadS = (performance.now() - t0) / 1000;
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      const gpuBytes = ledger.live - live0;
+      const model = new LlamaModel(ctx, weights);
+      const first = await forwardMs(ctx, model, T);
+      const second = await forwardMs(ctx, model, T);
+      yield {
+        bench: 'load', kernel: 'file → ready', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
+        baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
+        phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
+        peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0),
+        host_vs_file: round((rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0)) / size, 3),
+        first_forward_s: round(first / 1000), second_forward_s: round(second / 1000), T,
+      };
+      weights.destroy();
+      await file.close();
+      if (arg('train') !== undefined && mix === 'Q4_K_M') yield* trainSteps(ctx, path, T);
+      if (!keep) rmSync(path, { force: true });
+    }
+  } finally {
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,106 @@
+// ggml block codes → QTensor bit planes, a word at a time. Every quantized ggml
+// type stores a 32-code run of one bit plane as one field of `width` bits at a
+// fixed shift in 32 (or 16) consecutive bytes, or (Q5_0/Q5_1's high bits) as one
+// little-endian u32. So each output word is built from four-byte reads with a
+// mask and two shift-or compactions, instead of one table walk and setCode per
+// code: loading a 1.1B model decodes ~10⁹ codes, which took minutes that way.
+// The per-element decoder it replaces is the oracle (src/ref/gguf_qtensor.ts;
+// tests/unit/gguf_codes.test.ts checks them bit for bit on every type).
+//
+// Plane layout (src/quant/qtensor.ts): in a row, 32-code group g has p0 words of
+// plane 0 at g·p0 and p1 words of plane 1 at ceil(cols/32)·p0 + g·p1; in a plane
+// of width p, code i of the group sits at bits (i·p) mod 32 of word ⌊i·p/32⌋.
+import { GgmlType } from './formats.ts';
+
+const u32 = (b: Uint8Array, o: number) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+
+/** Four 4-bit fields at bits 0, 8, 16, 24 → 16 bits. */
+function c4(x: number): number {
+  x = (x | (x >>> 4)) & 0x00ff00ff;
+  return (x | (x >>> 8)) & 0xffff;
+}
+/** Four 2-bit fields at bits 0, 8, 16, 24 → 8 bits. */
+function c2(x: number): number {
+  x = (x | (x >>> 6)) & 0x000f000f;
+  return (x | (x >>> 12)) & 0xff;
+}
+/** Four 1-bit fields at bits 0, 8, 16, 24 → 4 bits. */
+function c1(x: number): number {
+  x = (x | (x >>> 7)) & 0x00030003;
+  return (x | (x >>> 14)) & 0xf;
+}
+
+/** n·8 bytes from `o`, the nibble at `shift` of each → n words of 8 codes. */
+function put4(b: Uint8Array, o: number, shift: number, n: number, out: Uint32Array, w: number): void {
+  for (let j = 0; j < n; j++, o += 8) out[w + j] = (c4((u32(b, o) >>> shift) & 0x0f0f0f0f) | (c4((u32(b, o + 4) >>> shift) & 0x0f0f0f0f) << 16)) >>> 0;
+}
+/** 32 bytes from `o`, the 2 bits at `shift` of each → 2 words of 16 codes. */
+function put2(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {
+  for (let j = 0; j < 2; j++, o += 16) {
+    const f = (k: number) => c2((u32(b, o + k) >>> shift) & 0x03030303);
+    out[w + j] = (f(0) | (f(4) << 8) | (f(8) << 16) | (f(12) << 24)) >>> 0;
+  }
+}
+/** 32 bytes from `o`, the bit at `shift` of each → 1 word of 32 codes. */
+function put1(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {
+  let v = 0;
+  for (let k = 0; k < 8; k++) v |= c1((u32(b, o + 4 * k) >>> shift) & 0x01010101) << (4 * k);
+  out[w] = v >>> 0;
+}
+
+/**
+ * Decode the codes of one block at byte `o` into `codes`: `g0` is the block's
+ * first 32-code group within its row, `row` the row's first word, `plane1` the
+ * offset of plane 1 within a row (ceil(cols/32)·p0).
+ */
+export function blockCodes(type: GgmlType, b: Uint8Array, o: number, codes: Uint32Array, row: number, g0: number, plane1: number): void {
+  switch (type) {
+    case GgmlType.Q4_0:
+    case GgmlType.Q4_1:
+    case GgmlType.Q5_0:
+    case GgmlType.Q5_1: {
+      // qs[16]: codes 0–15 the low nibbles, 16–31 the high ones; Q5's fifth bits are one u32 qh.
+      const qs = o + (type === GgmlType.Q4_0 ? 2 : type === GgmlType.Q4_1 ? 4 : type === GgmlType.Q5_0 ? 6 : 8);
+      const w = row + g0 * 4;
+      put4(b, qs, 0, 2, codes, w);
+      put4(b, qs, 4, 2, codes, w + 2);
+      if (type === GgmlType.Q5_0 || type === GgmlType.Q5_1) codes[row + plane1 + g0] = u32(b, qs - 4) >>> 0;
+      return;
+    }
+    case GgmlType.Q8_0: {
+      // int8 two's complement; the unsigned code is the byte with its sign bit flipped.
+      const w = row + g0 * 8;
+      for (let j = 0; j < 8; j++) codes[w + j] = (u32(b, o + 2 + 4 * j) ^ 0x80808080) >>> 0;
+      return;
+    }
+    case GgmlType.Q2_K:
+    case GgmlType.Q3_K: {
+      // Group G = 4n + j: the 2 bits at 2j of qs[32n..32n+31]; Q3_K's third bit is bit G of hmask[0..31].
+      const qs = o + (type === GgmlType.Q2_K ? 16 : 32);
+      for (let G = 0; G < 8; G++) {
+        put2(b, qs + 32 * (G >> 2), 2 * (G & 3), codes, row + (g0 + G) * 2);
+        if (type === GgmlType.Q3_K) put1(b, o, G, codes, row + plane1 + g0 + G);
+      }
+      return;
+    }
+    case GgmlType.Q4_K:
+    case GgmlType.Q5_K: {
+      // Group G = 2c + h: the nibble at 4h of qs[32c..32c+31]; Q5_K's fifth bit is bit G of qh[0..31].
+      const qs = o + (type === GgmlType.Q4_K ? 16 : 48);
+      for (let G = 0; G < 8; G++) {
+        put4(b, qs + 32 * (G >> 1), 4 * (G & 1), 4, codes, row + (g0 + G) * 4);
+        if (type === GgmlType.Q5_K) put1(b, o + 16, G, codes, row + plane1 + g0 + G);
+      }
+      return;
+    }
+    case GgmlType.Q6_K: {
+      // Group G = 4n + k: the nibble at 4(k >> 1) of ql[64n + 32(k & 1)..], the 2 bits at 2k of qh[32n..].
+      for (let G = 0; G < 8; G++) {
+        const n = G >> 2, k = G & 3;
+        put4(b, o + 64 * n + 32 * (k & 1), 4 * (k >> 1), 4, codes, row + (g0 + G) * 4);
+        put2(b, o + 128 + 32 * n, 2 * k, codes, row + plane1 + (g0 + G) * 2);
+      }
+      return;
+    }
+  }
+}
