@@ -16,10 +16,11 @@
 // quantization grid (bits, group) given before any file is read.
 import { GpuLimitError } from '../gpu/errors.ts';
 import { crossEntropySlices } from '../gpu/kernels/cross_entropy.ts';
+import { qlinearForwardTemps } from '../gpu/kernels/qlinear.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import { BLOCK_FORMATS } from '../quant/formats.ts';
 import { ggufParametrization, ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
-import { groupsPerRow, wordsPerRow } from '../quant/qtensor.ts';
+import { groupsPerRow, planeWidths, wordsPerRow } from '../quant/qtensor.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 import { entryBytes, gradSpec } from './grad_spec.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
@@ -61,7 +62,15 @@ export interface StepPlanInput {
   ceChunk?: number;
   /** AdamW's bad-step policy ('none': no optimizer counted); default 'rollback'. */
   optimizer?: 'rollback' | 'skip' | 'none';
+  /**
+   * Whether the device runs the f16 quantized forward (GpuContext.features.f16): its temporary copy of X is
+   * half the f32 kernel's. Default false, the larger figure, so a plan made without a device never under-counts.
+   */
+  f16?: boolean;
 }
+
+/** WebGPU's guaranteed maxStorageBufferBindingSize: code buffers are split into parts no larger. */
+const MIN_BINDING = 128 << 20;
 
 interface TypeFacts {
   bits: number;
@@ -130,6 +139,9 @@ export function planStep(p: StepPlanInput): StepPlan {
       if (s.kind === 'dense') count(part, e.name, e.shape);
       else {
         count(part, `${e.name} codes`, [O, wordsPerRow(I, s.bits)], true);
+        // 3/5/6-bit codes are repacked dense with one padding word per part (src/gpu/qtensor_gpu.ts); parts hold
+        // as many rows as fit WebGPU's minimum binding size (128 MiB), so larger device limits only mean fewer.
+        if (planeWidths(s.bits)[1] > 0) parts[part] += 4 * Math.ceil(O / Math.floor((MIN_BINDING - 4) / (4 * wordsPerRow(I, s.bits))));
         count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);
         count(part, `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
       }
@@ -192,7 +204,10 @@ export function planStep(p: StepPlanInput): StepPlan {
   const lmHead = c.tieWordEmbeddings ? ({ kind: 'dense' } as const) : p.storage('lm_head.weight');
   const rows = Math.min(p.ceChunk ?? 64, N);
   const C = c.hiddenSize, V = c.vocabSize;
-  const ce = entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + (lmHead.kind === 'quant' ? 4 : 0);
+  // A quantized forward's temporaries for X (qlinear_forward_prep's XP and SX, or X in f16).
+  const xTemps = (n: number, s: LinearStorage, I: number) =>
+    s.kind === 'quant' ? qlinearForwardTemps(n, I, s.groupSize, !!p.f16).reduce((a, shape) => a + entryBytes(shape), 0) : 0;
+  const ce = entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + (lmHead.kind === 'quant' ? 4 + xTemps(rows, lmHead, C) : 0);
   largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
   const nr = entryBytes([N, R]);
   let fwd = 0;
@@ -203,7 +218,7 @@ export function planStep(p: StepPlanInput): StepPlan {
       const role = e.role as LinearRole;
       const lora = loraRoles.has(role);
       const quant = stores.get(e.name)!.kind === 'quant';
-      const fw = quant ? (lora ? nr : 4) : lora ? nr : 0; // x·Aᵀ, or qlinear's 4-byte stand-in
+      const fw = (quant ? (lora ? nr : 4) : lora ? nr : 0) + xTemps(N, stores.get(e.name)!, e.shape[1]); // x·Aᵀ, or qlinear's 4-byte stand-in; X's copies
       f += fw;
       if (role !== 'down') recompute += fw;
       // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.

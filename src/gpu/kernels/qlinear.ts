@@ -95,6 +95,16 @@ export function forwardVariant(ctx: GpuContext, I: number, f16 = ctx.features.f1
   return f16 && ctx.features.f16 ? 'f16' : 'blocked';
 }
 
+/**
+ * Shapes of the temporaries qlinearForward allocates for X besides X·Aᵀ, for
+ * the memory planner: the f32 kernel's XP [T, I] and SX [T, NG], the f16
+ * kernel's X in f16 [T, I/2] u32, none for the scalar kernel (I % 4 ≠ 0).
+ */
+export function qlinearForwardTemps(T: number, I: number, groupSize: number, f16: boolean): number[][] {
+  if (I % 4 !== 0) return [];
+  return f16 ? [[T, I / 2]] : [[T, I], [T, groupsPerRow(I, groupSize)]];
+}
+
 /** Temporaries of a call live until its commands are submitted: at once, or with the caller's encoder. */
 function scope(ctx: GpuContext, encoder: GPUCommandEncoder | undefined) {
   const enc = encoder ?? ctx.device.createCommandEncoder();
