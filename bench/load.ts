@@ -1,4 +1,4 @@
-// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--train] [--keep DIR]`:
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--train] [--keep DIR]`:
 // file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
 // sub4's own writer (bench/load_model.ts) to a temporary folder. Per mix:
 //  - baseline: reading the same file from disk in 16 MiB slices (the reader
@@ -10,8 +10,8 @@
 //    RSS before; on a software adapter the "GPU" buffers live in host memory
 //    too, so `gpu_bytes` — the ledger's — is given beside it and
 //    `host_bytes_excl_gpu` is the difference);
-//  - the first forward (T = 64; its time includes building the pipelines) and
-//    a second one (the same forward with every pipeline cached).
+//  - the first forward (T = 64; its time includes building the pipelines) and,
+//    with --forward 2, a second one (the same forward with every pipeline cached).
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
 // T 64, no optimizer) with the ledger's peak beside the planner's prediction.
 // Never part of the tests: it writes ~700 MB per mix and runs for minutes.
@@ -68,7 +68,7 @@ async function* trainSteps(ctx: GpuContext, path: string, T: number) {
     const file = await openModelPath(path);
     const live0 = ledger.live;
     ledger.resetPeak();
-    const plan = planStep({ config: file.config, storage: storageOf(file), train, B: 1, T, optimizer: 'none' });
+    const plan = planStep({ config: file.config, storage: storageOf(file), train, B: 1, T, optimizer: 'none', f16: ctx.features.f16 });
     const weights = await loadWeights(ctx, file);
     const model = new LlamaModel(ctx, weights);
     const tr = await createTrainable(model, file, train);
@@ -129,15 +129,17 @@ export async function* loadBench(ctx: GpuContext) {
       rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
       const gpuBytes = ledger.live - live0;
       const model = new LlamaModel(ctx, weights);
-      const first = await forwardMs(ctx, model, T);
-      const second = await forwardMs(ctx, model, T);
+      // --forward 0 skips the forwards (minutes at this size on a software adapter), 2 adds one with cached pipelines.
+      const forwards = Number(arg('forward') ?? 1);
+      const first = forwards >= 1 ? await forwardMs(ctx, model, T) : NaN;
+      const second = forwards >= 2 ? await forwardMs(ctx, model, T) : NaN;
       yield {
         bench: 'load', kernel: 'file → ready', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
         baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
         phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
         peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0),
         host_vs_file: round((rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0)) / size, 3),
-        first_forward_s: round(first / 1000), second_forward_s: round(second / 1000), T,
+        first_forward_s: forwards >= 1 ? round(first / 1000) : null, second_forward_s: forwards >= 2 ? round(second / 1000) : null, T,
       };
       weights.destroy();
       await file.close();

@@ -100,7 +100,7 @@ async function* trainStepBench(ctx: GpuContext, path: string, label: string, tra
       gflops: +(flops / (ms * 1e6)).toFixed(4), baseline: 'matmul_f32', vs_baseline: +(flops / (ms * 1e6) / mmGflops).toFixed(3),
     });
     yield row('train forward (loss)', fms, ff);
-    const plan = planStep({ config: c, storage: storageOf(file), train, B: 1, T, optimizer: 'none' });
+    const plan = planStep({ config: c, storage: storageOf(file), train, B: 1, T, optimizer: 'none', f16: ctx.features.f16 });
     yield { ...row('train forward+backward', sms, stepFlops(file, train, 1, T)), peak_gpu_bytes: ledger.peak - live0, planned_peak_bytes: plan.total, optimizer: 'none' };
   } finally {
     [bw, acts, tr, weights].forEach((x) => x.destroy());

@@ -32,7 +32,7 @@ const origEmpty = GpuTensor.empty;
 } as typeof GpuTensor.empty;
 const train: TrainConfig = method === 'lora' ? { method: 'lora', lora: { rank: Number(rank ?? 8) } } : method === 'peqa' ? { method: 'peqa' } : { method: 'peqa+lora', lora: { rank: Number(rank ?? 8) } };
 const file = await openModelPath(path);
-const plan = planStep({ config: file.config, storage: storageOf(file), train, B: 1, T, optimizer: 'none' });
+const plan = planStep({ config: file.config, storage: storageOf(file), train, B: 1, T, optimizer: 'none', f16: ctx.features.f16 });
 const weights = await loadWeights(ctx, file);
 const model = new LlamaModel(ctx, weights);
 const tr = await createTrainable(model, file, train);

@@ -36,10 +36,9 @@ function put4(b: Uint8Array, o: number, shift: number, n: number, out: Uint32Arr
 }
 /** 32 bytes from `o`, the 2 bits at `shift` of each → 2 words of 16 codes. */
 function put2(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {
-  for (let j = 0; j < 2; j++, o += 16) {
-    const f = (k: number) => c2((u32(b, o + k) >>> shift) & 0x03030303);
-    out[w + j] = (f(0) | (f(4) << 8) | (f(8) << 16) | (f(12) << 24)) >>> 0;
-  }
+  const m = 0x03030303;
+  for (let j = 0; j < 2; j++, o += 16)
+    out[w + j] = (c2((u32(b, o) >>> shift) & m) | (c2((u32(b, o + 4) >>> shift) & m) << 8) | (c2((u32(b, o + 8) >>> shift) & m) << 16) | (c2((u32(b, o + 12) >>> shift) & m) << 24)) >>> 0;
 }
 /** 32 bytes from `o`, the bit at `shift` of each → 1 word of 32 codes. */
 function put1(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {

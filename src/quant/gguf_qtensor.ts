@@ -9,7 +9,7 @@
 //   Q2_K, Q4_K, Q5_K   scale = d·sc, offset = −dmin·m     (sub-blocks of 16, 32, 32)
 //   Q3_K, Q6_K         scale = d·sc, offset = −z·d·sc      (z = 4, 32; signed sub-scales)
 import { BLOCK_FORMATS, GgmlType, type BlockFormat } from './formats.ts';
-import { f16ToF32, readU16, writeU16 } from './f16.ts';
+import { f16Table, f16ToF32, writeU16 } from './f16.ts';
 import { emptyQTensor, getCode, groupsPerRow, planeWidths, type QBits, type QTensor } from './qtensor.ts';
 import { blockCodes } from './gguf_codes.ts';
 import { scaleOffsetParametrization, scaleParametrization, superblockParametrization, type Parametrization } from './parametrize.ts';
@@ -128,48 +128,55 @@ export function ggufToQTensor(type: QuantGgmlType, bytes: Uint8Array, rows: numb
   const wpr = (cols / 32) * L.bits;
   const plane1 = (cols / 32) * planeWidths(L.bits)[0];
   const ng = groupsPerRow(cols, L.group);
+  const fr = Math.fround;
+  const f16 = f16Table();
+  const dOff = f.f16Fields!.d;
   for (let b = 0; b < nb; b++) {
     const off = b * f.bytesPerBlock;
     const r = Math.floor(b / perRow);
     const c0 = (b % perRow) * bs;
-    const dBits = readU16(bytes, off + f.f16Fields!.d);
+    const dBits = bytes[off + dOff] | (bytes[off + dOff + 1] << 8);
     origin.d[b] = dBits;
-    const d = f16ToF32(dBits);
+    const d = f16[dBits];
     let mv = 0;
     if (mOff !== undefined) {
-      origin.min![b] = readU16(bytes, off + mOff);
-      mv = f16ToF32(origin.min![b]);
+      const mBits = bytes[off + mOff] | (bytes[off + mOff + 1] << 8);
+      origin.min![b] = mBits;
+      mv = f16[mBits];
     }
     if (f.scales) {
       f.scales.decode(bytes, off, sc, origin.m ? mn : null);
-      origin.sc!.set(sc.subarray(0, subs), b * subs);
-      if (origin.m) origin.m.set(mn.subarray(0, subs), b * subs);
+      for (let s = 0; s < subs; s++) origin.sc![b * subs + s] = sc[s];
+      if (origin.m) for (let s = 0; s < subs; s++) origin.m[b * subs + s] = mn[s];
     }
+    // Effective scale and offset per group (the table in the header); f32 products as C computes them.
+    const g0 = r * ng + c0 / L.group;
     for (let s = 0; s < subs; s++) {
-      const gi = r * ng + c0 / L.group + s;
-      const [scale, offset] = effective(L, d, mv, f.scales ? sc[s] : 1, origin.m ? mn[s] : 0);
-      q.scale[gi] = scale;
-      q.offset[gi] = offset;
+      let scale: number, offset: number;
+      switch (L.kind) {
+        case 'legacy-sym':
+          scale = d;
+          offset = fr(-L.zero * d);
+          break;
+        case 'legacy-min':
+          scale = d;
+          offset = mv;
+          break;
+        case 'k-min':
+          scale = fr(d * sc[s]);
+          offset = -fr(mv * mn[s]);
+          break;
+        case 'k-sym':
+          scale = fr(d * sc[s]);
+          offset = fr(-L.zero * scale);
+          break;
+      }
+      q.scale[g0 + s] = scale;
+      q.offset[g0 + s] = offset;
     }
     blockCodes(type, bytes, off, q.codes, r * wpr, c0 / 32, plane1);
   }
   return { q, origin };
-}
-
-function effective(L: CodeLayout, d: number, min: number, sc: number, m: number): [number, number] {
-  const fr = Math.fround;
-  switch (L.kind) {
-    case 'legacy-sym':
-      return [d, fr(-L.zero * d)];
-    case 'legacy-min':
-      return [d, min];
-    case 'k-min':
-      return [fr(d * sc), -fr(min * m)];
-    case 'k-sym': {
-      const s = fr(d * sc);
-      return [s, fr(-L.zero * s)];
-    }
-  }
 }
 
 /** Write a QTensor back as ggml blocks: codes from the QTensor, f16 fields and sub-scales from the origin. */

@@ -60,8 +60,8 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   checkSeqLenFits(s.seqLen, file);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
-  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen });
   const ctx = await env.getContext(io.progress);
+  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16 });
   let refused: string | null = null;
   try {
     checkPlanFits(plan, ctx.limits);
@@ -152,7 +152,7 @@ async function runTraining(
   checkTrainable(ds, s.seqLen);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
-  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen }), ctx.limits);
+  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16 }), ctx.limits);
 
   const out = new StreamOut(io);
   const runStore = saved ?? (await newRunStore());
