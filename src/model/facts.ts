@@ -3,7 +3,8 @@
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { parameterCount, type LlamaConfig } from '../arch/config.ts';
-import { planTraining, type Plan } from './planner.ts';
+import { planStep, storageOf, type LinearStorage, type Plan } from './planner.ts';
+import { paramSpec } from '../arch/params.ts';
 
 export interface TypeCount {
   tensors: number;
@@ -40,7 +41,7 @@ export interface ModelFacts {
    * perplexity), else GGUF general.finetune; null when it says nothing.
    */
   finetune: string | null;
-  /** Predicted peak GPU bytes to fine-tune at seq 256, batch 1 (planner estimate). */
+  /** Predicted peak GPU bytes of the studio's default run (planStep over a whole Trainer run: steps, evaluations, samples). */
   trainingMemory: { seq: number; batch: number; assumes: string; peqa: Plan; lora: Plan };
 }
 
@@ -78,10 +79,22 @@ export function modelFacts(m: LoadedModel): ModelFacts {
     stored += n;
     bytes += t.bytes;
   }
-  const seq = 256;
-  const batch = 1;
-  // The base the studio would train: 4-bit codes in groups of 64 (its default grid).
-  const plan = (method: 'peqa' | 'lora') => planTraining({ model: m.config, method, batch, seq, bits: 4, groupSize: 64, rank: 16 });
+  // The studio's default run (src/state/slices/train.ts): batch 4 × seq 128, AdamW, evaluations and a sample.
+  // PEQA trains 4-bit g32 codes (float layers quantized by sub4; a quantized file keeps its own types); LoRA
+  // (rank 8) sits on the file's weights as stored. The same planner the train panel and the run check use.
+  const seq = Math.min(128, m.config.maxPositions);
+  const batch = 4;
+  const own = storageOf(m);
+  const linears = new Map(paramSpec(m.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => [p.name, p.shape[1]]));
+  const quantizedFile = [...linears.keys()].some((n) => own(n).kind === 'quant');
+  const peqaStorage = (name: string): LinearStorage => (quantizedFile || !linears.has(name) ? own(name) : { kind: 'quant', bits: 4, groupSize: 32 });
+  const plan = (method: 'peqa' | 'lora'): Plan => {
+    const { total, parts } = planStep({
+      config: m.config, storage: method === 'peqa' ? peqaStorage : own, train: method === 'peqa' ? { method: 'peqa' } : { method: 'lora', lora: { rank: 8 } },
+      B: batch, T: seq, run: { sampleLength: seq },
+    });
+    return { total, parts };
+  };
   return {
     format: m.format,
     name: m.name,
@@ -94,6 +107,6 @@ export function modelFacts(m: LoadedModel): ModelFacts {
     fileBytes: m.fileBytes,
     finetune: finetuneOf(m),
     tokenizer: m.tokenizer ? tokenizerFacts(m.tokenizer) : { problem: m.tokenizerProblem ?? 'no tokenizer' },
-    trainingMemory: { seq, batch, assumes: '4-bit codes, group 64, LoRA rank 16 on all 7 linear layers; AdamW', peqa: plan('peqa'), lora: plan('lora') },
+    trainingMemory: { seq, batch, assumes: `${quantizedFile ? "PEQA on the file's quantized layers" : 'PEQA on 4-bit codes, group 32'}, LoRA rank 8 on all 7 linear layers of the file's weights; AdamW, evaluations and samples`, peqa: plan('peqa'), lora: plan('lora') },
   };
 }

@@ -67,7 +67,16 @@ export interface StepPlanInput {
    * half the f32 kernel's. Default false, the larger figure, so a plan made without a device never under-counts.
    */
   f16?: boolean;
+  /**
+   * Plan a whole Trainer run, not one step: its evaluations (activations of their own, kept for the run, and
+   * the loss in chunks of 256 rows) and its greedy samples (a forward over up to `sampleLength` tokens with
+   * activations of its own and one row of logits), both between steps while the step's buffers stay live.
+   */
+  run?: { sampleLength?: number };
 }
+
+/** Rows per chunk of Trainer.evaluate's loss (LlamaModel.tokenLoss's default). */
+const EVAL_CHUNK = 256;
 
 /** WebGPU's guaranteed maxStorageBufferBindingSize: code buffers are split into parts no larger. */
 const MIN_BINDING = 128 << 20;
@@ -202,33 +211,54 @@ export function planStep(p: StepPlanInput): StepPlan {
 
   // Temporaries. Each kernel call's temporary lives until its layer's submit.
   const lmHead = c.tieWordEmbeddings ? ({ kind: 'dense' } as const) : p.storage('lm_head.weight');
-  const rows = Math.min(p.ceChunk ?? 64, N);
   const C = c.hiddenSize, V = c.vocabSize;
   // A quantized forward's temporaries for X (qlinear_forward_prep's XP and SX, or X in f16).
   const xTemps = (n: number, s: LinearStorage, I: number) =>
     s.kind === 'quant' ? qlinearForwardTemps(n, I, s.groupSize, !!p.f16).reduce((a, shape) => a + entryBytes(shape), 0) : 0;
-  const ce = entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + (lmHead.kind === 'quant' ? 4 + xTemps(rows, lmHead, C) : 0);
+  const head = (rows: number) => (lmHead.kind === 'quant' ? 4 + xTemps(rows, lmHead, C) : 0);
+  // The cross-entropy chunk: hidden rows and their gradient, logits, per-slice partials, the head's temporaries.
+  const ceOf = (rows: number) => entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + head(rows);
+  const rows = Math.min(p.ceChunk ?? 64, N);
+  const ce = ceOf(rows);
   largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
-  const nr = entryBytes([N, R]);
-  let fwd = 0;
-  let bwd = 0;
-  for (let l = 0; l < c.numLayers; l++) {
-    let f = 0, b = 0, recompute = 0;
-    for (const e of linears.filter((x) => x.layer === l)) {
-      const role = e.role as LinearRole;
-      const lora = loraRoles.has(role);
-      const quant = stores.get(e.name)!.kind === 'quant';
-      const fw = (quant ? (lora ? nr : 4) : lora ? nr : 0) + xTemps(N, stores.get(e.name)!, e.shape[1]); // x·Aᵀ, or qlinear's 4-byte stand-in; X's copies
-      f += fw;
-      if (role !== 'down') recompute += fw;
-      // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.
-      b += quant ? (lora ? 3 * nr : 4) : lora ? 2 * nr : 0;
+  /** The largest forward and backward layer temporaries over n tokens. */
+  const layerTemps = (n: number) => {
+    const nr = entryBytes([n, R]);
+    let fwd = 0, bwd = 0;
+    for (let l = 0; l < c.numLayers; l++) {
+      let f = 0, b = 0, recompute = 0;
+      for (const e of linears.filter((x) => x.layer === l)) {
+        const role = e.role as LinearRole;
+        const lora = loraRoles.has(role);
+        const quant = stores.get(e.name)!.kind === 'quant';
+        const fw = (quant ? (lora ? nr : 4) : lora ? nr : 0) + xTemps(n, stores.get(e.name)!, e.shape[1]); // x·Aᵀ, or qlinear's 4-byte stand-in; X's copies
+        f += fw;
+        if (role !== 'down') recompute += fw;
+        // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.
+        b += quant ? (lora ? 3 * nr : 4) : lora ? 2 * nr : 0;
+      }
+      fwd = Math.max(fwd, f);
+      bwd = Math.max(bwd, b + (p.save === 'inputs' && l < c.numLayers - 1 ? recompute : 0));
     }
-    fwd = Math.max(fwd, f);
-    bwd = Math.max(bwd, b + (p.save === 'inputs' && l < c.numLayers - 1 ? recompute : 0));
+    return { fwd, bwd };
+  };
+  const { fwd, bwd } = layerTemps(N);
+  let temps = Math.max(ce, fwd, bwd);
+  if (p.run) {
+    // Trainer.evaluate: its own activations for the run, then targets, mask and per-token loss, and the chunk.
+    for (const s of planActivations(c, B, T, false).slots) count('activations', `eval.${s.key}`, s.shape);
+    const er = Math.min(EVAL_CHUNK, N);
+    temps = Math.max(temps, 3 * entryBytes([N]) + ceOf(er));
+    largest = entryBytes([er, V]) > largest.bytes ? { name: 'eval cross_entropy.logits', bytes: entryBytes([er, V]) } : largest;
+    // Trainer.sample: a forward over the prompt and what it generated so far, then one row of logits.
+    const L = p.run.sampleLength ?? 0;
+    if (L > 0) {
+      const acts = planActivations(c, 1, L, false).slots.reduce((a, s) => a + entryBytes(s.shape), 0);
+      temps = Math.max(temps, acts + Math.max(layerTemps(L).fwd, entryBytes([1, V]) + entryBytes([1, C]) + head(1)));
+    }
   }
   parts.logits += ce;
-  parts.workspace += Math.max(0, Math.max(fwd, bwd) - ce);
+  parts.workspace += temps - ce;
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   return { total, parts, largest };
 }

@@ -61,7 +61,9 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const ctx = await env.getContext(io.progress);
-  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16 });
+  const prompt = s.samplePrompt && file.tokenizer ? file.tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
+  const run = { sampleLength: prompt ? prompt + s.sampleTokens : 0 };
+  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
   let refused: string | null = null;
   try {
     checkPlanFits(plan, ctx.limits);
@@ -152,7 +154,9 @@ async function runTraining(
   checkTrainable(ds, s.seqLen);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
-  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16 }), ctx.limits);
+  const promptLength = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
+  const run = { sampleLength: promptLength ? promptLength + s.sampleTokens : 0 };
+  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run }), ctx.limits);
 
   const out = new StreamOut(io);
   const runStore = saved ?? (await newRunStore());

@@ -140,8 +140,8 @@ describe.skipIf(!haveChromium)('model card in Chromium', () => {
     expect(await cell(page, 'model-tokenizer')).toBe('gguf-llama, vocab 512');
     expect(await tensorTypes(page)).toEqual(['F32 48']);
     const memory = await page.getByTestId('training-memory').innerText();
-    expect(memory).toMatch(/Peak GPU memory at seq 256, batch 1 \(fixed settings\)/);
-    expect(memory).toMatch(/Assumes fixed settings, not the Fine-tune panel's: 4-bit codes, group 64, LoRA rank 16/);
+    expect(memory).toMatch(/Peak GPU memory at seq 128, batch 4/);
+    expect(memory).toMatch(/Assumes fixed settings, not the Fine-tune panel's: PEQA on 4-bit codes, group 32, LoRA rank 8/);
     expect(await cell(page, 'memory-peqa')).toMatch(/^[\d.]+ MiB$/);
     expect(await cell(page, 'memory-lora')).toMatch(/^[\d.]+ MiB$/);
   });
