@@ -9,6 +9,7 @@ import { intFlag, openWithTokenizer, toGpu, type GpuModelSession, type ModelFile
 import { attachPeftAdapter, tunedToGpu, type TunedSession } from './state_gpu.ts';
 import { STATE_MANIFEST_FILE } from '../train/state.ts';
 import { stat } from 'node:fs/promises';
+import { CliProgress } from './progress.ts';
 import { join } from 'node:path';
 
 const isSession = (m: ModelFile | TunedSession): m is TunedSession => 'trainable' in m;
@@ -44,7 +45,8 @@ export const evalCommand: Command = {
     '  --ctx           tokens per window, BOS included (default 128)',
     '  --windows       number of consecutive windows (default 8)',
     '  --batch-tokens  most tokens per forward pass (default 2048)',
-    '  --json          print {tokens, nll, ppl} as JSON',
+    '  --json          print {tokens, nll, ppl} as JSON, after {"type":"progress",…} lines for loading and evaluating',
+    '  (without --json, a progress line on stderr when it is a terminal)',
   ].join('\n'),
   options: { data: { type: 'string' }, ctx: { type: 'string' }, windows: { type: 'string' }, 'batch-tokens': { type: 'string' }, json: { type: 'boolean' }, base: { type: 'string' }, lora: { type: 'string' } },
   async run(values, positionals) {
@@ -65,12 +67,16 @@ export const evalCommand: Command = {
       await (isSession(m) ? m.close() : m.file.close());
       throw e;
     }
-    const s: GpuModelSession = isSession(m) ? m : await toGpu(m);
+    const progress = CliProgress.for(!!values.json);
+    const s: GpuModelSession = isSession(m) ? m : await toGpu(m, progress);
     let adapter: Awaited<ReturnType<typeof attachPeftAdapter>> | null = null;
     try {
       if (typeof values.lora === 'string') adapter = await attachPeftAdapter(s, values.lora);
       const t0 = performance.now();
-      const r = await perplexityOf(s.model, wins, { batchTokens, lora: adapter?.lora ?? (isSession(m) ? m.lora : undefined) });
+      const onProgress = (done: number, total: number) => progress.update('eval', done * ctxLen, total * ctxLen, 'tokens');
+      onProgress(0, wins.length);
+      const r = await perplexityOf(s.model, wins, { batchTokens, lora: adapter?.lora ?? (isSession(m) ? m.lora : undefined), onProgress });
+      progress.end();
       const secs = (performance.now() - t0) / 1000;
       const result = { tokens: r.tokens, nll: r.nll, ppl: r.ppl };
       if (values.json) console.log(JSON.stringify(result));

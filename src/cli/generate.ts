@@ -1,6 +1,7 @@
 // `sub4 generate <model> --prompt <text>`: sample a continuation on the GPU and
 // stream it to stdout token by token (text, or one JSON line per token with
 // --json). --temperature 0 is greedy decoding.
+import { CliProgress } from './progress.ts';
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
 import { generate } from '../model/generate.ts';
@@ -18,7 +19,7 @@ export const generateCommand: Command = {
     '  --top-k        keep the k most likely tokens, 0 = off (default 40)',
     '  --top-p        keep the most likely tokens up to this probability, 1 = off (default 0.95)',
     '  --seed         sampler seed (default 0)',
-    '  --json         one JSON line per token ({"token", "text"}), then a summary line',
+    '  --json         one JSON line per token ({"token", "text"}), then a summary line; {"type":"progress",…} lines while loading',
   ].join('\n'),
   options: {
     prompt: { type: 'string' },
@@ -37,7 +38,7 @@ export const generateCommand: Command = {
     const topK = intFlag(values['top-k'], 'top-k', 40, 0);
     const topP = numFlag(values['top-p'], 'top-p', 0.95, Number.MIN_VALUE, 1);
     const seed = intFlag(values.seed, 'seed', 0, 0);
-    const s = await toGpu(await openWithTokenizer(positionals[0]));
+    const s = await toGpu(await openWithTokenizer(positionals[0]), CliProgress.for(!!values.json));
     try {
       const prompt = s.tokenizer.encode(values.prompt);
       const stream = textStream(s.tokenizer, prompt);

@@ -9,6 +9,7 @@ import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights } from '../model/weights.ts';
 import { UsageError } from './args.ts';
+import type { CliProgress } from './progress.ts';
 
 export interface ModelFile {
   file: LoadedModel;
@@ -34,12 +35,14 @@ export interface GpuModelSession extends ModelFile {
 }
 
 /** Put an opened model on the GPU; takes ownership of `m` (closed by close(), or at once on error). */
-export async function toGpu(m: ModelFile): Promise<GpuModelSession> {
+export async function toGpu(m: ModelFile, progress?: CliProgress): Promise<GpuModelSession> {
   const t0 = performance.now();
   let ctx: NodeGpuContext | undefined;
   try {
     ctx = await createNodeGpuContext();
-    const weights = await loadWeights(ctx, m.file);
+    const weights = await loadWeights(ctx, m.file, { onBytes: (done, total) => progress?.update('load', done, total, 'bytes') });
+    await ctx.device.queue.onSubmittedWorkDone();
+    progress?.end();
     const c = ctx;
     return {
       ...m,

@@ -24,7 +24,19 @@ describe('sub4 eval', () => {
     const data = fixture('data/tinyshakespeare/input.txt');
     if (!model || !data || !gpuReady()) return;
     const { stdout } = await run('node', [BIN, 'eval', model, '--data', data, '--ctx', '128', '--windows', '8', '--json'], { timeout: 120_000 });
-    const got = JSON.parse(stdout);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const got = lines.at(-1);
+    // Progress events come first: loading (bytes) then evaluating (tokens), each ending at its total.
+    const progress = lines.slice(0, -1);
+    expect(progress.every((l) => l.type === 'progress')).toBe(true);
+    for (const [phase, unit] of [['load', 'bytes'], ['eval', 'tokens']]) {
+      const ev = progress.filter((l) => l.phase === phase);
+      expect(ev.length, phase).toBeGreaterThan(0);
+      expect(ev.every((l) => l.unit === unit && l.done <= l.total && Number.isFinite(l.rate))).toBe(true);
+      expect(ev.at(-1).done).toBe(ev.at(-1).total);
+    }
+    expect(progress.findIndex((l) => l.phase === 'eval')).toBeGreaterThan(progress.findLastIndex((l) => l.phase === 'load'));
+    expect(progress.filter((l) => l.phase === 'eval').at(-1).total).toBe(8 * 128);
     expect(Object.keys(got).sort()).toEqual(['nll', 'ppl', 'tokens']);
     expect(got.tokens).toBe(8 * 127);
     expect(got.ppl).toBeCloseTo(Math.exp(got.nll), 6);

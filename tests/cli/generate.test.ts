@@ -36,7 +36,7 @@ describe('sub4 generate', () => {
     if (!model || !gpuReady()) return;
     const r = await runTimed(['generate', model, '--prompt', PROMPT, '--max-tokens', '40', '--temperature', '0', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.chunks.map((c) => c.text).join('').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.chunks.map((c) => c.text).join('').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type !== 'progress');
     const summary = lines.pop();
     expect(lines.map((l) => l.token)).toEqual(summary.tokens);
     expect(summary.tokens).toHaveLength(40);
