@@ -10,6 +10,8 @@ import type { AppStore } from './store.ts';
 
 /** The Stop button's handle on the running generation; kept here because the store holds plain data only. */
 const generations = new WeakMap<AppStore, { runId: number; abort: AbortController }>();
+/** The model card's Cancel button's handle on the load in progress. */
+const loads = new WeakMap<AppStore, { loadId: number; abort: AbortController }>();
 
 /** Ask the worker which GPU it has, then run the matmul self-test on it. */
 export async function startGpu(client: EngineClient, store: AppStore): Promise<void> {
@@ -88,14 +90,26 @@ export async function loadModel(client: EngineClient, store: AppStore, files: re
   const s = store.getState();
   s.filesReceived(files.map(({ path, file }) => ({ path, name: file.name, size: file.size })));
   const loadId = s.modelLoadStarted(dropLabel(files));
+  const abort = new AbortController();
+  loads.set(store, { loadId, abort });
   try {
-    const result = await client.request({ type: 'load-model', files: [...files] }, (p) => s.modelProgress(loadId, p));
+    const result = await client.request({ type: 'load-model', files: [...files] }, (p) => s.modelProgress(loadId, p), undefined, abort.signal);
     s.modelLoaded(loadId, result);
   } catch (err) {
     // A load replaced by a newer drop fails too; the slice ignores it by its number.
-    if (store.getState().model.loadId === loadId) console.error(err);
-    s.modelFailed(loadId, err);
+    if (abort.signal.aborted) s.modelCancelled(loadId);
+    else {
+      if (store.getState().model.loadId === loadId) console.error(err);
+      s.modelFailed(loadId, err);
+    }
+  } finally {
+    if (loads.get(store)?.loadId === loadId) loads.delete(store);
   }
+}
+
+/** The Cancel button on the model card: stop the load in progress at its next read; no model is open after. */
+export function cancelLoad(store: AppStore): void {
+  loads.get(store)?.abort.abort();
 }
 
 /** "stories260K.gguf", "stories260K/ (6 files)" or "3 files": what the user dropped, in short. */

@@ -11,7 +11,7 @@ export function runPhaseText(p: RunProgress | null): string {
     case 'device':
       return 'starting the GPU device…';
     case 'uploading weights':
-      return `uploading the weights to the GPU${of(p, 'tensors')}…`;
+      return p.total > 0 ? `uploading the weights to the GPU (${formatBytes(p.done)} of ${formatBytes(p.total)})…` : 'uploading the weights to the GPU…';
     case 'reading text':
       return p.total > 0 ? `reading the text (${formatBytes(p.done)} of ${formatBytes(p.total)})…` : 'reading the text…';
     case 'tokenizing':

@@ -29,7 +29,7 @@ export const handlers: HandlerTable = {
   'load-model'(req, io, env) {
     // Structured clone may hand over anything; a missing list is the caller's bug, said plainly.
     if (!Array.isArray(req.files)) throw new TypeError('load-model needs `files`: an array of { path, file } with File objects.');
-    return loadModel(req.files, env.models, io.progress);
+    return loadModel(req.files, env.models, io.progress, io.signal);
   },
 
   async 'check-model-files'(req) {

@@ -12,6 +12,10 @@ import { chooseModel } from './model_files.ts';
 import type { ModelSlot } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { ModelFileRef, ModelFilesChecked, ModelLoaded } from './protocol.ts';
+import { Sub4Error } from '../base/errors.ts';
+
+/** The page cancelled a load (the Cancel button on the model card): no model is current afterwards. */
+export class ModelLoadCancelledError extends Sub4Error {}
 
 type Progress = (phase: string, done: number, total: number) => void;
 
@@ -30,20 +34,26 @@ export function checkModelFiles(files: readonly ModelFileRef[]): ModelFilesCheck
   return { opened, ignored };
 }
 
-export async function loadModel(files: readonly ModelFileRef[], slot: ModelSlot, progress: Progress): Promise<ModelLoaded> {
+export async function loadModel(files: readonly ModelFileRef[], slot: ModelSlot, progress: Progress, signal?: AbortSignal): Promise<ModelLoaded> {
   // Chosen before begin(), which closes the current model and stops a running job: a drop that names
   // no model (a data file on "Model files") is refused here and changes nothing.
   const choice = chooseModel(files);
   const ticket = await slot.begin();
   let read = 0;
+  // Checked before every read: a cancelled load stops at the next slice (the reader closes what it opened).
+  const check = () => {
+    if (signal?.aborted) throw new ModelLoadCancelledError(`Opening ${choice.opened[0] ?? 'the model'} was cancelled; no model is open.`);
+  };
   const onRead = (file: string, bytes: number) => {
     read += bytes;
     progress(phaseOf(file), read, choice.bytes);
   };
-  const model = await openModel(observed(choice.input, onRead));
+  check();
+  const model = await openModel(observed(choice.input, onRead, check));
   progress('facts', 0, 1);
   let facts;
   try {
+    check();
     facts = assertPlainData(modelFacts(model), 'facts');
   } catch (e) {
     await model.close();
@@ -61,24 +71,25 @@ function linearTypes(m: LoadedModel): string[] {
 }
 
 /** The same input whose every read is reported, so progress follows real I/O. */
-function observed(input: ModelInput, onRead: (file: string, bytes: number) => void): ModelInput {
-  if (input.kind === 'gguf') return { kind: 'gguf', source: observeSource(input.source, onRead) };
+function observed(input: ModelInput, onRead: (file: string, bytes: number) => void, check: () => void): ModelInput {
+  if (input.kind === 'gguf') return { kind: 'gguf', source: observeSource(input.source, onRead, check) };
   const folder: FolderSource = input.folder;
   return {
     kind: 'folder',
     folder: {
       name: folder.name,
       list: () => folder.list(),
-      open: async (file) => observeSource(await folder.open(file), onRead),
+      open: async (file) => observeSource(await folder.open(file), onRead, check),
     },
   };
 }
 
-function observeSource(src: ByteSource, onRead: (file: string, bytes: number) => void): ByteSource {
+function observeSource(src: ByteSource, onRead: (file: string, bytes: number) => void, check: () => void): ByteSource {
   return {
     name: src.name,
     size: src.size,
     async read(offset, length) {
+      check();
       const bytes = await src.read(offset, length);
       onRead(src.name, bytes.length);
       return bytes;

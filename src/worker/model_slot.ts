@@ -113,7 +113,7 @@ export class ModelSlot {
    * device (engine.worker.ts forgets a lost one) and the weights follow it.
    */
   run<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelJob) => Promise<T>): Promise<T> {
-    return this.inTurn(ctx, opts, async (job) => fn({ ...job, llama: await this.weightsFor(ctx, job.file, opts.progress) }));
+    return this.inTurn(ctx, opts, async (job) => fn({ ...job, llama: await this.weightsFor(ctx, job.file, opts.progress, job.signal) }));
   }
 
   /**
@@ -156,14 +156,15 @@ export class ModelSlot {
     }
   }
 
-  private async weightsFor(ctx: GpuContext, file: LoadedModel, progress: RunOptions['progress']): Promise<LlamaModel> {
+  private async weightsFor(ctx: GpuContext, file: LoadedModel, progress: RunOptions['progress'], signal: AbortSignal): Promise<LlamaModel> {
     const r = this.resident;
     if (r && r.ctx === ctx && r.file === file) return r.llama;
     // Weights of another device (the previous one was lost) or of an older model are of no use.
     this.freeWeights();
     if (this.training.trained && this.training.trained.llama.ctx !== ctx) this.training.keep(null);
     progress('uploading weights', 0, 1);
-    const weights = await loadWeights(ctx, file, { onProgress: (done, total) => progress('uploading weights', done, total) });
+    // Bytes of the file uploaded so far; a cancel (or a new load) stops between tensors, freeing what was uploaded.
+    const weights = await loadWeights(ctx, file, { onBytes: (done, total) => progress('uploading weights', done, total), checkCancel: () => signal.throwIfAborted() });
     const llama = new LlamaModel(ctx, weights);
     this.resident = { ctx, file, weights, llama };
     return llama;

@@ -8,7 +8,8 @@ import { openAsBlob } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { loadModel as loadModelAction } from '../../src/state/actions.ts';
+import { cancelLoad, loadModel as loadModelAction } from '../../src/state/actions.ts';
+import { loadModel as loadModelHandler, ModelLoadCancelledError } from '../../src/worker/load_model.ts';
 import { createAppStore } from '../../src/state/store.ts';
 import { EngineClient, type WorkerLike } from '../../src/worker/client.ts';
 import { ModelSlot } from '../../src/worker/model_slot.ts';
@@ -234,5 +235,51 @@ describe.skipIf(!GGUF)('actions.loadModel → store', () => {
     expect(m.status).toBe('error');
     expect(m.label).toBe('second.gguf');
     expect(m.facts).toBeNull();
+  });
+
+  it('the model card’s bar moves with the bytes read; Cancel stops a load and leaves no model', async () => {
+    const { client, slot } = connect();
+    const store = createAppStore();
+    const bar: number[] = [];
+    store.subscribe((st) => {
+      const p = st.model.progress;
+      if (st.model.status === 'loading' && p && p.phase !== 'facts' && p.total > 0 && bar.at(-1) !== p.done / p.total) bar.push(p.done / p.total);
+    });
+    // A folder is read file by file (config, tokenizer, safetensors header), so the bar takes several steps.
+    if (!FOLDER) return;
+    await loadModelAction(client, store, await pickFolder(FOLDER, 'stories260K'));
+    expect(store.getState().model.status).toBe('ready');
+    expect(bar.length).toBeGreaterThan(1); // the bar moved: several fractions, each larger than the last
+    expect(bar.every((f, i) => f > 0 && f <= 1 && (i === 0 || f > bar[i - 1]))).toBe(true);
+
+    // Cancel right after the request goes out: the worker stops at its next read.
+    const seen: string[] = [store.getState().model.status];
+    const unsub = store.subscribe((st) => {
+      if (seen.at(-1) !== st.model.status) seen.push(st.model.status);
+    });
+    const loading = loadModelAction(client, store, [await pick(GGUF!, 'stories260K.gguf')]);
+    cancelLoad(store);
+    await loading;
+    unsub();
+    expect(seen).toEqual(['ready', 'loading', 'cancelled']);
+    expect(store.getState().model.facts).toBeNull();
+    expect(slot.current).toBeNull();
+  });
+
+  it('the worker’s load stops at the read after the signal aborts, with a typed error', async () => {
+    const slot = new ModelSlot();
+    const abort = new AbortController();
+    const events: [string, number][] = [];
+    const file = await pick(GGUF!, 'stories260K.gguf');
+    const err = await failure(
+      loadModelHandler([file], slot, (phase, done) => {
+        events.push([phase, done]);
+        if (events.length === 2) abort.abort();
+      }, abort.signal),
+    );
+    expect(err).toBeInstanceOf(ModelLoadCancelledError);
+    expect(err.message).toBe('Opening stories260K.gguf was cancelled; no model is open.');
+    expect(events).toHaveLength(2); // nothing read or reported after the abort
+    expect(slot.current).toBeNull();
   });
 });

@@ -161,7 +161,9 @@ describe.skipIf(!GGUF)('generate over the protocol', () => {
     expect(streamed.map((t) => t.text).join('')).toBe(r.text);
     expect(r.tokensPerSecond).toBeGreaterThan(0);
     const uploads = events.filter((e) => e.phase === 'uploading weights');
-    expect(uploads.at(-1)).toMatchObject({ done: 48, total: 48 });
+    // Bytes of the file's tensors, every one read once, the last event at the total.
+    expect(uploads.at(-1)!.done).toBe(uploads.at(-1)!.total);
+    expect(uploads.at(-1)!.total).toBeGreaterThan(1_000_000);
     expect(slot.residentBytes).toBeGreaterThan(1_000_000);
     console.log(`generate over the protocol: ${r.tokensPerSecond.toFixed(1)} tokens/s, prefill ${r.prefillMs.toFixed(0)} ms`);
 

@@ -9,7 +9,7 @@ import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
 import { withoutModelResults } from './stale.ts';
 
-export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
+export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error' | 'cancelled';
 
 /** The load step the worker reported last ('config', 'reading header', 'tokenizer', 'facts'). */
 export interface LoadProgress {
@@ -41,6 +41,8 @@ export interface ModelSlice {
   modelProgress(loadId: number, p: ProgressEvent): void;
   modelLoaded(loadId: number, result: ModelLoaded): void;
   modelFailed(loadId: number, err: unknown): void;
+  /** The user cancelled the load: nothing is open. */
+  modelCancelled(loadId: number): void;
 }
 
 export const initialModelState: ModelState = {
@@ -69,5 +71,6 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
     modelProgress: (loadId, p) => patchIfLatest(loadId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
     modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, linearTypes: r.linearTypes, progress: null }),
     modelFailed: (loadId, err) => patchIfLatest(loadId, { status: 'error', error: toErrorText(err), progress: null }),
+    modelCancelled: (loadId) => patchIfLatest(loadId, { status: 'cancelled', progress: null }),
   };
 };

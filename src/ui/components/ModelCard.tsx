@@ -1,7 +1,9 @@
 // The model card: what the engine worker has open (or is opening, or could not
 // open). Loading happens in the worker; this only renders the store's model slice.
 import type { LoadProgress } from '../../state/slices/model.ts';
-import { useAppStore } from '../hooks/useAppStore.ts';
+import { useAppStore, useServices } from '../hooks/useAppStore.ts';
+import { cancelLoad } from '../../state/actions.ts';
+import { ProgressBar } from './ProgressBar.tsx';
 import { formatBytes } from '../format.ts';
 import { ErrorNote } from './ErrorNote.tsx';
 import { ModelFactsView } from './ModelFacts.tsx';
@@ -23,6 +25,8 @@ function progressText(p: LoadProgress | null): string {
 
 export function ModelCard() {
   const m = useAppStore((s) => s.model);
+  const { store } = useServices();
+  const p = m.progress;
   return (
     // data-load-id lets tests (and devtools) tell one load's card from the next.
     <section className="panel" data-testid="model-card" data-load-id={m.loadId}>
@@ -34,8 +38,19 @@ export function ModelCard() {
       </h2>
       {m.status === 'idle' && <p className="muted">No model yet. Drop a .gguf file or a Hugging Face model folder above.</p>}
       {m.status === 'loading' && (
-        <p className="muted" data-testid="model-progress">
-          Opening {m.label}: {progressText(m.progress)}
+        <div data-testid="model-loading">
+          <p className="muted" data-testid="model-progress">
+            Opening {m.label}: {progressText(p)}
+          </p>
+          <ProgressBar fraction={p && p.total > 0 ? p.done / p.total : 0} label={`Opening ${m.label ?? 'the model'}`} testId="model-progress-bar" />
+          <button type="button" data-testid="model-cancel" onClick={() => cancelLoad(store)}>
+            Cancel
+          </button>
+        </div>
+      )}
+      {m.status === 'cancelled' && (
+        <p className="muted" data-testid="model-cancelled">
+          Opening {m.label} was cancelled; no model is open. Drop or pick it again to load it.
         </p>
       )}
       {m.status === 'error' && m.error && (
