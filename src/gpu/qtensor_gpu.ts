@@ -71,11 +71,16 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
     GpuTensor.from(ctx, q.scale, [q.rows, ng], 'f32', `${label}.scale`),
     GpuTensor.from(ctx, q.offset, [q.rows, ng], 'f32', `${label}.offset`),
   ]);
+  return gpuQTensor(q.rows, q.cols, q.bits, q.groupSize, codeParts, scale, offset);
+}
+
+/** The GpuQTensor of buffers already on the GPU (uploadQTensor, or the GGUF conversion kernel). */
+export function gpuQTensor(rows: number, cols: number, bits: QBits, groupSize: number, codeParts: CodePart[], scale: GpuTensor<'f32'>, offset: GpuTensor<'f32'>): GpuQTensor {
   return {
-    rows: q.rows,
-    cols: q.cols,
-    bits: q.bits,
-    groupSize: q.groupSize,
+    rows,
+    cols,
+    bits,
+    groupSize,
     codeParts,
     scale,
     offset,

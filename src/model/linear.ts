@@ -9,6 +9,7 @@ import { matmul } from '../gpu/kernels/matmul.ts';
 import { qlinearForward, type GpuLora } from '../gpu/kernels/qlinear.ts';
 import { biasAdd } from '../gpu/kernels/bias_add.ts';
 import { uploadQTensor, type GpuQTensor } from '../gpu/qtensor_gpu.ts';
+import { gpuConvertible, uploadGgufBlocks } from '../gpu/kernels/gguf_convert.ts';
 import type { ModelTensor } from '../io/loaded_model.ts';
 import { applyRowOrder } from '../arch/names.ts';
 import { BLOCK_FORMATS } from '../quant/formats.ts';
@@ -56,13 +57,26 @@ export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType, clock
 /** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
 export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
-  if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType)) {
-    const { q } = await readQuantLinear(t, t.ggmlType, clock);
-    return { kind: 'quant', rows, cols, w: uploadQTensor(ctx, q, t.name, { clock }), bias, type: t.type, ggmlType: t.ggmlType };
-  }
+  if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType))
+    return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock), bias, type: t.type, ggmlType: t.ggmlType };
   const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
   const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
+}
+
+/**
+ * A GGUF-quantized [O, I] weight on the GPU: the file's blocks uploaded as they
+ * are and converted by gguf_convert.wgsl where it knows the type (Q4_0, Q4_K,
+ * Q6_K), else decoded on the CPU (ggufToQTensor) and uploaded. Either way, one
+ * tensor's bytes at a time, and the same GpuQTensor word for word.
+ */
+export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock): Promise<GpuQTensor> {
+  if (!gpuConvertible(type)) return uploadQTensor(ctx, (await readQuantLinear(t, type, clock)).q, t.name, { clock });
+  const [rows, cols] = t.shape;
+  const f = BLOCK_FORMATS[type];
+  let bytes = await timedAsync(clock, 'read', () => t.readRaw());
+  if (t.rowOrder) bytes = timed(clock, 'reorder', () => applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder!));
+  return timed(clock, 'convert', () => uploadGgufBlocks(ctx, type, bytes, rows, cols, t.name, { clock }));
 }
 
 /**

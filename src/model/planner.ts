@@ -150,7 +150,10 @@ export function planStep(p: StepPlanInput): StepPlan {
         count(part, `${e.name} codes`, [O, wordsPerRow(I, s.bits)], true);
         // 3/5/6-bit codes are repacked dense with one padding word per part (src/gpu/qtensor_gpu.ts); parts hold
         // as many rows as fit WebGPU's minimum binding size (128 MiB), so larger device limits only mean fewer.
-        if (planeWidths(s.bits)[1] > 0) parts[part] += 4 * Math.ceil(O / Math.floor((MIN_BINDING - 4) / (4 * wordsPerRow(I, s.bits))));
+        // A GGUF tensor converted on the GPU also keeps each part's raw rows within a binding (gguf_convert.ts).
+        const raw = s.type ? (I / BLOCK_FORMATS[s.type].blockSize) * BLOCK_FORMATS[s.type].bytesPerBlock : 0;
+        const rowsPerPart = Math.min(Math.floor((MIN_BINDING - 4) / (4 * wordsPerRow(I, s.bits))), raw ? Math.floor((MIN_BINDING - 8) / raw) : Infinity);
+        if (planeWidths(s.bits)[1] > 0) parts[part] += 4 * Math.ceil(O / rowsPerPart);
         count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);
         count(part, `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
       }

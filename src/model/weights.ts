@@ -11,7 +11,9 @@ import { FormatError } from '../base/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
-import { destroyLinear, quantizedLinear, uploadLinear, type GpuLinear } from './linear.ts';
+import { destroyLinear, quantizedLinear, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
+import { dequantizeGpu } from '../gpu/kernels/qlinear.ts';
+import { isQuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { paramSpec, type LinearRole, type ParamEntry } from '../arch/params.ts';
 import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
@@ -65,7 +67,20 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
   const owned: { destroy(): void }[] = [];
   const clock = opts.clock;
   const vector = async (p: ParamEntry): Promise<GpuTensor<'f32'>> => {
-    const x = await timedAsync(clock, 'read+dequant', () => tensorFor(model, p).readF32());
+    const src = tensorFor(model, p);
+    if (p.kind === 'embedding' && src.ggmlType !== null && isQuantGgmlType(src.ggmlType) && src.shape.length === 2) {
+      // A quantized token table goes up as blocks and is dequantized there: no f32 copy in host memory.
+      const q = await uploadQuant(ctx, src, src.ggmlType, clock);
+      const t = GpuTensor.empty(ctx, p.shape, 'f32', p.name);
+      try {
+        timed(clock, 'convert', () => dequantizeGpu(ctx, q, t));
+      } finally {
+        q.destroy();
+      }
+      owned.push(t);
+      return t;
+    }
+    const x = await timedAsync(clock, 'read+dequant', () => src.readF32());
     const t = timed(clock, 'upload', () => GpuTensor.from(ctx, x, p.shape, 'f32', p.name));
     owned.push(t);
     return t;
