@@ -1,15 +1,18 @@
-// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--train] [--keep DIR]`:
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--cpu-decode] [--train] [--keep DIR]`:
 // file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
 // sub4's own writer (bench/load_model.ts) to a temporary folder. Per mix:
 //  - baseline: reading the same file from disk in 16 MiB slices (the reader
 //    sub4 uses, same run, so the page cache is as warm for both): MB/s;
-//  - load: openModel + loadWeights until the queue is idle: seconds, MB/s,
+//  - load: openModel + loadWeights until the queue is idle ('gpu queue': the wait for the
+//    conversion kernels at the end), with --cpu-decode first with every block decoded on
+//    the CPU (the same-run baseline of the GPU conversion): seconds, MB/s,
 //    `vs_baseline` = load MB/s ÷ disk MB/s, the phase split (read, decode,
 //    repack, upload, read+dequant: float tensors read and converted in one
 //    step), and peak host memory (RSS sampled after every tensor, minus the
 //    RSS before; on a software adapter the "GPU" buffers live in host memory
 //    too, so `gpu_bytes` — the ledger's — is given beside it and
-//    `host_bytes_excl_gpu` is the difference);
+//    `host_bytes_excl_gpu` is the difference; RSS does not shrink back between
+//    runs, so only a process's first load measures it: one mix per run for it);
 //  - the first forward (T = 64; its time includes building the pipelines) and,
 //    with --forward 2, a second one (the same forward with every pipeline cached).
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
@@ -109,40 +112,47 @@ export async function* loadBench(ctx: GpuContext) {
       const diskRate = size / MB / diskS;
       yield { bench: 'load', kernel: 'disk read (baseline)', mix, s: round(diskS, 3), mb_per_s: round(diskRate, 1), vs_baseline: 1 };
 
-      const ledger = ledgerOf(ctx);
-      const live0 = ledger.live;
-      global.gc?.();
-      const rss0 = process.memoryUsage().rss;
-      let rssPeak = rss0;
-      const clock = new PhaseClock();
-      const t0 = performance.now();
-      const file = await openModelPath(path);
-      const tOpen = performance.now() - t0;
-      const weights = await loadWeights(ctx, file, {
-        clock,
-        onBytes: () => {
-          rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-        },
-      });
-      await ctx.device.queue.onSubmittedWorkDone();
-      const loadS = (performance.now() - t0) / 1000;
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-      const gpuBytes = ledger.live - live0;
-      const model = new LlamaModel(ctx, weights);
-      // --forward 0 skips the forwards (minutes at this size on a software adapter), 2 adds one with cached pipelines.
-      const forwards = Number(arg('forward') ?? 1);
-      const first = forwards >= 1 ? await forwardMs(ctx, model, T) : NaN;
-      const second = forwards >= 2 ? await forwardMs(ctx, model, T) : NaN;
-      yield {
-        bench: 'load', kernel: 'file → ready', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
-        baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
-        phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
-        peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0),
-        host_vs_file: round((rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0)) / size, 3),
-        first_forward_s: forwards >= 1 ? round(first / 1000) : null, second_forward_s: forwards >= 2 ? round(second / 1000) : null, T,
-      };
-      weights.destroy();
-      await file.close();
+      // The CPU decoder first (--cpu-decode: the same-run baseline of the GPU conversion), then the default path.
+      const paths = arg('cpu-decode') !== undefined ? [false, true] : [true];
+      for (const gpuConvert of paths) {
+        const ledger = ledgerOf(ctx);
+        const live0 = ledger.live;
+        global.gc?.();
+        const rss0 = process.memoryUsage().rss;
+        let rssPeak = rss0;
+        const clock = new PhaseClock();
+        const t0 = performance.now();
+        const file = await openModelPath(path);
+        const tOpen = performance.now() - t0;
+        const weights = await loadWeights(ctx, file, {
+          clock,
+          gpuConvert,
+          onBytes: () => {
+            rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+          },
+        });
+        const tq = performance.now();
+        await ctx.device.queue.onSubmittedWorkDone();
+        clock.add('gpu queue', performance.now() - tq);
+        const loadS = (performance.now() - t0) / 1000;
+        rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+        const gpuBytes = ledger.live - live0;
+        const model = new LlamaModel(ctx, weights);
+        // --forward 0 skips the forwards (minutes at this size on a software adapter), 2 adds one with cached pipelines.
+        const forwards = gpuConvert ? Number(arg('forward') ?? 1) : 0;
+        const first = forwards >= 1 ? await forwardMs(ctx, model, T) : NaN;
+        const second = forwards >= 2 ? await forwardMs(ctx, model, T) : NaN;
+        const host = rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0);
+        yield {
+          bench: 'load', kernel: 'file → ready', path: gpuConvert ? 'gpu convert' : 'cpu decode', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
+          baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
+          phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
+          peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: host, host_vs_file: round(host / size, 3),
+          first_forward_s: forwards >= 1 ? round(first / 1000) : null, second_forward_s: forwards >= 2 ? round(second / 1000) : null, T,
+        };
+        weights.destroy();
+        await file.close();
+      }
       if (arg('train') !== undefined && mix === 'Q4_K_M') yield* trainSteps(ctx, path, T);
       if (!keep) rmSync(path, { force: true });
     }

@@ -55,10 +55,10 @@ export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType, clock
 }
 
 /** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
-export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock): Promise<GpuLinear> {
+export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock, gpuConvert = true): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType))
-    return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock), bias, type: t.type, ggmlType: t.ggmlType };
+    return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock, gpuConvert), bias, type: t.type, ggmlType: t.ggmlType };
   const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
   const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
@@ -70,8 +70,8 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
  * Q6_K), else decoded on the CPU (ggufToQTensor) and uploaded. Either way, one
  * tensor's bytes at a time, and the same GpuQTensor word for word.
  */
-export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock): Promise<GpuQTensor> {
-  if (!gpuConvertible(type)) return uploadQTensor(ctx, (await readQuantLinear(t, type, clock)).q, t.name, { clock });
+export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock, gpuConvert = true): Promise<GpuQTensor> {
+  if (!gpuConvert || !gpuConvertible(type)) return uploadQTensor(ctx, (await readQuantLinear(t, type, clock)).q, t.name, { clock });
   const [rows, cols] = t.shape;
   const f = BLOCK_FORMATS[type];
   let bytes = await timedAsync(clock, 'read', () => t.readRaw());

@@ -46,6 +46,8 @@ export interface LoadWeightsOptions {
   onBytes?(done: number, total: number): void;
   /** Wall time per phase (read, decode, repack, upload, read+dequant). */
   clock?: PhaseClock;
+  /** Convert GGUF blocks on the GPU where a kernel exists (default); false decodes every type on the CPU (the load benchmark's baseline). */
+  gpuConvert?: boolean;
   /** Checked between tensors: a load that should stop throws from here (everything uploaded is freed). */
   checkCancel?(): void;
 }
@@ -70,7 +72,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
     const src = tensorFor(model, p);
     if (p.kind === 'embedding' && src.ggmlType !== null && isQuantGgmlType(src.ggmlType) && src.shape.length === 2) {
       // A quantized token table goes up as blocks and is dequantized there: no f32 copy in host memory.
-      const q = await uploadQuant(ctx, src, src.ggmlType, clock);
+      const q = await uploadQuant(ctx, src, src.ggmlType, clock, opts.gpuConvert);
       const t = GpuTensor.empty(ctx, p.shape, 'f32', p.name);
       try {
         timed(clock, 'convert', () => dequantizeGpu(ctx, q, t));
@@ -111,7 +113,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
         ? quantizedLinear(ctx, p.name, q, bias, clock)
         : t!.readQ
           ? quantizedLinear(ctx, p.name, await timedAsync(clock, 'read+decode', () => t!.readQ!()), bias, clock)
-          : await uploadLinear(ctx, t!, bias, clock);
+          : await uploadLinear(ctx, t!, bias, clock, opts.gpuConvert);
       owned.push({ destroy: () => destroyLinear(lin) });
       step(p);
       return lin;
