@@ -1,11 +1,11 @@
-// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--cpu-decode] [--train] [--keep DIR]`:
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--compare] [--train] [--keep DIR]`:
 // file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
 // sub4's own writer (bench/load_model.ts) to a temporary folder. Per mix:
 //  - baseline: reading the same file from disk in 16 MiB slices (the reader
 //    sub4 uses, same run, so the page cache is as warm for both): MB/s;
 //  - load: openModel + loadWeights until the queue is idle ('gpu queue': the wait for the
-//    conversion kernels at the end), with --cpu-decode first with every block decoded on
-//    the CPU (the same-run baseline of the GPU conversion): seconds, MB/s,
+//    conversion kernels at the end) — with --compare, once with every block decoded on
+//    the CPU and once converted by the kernels, else the default for the adapter: seconds, MB/s,
 //    `vs_baseline` = load MB/s ÷ disk MB/s, the phase split (read, decode,
 //    repack, upload, read+dequant: float tensors read and converted in one
 //    step), and peak host memory (RSS sampled after every tensor, minus the
@@ -112,8 +112,8 @@ export async function* loadBench(ctx: GpuContext) {
       const diskRate = size / MB / diskS;
       yield { bench: 'load', kernel: 'disk read (baseline)', mix, s: round(diskS, 3), mb_per_s: round(diskRate, 1), vs_baseline: 1 };
 
-      // The CPU decoder first (--cpu-decode: the same-run baseline of the GPU conversion), then the default path.
-      const paths = arg('cpu-decode') !== undefined ? [false, true] : [true];
+      // --compare: the CPU decoder, then the GPU conversion kernels, one after the other; else the default path.
+      const paths: (boolean | undefined)[] = arg('compare') !== undefined ? [false, true] : [undefined];
       for (const gpuConvert of paths) {
         const ledger = ledgerOf(ctx);
         const live0 = ledger.live;
@@ -139,12 +139,12 @@ export async function* loadBench(ctx: GpuContext) {
         const gpuBytes = ledger.live - live0;
         const model = new LlamaModel(ctx, weights);
         // --forward 0 skips the forwards (minutes at this size on a software adapter), 2 adds one with cached pipelines.
-        const forwards = gpuConvert ? Number(arg('forward') ?? 1) : 0;
+        const forwards = gpuConvert !== false ? Number(arg('forward') ?? 1) : 0;
         const first = forwards >= 1 ? await forwardMs(ctx, model, T) : NaN;
         const second = forwards >= 2 ? await forwardMs(ctx, model, T) : NaN;
         const host = rssPeak - rss0 - (ctx.adapter.isSoftware ? gpuBytes : 0);
         yield {
-          bench: 'load', kernel: 'file → ready', path: gpuConvert ? 'gpu convert' : 'cpu decode', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
+          bench: 'load', kernel: 'file → ready', path: gpuConvert === undefined ? 'default' : gpuConvert ? 'gpu convert' : 'cpu decode', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
           baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
           phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
           peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: host, host_vs_file: round(host / size, 3),

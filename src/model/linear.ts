@@ -55,7 +55,7 @@ export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType, clock
 }
 
 /** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
-export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock, gpuConvert = true): Promise<GpuLinear> {
+export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock, gpuConvert?: boolean): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType))
     return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock, gpuConvert), bias, type: t.type, ggmlType: t.ggmlType };
@@ -69,8 +69,11 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
  * are and converted by gguf_convert.wgsl where it knows the type (Q4_0, Q4_K,
  * Q6_K), else decoded on the CPU (ggufToQTensor) and uploaded. Either way, one
  * tensor's bytes at a time, and the same GpuQTensor word for word.
+ * `gpuConvert` defaults to hardware adapters only: on SwiftShader the "GPU" is
+ * the same CPU cores, and there the word-level JavaScript decoder measured
+ * faster than the kernel (`npm run bench -- load --compare`).
  */
-export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock, gpuConvert = true): Promise<GpuQTensor> {
+export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock, gpuConvert = !ctx.adapter.isSoftware): Promise<GpuQTensor> {
   if (!gpuConvert || !gpuConvertible(type)) return uploadQTensor(ctx, (await readQuantLinear(t, type, clock)).q, t.name, { clock });
   const [rows, cols] = t.shape;
   const f = BLOCK_FORMATS[type];

@@ -46,7 +46,7 @@ export interface LoadWeightsOptions {
   onBytes?(done: number, total: number): void;
   /** Wall time per phase (read, decode, repack, upload, read+dequant). */
   clock?: PhaseClock;
-  /** Convert GGUF blocks on the GPU where a kernel exists (default); false decodes every type on the CPU (the load benchmark's baseline). */
+  /** Convert GGUF blocks on the GPU where a kernel exists; false decodes every type on the CPU. Default: on hardware adapters only (linear.ts uploadQuant). */
   gpuConvert?: boolean;
   /** Checked between tensors: a load that should stop throws from here (everything uploaded is freed). */
   checkCancel?(): void;
