@@ -21,6 +21,7 @@ import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { checkPlanFits, planStep } from '../model/planner.ts';
+import { CliProgress } from './progress.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, rowPlace } from '../train/data/index.ts';
@@ -150,18 +151,24 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     notes.forEach(log);
 
     ctx = await createNodeGpuContext();
-    const plan = checkPlanFits(planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: s.batch, T: s.seqLen }), ctx.limits);
-    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
-    const prepared = quant ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log) : null;
-    const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
+    const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
+    const plan = checkPlanFits(planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run }), ctx.limits);
+    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
+    const progress = CliProgress.for(json);
+    const prepared = quant
+      ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'))
+      : null;
+    progress.end();
+    const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
     const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable }> => {
       let weights: ModelWeights | undefined;
       let tr: Trainable | undefined;
       try {
-        weights = await loadWeights(c, m.file, { quantized: prepared?.quantized });
+        weights = await loadWeights(c, m.file, { quantized: prepared?.quantized, onBytes: (d, t) => progress.update('load', d, t, 'bytes') });
+        progress.end();
         const model = new LlamaModel(c, weights);
         tr = await createTrainable(model, m.file, cfg);
         if (prepared?.factors) applyLoraStart(tr, prepared.factors);
@@ -178,6 +185,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const checkpointer = new Checkpointer({ store: folderStore(out), settings: { ...s }, identity, everySteps: s.checkpointEvery, earlyStop: s.earlyStop, log });
     process.once('SIGINT', onSigint);
     const print = (e: TrainEvent) => {
+      // JSON step lines say it already; on a terminal, a line rewritten in place instead of one line per step.
+      const perStep = s.batch * s.accumulate * s.seqLen;
+      if (e.type === 'step' && !json && progress.mode === 'tty') return progress.update('train', e.step * perStep, s.steps * perStep, 'tokens');
+      progress.end();
       if (e.type === 'sample') {
         const text = m.tokenizer.decode([...e.prompt, ...e.tokens], { skipSpecial: true });
         return console.log(json ? JSON.stringify({ ...e, text }) : `sample ${e.when}: ${JSON.stringify(text)}`);
@@ -201,6 +212,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     ctx = r.ctx as NodeGpuContext;
     parts = r.parts as RunParts & { tr: Trainable };
     const sm = r.summary;
+    progress.end();
 
     await mkdir(out, { recursive: true });
     const state = await encodeTrainedState(parts.tr, {
