@@ -1,6 +1,7 @@
 // The training step of the whole model on the GPU: θ → scales, forward with
-// saved activations (and LoRA), masked next-token cross-entropy through the
-// frozen LM head R rows at a time, then the backward in reverse:
+// saved activations (and LoRA), masked next-token cross-entropy (or the
+// distillation loss against a teacher's top-K) through the frozen LM head R
+// rows at a time, then the backward in reverse:
 //   dhidden → final RMSNorm → per layer (last first):
 //     down → SwiGLU → gate + up → post-attention RMSNorm (+ residual)
 //     → o_proj → attention → RoPE⁻¹ → q + k + v → input RMSNorm (+ residual)
@@ -16,6 +17,7 @@
 import { GpuTensor } from '../gpu/buffers.ts';
 import { attentionBackward } from '../gpu/kernels/attention.ts';
 import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
+import { distillChunked, type DistillTeacher } from '../gpu/kernels/distill.ts';
 import { rmsnormBackward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeBackward } from '../gpu/kernels/rope.ts';
 import { swigluBackward } from '../gpu/kernels/swiglu.ts';
@@ -42,6 +44,12 @@ export interface StepOptions {
   /** Add into the gradients (micro-batches after the first) instead of overwriting them. */
   accumulate?: boolean;
   positions?: ArrayLike<number>;
+  /**
+   * Distillation: the loss is KL(teacher ‖ student) over the teacher's top-K
+   * (src/gpu/kernels/distill.ts) instead of the label loss; the rows that count
+   * are the same (the teacher's tail is −1 elsewhere).
+   */
+  distill?: { teacher: DistillTeacher; tau: number };
 }
 
 export interface StepResult {
@@ -104,12 +112,14 @@ export class ModelBackward {
     const ctx = model.ctx;
     const lin = model.weights.lmHead;
     const head: LmHead = { ...model.lmHead(), backward: (enc, dh, dz, h) => linearBackward(ctx, enc, lin, { dy: dz, x: h, dx: dh }) };
-    crossEntropyChunked(ctx, acts.get('hidden'), head, this.ws.get('targets') as GpuTensor<'u32'>, this.ws.get('mask') as GpuTensor<'u32'>, this.chunk, {
-      loss: this.g('loss'),
-      lse: this.g('lse'),
-      dhidden: this.g('dhidden'),
-      gradScale,
-    });
+    if (o.distill) distillChunked(ctx, acts.get('hidden'), head, o.distill.teacher, this.chunk, { tau: o.distill.tau, loss: this.g('loss'), dhidden: this.g('dhidden'), gradScale });
+    else
+      crossEntropyChunked(ctx, acts.get('hidden'), head, this.ws.get('targets') as GpuTensor<'u32'>, this.ws.get('mask') as GpuTensor<'u32'>, this.chunk, {
+        loss: this.g('loss'),
+        lse: this.g('lse'),
+        dhidden: this.g('dhidden'),
+        gradScale,
+      });
 
     const rec = new Recorder(ctx);
     const norms = trainable.normGrads;

@@ -19,6 +19,7 @@ import { ModelBackward } from '../model/backward.ts';
 import type { SaveMode } from '../model/spec.ts';
 import type { Trainable } from '../model/trainable.ts';
 import type { Windows } from './data/pack.ts';
+import type { DistillSource } from './distill/teacher.ts';
 import { AdamW, type AdamWOptions, type BadStepEvent } from './optimizer.ts';
 import { checkSchedule, learningRate, type LrSchedule } from './schedule.ts';
 
@@ -43,6 +44,8 @@ export interface TrainerOptions {
   /** Prompts (token ids) sampled greedily before and after training. */
   samplePrompts?: readonly (readonly number[])[];
   sampleTokens?: number;
+  /** Distill from this teacher: the step's loss is KL(teacher ‖ student) on the same rows (src/train/distill/). */
+  distill?: DistillSource;
 }
 
 export interface StepEvent {
@@ -210,9 +213,14 @@ export class Trainer {
       // A micro-batch with no counted token adds nothing (and ModelBackward refuses it); the first counted
       // one overwrites the gradients, so no zeroing pass is needed.
       if (countTokens(m.targets, m.mask, V) === 0) continue;
-      const r = this.backward.step(this.acts, m.ids, { targets: m.targets, mask: m.mask, gradScale: 1 / total, accumulate: !first });
-      first = false;
-      for (const v of await r.loss.read()) lossSum += v;
+      const d = await this.opts.distill?.prepare(m.ids, (n) => m.mask[n] !== 0 && m.targets[n] < V);
+      try {
+        const r = this.backward.step(this.acts, m.ids, { targets: m.targets, mask: m.mask, gradScale: 1 / total, accumulate: !first, distill: d });
+        first = false;
+        for (const v of await r.loss.read()) lossSum += v;
+      } finally {
+        d?.release();
+      }
     }
     const loss = lossSum / total;
     const lr = learningRate(this.opts.schedule, this.stepCount);

@@ -1,0 +1,117 @@
+// The teacher of a distillation run in live mode: an unquantized model on the
+// same GPU as the student. For each micro-batch it runs its own forward on the
+// student's token ids, reads its logits back R rows at a time, and hands the
+// student's loss (src/gpu/kernels/distill.ts) its top-K log-probabilities, tail
+// mass and id bitmask at the temperature. The top-K is taken on the CPU in f64
+// (topk.ts): the same rows a cache of the teacher would hold, so live and
+// cached runs see the same numbers. A teacher with another vocabulary or
+// tokenizer is refused before anything is loaded (checkTeacherMatches).
+import { Sub4Error } from '../../base/errors.ts';
+import type { LoadedModel } from '../../io/loaded_model.ts';
+import type { Tokenizer } from '../../io/tokenizer/types.ts';
+import { packTeacherRows, uploadTeacher, destroyTeacher, type DistillTeacher } from '../../gpu/kernels/distill.ts';
+import type { Activations, LlamaModel } from '../../model/llama.ts';
+import { topKRows } from './topk.ts';
+
+/** A teacher that cannot teach this student: names both models and the difference. */
+export class DistillTeacherError extends Sub4Error {
+  constructor(
+    readonly student: string,
+    readonly teacher: string,
+    problem: string,
+  ) {
+    super(`teacher ${teacher} cannot distill into student ${student}: ${problem}`);
+  }
+}
+
+/** The two models must score the same token ids: one vocabulary size, and the same text per id and the same BOS/EOS. */
+export function checkTeacherMatches(student: { file: LoadedModel; tokenizer: Tokenizer }, teacher: { file: LoadedModel; tokenizer: Tokenizer }): void {
+  const [s, t] = [student.file, teacher.file];
+  if (s.config.vocabSize !== t.config.vocabSize)
+    throw new DistillTeacherError(s.name, t.name, `its vocabulary has ${t.config.vocabSize} tokens, the student's ${s.config.vocabSize}`);
+  const [a, b] = [student.tokenizer, teacher.tokenizer];
+  if (a.bosId !== b.bosId || a.eosIds.join() !== b.eosIds.join())
+    throw new DistillTeacherError(s.name, t.name, `its tokenizer's BOS/EOS (${b.bosId}/${b.eosIds}) differ from the student's (${a.bosId}/${a.eosIds})`);
+  const V = Math.min(a.vocabSize, s.config.vocabSize);
+  for (let id = 0; id < V; id++)
+    if (a.tokenText(id) !== b.tokenText(id))
+      throw new DistillTeacherError(s.name, t.name, `its tokenizer differs at token ${id} (${JSON.stringify(b.tokenText(id))} where the student has ${JSON.stringify(a.tokenText(id))})`);
+}
+
+export interface DistillOptions {
+  /** Teacher tokens kept per position, 1..V (V: the exact KL). */
+  topK: number;
+  /** Temperature τ > 0 of both distributions. */
+  temperature: number;
+  /** Teacher logit rows read back at once; default 64. */
+  chunk?: number;
+}
+
+/** What ModelBackward.step takes for one micro-batch, and how to free it. */
+export interface DistillBatch {
+  teacher: DistillTeacher;
+  tau: number;
+  release(): void;
+}
+
+/** The Trainer's view of a teacher (TrainerOptions.distill). */
+export interface DistillSource {
+  /** The teacher rows of one micro-batch; `counts(n)`: row n's loss counts (the label loss's rows). */
+  prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch>;
+}
+
+/** A live teacher: borrows its model (the caller frees the weights); destroy() frees the activations. */
+export class LiveTeacher implements DistillSource {
+  private acts: Activations | null = null;
+
+  constructor(
+    readonly model: LlamaModel,
+    readonly B: number,
+    readonly T: number,
+    readonly opts: DistillOptions,
+  ) {
+    const V = model.config.vocabSize;
+    if (!Number.isInteger(opts.topK) || opts.topK < 1 || opts.topK > V) throw new RangeError(`distill: --topk ${opts.topK} must be in 1..${V} (the vocabulary)`);
+    if (!(opts.temperature > 0) || !Number.isFinite(opts.temperature)) throw new RangeError(`distill: --temperature ${opts.temperature} must be a positive number`);
+  }
+
+  /** Teacher top-K rows of ids [B·T] on the CPU (also the held-out evaluation's and a cache's source). */
+  async topK(ids: Uint32Array) {
+    const N = this.B * this.T;
+    const V = this.model.config.vocabSize;
+    this.acts ??= this.model.activations(this.B, this.T, false);
+    this.model.forward(this.acts, ids);
+    const R = Math.min(this.opts.chunk ?? 64, N);
+    const ids_ = new Uint32Array(N * this.opts.topK);
+    const logp = new Float32Array(N * this.opts.topK);
+    const tail = new Float64Array(N);
+    for (let row0 = 0; row0 < N; row0 += R) {
+      const rows = Math.min(R, N - row0);
+      const z = this.model.logits(this.acts, row0, rows);
+      let zs: Float32Array;
+      try {
+        zs = await z.read();
+      } finally {
+        z.destroy();
+      }
+      const t = topKRows(zs, rows, V, this.opts.topK, this.opts.temperature);
+      ids_.set(t.ids, row0 * t.K);
+      logp.set(t.logp, row0 * t.K);
+      tail.set(t.tail, row0);
+    }
+    return { ids: ids_, logp, tail };
+  }
+
+  async prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch> {
+    const N = this.B * this.T;
+    const V = this.model.config.vocabSize;
+    const t = await this.topK(ids);
+    const teacher = uploadTeacher(this.model.ctx, packTeacherRows(t.ids, t.logp, t.tail, counts, N, this.opts.topK, V), N, V);
+    return { teacher, tau: this.opts.temperature, release: () => destroyTeacher(teacher) };
+  }
+
+  destroy(): void {
+    this.acts?.destroy();
+    this.acts = null;
+  }
+}
