@@ -42,6 +42,11 @@ import { runWithRecovery, RunDeviceLostError, type RunParts } from '../train/che
 import { Checkpointer, readCheckpoint } from '../train/checkpoint/session.ts';
 import { LATEST_CHECKPOINT } from '../train/checkpoint/store.ts';
 import { folderStore } from '../train/checkpoint/store.node.ts';
+import { klGuard, openTeacher, printDistillEval, type TeacherFile } from './tune_distill.ts';
+import { planTeacher, withTeacher } from '../model/planner_distill.ts';
+import { storageOf } from '../model/planner.ts';
+import { LiveTeacher } from '../train/distill/teacher.ts';
+import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
@@ -77,6 +82,13 @@ export const tuneCommand: Command = {
     '  --resume      continue the run whose checkpoint is in DIR (sub4 tune --resume DIR): settings come from the',
     '                checkpoint; give the model path, --data or --eval-data only if those files moved (they must be',
     '                the same files). The result equals the run never interrupted, byte for byte',
+    '  --distill     distill from a teacher instead of the labels: KL(teacher ‖ student) on any text. The teacher is',
+    '                an unquantized model with the same tokenizer (float HF folder, F16/BF16/F32 or Q8_0 GGUF), or',
+    '                `self` (or the model\'s own path) with --bits on a float model: that float model, no second file.',
+    '                Runs live beside the student; held-out KL, top-1 agreement and perplexities before and after',
+    '  --topk        teacher tokens kept per position (default: the whole vocabulary, the exact KL); the rest',
+    '                is one tail bucket of the teacher\'s remaining mass',
+    '  --temperature of teacher and student in the loss (default 1; the loss is scaled by T²)',
     '  --early-stop  stop when the held-out loss has not improved for N evaluations (needs --eval-every); the run',
     '                ends with the best evaluation\'s trained values (best.safetensors keeps that checkpoint)',
   ].join('\n'),
@@ -87,6 +99,7 @@ export const tuneCommand: Command = {
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
+    distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' },
   },
   async run(values, positionals) {
     const json = values.json === true;
@@ -124,7 +137,9 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
   const dataBytes = (await stat(s.data)).size;
   const m = await openWithTokenizer(s.model);
   let ctx: NodeGpuContext | undefined;
-  let parts: (RunParts & { tr: Trainable }) | undefined;
+  type Parts = RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel } | null };
+  let parts: Parts | undefined;
+  let teacherFile: TeacherFile | null = null;
   const stop = new AbortController();
   const onSigint = () => stop.abort();
   try {
@@ -146,6 +161,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       const planned = plannedExports({ method: s.method, quant, peqa: s.peqa, base: { format: m.file.format, linearTypes } }).find((p) => p.format === s.format)!;
       if (!planned.exact) throw new ExportError(s.format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
     }
+    teacherFile = await openTeacher(s, m);
+    const topK = teacherFile ? (s.topK ?? m.file.config.vocabSize) : 0;
+    if (teacherFile && topK > m.file.config.vocabSize) throw new UsageError(`--topk ${topK} is more than the vocabulary of ${m.file.config.vocabSize} tokens`);
+    if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}, live on the GPU, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
     const { cfg, notes } = trainConfig(m.file, s.method, s.rank, s.alpha, s.seed, quant !== null);
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
     notes.forEach(log);
@@ -154,8 +173,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
-    const plan = checkPlanFits(planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run }), ctx.limits);
-    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB on ${ctx.adapter.description || ctx.adapter.vendor}`);
+    const studentPlan = planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+    const teacherPlan = teacherFile && planTeacher({ config: teacherFile.m.file.config, storage: storageOf(teacherFile.m.file), B: s.batch, T: s.seqLen, topK });
+    const plan = checkPlanFits(teacherPlan ? withTeacher(studentPlan, teacherPlan) : studentPlan, ctx.limits, undefined, teacherPlan ? 'this distillation run (student and live teacher)' : undefined);
+    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${teacherPlan ? ` (the teacher ${(teacherPlan.total / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
     const progress = CliProgress.for(json);
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'))
@@ -163,25 +184,41 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     progress.end();
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
-    const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable }> => {
+    const tf = teacherFile;
+    const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel } | null }> => {
       let weights: ModelWeights | undefined;
+      let tw: ModelWeights | undefined;
+      let live: LiveTeacher | undefined;
       let tr: Trainable | undefined;
       try {
         weights = await loadWeights(c, m.file, { quantized: prepared?.quantized, onBytes: (d, t) => progress.update('load', d, t, 'bytes') });
         progress.end();
         const model = new LlamaModel(c, weights);
+        // The teacher as loaded: the student's own file without --bits' quantization when implicit.
+        if (tf) tw = await loadWeights(c, tf.m.file);
+        const teacher = tw && new LlamaModel(c, tw);
+        if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1 });
         tr = await createTrainable(model, m.file, cfg);
         if (prepared?.factors) applyLoraStart(tr, prepared.factors);
-        const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16 });
-        const [w, t] = [weights, tr];
-        return { trainer, tr, destroy: () => [trainer, t, w].forEach((x) => x.destroy()) };
+        const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16, distill: live });
+        const [w, t, l, x] = [weights, tr, live, tw];
+        return { trainer, tr, distill: teacher ? { student: model, teacher } : null, destroy: () => [trainer, t, l, x, w].forEach((y) => y?.destroy()) };
       } catch (e) {
         tr?.destroy();
+        live?.destroy();
+        tw?.destroy();
         weights?.destroy();
         throw e;
       }
     };
     parts = await build(ctx);
+    const scoreDistill = async (p: Parts, when: 'before' | 'after'): Promise<DistillEval | null> => {
+      if (!p?.distill) return null;
+      const e = await evaluateDistill(p.distill.student, p.tr, p.distill.teacher, evalWins, s.batch, s.evalWindows);
+      if (e) printDistillEval(e, when, json);
+      return e;
+    };
+    const distillBefore = resume ? null : await scoreDistill(parts, 'before');
     const checkpointer = new Checkpointer({ store: folderStore(out), settings: { ...s }, identity, everySteps: s.checkpointEvery, earlyStop: s.earlyStop, log });
     process.once('SIGINT', onSigint);
     const print = (e: TrainEvent) => {
@@ -210,9 +247,12 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       stop.signal,
     );
     ctx = r.ctx as NodeGpuContext;
-    parts = r.parts as RunParts & { tr: Trainable };
+    const done = r.parts as Parts;
+    parts = done;
     const sm = r.summary;
     progress.end();
+    const distillAfter = sm.steps > 0 ? await scoreDistill(done, 'after') : null;
+    const guard = klGuard(distillBefore, distillAfter);
 
     await mkdir(out, { recursive: true });
     const state = await encodeTrainedState(parts.tr, {
@@ -234,21 +274,23 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
         throw e;
       }
     }
-    if (s.format) {
+    if (guard) log(`refused: ${guard}; the trained state is in ${out} for inspection${s.format ? `, and --format ${s.format} was not written` : ''}`);
+    if (s.format && !guard) {
       const res = await exportStateFolder(out, s.format, out, undefined, log);
       log(`exported ${s.format}: ${res.files.join(', ')}`);
     }
     if (sm.failure) log(`step ${sm.steps + 1} failed (${sm.failure.name}: ${sm.failure.message}); the ${sm.steps} steps before it are saved`);
     const ev = (e: typeof sm.before) => e && { loss: e.evalLoss, ppl: e.evalPpl };
     runWarnings({ steps: sm.steps, lr: s.lr, evalBefore: ev(sm.before), evalAfter: ev(sm.after) }).forEach((w) => log(`warning: ${w}`));
-    const summary = { type: 'summary', stop: sm.stop, steps: sm.steps, pplBefore: sm.before?.evalPpl ?? null, pplAfter: sm.after?.evalPpl ?? null, tokensPerSecond: sm.tokensPerSecond, peakGpuBytes: sm.peakGpuBytes, recoveries: r.recoveries, bestStep: checkpointer.guardState?.bestStep ?? null, out };
+    const summary = { type: 'summary', stop: sm.stop, steps: sm.steps, pplBefore: sm.before?.evalPpl ?? null, pplAfter: sm.after?.evalPpl ?? null, tokensPerSecond: sm.tokensPerSecond, peakGpuBytes: sm.peakGpuBytes, recoveries: r.recoveries, bestStep: checkpointer.guardState?.bestStep ?? null, out, distill: done.distill ? { before: distillBefore, after: distillAfter, refused: guard !== null } : undefined };
     if (json) console.log(JSON.stringify(summary));
     else console.log(`perplexity ${summary.pplBefore?.toFixed(3) ?? '–'} → ${summary.pplAfter?.toFixed(3) ?? '–'} after ${sm.steps} steps (${sm.stop}); saved to ${out}`);
-    return sm.stop === 'bad-steps' || sm.stop === 'failed' ? 1 : 0;
+    return sm.stop === 'bad-steps' || sm.stop === 'failed' || guard ? 1 : 0;
   } finally {
     process.off('SIGINT', onSigint);
     parts?.destroy();
     ctx?.destroy();
+    await teacherFile?.close();
     await m.file.close();
   }
 }

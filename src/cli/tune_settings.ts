@@ -41,6 +41,11 @@ export interface TuneSettings {
   checkpointEvery: number | null;
   /** Evaluations without a better held-out loss before stopping; 0: off. */
   earlyStop: number;
+  /** Distill from this teacher path, or 'self' (the float model itself, with --bits); null: the label loss. */
+  distill?: string | null;
+  /** Teacher tokens per position (null: the whole vocabulary, the exact KL). */
+  topK?: number | null;
+  temperature?: number;
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -62,6 +67,7 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
   const format = (values.format ?? null) as ExportFormat | null;
   if (format !== null && !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  if (values.distill === undefined && (values.topk !== undefined || values.temperature !== undefined)) throw new UsageError('--topk and --temperature belong to --distill <teacher>');
   const evalEvery = intFlag(values['eval-every'], 'eval-every', 0, 0);
   const earlyStop = intFlag(values['early-stop'], 'early-stop', 0, 0);
   if (earlyStop > 0 && evalEvery === 0) throw new UsageError('--early-stop needs --eval-every N (it counts evaluations during the run)');
@@ -89,11 +95,14 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     plainChat: values['plain-chat'] === true,
     checkpointEvery: values['checkpoint-every'] === undefined ? null : intFlag(values['checkpoint-every'], 'checkpoint-every', 0, 0),
     earlyStop,
+    distill: typeof values.distill === 'string' ? (values.distill === 'self' ? 'self' : resolve(values.distill)) : null,
+    topK: values.topk === undefined ? null : intFlag(values.topk, 'topk', 64, 1),
+    temperature: numFlag(values.temperature, 'temperature', 1, 1e-3, 100),
   };
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {
