@@ -88,6 +88,8 @@ export const tuneCommand: Command = {
     '                Runs live beside the student; held-out KL, top-1 agreement and perplexities before and after',
     '  --topk        teacher tokens kept per position (default: the whole vocabulary, the exact KL); the rest',
     '                is one tail bucket of the teacher\'s remaining mass',
+    '  --loss        with --distill: kl (the default) distills; label trains on the labels as without a teacher',
+    '                and only scores against it (the baseline a distillation is compared with)',
     '  --temperature of teacher and student in the loss (default 1; the loss is scaled by T²)',
     '  --early-stop  stop when the held-out loss has not improved for N evaluations (needs --eval-every); the run',
     '                ends with the best evaluation\'s trained values (best.safetensors keeps that checkpoint)',
@@ -99,7 +101,7 @@ export const tuneCommand: Command = {
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
-    distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' },
+    distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
   },
   async run(values, positionals) {
     const json = values.json === true;
@@ -164,7 +166,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     teacherFile = await openTeacher(s, m);
     const topK = teacherFile ? (s.topK ?? m.file.config.vocabSize) : 0;
     if (teacherFile && topK > m.file.config.vocabSize) throw new UsageError(`--topk ${topK} is more than the vocabulary of ${m.file.config.vocabSize} tokens`);
-    if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}, live on the GPU, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
+    if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}, live on the GPU${s.distillLoss === 'label' ? ' (scoring only: --loss label trains on the labels)' : ''}, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
     const { cfg, notes } = trainConfig(m.file, s.method, s.rank, s.alpha, s.seed, quant !== null);
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
     notes.forEach(log);
@@ -200,7 +202,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
         if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1 });
         tr = await createTrainable(model, m.file, cfg);
         if (prepared?.factors) applyLoraStart(tr, prepared.factors);
-        const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16, distill: live });
+        const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16, distill: s.distillLoss === 'label' ? undefined : live });
         const [w, t, l, x] = [weights, tr, live, tw];
         return { trainer, tr, distill: teacher ? { student: model, teacher } : null, destroy: () => [trainer, t, l, x, w].forEach((y) => y?.destroy()) };
       } catch (e) {

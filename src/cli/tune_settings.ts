@@ -46,6 +46,8 @@ export interface TuneSettings {
   /** Teacher tokens per position (null: the whole vocabulary, the exact KL). */
   topK?: number | null;
   temperature?: number;
+  /** With a teacher: 'kl' distills; 'label' trains on the labels and only scores against the teacher (a baseline). */
+  distillLoss?: 'kl' | 'label';
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -98,11 +100,19 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     distill: typeof values.distill === 'string' ? (values.distill === 'self' ? 'self' : resolve(values.distill)) : null,
     topK: values.topk === undefined ? null : intFlag(values.topk, 'topk', 64, 1),
     temperature: numFlag(values.temperature, 'temperature', 1, 1e-3, 100),
+    distillLoss: lossFlag(values.loss, values.distill !== undefined),
   };
 }
 
+function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'label' {
+  if (v === undefined) return 'kl';
+  if (!distill) throw new UsageError('--loss chooses between distilling and the label loss; it needs --distill <teacher>');
+  if (v !== 'kl' && v !== 'label') throw new UsageError(`--loss must be kl or label, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {
