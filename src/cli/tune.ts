@@ -254,7 +254,8 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const sm = r.summary;
     progress.end();
     const distillAfter = sm.steps > 0 ? await scoreDistill(done, 'after') : null;
-    const guard = klGuard(distillBefore, distillAfter);
+    // The guard is a distillation's: a label-loss baseline (--loss label) may well move away from the teacher.
+    const guard = s.distillLoss === 'label' ? null : klGuard(distillBefore, distillAfter);
 
     await mkdir(out, { recursive: true });
     const state = await encodeTrainedState(parts.tr, {
