@@ -7,6 +7,7 @@ import { UsageError } from './args.ts';
 import { EvalDataError, evalWindows, perplexityOf, tokenizePrefix } from '../model/eval.ts';
 import { intFlag, openWithTokenizer, toGpu, type GpuModelSession, type ModelFile } from './model_gpu.ts';
 import { attachPeftAdapter, tunedToGpu, type TunedSession } from './state_gpu.ts';
+import { scoreAgainstTeacher } from './tune_distill.ts';
 import { STATE_MANIFEST_FILE } from '../train/state.ts';
 import { stat } from 'node:fs/promises';
 import { CliProgress } from './progress.ts';
@@ -40,6 +41,8 @@ export const evalCommand: Command = {
   usage: [
     'usage: sub4 eval <file.gguf | hf-folder | trained-state folder> --data <text-file> [--ctx 128] [--windows 8] [--batch-tokens 2048] [--json]',
     '  a folder written by sub4 tune --out evaluates the tuned model (its base from the manifest, or --base <model>)',
+    '  --teacher       also score against this unquantized teacher (same tokenizer): KL(teacher ‖ model) per token,',
+    '                  top-1 agreement and the teacher\'s own perplexity, on the same windows',
     '  --lora          a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) applied to the model',
     '  --data          plain UTF-8 text; its first windows·(ctx−1) tokens are used',
     '  --ctx           tokens per window, BOS included (default 128)',
@@ -48,7 +51,7 @@ export const evalCommand: Command = {
     '  --json          print {tokens, nll, ppl} as JSON, after {"type":"progress",…} lines for loading and evaluating',
     '  (without --json, a progress line on stderr when it is a terminal)',
   ].join('\n'),
-  options: { data: { type: 'string' }, ctx: { type: 'string' }, windows: { type: 'string' }, 'batch-tokens': { type: 'string' }, json: { type: 'boolean' }, base: { type: 'string' }, lora: { type: 'string' } },
+  options: { data: { type: 'string' }, ctx: { type: 'string' }, windows: { type: 'string' }, 'batch-tokens': { type: 'string' }, json: { type: 'boolean' }, base: { type: 'string' }, lora: { type: 'string' }, teacher: { type: 'string' } },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError(`eval takes one model path\n\n${this.usage}`);
     if (typeof values.data !== 'string') throw new UsageError(`eval needs --data <text-file>\n\n${this.usage}`);
@@ -81,6 +84,7 @@ export const evalCommand: Command = {
       const result = { tokens: r.tokens, nll: r.nll, ppl: r.ppl };
       if (values.json) console.log(JSON.stringify(result));
       else console.log(`perplexity ${r.ppl.toFixed(4)} (mean nll ${r.nll.toFixed(6)} over ${r.tokens} tokens: ${windows} windows of ${ctxLen})`);
+      if (typeof values.teacher === 'string') await scoreAgainstTeacher(s, isSession(m) ? m.trainable : null, values.teacher, wins, values.json === true);
       console.error(`sub4 eval: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, eval ${secs.toFixed(2)} s (${((windows * ctxLen) / secs).toFixed(0)} tokens/s)`);
       return 0;
     } finally {

@@ -12,7 +12,11 @@ import type { TuneSettings } from './tune_settings.ts';
 import { isQuantized } from '../model/linear.ts';
 import { GgmlType, ggmlTypeName } from '../quant/formats.ts';
 import { checkTeacherMatches, DistillTeacherError } from '../train/distill/teacher.ts';
-import type { DistillEval } from '../train/distill/eval.ts';
+import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
+import { LlamaModel } from '../model/llama.ts';
+import { loadWeights } from '../model/weights.ts';
+import type { Trainable } from '../model/trainable.ts';
+import type { GpuModelSession } from './model_gpu.ts';
 
 export interface TeacherFile {
   /** The teacher's file: the student's own (implicit teacher) or a second one. */
@@ -55,4 +59,36 @@ export function printDistillEval(e: DistillEval, when: 'before' | 'after', json:
 export function klGuard(before: DistillEval | null, after: DistillEval | null): string | null {
   if (!before || !after || after.kl <= before.kl) return null;
   return `held-out KL to the teacher rose from ${before.kl.toFixed(4)} to ${after.kl.toFixed(4)}: the tune made the student worse at imitating its teacher (try a lower --lr or fewer --steps)`;
+}
+
+/**
+ * `sub4 eval --teacher`: the model of `s` (with its trained state, when one)
+ * against a teacher on the perplexity windows (BOS + ctx − 1 tokens each, every
+ * next token scored): full KL, top-1 agreement and both perplexities.
+ */
+export async function scoreAgainstTeacher(s: GpuModelSession, trainable: Trainable | null, teacherPath: string, wins: number[][], json: boolean): Promise<DistillEval | null> {
+  const t = await openWithTokenizer(resolve(teacherPath));
+  try {
+    checkTeacherMatches(s, t);
+    const weights = await loadWeights(s.ctx, t.file);
+    try {
+      const T = wins[0].length - 1;
+      const n = wins.length;
+      const w = { seqLen: T, count: n, inputs: new Uint32Array(n * T), targets: new Uint32Array(n * T), mask: new Uint32Array(n * T).fill(1) };
+      wins.forEach((win, i) => {
+        w.inputs.set(win.slice(0, T), i * T);
+        w.targets.set(win.slice(1), i * T);
+      });
+      const e = await evaluateDistill(s.model, trainable, new LlamaModel(s.ctx, weights), w, Math.min(4, n));
+      if (e) {
+        if (json) console.log(JSON.stringify({ type: 'teacher', teacher: t.file.name, ...e }));
+        else console.log(`against teacher ${t.file.name}: KL ${e.kl.toFixed(4)} nats/token, top-1 agreement ${(100 * e.top1).toFixed(1)} %, perplexity ${e.pplStudent.toFixed(4)} (teacher ${e.pplTeacher.toFixed(4)})`);
+      }
+      return e;
+    } finally {
+      weights.destroy();
+    }
+  } finally {
+    await t.file.close();
+  }
 }

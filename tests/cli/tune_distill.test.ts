@@ -1,7 +1,8 @@
 // `sub4 tune --distill` end to end through the bin entry:
 //  - stories260K Q4_0 distilled from its F32 GGUF with PEQA: held-out KL falls,
 //    `--format gguf` is written, llama.cpp loads it and its held-out perplexity
-//    equals `sub4 eval` of the tuned state within 0.5 %;
+//    equals `sub4 eval` of the tuned state within 0.5 %; `sub4 eval --teacher`
+//    scores the same windows against the teacher;
 //  - teachers refused before any GPU work: a quantized teacher (naming both
 //    models), `--distill self` without --bits, --topk without --distill.
 import { execFile } from 'node:child_process';
@@ -47,7 +48,13 @@ describe.skipIf(!shakespeare || !student || !teacher)('sub4 tune --distill', () 
     expect(readdirSync(state)).toContain('model.gguf');
 
     const text = readFileSync(heldout, 'utf8');
-    const tuned = JSON.parse((await sub4(['eval', state, '--data', heldout, '--ctx', `${CTX}`, '--windows', '4', '--json'])).stdout).ppl as number;
+    const evalLines = (await sub4(['eval', state, '--data', heldout, '--ctx', `${CTX}`, '--windows', '4', '--teacher', teacher!, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const tuned = evalLines[0].ppl as number;
+    // eval --teacher scores the same windows: its student perplexity is eval's own, its KL that of a model that is not its teacher.
+    const vsTeacher = evalLines.find((l) => l.type === 'teacher');
+    expect(Math.abs(vsTeacher.pplStudent / tuned - 1)).toBeLessThanOrEqual(1e-6);
+    expect(vsTeacher.kl).toBeGreaterThan(0.01);
+    expect(vsTeacher.top1).toBeLessThan(1);
     const ref = await refModel(join(state, 'model.gguf'));
     if (!ref) throw new Error('node-llama-cpp is not available');
     const exported = (await perplexity(pplWindows(refTokenize(ref, text), ref.tokens.bos as number, CTX, 4), (t) => refLogits(ref, t))).ppl;

@@ -46,7 +46,7 @@ async function logitsOf(model: LlamaModel, acts: Activations, row0: number, rows
  * Score the first `maxWindows` held-out windows, B at a time. `student`'s
  * trainable (PEQA θ / LoRA) is applied first when given; the teacher runs as loaded.
  */
-export async function evaluateDistill(student: LlamaModel, trainable: Trainable | null, teacher: LlamaModel, w: Windows, B: number, maxWindows = w.count, chunk = 64): Promise<DistillEval | null> {
+export async function evaluateDistill(student: LlamaModel, trainable: Trainable | null, teacher: LlamaModel, w: Pick<Windows, 'seqLen' | 'count' | 'inputs' | 'targets' | 'mask'>, B: number, maxWindows = w.count, chunk = 64): Promise<DistillEval | null> {
   const n = Math.min(w.count, maxWindows);
   if (n === 0) return null;
   const T = w.seqLen;
