@@ -7,7 +7,8 @@
 // --out (every --checkpoint-every steps, else about every minute, and at the
 // end or Stop); --resume DIR continues from one, bit for bit as if never
 // stopped; a lost GPU device is replaced and the run goes on
-// (src/train/checkpoint/). Flags → settings: tune_settings.ts.
+// (src/train/checkpoint/). Flags → settings: tune_settings.ts. With --distill the
+// loss is KL to a live teacher beside the student (tune_distill.ts, src/train/distill/).
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';

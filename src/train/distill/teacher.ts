@@ -82,7 +82,7 @@ export class LiveTeacher implements DistillSource {
     this.acts ??= this.model.activations(this.B, this.T, false);
     this.model.forward(this.acts, ids);
     const R = Math.min(this.opts.chunk ?? 64, N);
-    const ids_ = new Uint32Array(N * this.opts.topK);
+    const topIds = new Uint32Array(N * this.opts.topK);
     const logp = new Float32Array(N * this.opts.topK);
     const tail = new Float64Array(N);
     for (let row0 = 0; row0 < N; row0 += R) {
@@ -95,11 +95,11 @@ export class LiveTeacher implements DistillSource {
         z.destroy();
       }
       const t = topKRows(zs, rows, V, this.opts.topK, this.opts.temperature);
-      ids_.set(t.ids, row0 * t.K);
+      topIds.set(t.ids, row0 * t.K);
       logp.set(t.logp, row0 * t.K);
       tail.set(t.tail, row0);
     }
-    return { ids: ids_, logp, tail };
+    return { ids: topIds, logp, tail };
   }
 
   async prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch> {
