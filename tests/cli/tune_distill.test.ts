@@ -50,7 +50,7 @@ describe.skipIf(!shakespeare || !student || !teacher)('sub4 tune --distill', () 
 
     const text = readFileSync(heldout, 'utf8');
     const evalLines = (await sub4(['eval', state, '--data', heldout, '--ctx', `${CTX}`, '--windows', '4', '--teacher', teacher!, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const tuned = evalLines[0].ppl as number;
+    const tuned = evalLines.find((l) => l.type !== 'progress' && typeof l.ppl === 'number').ppl as number; // progress lines come first
     // eval --teacher scores the same windows: its student perplexity is eval's own, its KL that of a model that is not its teacher.
     const vsTeacher = evalLines.find((l) => l.type === 'teacher');
     expect(Math.abs(vsTeacher.pplStudent / tuned - 1)).toBeLessThanOrEqual(1e-6);
