@@ -38,7 +38,7 @@ function setup() {
   return { dir, train: join(dir, 'train.txt'), heldout: join(dir, 'heldout.txt') };
 }
 
-const evalPpl = async (args: string[], heldout: string) => JSON.parse((await sub4(['eval', ...args, '--data', heldout, '--ctx', `${CTX}`, '--windows', `${WINDOWS}`, '--json'])).stdout).ppl as number;
+const evalPpl = async (args: string[], heldout: string) => JSON.parse((await sub4(['eval', ...args, '--data', heldout, '--ctx', `${CTX}`, '--windows', `${WINDOWS}`, '--json'])).stdout.trim().split('\n').at(-1)!).ppl as number; // progress lines come first
 
 async function llamaCppPpl(model: string, heldout: string, lora?: string): Promise<number> {
   const ref = await refModel(model);

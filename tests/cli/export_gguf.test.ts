@@ -94,7 +94,7 @@ describe('sub4 export --format gguf', () => {
       for (const s of ['peqa', 'train.txt', 'held-out perplexity', `${c.steps}`]) expect(card).toContain(s);
 
       const evalArgs = ['--data', heldout, '--ctx', `${CTX}`, '--windows', `${c.windows}`, '--json'];
-      const tuned = JSON.parse((await sub4(['eval', state, ...evalArgs])).stdout).ppl as number;
+      const tuned = JSON.parse((await sub4(['eval', state, ...evalArgs])).stdout.trim().split('\n').at(-1)!).ppl as number; // progress lines come first
       const text = readFileSync(heldout, 'utf8');
       const exported = await llamaCppPpl(join(out, c.file), text, c.windows);
       const original = await llamaCppPpl(base, text, c.windows);

@@ -32,7 +32,7 @@ async function cliGenerate(model: string, maxTokens: number): Promise<{ text: st
 
 async function cliEval(model: string, data: string, ctx: number, windows: number): Promise<{ tokens: number; nll: number; ppl: number }> {
   const { stdout } = await run('node', [BIN, 'eval', model, '--data', data, '--ctx', String(ctx), '--windows', String(windows), '--json']);
-  return JSON.parse(stdout);
+  return JSON.parse(stdout.trim().split('\n').at(-1)!); // progress lines come first
 }
 
 /** Run `act`, then wait until the panel shows a newer run with a final status; returns that status. */
