@@ -4,7 +4,7 @@
 // re-checks head counts or divisibility. What differs between families comes
 // from their entry in families.ts, never from a test of the family's name.
 import { ConfigError, UnsupportedError } from '../base/errors.ts';
-import { FAMILY_LIST, familyOfGguf, familyOfHf, SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES, type LlamaArchitecture } from './families.ts';
+import { FAMILY_LIST, familyOfGguf, type ArchFamily, familyOfHf, SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES, type LlamaArchitecture } from './families.ts';
 
 
 
@@ -41,6 +41,11 @@ export interface LlamaConfig {
   maxPositions: number;
   /** Mistral-style sliding-window attention span, or null when attention is full. */
   slidingWindow: number | null;
+  // Features of the newer families (families.ts). Optional, absent = the Llama
+  // behaviour: configs of the older families stay byte-identical, which keeps
+  // checkpoint identities (src/train/checkpoint/identity.ts hashes the config) stable.
+  /** Per-head RMSNorm of q and k over headDim before RoPE (Qwen3), weights [headDim]. */
+  qkNorm?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -131,9 +136,15 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       eosTokenIds,
       maxPositions: r.int('max_position_embeddings', family.defaultMaxPositions),
       slidingWindow: sliding,
+      ...familyFeatures(family),
     },
     file,
   );
+}
+
+/** The optional feature fields a family turns on (only those set, see LlamaConfig). */
+function familyFeatures(f: ArchFamily): Partial<LlamaConfig> {
+  return f.qkNorm ? { qkNorm: true } : {};
 }
 
 function hfRopeScaling(rs: unknown, file: string): RopeScaling {
@@ -227,6 +238,7 @@ export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterabl
       eosTokenIds,
       maxPositions: r.int(`${a}.context_length`),
       slidingWindow: null,
+      ...familyFeatures(family),
     },
     file,
   );
@@ -263,6 +275,6 @@ export function parameterCount(c: LlamaConfig): number {
   const C = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
   const attn = C * qDim + 2 * C * kvDim + qDim * C + (c.qkvBias ? qDim + 2 * kvDim : 0) + (c.oBias ? C : 0);
   const mlp = 3 * C * F + (c.mlpBias ? 2 * F + C : 0);
-  const perLayer = attn + mlp + 2 * C; // + input and post-attention RMSNorm weights
+  const perLayer = attn + mlp + 2 * C + (c.qkNorm ? 2 * c.headDim : 0); // + input and post-attention RMSNorm weights (+ q/k norms)
   return c.vocabSize * C * (c.tieWordEmbeddings ? 1 : 2) + c.numLayers * perLayer + C;
 }

@@ -4,10 +4,12 @@
 // the defaults transformers fills in, and where it reads a sliding window from.
 // Config parsing (config.ts), tensor naming (names.ts) and the GGUF writers
 // read these fields and never test a family by name, so adding an architecture
-// that runs on the existing kernels is one entry here.
+// that runs on the existing kernels is one entry here; a family with new
+// forward math (Qwen3's q/k norms) also sets the feature fields the model and
+// the references read from the config (never from the family's name).
 
 /** Engine id of a family: its Hugging Face model_type. */
-export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2';
+export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
 export interface ArchFamily {
   id: LlamaArchitecture;
@@ -30,6 +32,11 @@ export interface ArchFamily {
   defaultMaxPositions: number;
   /** The sliding-window span config.json gives this family, or null for full attention. */
   hfSlidingWindow(json: Readonly<Record<string, unknown>>, int: (key: string) => number): number | null;
+  /**
+   * Per-head RMSNorm of q and k over head_dim before RoPE (Qwen3: q_norm /
+   * k_norm; GGUF attn_q_norm / attn_k_norm), weights [head_dim].
+   */
+  qkNorm: boolean;
 }
 
 export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
@@ -41,6 +48,7 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     qkvBiasAlways: false,
     defaultMaxPositions: 2048,
     hfSlidingWindow: () => null,
+    qkNorm: false,
   },
   mistral: {
     id: 'mistral',
@@ -50,6 +58,7 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     qkvBiasAlways: false,
     defaultMaxPositions: 2048,
     hfSlidingWindow: (json, int) => (json.sliding_window != null ? int('sliding_window') : null),
+    qkNorm: false,
   },
   qwen2: {
     id: 'qwen2',
@@ -60,6 +69,20 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     defaultMaxPositions: 32768,
     // Qwen2 configs carry a sliding_window that applies only with use_sliding_window.
     hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
+    qkNorm: false,
+  },
+  // Qwen3 (transformers Qwen3Attention; llama.cpp LLM_ARCH_QWEN3, NEOX rope so
+  // the converter does not permute q/k): Qwen2 without biases, plus q/k norms.
+  qwen3: {
+    id: 'qwen3',
+    hfClasses: ['Qwen3ForCausalLM'],
+    ggufArch: 'qwen3',
+    ggufQkInterleaved: false,
+    qkvBiasAlways: false,
+    defaultMaxPositions: 32768,
+    // As Qwen2: sliding_window applies only with use_sliding_window (off in released configs).
+    hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
+    qkNorm: true,
   },
 };
 

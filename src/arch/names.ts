@@ -37,6 +37,9 @@ const LAYER_NAMES: readonly [string, string][] = [
   ['self_attn.k_proj', 'attn_k'],
   ['self_attn.v_proj', 'attn_v'],
   ['self_attn.o_proj', 'attn_output'],
+  // Qwen3 per-head q/k norms: [head_dim] vectors, no rows to permute.
+  ['self_attn.q_norm', 'attn_q_norm'],
+  ['self_attn.k_norm', 'attn_k_norm'],
   ['post_attention_layernorm', 'ffn_norm'],
   ['mlp.gate_proj', 'ffn_gate'],
   ['mlp.up_proj', 'ffn_up'],

@@ -8,6 +8,9 @@ import type { LlamaConfig } from './config.ts';
 export const LINEAR_ROLES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
 export type LinearRole = (typeof LINEAR_ROLES)[number];
 
+/** Per-layer norm weights: attn_norm / mlp_norm [C]; q_norm / k_norm [headDim] (config.qkNorm). */
+export type NormRole = 'attn_norm' | 'mlp_norm' | 'q_norm' | 'k_norm';
+
 export type ParamKind = 'embedding' | 'norm' | 'linear' | 'bias' | 'rope_freqs';
 
 export interface ParamEntry {
@@ -15,7 +18,7 @@ export interface ParamEntry {
   name: string;
   kind: ParamKind;
   /** Linear role (weights and their biases); null for norms and global tensors. */
-  role: LinearRole | 'attn_norm' | 'mlp_norm' | 'embed' | 'final_norm' | 'lm_head' | 'rope_freqs';
+  role: LinearRole | NormRole | 'embed' | 'final_norm' | 'lm_head' | 'rope_freqs';
   layer: number | null;
   /** [out, in] for linear weights, [n] for vectors, [V, C] for the embedding. */
   shape: number[];
@@ -54,6 +57,8 @@ export function paramSpec(c: LlamaConfig): ParamEntry[] {
     };
     out.push({ name: `${p}input_layernorm.weight`, kind: 'norm', role: 'attn_norm', layer: l, shape: [C] });
     for (const r of ['q', 'k', 'v', 'o'] as const) linear(r);
+    if (c.qkNorm)
+      for (const r of ['q', 'k'] as const) out.push({ name: `${p}self_attn.${r}_norm.weight`, kind: 'norm', role: `${r}_norm`, layer: l, shape: [c.headDim] });
     out.push({ name: `${p}post_attention_layernorm.weight`, kind: 'norm', role: 'mlp_norm', layer: l, shape: [C] });
     for (const r of ['gate', 'up', 'down'] as const) linear(r);
   }

@@ -4,7 +4,7 @@
 // rows at a time, then the backward in reverse:
 //   dhidden → final RMSNorm → per layer (last first):
 //     down → SwiGLU → gate + up → post-attention RMSNorm (+ residual)
-//     → o_proj → attention → RoPE⁻¹ → q + k + v → input RMSNorm (+ residual)
+//     → o_proj → attention → RoPE⁻¹ → [q/k norms] → q + k + v → input RMSNorm (+ residual)
 // into the trainable gradients only (src/model/trainable.ts): PEQA dθ, LoRA
 // dA/dB, optionally norm weights. The residual gradient lives in one buffer
 // (dres) that each RMSNorm backward adds into, so the skip connections cost no
@@ -180,8 +180,17 @@ export class ModelBackward {
       { window: c.slidingWindow ?? 0, delta: this.g('delta'), encoder: enc },
     );
     ropeBackward(ctx, this.g('dq'), this.g('dk'), acts.u32('positions'), model.weights.rope, { encoder: enc });
-    lb('q', this.g('dq'), a('xn1'), dxn, false);
-    lb('k', this.g('dk'), a('xn1'), dxn, true);
+    let [dq, dk] = [this.g('dq'), this.g('dk')];
+    if (c.qkNorm) {
+      // Per-head norms (weights frozen): back through the [N·H, D] view; dattn is free after o_proj's backward.
+      const N = B * T;
+      const rows = (t: GpuTensor<'f32'>, h: number) => viewAs(t, [N * h, D]);
+      rmsnormBackward(ctx, { dx: rows(this.g('dattn'), H) }, rows(dq, H), rows(a('q_raw'), H), lw.qNorm!, a('rstd_q'), { encoder: enc });
+      rmsnormBackward(ctx, { dx: rows(this.g('dk_raw'), K) }, rows(dk, K), rows(a('k_raw'), K), lw.kNorm!, a('rstd_k'), { encoder: enc });
+      [dq, dk] = [this.g('dattn'), this.g('dk_raw')];
+    }
+    lb('q', dq, a('xn1'), dxn, false);
+    lb('k', dk, a('xn1'), dxn, true);
     lb('v', this.g('dv'), a('xn1'), dxn, true);
     this.norm(rec, acts.residual(l, c.numLayers), lw.attnNorm, a('rstd1'), trainable.normGrads?.attn[l], true, accumulate);
   }

@@ -7,7 +7,7 @@
 import { rmsnormScratchSize } from '../gpu/kernels/rmsnorm.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 
-export type GradName = 'dhidden' | 'dres' | 'dattn' | 'dq' | 'dk' | 'dv' | 'dh' | 'dg' | 'du' | 'delta' | 'norm_scratch' | 'targets' | 'mask' | 'loss' | 'lse';
+export type GradName = 'dhidden' | 'dres' | 'dattn' | 'dq' | 'dk' | 'dk_raw' | 'dv' | 'dh' | 'dg' | 'du' | 'delta' | 'norm_scratch' | 'targets' | 'mask' | 'loss' | 'lse';
 
 export interface GradEntry {
   name: GradName;
@@ -37,6 +37,8 @@ export function gradSpec(c: LlamaConfig, B: number, T: number, normScratch: bool
     e('du', [N, F], 'up gradient'),
     e('delta', [B, T, c.numHeads], 'attention backward rowsum(do ⊙ o)'),
   ];
+  // q/k norms: dk before the norm needs its own buffer (dq before the norm reuses dattn, dead by then).
+  if (c.qkNorm) out.push(e('dk_raw', [N, KD], 'key gradient before the per-head k norm'));
   if (normScratch) out.push(e('norm_scratch', [rmsnormScratchSize(N, C)], 'RMSNorm dW partial sums'));
   return out;
 }

@@ -1,6 +1,7 @@
 // The Llama-family forward pass on the GPU, composed from the kernels:
 //   x = embed(ids)
-//   per layer: xn1 = rmsnorm(x); q, k, v = linear(xn1) (+ bias); rope(q, k);
+//   per layer: xn1 = rmsnorm(x); q, k, v = linear(xn1) (+ bias);
+//              [qkNorm: q, k = per-head rmsnorm over headDim (Qwen3)]; rope(q, k);
 //              attn = causal GQA attention (over the KV cache when decoding);
 //              x_mid = x + o_proj(attn); xn2 = rmsnorm(x_mid);
 //              h = silu(gate(xn2)) ⊙ up(xn2); x_next = x_mid + down(h)
@@ -164,9 +165,16 @@ export class LlamaModel {
     const x = acts.residual(l, c.numLayers);
     const enc = { encoder: rec.encoder };
     rmsnormForward(ctx, a('xn1'), a('rstd1'), x, lw.attnNorm, eps, enc);
-    linearForward(ctx, rec, a('q'), a('xn1'), lw.q, lora.q);
-    linearForward(ctx, rec, a('k'), a('xn1'), lw.k, lora.k);
+    const qkNorm = c.qkNorm === true;
+    linearForward(ctx, rec, a(qkNorm ? 'q_raw' : 'q'), a('xn1'), lw.q, lora.q);
+    linearForward(ctx, rec, a(qkNorm ? 'k_raw' : 'k'), a('xn1'), lw.k, lora.k);
     linearForward(ctx, rec, a('v'), a('xn1'), lw.v, lora.v);
+    if (qkNorm) {
+      // The RMSNorm kernel normalises the last dimension, so viewing [N, H·D] as [N·H, D] makes it per head.
+      const N = B * T;
+      rmsnormForward(ctx, viewAs(a('q'), [N * H, D]), a('rstd_q'), viewAs(a('q_raw'), [N * H, D]), lw.qNorm!, eps, enc);
+      rmsnormForward(ctx, viewAs(a('k'), [N * K, D]), a('rstd_k'), viewAs(a('k_raw'), [N * K, D]), lw.kNorm!, eps, enc);
+    }
     ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), this.weights.rope, enc);
     const q4 = viewAs(a('q'), [B, T, H, D]);
     const o4 = viewAs(a('attn'), [B, T, H, D]);

@@ -13,7 +13,7 @@
 import type { LlamaConfig } from '../arch/config.ts';
 
 export type ActName =
-  | 'ids' | 'positions' | 'x' | 'xn1' | 'rstd1' | 'q' | 'k' | 'v' | 'attn' | 'lse' | 'attn_out'
+  | 'ids' | 'positions' | 'x' | 'xn1' | 'rstd1' | 'q_raw' | 'k_raw' | 'rstd_q' | 'rstd_k' | 'q' | 'k' | 'v' | 'attn' | 'lse' | 'attn_out'
   | 'x_mid' | 'xn2' | 'rstd2' | 'gate' | 'up' | 'h' | 'mlp_out' | 'x_out' | 'hidden' | 'rstd_f';
 
 export interface ActEntry {
@@ -39,11 +39,16 @@ export function activationSpec(c: LlamaConfig, B: number, T: number): ActEntry[]
   const N = B * T, C = c.hiddenSize, F = c.intermediateSize, QD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim;
   const e = (name: ActName, layer: number | null, shape: number[], saved: boolean, dtype: 'f32' | 'u32' = 'f32', share: ActName = name): ActEntry => ({ name, layer, shape, dtype, saved, share });
   const out: ActEntry[] = [e('ids', null, [N], true, 'u32'), e('positions', null, [N], true, 'u32')];
-  for (let l = 0; l < c.numLayers; l++)
+  for (let l = 0; l < c.numLayers; l++) {
     out.push(
       e('x', l, [N, C], true), // RMSNorm backward input
       e('xn1', l, [N, C], true), // q/k/v input (their weight / LoRA gradients)
       e('rstd1', l, [N], true),
+    );
+    // q/k norms (Qwen3): the projections before the per-head norm, and one rstd per (row, head).
+    if (c.qkNorm)
+      out.push(e('q_raw', l, [N, QD], true), e('k_raw', l, [N, KD], true), e('rstd_q', l, [N * c.numHeads], true), e('rstd_k', l, [N * c.numKvHeads], true));
+    out.push(
       e('q', l, [N, QD], true), // after RoPE, as attention saw them
       e('k', l, [N, KD], true),
       e('v', l, [N, KD], true),
@@ -58,6 +63,7 @@ export function activationSpec(c: LlamaConfig, B: number, T: number): ActEntry[]
       e('h', l, [N, F], true), // down_proj input
       e('mlp_out', l, [N, C], false),
     );
+  }
   out.push(e('x_out', null, [N, C], true, 'f32', 'x'), e('hidden', null, [N, C], true), e('rstd_f', null, [N], true));
   return out;
 }

@@ -21,6 +21,9 @@ import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 export type LayerWeights = Record<LinearRole, GpuLinear> & {
   attnNorm: GpuTensor<'f32'>;
   mlpNorm: GpuTensor<'f32'>;
+  /** Per-head q/k norm weights [headDim] (config.qkNorm), else absent. */
+  qNorm?: GpuTensor<'f32'>;
+  kNorm?: GpuTensor<'f32'>;
 };
 
 export interface ModelWeights {
@@ -142,6 +145,12 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       step(name('input_layernorm.weight'));
       const lw = { attnNorm } as Partial<LayerWeights>;
       for (const role of ['q', 'k', 'v', 'o'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
+      if (c.qkNorm) {
+        lw.qNorm = await vector(name('self_attn.q_norm.weight'));
+        lw.kNorm = await vector(name('self_attn.k_norm.weight'));
+        step();
+        step();
+      }
       lw.mlpNorm = await vector(name('post_attention_layernorm.weight'));
       step(name('post_attention_layernorm.weight'));
       for (const role of ['gate', 'up', 'down'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);

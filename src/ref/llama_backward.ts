@@ -2,7 +2,7 @@
 // the forward of src/ref/llama.ts with LoRA adapters on the linear layers
 // (y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ), the masked mean next-token cross-entropy, and
 // the backward composed by hand from the per-kernel references (RMSNorm,
-// attention, RoPE, SwiGLU, cross-entropy, LoRA). A hand-composed reverse pass
+// per-head q/k RMSNorm, attention, RoPE, SwiGLU, cross-entropy, LoRA). A hand-composed reverse pass
 // rather than a generic autodiff: every piece is an already-tested oracle, and
 // the composition (residual sums, q/k/v and gate/up branch sums, GQA layout)
 // is what the GPU backward must match. Finite differences of llamaLossRef
@@ -132,8 +132,11 @@ function forwardTape(m: RefModel, batch: RefBatch) {
     const p = `model.layers.${l}.`;
     const L = (r: keyof typeof NAMES) => m.linear(`${p}${NAMES[r]}.weight`);
     const xn1 = rmsnormForwardRef(x, m.tensor(`${p}input_layernorm.weight`), c.rmsNormEps).y;
-    const q = ropeForwardRef(linear(xn1, L('q'), N, C, H * D), pos, inv);
-    const k = ropeForwardRef(linear(xn1, L('k'), N, C, K * D), pos, inv);
+    const qRaw = linear(xn1, L('q'), N, C, H * D);
+    const kRaw = linear(xn1, L('k'), N, C, K * D);
+    const qkn = (y: Float64Array, r: 'q' | 'k') => (c.qkNorm ? rmsnormForwardRef(y, m.tensor(`${p}self_attn.${r}_norm.weight`), c.rmsNormEps).y : y);
+    const q = ropeForwardRef(qkn(qRaw, 'q'), pos, inv);
+    const k = ropeForwardRef(qkn(kRaw, 'k'), pos, inv);
     const v = linear(xn1, L('v'), N, C, K * D);
     const { o } = attentionForwardRef(q, k, v, att);
     const xMid = add(x, linear(o, L('o'), N, H * D, C));
@@ -141,7 +144,7 @@ function forwardTape(m: RefModel, batch: RefBatch) {
     const g = linear(xn2, L('gate'), N, C, F);
     const u = linear(xn2, L('up'), N, C, F);
     const h = swigluForwardRef(g, u);
-    layers.push({ x, xn1, q, k, v, o, xMid, xn2, g, u, h });
+    layers.push({ x, xn1, qRaw, kRaw, q, k, v, o, xMid, xn2, g, u, h });
     x = add(xMid, linear(h, L('down'), N, F, C));
   }
   const hidden = rmsnormForwardRef(x, m.tensor('model.norm.weight'), c.rmsNormEps).y;
@@ -190,8 +193,10 @@ export function llamaBackwardRef(m: RefModel, batch: RefBatch): RefGrads {
     const dMid = add(dres, norm(`${p}post_attention_layernorm.weight`, dxn2, s.xMid));
     const dO = back(n('o'), dMid, s.o, H * D, C);
     const { dq, dk, dv } = attentionBackwardRef(s.q, s.k, s.v, dO, t.att);
-    const dxn1 = back(n('q'), ropeBackwardRef(dq, t.pos, t.inv), s.xn1, C, H * D);
-    addInto(dxn1, back(n('k'), ropeBackwardRef(dk, t.pos, t.inv), s.xn1, C, K * D));
+    // q/k norms (Qwen3): back through the per-head RMSNorm (its weight's gradient recorded like any norm's).
+    const qkn = (dy: Float64Array, raw: Float64Array, r: 'q' | 'k') => (c.qkNorm ? norm(`${p}self_attn.${r}_norm.weight`, dy, raw) : dy);
+    const dxn1 = back(n('q'), qkn(ropeBackwardRef(dq, t.pos, t.inv), s.qRaw, 'q'), s.xn1, C, H * D);
+    addInto(dxn1, back(n('k'), qkn(ropeBackwardRef(dk, t.pos, t.inv), s.kRaw, 'k'), s.xn1, C, K * D));
     addInto(dxn1, back(n('v'), dv, s.xn1, C, K * D));
     dres = add(dMid, norm(`${p}input_layernorm.weight`, dxn1, s.x));
   }

@@ -3,7 +3,8 @@
 // models: PEQA scale+offset with LoRA and trained norms on legacy types, PEQA
 // 'scale' on symmetric types with Qwen2 biases and a tied head, K-quant
 // super-block d/dmin with a quantized LM head, LoRA on a dense f32 Mistral
-// (sliding window, biases). Every trained gradient is compared (≤ 1e-3 of the
+// (sliding window, biases), PEQA + LoRA through Qwen3's per-head q/k norms
+// (head_dim ≠ hidden/heads) with recomputation. Every trained gradient is compared (≤ 1e-3 of the
 // tensor's largest reference magnitude) and a sample of parameters is checked
 // against central finite differences of the reference loss. Then: integer codes
 // and embeddings are bit-identical after a step, recomputation gives the same
@@ -214,6 +215,15 @@ describe('model backward: GPU vs f64 reference and finite differences', () => {
     const r = await setup(c, {}, { method: 'lora', lora: { rank: 3, alpha: 6, targets: ['q', 'v', 'o', 'gate', 'up', 'down'] } }, 2, 6, true);
     expect(r.tr.layers[0].k).toBeUndefined();
     await checkStep('lora dense recompute', r);
+    r.done();
+  });
+});
+
+describe('model backward: the newer families', () => {
+  it('PEQA + LoRA on Qwen3 (per-head q/k norms, head_dim 16 ≠ hidden/heads 8) with recomputation, B=2 T=5', async () => {
+    const c = validateConfig({ ...qcfg, architecture: 'qwen3', qkNorm: true, headDim: 16 }, 'qwen3');
+    const r = await setup(c, LEGACY, { method: 'peqa+lora', lora: { rank: 3, alpha: 6, seed: 4 } }, 2, 5, true);
+    await checkStep('qwen3 peqa+lora recompute', r, 2);
     r.done();
   });
 });

@@ -5,7 +5,7 @@
 import type { LoadedModel, ModelTensor } from '../../src/io/loaded_model.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
 import type { LlamaConfig } from '../../src/arch/config.ts';
-import { applyRowOrder, qkKind, qkRowOrder } from '../../src/arch/names.ts';
+import { applyRowOrder, ggufQkInterleaved, qkKind, qkRowOrder } from '../../src/arch/names.ts';
 import { paramSpec } from '../../src/arch/params.ts';
 import { BLOCK_FORMATS, GgmlType } from '../../src/quant/formats.ts';
 import { isLegacyType, quantizeLegacy } from '../../src/quant/quantize/ggml_legacy.ts';
@@ -23,7 +23,7 @@ export type Types = Partial<Record<string, GgmlType>>;
 /** A LoadedModel of random weights; `types` quantizes linear roles (and 'lm_head') the way a GGUF would store them. */
 export function synthetic(c: LlamaConfig, seed: number, types: Types = {}): LoadedModel {
   const tensors = new Map<string, ModelTensor>();
-  const ggufOrder = c.architecture !== 'qwen2';
+  const ggufOrder = ggufQkInterleaved(c.architecture);
   let s = seed;
   for (const p of paramSpec(c)) {
     const n = p.shape.reduce((a, b) => a * b, 1);
