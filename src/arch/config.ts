@@ -4,7 +4,7 @@
 // re-checks head counts or divisibility. What differs between families comes
 // from their entry in families.ts, never from a test of the family's name.
 import { ConfigError, UnsupportedError } from '../base/errors.ts';
-import { FAMILY_LIST, familyOfGguf, type ArchFamily, familyOfHf, SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES, type LlamaArchitecture } from './families.ts';
+import { FAMILY_LIST, noRopeLayersEvery, familyOfGguf, type ArchFamily, familyOfHf, SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES, type LlamaArchitecture } from './families.ts';
 
 
 
@@ -46,6 +46,8 @@ export interface LlamaConfig {
   // checkpoint identities (src/train/checkpoint/identity.ts hashes the config) stable.
   /** Per-head RMSNorm of q and k over headDim before RoPE (Qwen3), weights [headDim]. */
   qkNorm?: boolean;
+  /** Layers that skip RoPE (SmolLM3's NoPE layers), ascending; absent = none. */
+  noRopeLayers?: number[];
 }
 
 type Json = Record<string, unknown>;
@@ -110,6 +112,7 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
   const ropeParams = isObj(json.rope_parameters) ? json.rope_parameters : undefined;
   const ropeTheta = ropeParams?.rope_theta ?? json.rope_theta ?? 10000;
   const sliding = family.hfSlidingWindow(json, (k) => r.int(k));
+  const numLayers = r.int('num_hidden_layers');
   const eos = json.eos_token_id;
   const eosList = Array.isArray(eos) ? eos : [eos];
   const eosReader = fieldReader((k) => eosList[Number(k)], file, (k) => `field "eos_token_id${Array.isArray(eos) ? `[${k}]` : ''}"`);
@@ -121,7 +124,7 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       vocabSize: r.int('vocab_size'),
       hiddenSize,
       intermediateSize: r.int('intermediate_size'),
-      numLayers: r.int('num_hidden_layers'),
+      numLayers,
       numHeads,
       numKvHeads: r.int('num_key_value_heads', numHeads),
       headDim: r.int('head_dim', hiddenSize / numHeads),
@@ -137,6 +140,7 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       maxPositions: r.int('max_position_embeddings', family.defaultMaxPositions),
       slidingWindow: sliding,
       ...familyFeatures(family),
+      ...hfNoRope(family, json, numLayers, r, file),
     },
     file,
   );
@@ -145,6 +149,16 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
 /** The optional feature fields a family turns on (only those set, see LlamaConfig). */
 function familyFeatures(f: ArchFamily): Partial<LlamaConfig> {
   return f.qkNorm ? { qkNorm: true } : {};
+}
+
+/** SmolLM3's NoPE layers from config.json: no_rope_layers flags (1 = RoPE), else the interval rule. */
+function hfNoRope(f: ArchFamily, json: Json, numLayers: number, r: ReturnType<typeof fieldReader>, file: string): Partial<LlamaConfig> {
+  if (f.noRopeInterval === null) return {};
+  const flags = json.no_rope_layers;
+  if (flags == null) return { noRopeLayers: noRopeLayersEvery(r.int('no_rope_layer_interval', f.noRopeInterval), numLayers) };
+  if (!Array.isArray(flags) || flags.length !== numLayers || flags.some((v) => v !== 0 && v !== 1))
+    throw new ConfigError(file, `field "no_rope_layers" must list 0 or 1 for each of the ${numLayers} layers`);
+  return { noRopeLayers: flags.flatMap((v, l) => (v === 0 ? [l] : [])) };
 }
 
 function hfRopeScaling(rs: unknown, file: string): RopeScaling {
@@ -239,6 +253,7 @@ export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterabl
       maxPositions: r.int(`${a}.context_length`),
       slidingWindow: null,
       ...familyFeatures(family),
+      ...(family.noRopeInterval ? { noRopeLayers: noRopeLayersEvery(family.noRopeInterval, r.int(`${a}.block_count`)) } : {}),
     },
     file,
   );
@@ -264,6 +279,8 @@ export function validateConfig(c: LlamaConfig, file: string): LlamaConfig {
   if (c.numHeads % c.numKvHeads !== 0) fail('numKvHeads', `(${c.numKvHeads}) does not divide numHeads (${c.numHeads})`);
   if (c.headDim % 2 !== 0) fail('headDim', `(${c.headDim}) must be even for rotary embeddings`);
   for (const f of ['ropeTheta', 'rmsNormEps'] as const) if (!(Number.isFinite(c[f]) && c[f] > 0)) fail(f, `is ${c[f]}, expected a positive number`);
+  if (c.noRopeLayers && c.noRopeLayers.some((l, i) => !Number.isSafeInteger(l) || l < 0 || l >= c.numLayers || (i > 0 && l <= c.noRopeLayers![i - 1])))
+    fail('noRopeLayers', `[${c.noRopeLayers.join(', ')}] must be ascending layer indices below numLayers (${c.numLayers})`);
   if (c.slidingWindow !== null && !(Number.isSafeInteger(c.slidingWindow) && c.slidingWindow > 0)) fail('slidingWindow', 'must be a positive integer');
   for (const id of [c.bosTokenId, ...c.eosTokenIds])
     if (id !== null && id >= c.vocabSize) fail(c.bosTokenId === id ? 'bosTokenId' : 'eosTokenIds', `${id} is outside the vocabulary (${c.vocabSize})`);

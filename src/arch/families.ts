@@ -9,7 +9,7 @@
 // the references read from the config (never from the family's name).
 
 /** Engine id of a family: its Hugging Face model_type. */
-export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type LlamaArchitecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
 
 export interface ArchFamily {
   id: LlamaArchitecture;
@@ -37,6 +37,13 @@ export interface ArchFamily {
    * k_norm; GGUF attn_q_norm / attn_k_norm), weights [head_dim].
    */
   qkNorm: boolean;
+  /**
+   * NoPE layers: null when every layer rotates q/k. Otherwise the default
+   * interval of the rule "(l + 1) % interval = 0 skips RoPE" (SmolLM3: 4). GGUF
+   * has no key for it (llama.cpp hard-codes the interval); config.json may give
+   * no_rope_layers (one flag per layer, 1 = RoPE) or no_rope_layer_interval.
+   */
+  noRopeInterval: number | null;
 }
 
 export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
@@ -49,6 +56,7 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     defaultMaxPositions: 2048,
     hfSlidingWindow: () => null,
     qkNorm: false,
+    noRopeInterval: null,
   },
   mistral: {
     id: 'mistral',
@@ -59,6 +67,7 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     defaultMaxPositions: 2048,
     hfSlidingWindow: (json, int) => (json.sliding_window != null ? int('sliding_window') : null),
     qkNorm: false,
+    noRopeInterval: null,
   },
   qwen2: {
     id: 'qwen2',
@@ -70,6 +79,7 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     // Qwen2 configs carry a sliding_window that applies only with use_sliding_window.
     hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
     qkNorm: false,
+    noRopeInterval: null,
   },
   // Qwen3 (transformers Qwen3Attention; llama.cpp LLM_ARCH_QWEN3, NEOX rope so
   // the converter does not permute q/k): Qwen2 without biases, plus q/k norms.
@@ -83,6 +93,20 @@ export const FAMILIES: Readonly<Record<LlamaArchitecture, ArchFamily>> = {
     // As Qwen2: sliding_window applies only with use_sliding_window (off in released configs).
     hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
     qkNorm: true,
+    noRopeInterval: null,
+  },
+  // SmolLM3 (transformers SmolLM3Model; llama.cpp LLM_ARCH_SMOLLM3, NORM rope:
+  // the converter permutes q/k as for llama): Llama with every 4th layer NoPE.
+  smollm3: {
+    id: 'smollm3',
+    hfClasses: ['SmolLM3ForCausalLM'],
+    ggufArch: 'smollm3',
+    ggufQkInterleaved: true,
+    qkvBiasAlways: false,
+    defaultMaxPositions: 32768,
+    hfSlidingWindow: (json, int) => (json.use_sliding_window === true ? int('sliding_window') : null),
+    qkNorm: false,
+    noRopeInterval: 4,
   },
 };
 
@@ -107,4 +131,13 @@ export function familyOfHf(modelType: string | undefined, classes: readonly unkn
 /** The family of a GGUF's general.architecture, or undefined. */
 export function familyOfGguf(arch: unknown): ArchFamily | undefined {
   return FAMILY_LIST.find((f) => f.ggufArch === f.id && f.id === arch);
+}
+
+/**
+ * The NoPE layers of an interval rule: layer l skips RoPE iff (l + 1) % interval
+ * = 0 (transformers SmolLM3Config's default no_rope_layers; llama.cpp's
+ * n_no_rope_layer_step).
+ */
+export function noRopeLayersEvery(interval: number, numLayers: number): number[] {
+  return Array.from({ length: numLayers }, (_, l) => l).filter((l) => (l + 1) % interval === 0);
 }

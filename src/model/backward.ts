@@ -22,6 +22,7 @@ import { rmsnormBackward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeBackward } from '../gpu/kernels/rope.ts';
 import { swigluBackward } from '../gpu/kernels/swiglu.ts';
 import { gradSpec, type GradName } from './grad_spec.ts';
+import { layerUsesRope } from '../arch/layers.ts';
 import { linearBackward } from './linear_backward.ts';
 import type { Activations, LlamaModel } from './llama.ts';
 import { Recorder } from './recorder.ts';
@@ -179,7 +180,7 @@ export class ModelBackward {
       q4(a('q')), k4(a('k')), k4(a('v')), q4(a('attn')), a('lse'), q4(this.g('dattn')),
       { window: c.slidingWindow ?? 0, delta: this.g('delta'), encoder: enc },
     );
-    ropeBackward(ctx, this.g('dq'), this.g('dk'), acts.u32('positions'), model.weights.rope, { encoder: enc });
+    if (layerUsesRope(c, l)) ropeBackward(ctx, this.g('dq'), this.g('dk'), acts.u32('positions'), model.weights.rope, { encoder: enc });
     let [dq, dk] = [this.g('dq'), this.g('dk')];
     if (c.qkNorm) {
       // Per-head norms (weights frozen): back through the [N·H, D] view; dattn is free after o_proj's backward.

@@ -1,7 +1,8 @@
 // The Llama-family forward pass on the GPU, composed from the kernels:
 //   x = embed(ids)
 //   per layer: xn1 = rmsnorm(x); q, k, v = linear(xn1) (+ bias);
-//              [qkNorm: q, k = per-head rmsnorm over headDim (Qwen3)]; rope(q, k);
+//              [qkNorm: q, k = per-head rmsnorm over headDim (Qwen3)];
+//              rope(q, k) (not on SmolLM3's NoPE layers);
 //              attn = causal GQA attention (over the KV cache when decoding);
 //              x_mid = x + o_proj(attn); xn2 = rmsnorm(x_mid);
 //              h = silu(gate(xn2)) ⊙ up(xn2); x_next = x_mid + down(h)
@@ -27,6 +28,7 @@ import { linearForward } from './linear.ts';
 import { Recorder } from './recorder.ts';
 import { planActivations, type ActivationPlan, type ActName, type SaveMode } from './spec.ts';
 import { type LinearRole } from '../arch/params.ts';
+import { layerUsesRope } from '../arch/layers.ts';
 import { viewAs } from './view.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -175,7 +177,7 @@ export class LlamaModel {
       rmsnormForward(ctx, viewAs(a('q'), [N * H, D]), a('rstd_q'), viewAs(a('q_raw'), [N * H, D]), lw.qNorm!, eps, enc);
       rmsnormForward(ctx, viewAs(a('k'), [N * K, D]), a('rstd_k'), viewAs(a('k_raw'), [N * K, D]), lw.kNorm!, eps, enc);
     }
-    ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), this.weights.rope, enc);
+    if (layerUsesRope(c, l)) ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), this.weights.rope, enc);
     const q4 = viewAs(a('q'), [B, T, H, D]);
     const o4 = viewAs(a('attn'), [B, T, H, D]);
     if (o.cache) {

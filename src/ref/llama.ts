@@ -1,11 +1,12 @@
 // CPU reference of the whole Llama-family forward pass in f64 (the oracle of
 // src/model/llama.ts), composed from the per-kernel references: embedding,
-// RMSNorm, linear (+ bias), per-head q/k RMSNorm (Qwen3), half-split RoPE, causal GQA attention (sliding
+// RMSNorm, linear (+ bias), per-head q/k RMSNorm (Qwen3), half-split RoPE (skipped on NoPE layers), causal GQA attention (sliding
 // window), SwiGLU, final norm and LM head (tied or not). Weights come in the
 // engine layout by HF name (dequantized f32 for quantized files), so it checks
 // the composition, not llama.cpp's arithmetic. Slow: for small models and tests.
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
+import { layerUsesRope } from '../arch/layers.ts';
 import { attentionForwardRef } from './attention.ts';
 import { embeddingForwardRef } from './embedding.ts';
 import { rmsnormForwardRef } from './rmsnorm.ts';
@@ -47,8 +48,9 @@ export function llamaForwardRef(c: LlamaConfig, weight: (name: string) => Float3
     const xn1 = rmsnormForwardRef(x, need(`${p}input_layernorm.weight`), c.rmsNormEps).y;
     // q/k norms: rows of headDim, so the flat [N, H·D] array is N·H rows for the reference as for the kernel.
     const qkn = (y: Float64Array, r: 'q' | 'k') => (c.qkNorm ? rmsnormForwardRef(y, need(`${p}self_attn.${r}_norm.weight`), c.rmsNormEps).y : y);
-    const q = ropeForwardRef(qkn(lin(xn1, 'self_attn.q_proj', C, H * D), 'q'), pos, inv);
-    const k = ropeForwardRef(qkn(lin(xn1, 'self_attn.k_proj', C, K * D), 'k'), pos, inv);
+    const rope = (y: Float64Array) => (layerUsesRope(c, l) ? ropeForwardRef(y, pos, inv) : y); // NoPE layers (SmolLM3)
+    const q = rope(qkn(lin(xn1, 'self_attn.q_proj', C, H * D), 'q'));
+    const k = rope(qkn(lin(xn1, 'self_attn.k_proj', C, K * D), 'k'));
     const v = lin(xn1, 'self_attn.v_proj', C, K * D);
     const { o } = attentionForwardRef(q, k, v, { B, T, H, K, D, window: c.slidingWindow ?? 0 });
     const xMid = addRef(x, lin(o, 'self_attn.o_proj', H * D, C));

@@ -13,6 +13,7 @@
 // parametrizationBackwardRef (src/ref/parametrize.ts) into dθ.
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
+import { layerUsesRope } from '../arch/layers.ts';
 import { getCode, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { attentionBackwardRef, attentionForwardRef } from './attention.ts';
 import { crossEntropyBackwardRef, crossEntropyForwardRef } from './cross_entropy.ts';
@@ -135,8 +136,9 @@ function forwardTape(m: RefModel, batch: RefBatch) {
     const qRaw = linear(xn1, L('q'), N, C, H * D);
     const kRaw = linear(xn1, L('k'), N, C, K * D);
     const qkn = (y: Float64Array, r: 'q' | 'k') => (c.qkNorm ? rmsnormForwardRef(y, m.tensor(`${p}self_attn.${r}_norm.weight`), c.rmsNormEps).y : y);
-    const q = ropeForwardRef(qkn(qRaw, 'q'), pos, inv);
-    const k = ropeForwardRef(qkn(kRaw, 'k'), pos, inv);
+    const rope = (y: Float64Array) => (layerUsesRope(c, l) ? ropeForwardRef(y, pos, inv) : y); // NoPE layers (SmolLM3)
+    const q = rope(qkn(qRaw, 'q'));
+    const k = rope(qkn(kRaw, 'k'));
     const v = linear(xn1, L('v'), N, C, K * D);
     const { o } = attentionForwardRef(q, k, v, att);
     const xMid = add(x, linear(o, L('o'), N, H * D, C));
@@ -195,8 +197,9 @@ export function llamaBackwardRef(m: RefModel, batch: RefBatch): RefGrads {
     const { dq, dk, dv } = attentionBackwardRef(s.q, s.k, s.v, dO, t.att);
     // q/k norms (Qwen3): back through the per-head RMSNorm (its weight's gradient recorded like any norm's).
     const qkn = (dy: Float64Array, raw: Float64Array, r: 'q' | 'k') => (c.qkNorm ? norm(`${p}self_attn.${r}_norm.weight`, dy, raw) : dy);
-    const dxn1 = back(n('q'), qkn(ropeBackwardRef(dq, t.pos, t.inv), s.qRaw, 'q'), s.xn1, C, H * D);
-    addInto(dxn1, back(n('k'), qkn(ropeBackwardRef(dk, t.pos, t.inv), s.kRaw, 'k'), s.xn1, C, K * D));
+    const unrope = (dy: Float64Array) => (layerUsesRope(c, l) ? ropeBackwardRef(dy, t.pos, t.inv) : dy);
+    const dxn1 = back(n('q'), qkn(unrope(dq), s.qRaw, 'q'), s.xn1, C, H * D);
+    addInto(dxn1, back(n('k'), qkn(unrope(dk), s.kRaw, 'k'), s.xn1, C, K * D));
     addInto(dxn1, back(n('v'), dv, s.xn1, C, K * D));
     dres = add(dMid, norm(`${p}input_layernorm.weight`, dxn1, s.x));
   }

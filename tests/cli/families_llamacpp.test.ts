@@ -8,7 +8,11 @@
 //    as `sub4 eval` of the tuned state, within 0.5 %;
 //  - a LoRA run exported with `--format gguf-lora` scores in llama.cpp (base +
 //    adapter.gguf) as `sub4 eval` of the tuned state, within 0.5 %;
-// and each tune really moved the model (the base scores differently).
+// and each tune really moved the model (the base scores differently). First,
+// on the F32 file with llama.cpp's KV cache in F32, every token's log-probability
+// over a 128-token window agrees within 1e-3: a perplexity can hide a wrong
+// layer in a random model, a token-by-token comparison does not (turning
+// SmolLM3's NoPE layer into a RoPE one moves it by 0.6).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +24,8 @@ import { fixture } from '../helpers/fixtures.ts';
 import { gpuReady } from '../helpers/gpu_available.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { perplexity, pplWindows } from '../helpers/perplexity.ts';
+import { gpu } from '../helpers/gpu.ts';
+import { openOnGpu } from '../helpers/ppl_vs_llamacpp.ts';
 import { STORIES_VOCAB, writeSyntheticGguf } from '../helpers/synthetic_gguf.ts';
 
 const run = promisify(execFile);
@@ -39,6 +45,12 @@ const FAMILIES: { name: string; config: LlamaConfig }[] = [
     name: 'Qwen3',
     config: validateConfig({ ...common, architecture: 'qwen3', hiddenSize: 64, intermediateSize: 192, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 32,
       ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: true, slidingWindow: null, qkNorm: true }, 'qwen3'),
+  },
+  {
+    // SmolLM3-3B: hidden 2048, 16 heads / 4 KV, head_dim 128 (= 2048/16), tied, theta 5e6, every 4th layer NoPE.
+    name: 'SmolLM3',
+    config: validateConfig({ ...common, architecture: 'smollm3', hiddenSize: 64, intermediateSize: 192, numLayers: 4, numHeads: 4, numKvHeads: 1, headDim: 16,
+      ropeTheta: 5e6, rmsNormEps: 1e-6, tieWordEmbeddings: true, slidingWindow: null, noRopeLayers: [3] }, 'smollm3'),
   },
 ];
 
@@ -66,13 +78,49 @@ const close = (name: string, got: number, want: number) => {
   expect(Math.abs(got / want - 1)).toBeLessThanOrEqual(0.005);
 };
 
+const logSoftmaxAt = (row: ArrayLike<number>, id: number) => {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return row[id] - max - Math.log(sum);
+};
+
+/** Worst |Δ log p| of the next token over one window, sub4 (GPU) vs llama.cpp with an F32 KV cache. */
+async function worstLogProb(path: string, heldout: string): Promise<number> {
+  const ref = (await refModel(path))!;
+  const win = pplWindows(refTokenize(ref, readFileSync(heldout, 'utf8')), ref.tokens.bos as number, CTX, 1)[0];
+  const rows = await refLogits(ref, win, { f32Cache: true });
+  const s = await openOnGpu(await gpu(), path);
+  try {
+    const acts = s.model.activations(1, CTX);
+    s.model.forward(acts, win);
+    const z = s.model.logits(acts);
+    const ours = await z.read();
+    z.destroy();
+    acts.destroy();
+    const V = s.model.config.vocabSize;
+    let worst = 0;
+    for (let t = 0; t + 1 < CTX; t++) worst = Math.max(worst, Math.abs(logSoftmaxAt(ours.subarray(t * V, (t + 1) * V), win[t + 1]) - logSoftmaxAt(rows[t], win[t + 1])));
+    return worst;
+  } finally {
+    await s.close();
+  }
+}
+
 const TUNE = ['--steps', '6', '--batch', '2', '--seq', '64', '--lr', '1e-2', '--eval-windows', '1'];
 
 describe('newer families: sub4 vs llama.cpp on random-weight GGUFs written by sub4', () => {
   for (const f of FAMILIES) {
-    it(`${f.name}: eval, PEQA --format gguf and LoRA --format gguf-lora`, { timeout: 900_000 }, async () => {
+    it(`${f.name}: per-token log-probabilities, eval, PEQA --format gguf and LoRA --format gguf-lora`, { timeout: 900_000 }, async () => {
       if (!shakespeare || !stories || !gpuReady()) return;
       const { dir, train, heldout } = setup();
+      const f32 = join(dir, `${f.name}-f32.gguf`);
+      await writeSyntheticGguf(f.config, 7, f32, 'F32', stories);
+      const worst = await worstLogProb(f32, heldout);
+      console.log(`${f.name} F32: worst |Δ log p| over ${CTX - 1} tokens ${worst.toExponential(3)}`);
+      expect(worst).toBeLessThanOrEqual(1e-3);
+
       const base = join(dir, `${f.name}.gguf`);
       const types = await writeSyntheticGguf(f.config, 7, base, 'Q4_0', stories);
       expect(types.find((t) => t.name === 'blk.0.attn_q.weight')?.type).toBe('Q4_0');

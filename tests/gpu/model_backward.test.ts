@@ -4,7 +4,8 @@
 // 'scale' on symmetric types with Qwen2 biases and a tied head, K-quant
 // super-block d/dmin with a quantized LM head, LoRA on a dense f32 Mistral
 // (sliding window, biases), PEQA + LoRA through Qwen3's per-head q/k norms
-// (head_dim ≠ hidden/heads) with recomputation. Every trained gradient is compared (≤ 1e-3 of the
+// (head_dim ≠ hidden/heads) with recomputation, LoRA across SmolLM3's NoPE
+// layer. Every trained gradient is compared (≤ 1e-3 of the
 // tensor's largest reference magnitude) and a sample of parameters is checked
 // against central finite differences of the reference loss. Then: integer codes
 // and embeddings are bit-identical after a step, recomputation gives the same
@@ -224,6 +225,13 @@ describe('model backward: the newer families', () => {
     const c = validateConfig({ ...qcfg, architecture: 'qwen3', qkNorm: true, headDim: 16 }, 'qwen3');
     const r = await setup(c, LEGACY, { method: 'peqa+lora', lora: { rank: 3, alpha: 6, seed: 4 } }, 2, 5, true);
     await checkStep('qwen3 peqa+lora recompute', r, 2);
+    r.done();
+  });
+
+  it('LoRA on every role of SmolLM3 (NoPE layer 1), B=1 T=7', async () => {
+    const c = validateConfig({ ...qcfg, architecture: 'smollm3', noRopeLayers: [1] }, 'smollm3');
+    const r = await setup(c, {}, { method: 'lora', lora: { rank: 2, alpha: 4, seed: 5 } }, 1, 7);
+    await checkStep('smollm3 lora', r, 2);
     r.done();
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/base/errors.ts';
 import { configFromGgufKv, configFromHf, parameterCount } from '../../src/arch/config.ts';
 import { SUPPORTED_GGUF_ARCHITECTURES, SUPPORTED_HF_MODEL_TYPES } from '../../src/arch/families.ts';
+import { configKv } from '../../src/export/convert/config_kv.ts';
 
 const kv = (o: Record<string, unknown>) => new Map(Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => [k, { value: v }]));
 
@@ -38,6 +39,47 @@ describe('Qwen3', () => {
     );
     expect(c).toMatchObject({ architecture: 'qwen3', headDim: 128, qkNorm: true, qkvBias: false, tieWordEmbeddings: true });
     expect(parameterCount(c)).toBe(596_049_920);
+  });
+});
+
+// HuggingFaceTB/SmolLM3-3B config.json (the fields sub4 reads).
+const SMOLLM3_3B = {
+  architectures: ['SmolLM3ForCausalLM'], model_type: 'smollm3', hidden_size: 2048, intermediate_size: 11008, num_hidden_layers: 36,
+  num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 128256, max_position_embeddings: 65536, rms_norm_eps: 1e-6, rope_theta: 5000000,
+  tie_word_embeddings: true, use_sliding_window: false, sliding_window: null, attention_bias: false, mlp_bias: false, hidden_act: 'silu',
+  bos_token_id: 128000, eos_token_id: 128012,
+  no_rope_layers: Array.from({ length: 36 }, (_, l) => ((l + 1) % 4 === 0 ? 0 : 1)),
+};
+
+describe('SmolLM3', () => {
+  it('config.json: NoPE layers from no_rope_layers (0 = NoPE), tied, 3.08B parameters', () => {
+    const c = configFromHf(SMOLLM3_3B, 'smollm3.json');
+    expect(c).toMatchObject({ architecture: 'smollm3', headDim: 128, numKvHeads: 4, tieWordEmbeddings: true, ropeTheta: 5e6, slidingWindow: null });
+    expect(c.noRopeLayers).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    expect(c.qkNorm).toBeUndefined();
+    // 128256·2048 + 36 × (attention 10,485,760 + MLP 67,633,152 + norms 4,096) + 2048 = 3,075,098,624 ("3B").
+    expect(parameterCount(c)).toBe(3_075_098_624);
+  });
+  it('config.json without the list: the interval rule (default 4, or no_rope_layer_interval); a bad list is refused', () => {
+    const { no_rope_layers: _, ...noList } = SMOLLM3_3B;
+    expect(configFromHf({ ...noList, num_hidden_layers: 8 }, 'x').noRopeLayers).toEqual([3, 7]);
+    expect(configFromHf({ ...noList, num_hidden_layers: 8, no_rope_layer_interval: 2 }, 'x').noRopeLayers).toEqual([1, 3, 5, 7]);
+    expect(() => configFromHf({ ...SMOLLM3_3B, no_rope_layers: [1, 0] }, 's.json')).toThrow(/s\.json: field "no_rope_layers" must list 0 or 1 for each of the 36 layers/);
+  });
+  it('GGUF metadata: llama.cpp\'s fixed interval 4', () => {
+    const c = configFromGgufKv(
+      kv({
+        'general.architecture': 'smollm3', 'smollm3.context_length': 65536, 'smollm3.embedding_length': 2048, 'smollm3.feed_forward_length': 11008,
+        'smollm3.block_count': 8, 'smollm3.attention.head_count': 16, 'smollm3.attention.head_count_kv': 4, 'smollm3.rope.freq_base': 5e6,
+        'smollm3.attention.layer_norm_rms_epsilon': 1e-6, 'smollm3.vocab_size': 128256,
+      }),
+      's3.gguf',
+      ['token_embd.weight'],
+    );
+    expect(c).toMatchObject({ architecture: 'smollm3', noRopeLayers: [3, 7], tieWordEmbeddings: true });
+    // GGUF cannot record another layout: the converter refuses it rather than write a file llama.cpp misreads.
+    expect(configKv(c, 'n', 'out.gguf').find(([k]) => k === 'general.architecture')?.[1].value).toBe('smollm3');
+    expect(() => configKv({ ...c, noRopeLayers: [1, 3, 5, 7] }, 'n', 'out.gguf')).toThrow(/out\.gguf: NoPE layers \[1, 3, 5, 7\] differ from the \[3, 7\]/);
   });
 });
 

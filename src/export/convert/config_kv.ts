@@ -1,6 +1,6 @@
 // LlamaConfig → the GGUF hyper-parameter keys llama.cpp reads (docs/formats.md §1.3).
 import type { LlamaConfig } from '../../arch/config.ts';
-import { FAMILIES } from '../../arch/families.ts';
+import { FAMILIES, noRopeLayersEvery } from '../../arch/families.ts';
 import { UnsupportedError } from '../../base/errors.ts';
 import { GgufValueType as T, type GgufKv } from '../../io/gguf/types.ts';
 
@@ -8,7 +8,12 @@ const u32 = (v: number): GgufKv => ({ type: T.UINT32, value: v });
 const f32 = (v: number): GgufKv => ({ type: T.FLOAT32, value: v });
 
 export function configKv(c: LlamaConfig, name: string, file: string): [string, GgufKv][] {
-  const a = FAMILIES[c.architecture].ggufArch; // llama.cpp runs Mistral as llama
+  const fam = FAMILIES[c.architecture];
+  const a = fam.ggufArch; // llama.cpp runs Mistral as llama
+  // GGUF has no key for NoPE layers: llama.cpp derives them from the architecture, so other layouts cannot be written.
+  const nope = (c.noRopeLayers ?? []).join(', ');
+  const implied = fam.noRopeInterval ? noRopeLayersEvery(fam.noRopeInterval, c.numLayers).join(', ') : '';
+  if (nope !== implied) throw new UnsupportedError(file, `NoPE layers [${nope}] differ from the [${implied}] that llama.cpp's "${a}" assumes; GGUF cannot record them`);
   const kv: [string, GgufKv][] = [
     ['general.architecture', { type: T.STRING, value: a }],
     ['general.name', { type: T.STRING, value: name }],
