@@ -48,6 +48,20 @@ export interface LlamaConfig {
   qkNorm?: boolean;
   /** Layers that skip RoPE (SmolLM3's NoPE layers), ascending; absent = none. */
   noRopeLayers?: number[];
+  /** RMSNorms on the attention and MLP outputs too (Gemma 3's four norms per block). */
+  sandwichNorms?: boolean;
+  /** The gated MLP's activation; absent = silu (SwiGLU). Gemma 3: GeLU, tanh approximation. */
+  mlpActivation?: 'gelu_tanh';
+  /** Embedding rows multiplied by this (Gemma 3: sqrt(hiddenSize) in f32); absent = 1. */
+  embedScale?: number;
+  /**
+   * Sliding layers interleaved with global ones: with slidingWindow set, layer
+   * l slides iff l % slidingPattern < slidingPattern − 1 (Gemma 3: 6); absent =
+   * every layer slides (Mistral).
+   */
+  slidingPattern?: number;
+  /** RoPE base of the sliding layers, unscaled (Gemma 3: 10000); absent = ropeTheta everywhere. */
+  ropeThetaLocal?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -87,8 +101,10 @@ function fieldReader(get: (k: string) => unknown, file: string, label: (k: strin
 }
 
 /** Builds a LlamaConfig from a parsed config.json (transformers defaults apply to absent optional keys). */
-export function configFromHf(json: unknown, file: string): LlamaConfig {
-  if (!isObj(json)) throw new ConfigError(file, 'config.json is not a JSON object');
+export function configFromHf(input: unknown, file: string): LlamaConfig {
+  if (!isObj(input)) throw new ConfigError(file, 'config.json is not a JSON object');
+  // Multimodal checkpoints (Gemma 3's "gemma3") nest the language model's config under text_config.
+  const json: Json = isObj(input.text_config) ? { architectures: input.architectures, ...input.text_config, model_type: input.text_config.model_type ?? input.model_type } : input;
   const r = fieldReader((k) => json[k], file, (k) => `field "${k}"`);
   const archs = Array.isArray(json.architectures) ? json.architectures : [];
   const modelType = typeof json.model_type === 'string' ? json.model_type : undefined;
@@ -100,17 +116,20 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
         `supported model_type: ${SUPPORTED_HF_MODEL_TYPES.join(', ')} (${FAMILY_LIST.flatMap((f) => f.hfClasses).join(', ')})`,
     );
   const architecture = family.id;
-  const act = json.hidden_act ?? json.hidden_activation ?? 'silu';
-  if (act !== 'silu') throw new UnsupportedError(file, `hidden_act ${JSON.stringify(act)}: only silu (SwiGLU) is supported`);
+  const wantAct = family.gemma ? 'gelu_pytorch_tanh' : 'silu';
+  const act = json.hidden_activation ?? json.hidden_act ?? wantAct;
+  if (act !== wantAct) throw new UnsupportedError(file, `hidden_act ${JSON.stringify(act)}: ${family.id} runs ${wantAct} only`);
 
   const hiddenSize = r.int('hidden_size');
   const numHeads = r.int('num_attention_heads');
-  if (json.head_dim == null && hiddenSize % numHeads !== 0)
+  if (json.head_dim == null && !family.gemma && hiddenSize % numHeads !== 0)
     r.fail('num_attention_heads', `(${numHeads}) does not divide hidden_size (${hiddenSize}) and no head_dim is given`);
   const bias = json.attention_bias === true;
   // transformers v5 moves rope_theta and the scaling into rope_parameters.
   const ropeParams = isObj(json.rope_parameters) ? json.rope_parameters : undefined;
-  const ropeTheta = ropeParams?.rope_theta ?? json.rope_theta ?? 10000;
+  // Gemma 3 under v5 keys them by layer type: the global layers' entry is the model's rope_theta.
+  const globalRope = isObj(ropeParams?.full_attention) ? ropeParams.full_attention : ropeParams;
+  const ropeTheta = globalRope?.rope_theta ?? json.rope_theta ?? (family.gemma ? 1e6 : 10000);
   const sliding = family.hfSlidingWindow(json, (k) => r.int(k));
   const numLayers = r.int('num_hidden_layers');
   const eos = json.eos_token_id;
@@ -127,11 +146,11 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       numLayers,
       numHeads,
       numKvHeads: r.int('num_key_value_heads', numHeads),
-      headDim: r.int('head_dim', hiddenSize / numHeads),
+      headDim: r.int('head_dim', family.gemma ? 256 : hiddenSize / numHeads),
       ropeTheta: fieldReader(() => ropeTheta, file, () => 'field "rope_theta"').pos(''),
-      ropeScaling: hfRopeScaling(ropeParams ?? json.rope_scaling, file),
+      ropeScaling: hfRopeScaling(globalRope ?? json.rope_scaling, file),
       rmsNormEps: r.pos('rms_norm_eps', 1e-6),
-      tieWordEmbeddings: json.tie_word_embeddings === true,
+      tieWordEmbeddings: typeof json.tie_word_embeddings === 'boolean' ? json.tie_word_embeddings : family.hfTiedByDefault,
       qkvBias: family.qkvBiasAlways || bias,
       oBias: bias,
       mlpBias: json.mlp_bias === true,
@@ -139,16 +158,48 @@ export function configFromHf(json: unknown, file: string): LlamaConfig {
       eosTokenIds,
       maxPositions: r.int('max_position_embeddings', family.defaultMaxPositions),
       slidingWindow: sliding,
-      ...familyFeatures(family),
+      ...familyFeatures(family, hiddenSize),
       ...hfNoRope(family, json, numLayers, r, file),
+      ...(family.gemma ? hfGemma(json, numLayers, r, file) : {}),
     },
     file,
   );
 }
 
 /** The optional feature fields a family turns on (only those set, see LlamaConfig). */
-function familyFeatures(f: ArchFamily): Partial<LlamaConfig> {
-  return f.qkNorm ? { qkNorm: true } : {};
+function familyFeatures(f: ArchFamily, hiddenSize: number): Partial<LlamaConfig> {
+  return {
+    ...(f.qkNorm ? { qkNorm: true } : {}),
+    // llama.cpp scales by sqrtf(n_embd) in f32; transformers by sqrt(hidden) cast to the weights' dtype (f32 here).
+    ...(f.gemma ? { sandwichNorms: true, mlpActivation: 'gelu_tanh' as const, embedScale: Math.fround(Math.sqrt(hiddenSize)) } : {}),
+  };
+}
+
+/**
+ * Gemma 3's sliding pattern and local RoPE base from config.json, refusing
+ * what sub4 and llama.cpp do not run: an attention scale other than
+ * head_dim^-0.5 (llama.cpp scales q by 1/sqrt(head_dim) for every size but
+ * 27B, whatever query_pre_attn_scalar says; the released configs have
+ * query_pre_attn_scalar = head_dim) and logit soft-capping.
+ */
+function hfGemma(json: Json, numLayers: number, r: ReturnType<typeof fieldReader>, file: string): Partial<LlamaConfig> {
+  const headDim = r.int('head_dim', 256);
+  const qpas = r.num('query_pre_attn_scalar') ?? 256;
+  if (qpas !== headDim) throw new UnsupportedError(file, `query_pre_attn_scalar ${qpas} ≠ head_dim ${headDim}: sub4 scales attention by head_dim^-0.5, as llama.cpp does`);
+  for (const k of ['final_logit_softcapping', 'attn_logit_softcapping'])
+    if (json[k] != null) throw new UnsupportedError(file, `${k} ${JSON.stringify(json[k])}: logit soft-capping is not supported`);
+  const pattern = r.int('sliding_window_pattern', 6);
+  const types = json.layer_types;
+  if (types != null) {
+    const want = Array.from({ length: numLayers }, (_, l) => ((l + 1) % pattern === 0 ? 'full_attention' : 'sliding_attention'));
+    if (!Array.isArray(types) || types.length !== numLayers || types.some((t, l) => t !== want[l]))
+      throw new UnsupportedError(file, `layer_types differ from ${pattern - 1} sliding layers to 1 global, the only interleaving sub4 runs`);
+  }
+  const local = isObj(json.rope_parameters) && isObj(json.rope_parameters.sliding_attention) ? json.rope_parameters.sliding_attention.rope_theta : json.rope_local_base_freq;
+  return {
+    slidingPattern: pattern,
+    ropeThetaLocal: fieldReader(() => local, file, () => 'field "rope_local_base_freq"').pos('', 10000),
+  };
 }
 
 /** SmolLM3's NoPE layers from config.json: no_rope_layers flags (1 = RoPE), else the interval rule. */
@@ -251,12 +302,20 @@ export function configFromGgufKv(kv: GgufKv, file: string, tensorNames?: Iterabl
       bosTokenId: tid('tokenizer.ggml.bos_token_id'),
       eosTokenIds,
       maxPositions: r.int(`${a}.context_length`),
-      slidingWindow: null,
-      ...familyFeatures(family),
+      ...ggufSwa(family, r, a),
+      ...familyFeatures(family, hiddenSize),
       ...(family.noRopeInterval ? { noRopeLayers: noRopeLayersEvery(family.noRopeInterval, r.int(`${a}.block_count`)) } : {}),
     },
     file,
   );
+}
+
+/** Sliding window from GGUF: the key's span, with llama.cpp's hard-coded pattern and local base (Gemma 3). */
+function ggufSwa(f: ArchFamily, r: ReturnType<typeof fieldReader>, a: string): Pick<LlamaConfig, 'slidingWindow' | 'slidingPattern' | 'ropeThetaLocal'> {
+  const w = f.ggufSwa ? r.num(`${a}.attention.sliding_window`) : undefined;
+  // llama.cpp: no key, or 0, means every layer attends globally.
+  if (!f.ggufSwa || !w) return { slidingWindow: null };
+  return { slidingWindow: r.int(`${a}.attention.sliding_window`), slidingPattern: f.ggufSwa.pattern, ropeThetaLocal: f.ggufSwa.localTheta };
 }
 
 function ggufRopeScaling(kv: GgufKv, a: string, file: string, names: Set<string> | null): RopeScaling {
@@ -282,6 +341,8 @@ export function validateConfig(c: LlamaConfig, file: string): LlamaConfig {
   if (c.noRopeLayers && c.noRopeLayers.some((l, i) => !Number.isSafeInteger(l) || l < 0 || l >= c.numLayers || (i > 0 && l <= c.noRopeLayers![i - 1])))
     fail('noRopeLayers', `[${c.noRopeLayers.join(', ')}] must be ascending layer indices below numLayers (${c.numLayers})`);
   if (c.slidingWindow !== null && !(Number.isSafeInteger(c.slidingWindow) && c.slidingWindow > 0)) fail('slidingWindow', 'must be a positive integer');
+  if (c.slidingPattern !== undefined && !(Number.isSafeInteger(c.slidingPattern) && c.slidingPattern >= 1)) fail('slidingPattern', `is ${c.slidingPattern}, expected a positive integer`);
+  for (const f of ['embedScale', 'ropeThetaLocal'] as const) if (c[f] !== undefined && !(Number.isFinite(c[f]) && c[f]! > 0)) fail(f, `is ${c[f]}, expected a positive number`);
   for (const id of [c.bosTokenId, ...c.eosTokenIds])
     if (id !== null && id >= c.vocabSize) fail(c.bosTokenId === id ? 'bosTokenId' : 'eosTokenIds', `${id} is outside the vocabulary (${c.vocabSize})`);
   return c;
@@ -292,6 +353,7 @@ export function parameterCount(c: LlamaConfig): number {
   const C = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
   const attn = C * qDim + 2 * C * kvDim + qDim * C + (c.qkvBias ? qDim + 2 * kvDim : 0) + (c.oBias ? C : 0);
   const mlp = 3 * C * F + (c.mlpBias ? 2 * F + C : 0);
-  const perLayer = attn + mlp + 2 * C + (c.qkNorm ? 2 * c.headDim : 0); // + input and post-attention RMSNorm weights (+ q/k norms)
+  // + input and post-attention RMSNorm weights (+ q/k norms, + Gemma's two output norms)
+  const perLayer = attn + mlp + 2 * C + (c.qkNorm ? 2 * c.headDim : 0) + (c.sandwichNorms ? 2 * C : 0);
   return c.vocabSize * C * (c.tieWordEmbeddings ? 1 : 2) + c.numLayers * perLayer + C;
 }

@@ -1,10 +1,33 @@
 // What differs from layer to layer of one model, derived from its config alone
 // so the GPU forward and backward, the KV cache and the f64 references agree:
-// whether a layer rotates q/k at all (SmolLM3's NoPE layers).
+// whether a layer rotates q/k and with which base (SmolLM3's NoPE layers,
+// Gemma 3's local RoPE base), and how far it attends (Gemma 3's interleaved
+// sliding and global layers, Mistral's window on every layer).
 import type { LlamaConfig } from './config.ts';
+
+/** Whether layer l slides (attends within config.slidingWindow) rather than attending globally. */
+export function layerSlides(c: LlamaConfig, l: number): boolean {
+  if (c.slidingWindow === null) return false;
+  const p = c.slidingPattern;
+  return p === undefined || l % p < p - 1;
+}
+
+/** The attention window of layer l for the kernels: the span, or 0 for full causal attention. */
+export function layerWindow(c: LlamaConfig, l: number): number {
+  return layerSlides(c, l) ? c.slidingWindow! : 0;
+}
+
+/**
+ * Which RoPE table layer l uses: 'global' (ropeTheta with its scaling),
+ * 'local' (a sliding layer of a model with ropeThetaLocal: that base, unscaled,
+ * as llama.cpp's rope_freq_base_train_swa), or null (a NoPE layer).
+ */
+export function layerRope(c: LlamaConfig, l: number): 'global' | 'local' | null {
+  if (c.noRopeLayers?.includes(l)) return null;
+  return c.ropeThetaLocal !== undefined && layerSlides(c, l) ? 'local' : 'global';
+}
 
 /** Whether layer l applies RoPE to q and k (false on SmolLM3's NoPE layers). */
 export function layerUsesRope(c: LlamaConfig, l: number): boolean {
-  return !c.noRopeLayers?.includes(l);
+  return layerRope(c, l) !== null;
 }
-

@@ -50,11 +50,12 @@ const HF_LAYER = /^model\.layers\.(0|[1-9]\d*)\.(.+)\.(weight|bias)$/;
 const GGUF_LAYER = /^blk\.(0|[1-9]\d*)\.(.+)\.(weight|bias)$/;
 const GLOBAL = /^(.+)\.(weight|bias)$/;
 
-function translate(name: string, layerRe: RegExp, from: 0 | 1, layerPrefix: string): string | null {
+function translate(name: string, layerRe: RegExp, from: 0 | 1, layerPrefix: string, arch: LlamaArchitecture): string | null {
   const to = (1 - from) as 0 | 1;
   const m = layerRe.exec(name);
   if (m) {
-    const row = LAYER_NAMES.find((r) => r[from] === m[2]);
+    // The family's own rows first: Gemma 3's post_attention_layernorm is an output norm, not the MLP's input norm.
+    const row = FAMILIES[arch].ggufLayerNames.find((r) => r[from] === m[2]) ?? LAYER_NAMES.find((r) => r[from] === m[2]);
     return row ? `${layerPrefix}${m[1]}.${row[to]}.${m[3]}` : null;
   }
   const g = GLOBAL.exec(name);
@@ -62,14 +63,14 @@ function translate(name: string, layerRe: RegExp, from: 0 | 1, layerPrefix: stri
   return row ? `${row[to]}.${g![2]}` : null;
 }
 
-/** HF name → GGUF name, or null for a tensor with no GGUF counterpart (e.g. rotary_emb.inv_freq). */
-export function hfToGguf(name: string): string | null {
-  return translate(name, HF_LAYER, 0, 'blk.');
+/** HF name → GGUF name in a family's naming (default the Llama table), or null for a tensor with no GGUF counterpart (e.g. rotary_emb.inv_freq). */
+export function hfToGguf(name: string, arch: LlamaArchitecture = 'llama'): string | null {
+  return translate(name, HF_LAYER, 0, 'blk.', arch);
 }
 
-/** GGUF name → HF name, or null for a tensor with no HF counterpart (e.g. rope_freqs.weight). */
-export function ggufToHf(name: string): string | null {
-  return translate(name, GGUF_LAYER, 1, 'model.layers.');
+/** GGUF name → HF name in a family's naming (default the Llama table), or null for a tensor with no HF counterpart (e.g. rope_freqs.weight). */
+export function ggufToHf(name: string, arch: LlamaArchitecture = 'llama'): string | null {
+  return translate(name, GGUF_LAYER, 1, 'model.layers.', arch);
 }
 
 /** Which rotary projection a tensor (weight or bias, either naming) belongs to, if any. */

@@ -8,8 +8,30 @@ import type { LlamaConfig } from './config.ts';
 export const LINEAR_ROLES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
 export type LinearRole = (typeof LINEAR_ROLES)[number];
 
-/** Per-layer norm weights: attn_norm / mlp_norm [C]; q_norm / k_norm [headDim] (config.qkNorm). */
-export type NormRole = 'attn_norm' | 'mlp_norm' | 'q_norm' | 'k_norm';
+/**
+ * Per-layer norm weights: attn_norm / mlp_norm [C] (the inputs of attention
+ * and MLP); q_norm / k_norm [headDim] (config.qkNorm); attn_post_norm /
+ * mlp_post_norm [C] on the branch outputs (config.sandwichNorms).
+ */
+export type NormRole = 'attn_norm' | 'mlp_norm' | 'q_norm' | 'k_norm' | 'attn_post_norm' | 'mlp_post_norm';
+
+/** HF name (after model.layers.N.) of each per-layer norm; Gemma's MLP input norm has its own name. */
+export function normName(c: LlamaConfig, role: NormRole): string {
+  switch (role) {
+    case 'attn_norm':
+      return 'input_layernorm.weight';
+    case 'mlp_norm':
+      return c.sandwichNorms ? 'pre_feedforward_layernorm.weight' : 'post_attention_layernorm.weight';
+    case 'attn_post_norm':
+      return 'post_attention_layernorm.weight';
+    case 'mlp_post_norm':
+      return 'post_feedforward_layernorm.weight';
+    case 'q_norm':
+      return 'self_attn.q_norm.weight';
+    case 'k_norm':
+      return 'self_attn.k_norm.weight';
+  }
+}
 
 export type ParamKind = 'embedding' | 'norm' | 'linear' | 'bias' | 'rope_freqs';
 
@@ -55,12 +77,14 @@ export function paramSpec(c: LlamaConfig): ParamEntry[] {
       out.push({ name: `${p}${t.suffix}.weight`, kind: 'linear', role, layer: l, shape: [...t.shape] });
       if (t.bias) out.push({ name: `${p}${t.suffix}.bias`, kind: 'bias', role, layer: l, shape: [t.shape[0]] });
     };
-    out.push({ name: `${p}input_layernorm.weight`, kind: 'norm', role: 'attn_norm', layer: l, shape: [C] });
+    const norm = (role: NormRole, n: number) => out.push({ name: `${p}${normName(c, role)}`, kind: 'norm', role, layer: l, shape: [n] });
+    norm('attn_norm', C);
     for (const r of ['q', 'k', 'v', 'o'] as const) linear(r);
-    if (c.qkNorm)
-      for (const r of ['q', 'k'] as const) out.push({ name: `${p}self_attn.${r}_norm.weight`, kind: 'norm', role: `${r}_norm`, layer: l, shape: [c.headDim] });
-    out.push({ name: `${p}post_attention_layernorm.weight`, kind: 'norm', role: 'mlp_norm', layer: l, shape: [C] });
+    if (c.qkNorm) (norm('q_norm', c.headDim), norm('k_norm', c.headDim));
+    if (c.sandwichNorms) norm('attn_post_norm', C);
+    norm('mlp_norm', C);
     for (const r of ['gate', 'up', 'down'] as const) linear(r);
+    if (c.sandwichNorms) norm('mlp_post_norm', C);
   }
   return out;
 }

@@ -152,7 +152,7 @@ export async function writeTunedGguf(tm: TunedModel, sink: ByteSink, provenance:
       f.tensors.map((t) => ({ name: t.name, ne: t.ne.map(Number), type: t.type })),
       async (spec) => {
         const t = byGguf.get(spec.name)!;
-        const l = tm.linears.get(ggufToHf(spec.name) ?? spec.name);
+        const l = tm.linears.get(ggufToHf(spec.name, tm.base.config.architecture) ?? spec.name);
         if (tm.norms.has(t.name)) return normBytes(t, spec.type);
         const raw = await t.readRaw();
         if (!l?.trained) return raw;

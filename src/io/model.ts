@@ -3,6 +3,7 @@
 // in the half-split rotary layout, src/arch/names.ts), and are read one at a
 // time on demand, so a multi-GB model is never held in memory at once.
 import { configFromGgufKv } from '../arch/config.ts';
+import { FAMILIES } from '../arch/families.ts';
 import { ggufQkInterleaved, ggufToHf, hfToGguf, qkKind, qkRowOrder, applyRowOrder } from '../arch/names.ts';
 import { ggmlTypeName } from '../quant/formats.ts';
 import { readGguf, readTensorBytes, readTensorF32 } from './gguf/reader.ts';
@@ -26,7 +27,7 @@ async function openGgufModel(src: ByteSource): Promise<LoadedModel> {
     const permute = ggufQkInterleaved(config.architecture);
     const tensors = new Map<string, ModelTensor>();
     for (const t of f.tensors) {
-      const name = ggufToHf(t.name) ?? t.name;
+      const name = ggufToHf(t.name, config.architecture) ?? t.name;
       const shape = [...t.ne].reverse();
       const kind = qkKind(name);
       const rows = shape.length === 2 ? shape[0] : 1;
@@ -66,17 +67,19 @@ async function openHfModel(folder: FolderSource): Promise<LoadedModel> {
   const hf = await openHfFolder(folder);
   try {
     const tensors = new Map<string, ModelTensor>();
+    // Gemma's norms multiply by 1 + w and transformers stores w; the engine (like GGUF) holds the multiplier.
+    const normOffset = FAMILIES[hf.config.architecture].gemma;
     for (const [name, info] of hf.weights.tensors) {
       const bytes = info.end - info.begin;
       tensors.set(name, {
         name,
-        ggufName: hfToGguf(name),
+        ggufName: hfToGguf(name, hf.config.architecture),
         shape: [...info.shape],
         type: info.dtype,
         ggmlType: null,
         bytes,
         rowOrder: null,
-        readF32: () => hf.weights.readTensorF32(name),
+        readF32: normOffset && /norm\.weight$/.test(name) ? async () => (await hf.weights.readTensorF32(name)).map((v) => v + 1) : () => hf.weights.readTensorF32(name),
         readRaw: () => hf.weights.readTensorBytes(name),
       });
     }

@@ -3,8 +3,9 @@
 // distillation loss against a teacher's top-K) through the frozen LM head R
 // rows at a time, then the backward in reverse:
 //   dhidden → final RMSNorm → per layer (last first):
-//     down → SwiGLU → gate + up → post-attention RMSNorm (+ residual)
-//     → o_proj → attention → RoPE⁻¹ → [q/k norms] → q + k + v → input RMSNorm (+ residual)
+//     [MLP output norm] → down → SwiGLU / GeGLU → gate + up → MLP input RMSNorm (+ residual)
+//     → [attention output norm] → o_proj → attention → RoPE⁻¹ → [q/k norms] → q + k + v
+//     → input RMSNorm (+ residual)
 // into the trainable gradients only (src/model/trainable.ts): PEQA dθ, LoRA
 // dA/dB, optionally norm weights. The residual gradient lives in one buffer
 // (dres) that each RMSNorm backward adds into, so the skip connections cost no
@@ -22,7 +23,8 @@ import { rmsnormBackward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeBackward } from '../gpu/kernels/rope.ts';
 import { swigluBackward } from '../gpu/kernels/swiglu.ts';
 import { gradSpec, type GradName } from './grad_spec.ts';
-import { layerUsesRope } from '../arch/layers.ts';
+import { layerWindow } from '../arch/layers.ts';
+import { gegluBackward } from '../gpu/kernels/geglu.ts';
 import { linearBackward } from './linear_backward.ts';
 import type { Activations, LlamaModel } from './llama.ts';
 import { Recorder } from './recorder.ts';
@@ -163,24 +165,32 @@ export class ModelBackward {
     const lb = (role: keyof typeof train, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>, dx: GpuTensor<'f32'>, dxAccumulate: boolean) =>
       linearBackward(ctx, enc, lw[role], { dy, x, dx, dxAccumulate, train: train[role], accumulate });
 
-    // MLP: x_out = x_mid + down(silu(gate(xn2)) ⊙ up(xn2)), xn2 = rmsnorm(x_mid).
-    lb('down', dres, a('h'), this.g('dh'), false);
-    swigluBackward(ctx, { dg: this.g('dg'), du: this.g('du') }, this.g('dh'), a('gate'), a('up'), { encoder: enc });
+    // Sandwich norms (Gemma 3, weights frozen): the branch output's gradient goes back through its norm into dbranch.
+    const sandwich = c.sandwichNorms === true;
+    const branch = (out: ActName, rstd: ActName, w: GpuTensor<'f32'> | undefined): GpuTensor<'f32'> => {
+      if (!sandwich) return dres;
+      rmsnormBackward(ctx, { dx: this.g('dbranch') }, dres, a(out), w!, a(rstd), { encoder: enc });
+      return this.g('dbranch');
+    };
+    // MLP: x_out = x_mid + down(act(gate(xn2)) ⊙ up(xn2)) [Gemma: + rmsnorm(down(…))], xn2 = rmsnorm(x_mid).
+    lb('down', branch('mlp_out', 'rstd_pf', lw.mlpPostNorm), a('h'), this.g('dh'), false);
+    (c.mlpActivation === 'gelu_tanh' ? gegluBackward : swigluBackward)(ctx, { dg: this.g('dg'), du: this.g('du') }, this.g('dh'), a('gate'), a('up'), { encoder: enc });
     lb('gate', this.g('dg'), a('xn2'), dxn, false);
     lb('up', this.g('du'), a('xn2'), dxn, true);
     this.norm(rec, a('x_mid'), lw.mlpNorm, a('rstd2'), trainable.normGrads?.mlp[l], true, accumulate);
 
     // Attention: x_mid = x + o_proj(attn(rope(q), rope(k), v)), q/k/v = linear(xn1), xn1 = rmsnorm(x).
-    lb('o', dres, a('attn'), this.g('dattn'), false);
+    lb('o', branch('attn_out', 'rstd_pa', lw.attnPostNorm), a('attn'), this.g('dattn'), false);
     const q4 = (t: GpuTensor<'f32'>) => viewAs(t, [B, T, H, D]);
     const k4 = (t: GpuTensor<'f32'>) => viewAs(t, [B, T, K, D]);
     attentionBackward(
       ctx,
       { dq: q4(this.g('dq')), dk: k4(this.g('dk')), dv: k4(this.g('dv')) },
       q4(a('q')), k4(a('k')), k4(a('v')), q4(a('attn')), a('lse'), q4(this.g('dattn')),
-      { window: c.slidingWindow ?? 0, delta: this.g('delta'), encoder: enc },
+      { window: layerWindow(c, l), delta: this.g('delta'), encoder: enc },
     );
-    if (layerUsesRope(c, l)) ropeBackward(ctx, this.g('dq'), this.g('dk'), acts.u32('positions'), model.weights.rope, { encoder: enc });
+    const rope = model.ropeTable(l);
+    if (rope) ropeBackward(ctx, this.g('dq'), this.g('dk'), acts.u32('positions'), rope, { encoder: enc });
     let [dq, dk] = [this.g('dq'), this.g('dk')];
     if (c.qkNorm) {
       // Per-head norms (weights frozen): back through the [N·H, D] view; dattn is free after o_proj's backward.

@@ -7,7 +7,7 @@
 import { rmsnormScratchSize } from '../gpu/kernels/rmsnorm.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 
-export type GradName = 'dhidden' | 'dres' | 'dattn' | 'dq' | 'dk' | 'dk_raw' | 'dv' | 'dh' | 'dg' | 'du' | 'delta' | 'norm_scratch' | 'targets' | 'mask' | 'loss' | 'lse';
+export type GradName = 'dhidden' | 'dres' | 'dattn' | 'dq' | 'dk' | 'dk_raw' | 'dbranch' | 'dv' | 'dh' | 'dg' | 'du' | 'delta' | 'norm_scratch' | 'targets' | 'mask' | 'loss' | 'lse';
 
 export interface GradEntry {
   name: GradName;
@@ -39,6 +39,8 @@ export function gradSpec(c: LlamaConfig, B: number, T: number, normScratch: bool
   ];
   // q/k norms: dk before the norm needs its own buffer (dq before the norm reuses dattn, dead by then).
   if (c.qkNorm) out.push(e('dk_raw', [N, KD], 'key gradient before the per-head k norm'));
+  // Sandwich norms: the gradient at a branch output (before its norm), apart from the residual's.
+  if (c.sandwichNorms) out.push(e('dbranch', [N, C], 'attention / MLP output gradient before its output norm'));
   if (normScratch) out.push(e('norm_scratch', [rmsnormScratchSize(N, C)], 'RMSNorm dW partial sums'));
   return out;
 }

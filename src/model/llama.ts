@@ -1,11 +1,13 @@
 // The Llama-family forward pass on the GPU, composed from the kernels:
-//   x = embed(ids)
+//   x = embed(ids) [· sqrt(hidden) for Gemma]
 //   per layer: xn1 = rmsnorm(x); q, k, v = linear(xn1) (+ bias);
 //              [qkNorm: q, k = per-head rmsnorm over headDim (Qwen3)];
-//              rope(q, k) (not on SmolLM3's NoPE layers);
-//              attn = causal GQA attention (over the KV cache when decoding);
-//              x_mid = x + o_proj(attn); xn2 = rmsnorm(x_mid);
-//              h = silu(gate(xn2)) ⊙ up(xn2); x_next = x_mid + down(h)
+//              rope(q, k) (not on SmolLM3's NoPE layers; Gemma's sliding layers
+//              with their own base); attn = causal GQA attention (over the KV
+//              cache when decoding; the layer's window, src/arch/layers.ts);
+//              x_mid = x + o_proj(attn) [Gemma: + rmsnorm(o_proj(attn))];
+//              xn2 = rmsnorm(x_mid); h = silu(gate(xn2)) ⊙ up(xn2) [Gemma: gelu_tanh];
+//              x_next = x_mid + down(h) [Gemma: + rmsnorm(down(h))]
 //   hidden = rmsnorm(x_out); logits = hidden · lm_headᵀ
 // over a batch of B sequences of T tokens (positions per row). Every buffer
 // comes from the activation plan (src/model/spec.ts): with `save`, what a
@@ -20,7 +22,7 @@ import { attentionForward } from '../gpu/kernels/attention.ts';
 import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
 import { embeddingForward, validateTokenIds } from '../gpu/kernels/embedding.ts';
 import { rmsnormForward } from '../gpu/kernels/rmsnorm.ts';
-import { ropeForward } from '../gpu/kernels/rope.ts';
+import { ropeForward, type RopeTable } from '../gpu/kernels/rope.ts';
 import { swigluForward } from '../gpu/kernels/swiglu.ts';
 import type { GpuLora } from '../gpu/kernels/qlinear.ts';
 import type { KvCache } from './kv_cache.ts';
@@ -28,7 +30,8 @@ import { linearForward } from './linear.ts';
 import { Recorder } from './recorder.ts';
 import { planActivations, type ActivationPlan, type ActName, type SaveMode } from './spec.ts';
 import { type LinearRole } from '../arch/params.ts';
-import { layerUsesRope } from '../arch/layers.ts';
+import { layerRope, layerWindow } from '../arch/layers.ts';
+import { gegluForward } from '../gpu/kernels/geglu.ts';
 import { viewAs } from './view.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -143,7 +146,7 @@ export class LlamaModel {
 
     const ctx = this.ctx;
     const rec = new Recorder(ctx);
-    embeddingForward(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), { encoder: rec.encoder });
+    embeddingForward(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), { encoder: rec.encoder, scale: c.embedScale });
     for (let l = 0; l < c.numLayers; l++) {
       this.layer(acts, l, rec, { cache, start, lora: opts.lora?.[l] });
       rec.flush(); // one submit per layer
@@ -159,7 +162,7 @@ export class LlamaModel {
     const ctx = this.ctx;
     const { B, T } = acts;
     const eps = c.rmsNormEps;
-    const window = c.slidingWindow ?? 0;
+    const window = layerWindow(c, l);
     const [H, K, D] = [c.numHeads, c.numKvHeads, c.headDim];
     const a = (n: ActName) => acts.get(n, l);
     const lw = this.weights.layers[l];
@@ -177,7 +180,8 @@ export class LlamaModel {
       rmsnormForward(ctx, viewAs(a('q'), [N * H, D]), a('rstd_q'), viewAs(a('q_raw'), [N * H, D]), lw.qNorm!, eps, enc);
       rmsnormForward(ctx, viewAs(a('k'), [N * K, D]), a('rstd_k'), viewAs(a('k_raw'), [N * K, D]), lw.kNorm!, eps, enc);
     }
-    if (layerUsesRope(c, l)) ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), this.weights.rope, enc);
+    const rope = this.ropeTable(l);
+    if (rope) ropeForward(ctx, a('q'), a('k'), acts.u32('positions'), rope, enc);
     const q4 = viewAs(a('q'), [B, T, H, D]);
     const o4 = viewAs(a('attn'), [B, T, H, D]);
     if (o.cache) {
@@ -190,14 +194,25 @@ export class LlamaModel {
       attentionForward(ctx, o4, a('lse'), q4, k4, v4, { window, encoder: rec.encoder });
     }
     linearForward(ctx, rec, a('attn_out'), a('attn'), lw.o, lora.o);
-    add(ctx, a('x_mid'), x, a('attn_out'), enc);
+    const sandwich = c.sandwichNorms === true;
+    if (sandwich) rmsnormForward(ctx, a('attn_post'), a('rstd_pa'), a('attn_out'), lw.attnPostNorm!, eps, enc);
+    add(ctx, a('x_mid'), x, a(sandwich ? 'attn_post' : 'attn_out'), enc);
     rmsnormForward(ctx, a('xn2'), a('rstd2'), a('x_mid'), lw.mlpNorm, eps, enc);
     linearForward(ctx, rec, a('gate'), a('xn2'), lw.gate, lora.gate);
     linearForward(ctx, rec, a('up'), a('xn2'), lw.up, lora.up);
-    swigluForward(ctx, a('h'), a('gate'), a('up'), enc);
-    if (o.upToH) return;
+    (c.mlpActivation === 'gelu_tanh' ? gegluForward : swigluForward)(ctx, a('h'), a('gate'), a('up'), enc);
+    // Recomputation stops here, unless the MLP output norm's backward needs mlp_out and its rstd.
+    if (o.upToH && !sandwich) return;
     linearForward(ctx, rec, a('mlp_out'), a('h'), lw.down, lora.down);
-    add(ctx, acts.residual(l + 1, c.numLayers), a('x_mid'), a('mlp_out'), enc);
+    if (sandwich) rmsnormForward(ctx, a('mlp_post'), a('rstd_pf'), a('mlp_out'), lw.mlpPostNorm!, eps, enc);
+    if (o.upToH) return;
+    add(ctx, acts.residual(l + 1, c.numLayers), a('x_mid'), a(sandwich ? 'mlp_post' : 'mlp_out'), enc);
+  }
+
+  /** The RoPE table layer l rotates q/k with, or null on a NoPE layer (src/arch/layers.ts). */
+  ropeTable(l: number): RopeTable | null {
+    const kind = layerRope(this.config, l);
+    return kind === null ? null : kind === 'local' ? this.weights.ropeLocal! : this.weights.rope;
   }
 
   /** logits [rows, V] of hidden rows row0..row0+rows−1 (a new tensor the caller destroys). */

@@ -14,7 +14,7 @@ import type { LlamaConfig } from '../arch/config.ts';
 
 export type ActName =
   | 'ids' | 'positions' | 'x' | 'xn1' | 'rstd1' | 'q_raw' | 'k_raw' | 'rstd_q' | 'rstd_k' | 'q' | 'k' | 'v' | 'attn' | 'lse' | 'attn_out'
-  | 'x_mid' | 'xn2' | 'rstd2' | 'gate' | 'up' | 'h' | 'mlp_out' | 'x_out' | 'hidden' | 'rstd_f';
+  | 'attn_post' | 'rstd_pa' | 'x_mid' | 'xn2' | 'rstd2' | 'gate' | 'up' | 'h' | 'mlp_out' | 'mlp_post' | 'rstd_pf' | 'x_out' | 'hidden' | 'rstd_f';
 
 export interface ActEntry {
   name: ActName;
@@ -39,6 +39,7 @@ export function activationSpec(c: LlamaConfig, B: number, T: number): ActEntry[]
   const N = B * T, C = c.hiddenSize, F = c.intermediateSize, QD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim;
   const e = (name: ActName, layer: number | null, shape: number[], saved: boolean, dtype: 'f32' | 'u32' = 'f32', share: ActName = name): ActEntry => ({ name, layer, shape, dtype, saved, share });
   const out: ActEntry[] = [e('ids', null, [N], true, 'u32'), e('positions', null, [N], true, 'u32')];
+  const sandwich = c.sandwichNorms === true;
   for (let l = 0; l < c.numLayers; l++) {
     out.push(
       e('x', l, [N, C], true), // RMSNorm backward input
@@ -54,15 +55,20 @@ export function activationSpec(c: LlamaConfig, B: number, T: number): ActEntry[]
       e('v', l, [N, KD], true),
       e('attn', l, [N, QD], true), // attention output o: attention backward and o_proj input
       e('lse', l, [B, T, c.numHeads], true),
-      e('attn_out', l, [N, C], false),
+      // Sandwich norms (Gemma 3): the branch outputs are norm inputs, so the backward needs them and their rstd.
+      e('attn_out', l, [N, C], sandwich),
+    );
+    if (sandwich) out.push(e('attn_post', l, [N, C], false), e('rstd_pa', l, [N], true));
+    out.push(
       e('x_mid', l, [N, C], true),
       e('xn2', l, [N, C], true),
       e('rstd2', l, [N], true),
       e('gate', l, [N, F], true),
       e('up', l, [N, F], true),
       e('h', l, [N, F], true), // down_proj input
-      e('mlp_out', l, [N, C], false),
+      e('mlp_out', l, [N, C], sandwich),
     );
+    if (sandwich) out.push(e('mlp_post', l, [N, C], false), e('rstd_pf', l, [N], true));
   }
   out.push(e('x_out', null, [N, C], true, 'f32', 'x'), e('hidden', null, [N, C], true), e('rstd_f', null, [N], true));
   return out;

@@ -15,7 +15,7 @@ import { destroyLinear, quantizedLinear, uploadLinear, uploadQuant, type GpuLine
 import { dequantizeGpu } from '../gpu/kernels/qlinear.ts';
 import { isQuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
-import { paramSpec, type LinearRole, type ParamEntry } from '../arch/params.ts';
+import { paramSpec, type LinearRole, type NormRole, type ParamEntry } from '../arch/params.ts';
 import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 
 export type LayerWeights = Record<LinearRole, GpuLinear> & {
@@ -24,7 +24,12 @@ export type LayerWeights = Record<LinearRole, GpuLinear> & {
   /** Per-head q/k norm weights [headDim] (config.qkNorm), else absent. */
   qNorm?: GpuTensor<'f32'>;
   kNorm?: GpuTensor<'f32'>;
+  /** Norms of the attention and MLP outputs (config.sandwichNorms), else absent. */
+  attnPostNorm?: GpuTensor<'f32'>;
+  mlpPostNorm?: GpuTensor<'f32'>;
 };
+
+const NORM_FIELD = { attn_norm: 'attnNorm', mlp_norm: 'mlpNorm', q_norm: 'qNorm', k_norm: 'kNorm', attn_post_norm: 'attnPostNorm', mlp_post_norm: 'mlpPostNorm' } as const;
 
 export interface ModelWeights {
   config: LlamaConfig;
@@ -35,6 +40,8 @@ export interface ModelWeights {
   lmHead: GpuLinear;
   layers: LayerWeights[];
   rope: RopeTable;
+  /** RoPE table of the sliding layers when they have their own base (config.ropeThetaLocal: Gemma 3), else absent. */
+  ropeLocal?: RopeTable;
   /** GPU bytes the weights hold (from the ledger, tied tables counted once). */
   bytes: number;
   destroy(): void;
@@ -137,23 +144,21 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
     }
     const rope = createRopeTable(ctx, ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, freqFactors));
     owned.push(rope);
+    // llama.cpp rotates the sliding layers with their own base and no scaling (rope_freq_scale_train_swa = 1).
+    const ropeLocal = c.ropeThetaLocal !== undefined ? createRopeTable(ctx, ropeInvFreq(c.headDim, c.ropeThetaLocal, { type: 'none' })) : undefined;
+    if (ropeLocal) owned.push(ropeLocal);
 
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.numLayers; l++) {
-      const name = (suffix: string) => get(`model.layers.${l}.${suffix}`);
-      const attnNorm = await vector(name('input_layernorm.weight'));
-      step(name('input_layernorm.weight'));
-      const lw = { attnNorm } as Partial<LayerWeights>;
-      for (const role of ['q', 'k', 'v', 'o'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
-      if (c.qkNorm) {
-        lw.qNorm = await vector(name('self_attn.q_norm.weight'));
-        lw.kNorm = await vector(name('self_attn.k_norm.weight'));
-        step();
-        step();
+      const lw = {} as Partial<LayerWeights>;
+      // In the parameter table's order: its norms and linear layers, whichever the config has.
+      for (const p of spec.filter((q) => q.layer === l)) {
+        if (p.kind === 'linear') lw[p.role as LinearRole] = await linear(p);
+        else if (p.kind === 'norm') {
+          lw[NORM_FIELD[p.role as NormRole]] = await vector(p);
+          step(p);
+        }
       }
-      lw.mlpNorm = await vector(name('post_attention_layernorm.weight'));
-      step(name('post_attention_layernorm.weight'));
-      for (const role of ['gate', 'up', 'down'] as const) lw[role] = await linear(spec.find((p) => p.kind === 'linear' && p.layer === l && p.role === role)!);
       layers.push(lw as LayerWeights);
     }
     const bytes = ledger.live - live0;
@@ -164,6 +169,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       lmHead,
       layers,
       rope,
+      ropeLocal,
       bytes,
       destroy: () => {
         for (const o of owned) o.destroy();

@@ -2,7 +2,8 @@
 // the forward of src/ref/llama.ts with LoRA adapters on the linear layers
 // (y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ), the masked mean next-token cross-entropy, and
 // the backward composed by hand from the per-kernel references (RMSNorm,
-// per-head q/k RMSNorm, attention, RoPE, SwiGLU, cross-entropy, LoRA). A hand-composed reverse pass
+// per-head q/k RMSNorm, attention, RoPE, SwiGLU / GeGLU, Gemma's output
+// norms, cross-entropy, LoRA). A hand-composed reverse pass
 // rather than a generic autodiff: every piece is an already-tested oracle, and
 // the composition (residual sums, q/k/v and gate/up branch sums, GQA layout)
 // is what the GPU backward must match. Finite differences of llamaLossRef
@@ -13,7 +14,9 @@
 // parametrizationBackwardRef (src/ref/parametrize.ts) into dθ.
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
-import { layerUsesRope } from '../arch/layers.ts';
+import { layerRope, layerWindow } from '../arch/layers.ts';
+import { normName } from '../arch/params.ts';
+import { gegluBackwardRef, gegluForwardRef } from './geglu.ts';
 import { getCode, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { attentionBackwardRef, attentionForwardRef } from './attention.ts';
 import { crossEntropyBackwardRef, crossEntropyForwardRef } from './cross_entropy.ts';
@@ -126,9 +129,10 @@ function forwardTape(m: RefModel, batch: RefBatch) {
   const N = B * T;
   const pos = Array.from({ length: N }, (_, i) => i % T);
   const inv = ropeInvFreq(D, c.ropeTheta, c.ropeScaling, c.ropeScaling.type === 'freq_factors' ? m.tensor('rope_freqs.weight') : undefined);
-  const att = { B, T, H, K, D, window: c.slidingWindow ?? 0 };
+  const invLocal = c.ropeThetaLocal !== undefined ? ropeInvFreq(D, c.ropeThetaLocal, { type: 'none' }) : inv;
+  const att = (l: number) => ({ B, T, H, K, D, window: layerWindow(c, l) });
   const layers = [];
-  let x: Float64Array = embeddingForwardRef(m.tensor('model.embed_tokens.weight'), C, batch.ids);
+  let x: Float64Array = embeddingForwardRef(m.tensor('model.embed_tokens.weight'), C, batch.ids, c.embedScale ?? 1);
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
     const L = (r: keyof typeof NAMES) => m.linear(`${p}${NAMES[r]}.weight`);
@@ -136,23 +140,27 @@ function forwardTape(m: RefModel, batch: RefBatch) {
     const qRaw = linear(xn1, L('q'), N, C, H * D);
     const kRaw = linear(xn1, L('k'), N, C, K * D);
     const qkn = (y: Float64Array, r: 'q' | 'k') => (c.qkNorm ? rmsnormForwardRef(y, m.tensor(`${p}self_attn.${r}_norm.weight`), c.rmsNormEps).y : y);
-    const rope = (y: Float64Array) => (layerUsesRope(c, l) ? ropeForwardRef(y, pos, inv) : y); // NoPE layers (SmolLM3)
+    const kind = layerRope(c, l); // null on NoPE layers (SmolLM3); 'local' on Gemma's sliding layers
+    const rope = (y: Float64Array) => (kind === null ? y : ropeForwardRef(y, pos, kind === 'local' ? invLocal : inv));
+    const post = (y: Float64Array, name: string) => (c.sandwichNorms ? rmsnormForwardRef(y, m.tensor(`${p}${name}.weight`), c.rmsNormEps).y : y);
     const q = rope(qkn(qRaw, 'q'));
     const k = rope(qkn(kRaw, 'k'));
     const v = linear(xn1, L('v'), N, C, K * D);
-    const { o } = attentionForwardRef(q, k, v, att);
-    const xMid = add(x, linear(o, L('o'), N, H * D, C));
-    const xn2 = rmsnormForwardRef(xMid, m.tensor(`${p}post_attention_layernorm.weight`), c.rmsNormEps).y;
+    const { o } = attentionForwardRef(q, k, v, att(l));
+    const attnOut = linear(o, L('o'), N, H * D, C);
+    const xMid = add(x, post(attnOut, 'post_attention_layernorm'));
+    const xn2 = rmsnormForwardRef(xMid, m.tensor(`${p}${normName(c, 'mlp_norm')}`), c.rmsNormEps).y;
     const g = linear(xn2, L('gate'), N, C, F);
     const u = linear(xn2, L('up'), N, C, F);
-    const h = swigluForwardRef(g, u);
-    layers.push({ x, xn1, qRaw, kRaw, q, k, v, o, xMid, xn2, g, u, h });
-    x = add(xMid, linear(h, L('down'), N, F, C));
+    const h = (c.mlpActivation === 'gelu_tanh' ? gegluForwardRef : swigluForwardRef)(g, u);
+    const mlpOut = linear(h, L('down'), N, F, C);
+    layers.push({ x, xn1, qRaw, kRaw, q, k, v, o, attnOut, xMid, xn2, g, u, h, mlpOut });
+    x = add(xMid, post(mlpOut, 'post_feedforward_layernorm'));
   }
   const hidden = rmsnormForwardRef(x, m.tensor('model.norm.weight'), c.rmsNormEps).y;
   const head = m.tensor(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   const z = linear(hidden, { w: head }, N, C, V);
-  return { N, pos, inv, att, layers, xOut: x, hidden, head, z };
+  return { N, pos, inv, invLocal, att, layers, xOut: x, hidden, head, z };
 }
 
 /** Mean masked next-token cross-entropy of the batch. */
@@ -188,16 +196,19 @@ export function llamaBackwardRef(m: RefModel, batch: RefBatch): RefGrads {
     const s = t.layers[l];
     const p = `model.layers.${l}.`;
     const n = (r: keyof typeof NAMES) => `${p}${NAMES[r]}.weight`;
-    const dh = back(n('down'), dres, s.h, F, C);
-    const { dg, du } = swigluBackwardRef(dh, s.g, s.u);
+    // Gemma's output norms: the branch gradient goes back through them (the residual's stays as it is).
+    const post = (dy: Float64Array, x: Float64Array, name: string) => (c.sandwichNorms ? norm(`${p}${name}.weight`, dy, x) : dy);
+    const dh = back(n('down'), post(dres, s.mlpOut, 'post_feedforward_layernorm'), s.h, F, C);
+    const { dg, du } = (c.mlpActivation === 'gelu_tanh' ? gegluBackwardRef : swigluBackwardRef)(dh, s.g, s.u);
     const dxn2 = back(n('gate'), dg, s.xn2, C, F);
     addInto(dxn2, back(n('up'), du, s.xn2, C, F));
-    const dMid = add(dres, norm(`${p}post_attention_layernorm.weight`, dxn2, s.xMid));
-    const dO = back(n('o'), dMid, s.o, H * D, C);
-    const { dq, dk, dv } = attentionBackwardRef(s.q, s.k, s.v, dO, t.att);
+    const dMid = add(dres, norm(`${p}${normName(c, 'mlp_norm')}`, dxn2, s.xMid));
+    const dO = back(n('o'), post(dMid, s.attnOut, 'post_attention_layernorm'), s.o, H * D, C);
+    const { dq, dk, dv } = attentionBackwardRef(s.q, s.k, s.v, dO, t.att(l));
     // q/k norms (Qwen3): back through the per-head RMSNorm (its weight's gradient recorded like any norm's).
     const qkn = (dy: Float64Array, raw: Float64Array, r: 'q' | 'k') => (c.qkNorm ? norm(`${p}self_attn.${r}_norm.weight`, dy, raw) : dy);
-    const unrope = (dy: Float64Array) => (layerUsesRope(c, l) ? ropeBackwardRef(dy, t.pos, t.inv) : dy);
+    const kind = layerRope(c, l);
+    const unrope = (dy: Float64Array) => (kind === null ? dy : ropeBackwardRef(dy, t.pos, kind === 'local' ? t.invLocal : t.inv));
     const dxn1 = back(n('q'), qkn(unrope(dq), s.qRaw, 'q'), s.xn1, C, H * D);
     addInto(dxn1, back(n('k'), qkn(unrope(dk), s.kRaw, 'k'), s.xn1, C, K * D));
     addInto(dxn1, back(n('v'), dv, s.xn1, C, K * D));

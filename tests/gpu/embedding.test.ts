@@ -61,4 +61,19 @@ describe('embedding: GPU vs reference', () => {
     expect(() => embeddingForward(ctx, GpuTensor.empty(ctx, [4, C + 1], 'f32'), table, tids)).toThrow(/is not \[4, 5\]/);
     [table, tids, x].forEach((t) => t.destroy());
   });
+
+  it('scales rows by an f32 factor (Gemma: sqrt(hidden)), exactly as an f32 multiply', async () => {
+    const ctx = await gpu();
+    const V = 7, C = 9;
+    const E = randomF32(V * C, 78);
+    const scale = Math.fround(Math.sqrt(640));
+    const table = GpuTensor.from(ctx, E, [V, C], 'f32');
+    const ids = [3, 0, 6, 3];
+    const tids = uploadTokenIds(ctx, ids, V);
+    const x = GpuTensor.empty(ctx, [4, C], 'f32');
+    embeddingForward(ctx, x, table, tids, { scale });
+    expect(Array.from(await x.read())).toEqual(Array.from(embeddingForwardRef(E, C, ids, scale), Math.fround));
+    expect(() => embeddingForward(ctx, x, table, tids, { scale: NaN })).toThrow(/scale NaN is not finite/);
+    [table, tids, x].forEach((t) => t.destroy());
+  });
 });

@@ -5,7 +5,7 @@
 // super-block d/dmin with a quantized LM head, LoRA on a dense f32 Mistral
 // (sliding window, biases), PEQA + LoRA through Qwen3's per-head q/k norms
 // (head_dim ≠ hidden/heads) with recomputation, LoRA across SmolLM3's NoPE
-// layer. Every trained gradient is compared (≤ 1e-3 of the
+// layer, PEQA + LoRA + norm weights through Gemma 3's block. Every trained gradient is compared (≤ 1e-3 of the
 // tensor's largest reference magnitude) and a sample of parameters is checked
 // against central finite differences of the reference loss. Then: integer codes
 // and embeddings are bit-identical after a step, recomputation gives the same
@@ -20,7 +20,7 @@ import { validateConfig, type LlamaConfig } from '../../src/arch/config.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { readQuantLinear } from '../../src/model/linear.ts';
-import { paramSpec, type LinearRole } from '../../src/arch/params.ts';
+import { normName, paramSpec, type LinearRole } from '../../src/arch/params.ts';
 import { createTrainable, TrainConfigError, type TrainConfig, type Trainable } from '../../src/model/trainable.ts';
 import { meanLoss, ModelBackward } from '../../src/model/backward.ts';
 import { GgmlType } from '../../src/quant/formats.ts';
@@ -29,7 +29,7 @@ import type { QTensor } from '../../src/quant/qtensor.ts';
 import { applyParametrizationRef, parametrizationBackwardRef } from '../../src/ref/parametrize.ts';
 import { dequantRef, llamaBackwardRef, llamaLossRef, quantGradsRef, type RefBatch, type RefModel } from '../../src/ref/llama_backward.ts';
 import type { LoraRef } from '../../src/ref/qlinear.ts';
-import { base, synthetic, tokens, type Types } from './model_synthetic.ts';
+import { base, gemmaTest, synthetic, tokens, type Types } from './model_synthetic.ts';
 
 const TOL = 1e-3;
 const print = (s: string) => process.env.SUB4_PRINT_ERRORS && console.log(s);
@@ -150,7 +150,7 @@ async function checkStep(name: string, r: Awaited<ReturnType<typeof setup>>, fdP
   if (tr.normGrads) {
     const g = tr.normGrads;
     const pairs: [string, typeof g.final][] = [['model.norm.weight', g.final]];
-    g.attn.forEach((t, l) => pairs.push([`model.layers.${l}.input_layernorm.weight`, t], [`model.layers.${l}.post_attention_layernorm.weight`, g.mlp[l]]));
+    g.attn.forEach((t, l) => pairs.push([`model.layers.${l}.input_layernorm.weight`, t], [`model.layers.${l}.${normName(m.config, 'mlp_norm')}`, g.mlp[l]]));
     for (const [n, t] of pairs) worst = Math.max(worst, expectClose(`${name} ${n} dw`, await t.read(), want.dNorm.get(n)!, TOL));
   }
   print(`${name}: worst gradient error ${worst.toExponential(2)} of the largest reference magnitude`);
@@ -226,6 +226,15 @@ describe('model backward: the newer families', () => {
     const r = await setup(c, LEGACY, { method: 'peqa+lora', lora: { rank: 3, alpha: 6, seed: 4 } }, 2, 5, true);
     await checkStep('qwen3 peqa+lora recompute', r, 2);
     r.done();
+  });
+
+  it('PEQA + LoRA + norm weights on Gemma 3 (four norms, GeGLU, scaled embeddings, sliding/global), with and without recomputation, B=2 T=5', async () => {
+    const c = validateConfig({ ...gemmaTest, intermediateSize: 64 }, 'gemma3');
+    for (const recompute of [false, true]) {
+      const r = await setup(c, LEGACY, { method: 'peqa+lora', lora: { rank: 2, alpha: 4, seed: 6 }, norms: true }, 2, 5, recompute);
+      await checkStep(`gemma3 peqa+lora${recompute ? ' recompute' : ''}`, r, 2);
+      r.done();
+    }
   });
 
   it('LoRA on every role of SmolLM3 (NoPE layer 1), B=1 T=7', async () => {

@@ -2,7 +2,8 @@
 // (src/ref/llama.ts) on small synthetic models that cover what the real
 // fixtures do not: Qwen2 q/k/v biases with a tied head, Qwen3 per-head q/k
 // norms with head_dim ≠ hidden/heads (dense and quantized), SmolLM3's NoPE
-// layers, Mistral's sliding
+// layers, Gemma 3 (four norms, GeGLU, scaled embeddings, sliding and global
+// layers with their own RoPE bases), Mistral's sliding
 // window with o/mlp biases, a batch of 2 with T not a multiple of 4, and every
 // quantized block type (q/k stored in GGUF's interleaved row order, so whole
 // rows of blocks are reordered on load) with a quantized LM head. Then the KV
@@ -22,7 +23,7 @@ import { GgmlType } from '../../src/quant/formats.ts';
 import { rmsnormForwardRef } from '../../src/ref/rmsnorm.ts';
 import { GpuTensor, ledgerOf } from '../../src/gpu/buffers.ts';
 import { viewAs } from '../../src/model/view.ts';
-import { base, refLogits, synthetic, tokens, type Types } from './model_synthetic.ts';
+import { base, gemmaTest, refLogits, synthetic, tokens, type Types } from './model_synthetic.ts';
 
 async function gpuLogits(ctx: GpuContext, m: LoadedModel, ids: number[], B: number, T: number, save = false) {
   const weights = await loadWeights(ctx, m);
@@ -41,6 +42,8 @@ const CASES: [string, LlamaConfig, number, number, Types][] = [
   ['qwen3 q/k norms, head_dim 12 ≠ hidden/heads, tied head, B=2 T=5', validateConfig({ ...base, architecture: 'qwen3', qkNorm: true, headDim: 12, tieWordEmbeddings: true }, 'qwen3'), 2, 5, {}],
   ['qwen3 q/k norms, head_dim 16, quantized q/k/o', validateConfig({ ...base, architecture: 'qwen3', qkNorm: true, headDim: 16 }, 'qwen3q'), 1, 7, { q: GgmlType.Q8_0, k: GgmlType.Q4_0, o: GgmlType.Q5_1 }],
   ['smollm3 NoPE layer 1 of 3, tied head, B=2 T=6', validateConfig({ ...base, architecture: 'smollm3', numLayers: 3, noRopeLayers: [1], tieWordEmbeddings: true }, 'smollm3'), 2, 6, {}],
+  ['gemma3 four norms, GeGLU, scaled embeddings, sliding/global layers with two RoPE bases, B=2 T=6', validateConfig(gemmaTest, 'gemma3'), 2, 6, {}],
+  ['gemma3 quantized q/o/up', validateConfig(gemmaTest, 'gemma3q'), 1, 7, { q: GgmlType.Q8_0, o: GgmlType.Q4_0, up: GgmlType.Q5_0 }],
   ['mistral sliding window 3, o/mlp biases', validateConfig({ ...base, architecture: 'mistral', slidingWindow: 3, oBias: true, mlpBias: true }, 'mistral'), 2, 10, {}],
   [
     'every quantized type, q/k in GGUF row order, quantized LM head',

@@ -18,6 +18,12 @@ export const base: LlamaConfig = {
   bosTokenId: 1, eosTokenIds: [2], maxPositions: 64, slidingWindow: null,
 };
 
+/** Gemma 3's block at test size: sliding layers 0, 1 (window 3, local base 10000) and global layer 2, head_dim 16 ≠ 32/4. */
+export const gemmaTest: LlamaConfig = {
+  ...base, architecture: 'gemma3', numLayers: 3, headDim: 16, tieWordEmbeddings: true, ropeTheta: 1e6, slidingWindow: 3,
+  qkNorm: true, sandwichNorms: true, mlpActivation: 'gelu_tanh', embedScale: Math.fround(Math.sqrt(32)), slidingPattern: 3, ropeThetaLocal: 10000,
+};
+
 export type Types = Partial<Record<string, GgmlType>>;
 
 /** A LoadedModel of random weights; `types` quantizes linear roles (and 'lm_head') the way a GGUF would store them. */

@@ -27,7 +27,7 @@ export async function writeSyntheticGguf(c: LlamaConfig, seed: number, path: str
   const tokenizer = [...stories.kv].filter(([k]) => k.startsWith('tokenizer.'));
   await src.close?.();
   const model = synthetic(c, seed);
-  for (const t of model.tensors.values()) t.ggufName = hfToGguf(t.name);
+  for (const t of model.tensors.values()) t.ggufName = hfToGguf(t.name, c.architecture);
   // synthetic() draws embeddings in ±1: through a tied head that gives logits so spread that perplexities run into
   // the millions. A quarter of that keeps them near the vocabulary size, like an untrained model, so a tune shows.
   const embed = model.tensors.get('model.embed_tokens.weight')!;

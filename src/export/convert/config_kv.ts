@@ -28,6 +28,14 @@ export function configKv(c: LlamaConfig, name: string, file: string): [string, G
     [`${a}.rope.freq_base`, f32(c.ropeTheta)],
     [`${a}.vocab_size`, u32(c.vocabSize)],
   ];
+  // Interleaved sliding/global layers: llama.cpp reads the span and hard-codes the pattern and local base (Gemma 3).
+  const swa = fam.ggufSwa;
+  const interleaved = c.slidingPattern !== undefined || c.ropeThetaLocal !== undefined;
+  if (swa && c.slidingWindow !== null) {
+    if (c.slidingPattern !== swa.pattern || (c.ropeThetaLocal ?? c.ropeTheta) !== swa.localTheta)
+      throw new UnsupportedError(file, `sliding pattern ${c.slidingPattern} with local RoPE base ${c.ropeThetaLocal}: llama.cpp's "${a}" assumes ${swa.pattern} and ${swa.localTheta}`);
+    kv.push([`${a}.attention.sliding_window`, u32(c.slidingWindow)]);
+  } else if (!swa && interleaved) throw new UnsupportedError(file, `llama.cpp's "${a}" has no interleaved sliding layers`);
   if (c.headDim * c.numHeads !== c.hiddenSize) kv.push([`${a}.attention.key_length`, u32(c.headDim)], [`${a}.attention.value_length`, u32(c.headDim)]);
   const rs = c.ropeScaling;
   if (rs.type === 'linear') kv.push([`${a}.rope.scaling.type`, { type: T.STRING, value: 'linear' }], [`${a}.rope.scaling.factor`, f32(rs.factor)]);

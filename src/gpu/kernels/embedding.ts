@@ -9,7 +9,7 @@ import { UniformStruct } from '../uniforms.ts';
 import { checkU32Count, foldedGrid, type KernelOptions } from './elementwise.ts';
 
 const WG = 256;
-const params = new UniformStruct({ N: 'u32', C: 'u32', V: 'u32', row0: 'u32', ROWS: 'u32' });
+const params = new UniformStruct({ N: 'u32', C: 'u32', V: 'u32', row0: 'u32', ROWS: 'u32', scale: 'f32' });
 const KERNEL: KernelDef = { shader: 'embedding_forward', bindings: ['uniform', 'read', 'read', 'storage'] };
 
 /** Throws a RangeError naming the first id that is not an integer in [0, V) and its position. */
@@ -28,7 +28,7 @@ export function uploadTokenIds(ctx: GpuContext, ids: ArrayLike<number>, V: numbe
 }
 
 /**
- * x [N, C] ← E[ids, :]. `table` is the embedding matrix [V, C], or its row
+ * x [N, C] ← E[ids, :] · opts.scale (default 1). `table` is the embedding matrix [V, C], or its row
  * chunks in order ([V₀, C], [V₁, C], ...) when V·C·4 bytes exceed one storage
  * binding. ids [N] u32: ids ≥ V are clamped to V − 1 (use uploadTokenIds to
  * reject them instead).
@@ -38,8 +38,10 @@ export function embeddingForward(
   x: GpuTensor<'f32'>,
   table: GpuTensor<'f32'> | readonly GpuTensor<'f32'>[],
   ids: GpuTensor<'u32'>,
-  opts: KernelOptions = {},
+  opts: KernelOptions & { scale?: number } = {},
 ): void {
+  const scale = opts.scale ?? 1;
+  if (!Number.isFinite(scale)) throw new RangeError(`embeddingForward: scale ${scale} is not finite`);
   const chunks = Array.isArray(table) ? table : [table as GpuTensor<'f32'>];
   if (chunks.length === 0) throw new RangeError('embeddingForward: no table');
   const C = chunks[0].shape[chunks[0].shape.length - 1];
@@ -55,7 +57,7 @@ export function embeddingForward(
   for (const t of chunks) {
     const ROWS = t.shape[0];
     dispatch(ctx, KERNEL, {
-      uniform: params.pack({ N, C, V, row0, ROWS }),
+      uniform: params.pack({ N, C, V, row0, ROWS, scale }),
       buffers: [ids.buffer, t.buffer, x.buffer],
       workgroups: foldedGrid(N * C, WG, opts.foldAt),
       encoder: opts.encoder,
