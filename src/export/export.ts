@@ -11,6 +11,7 @@ import { writePeftAdapter } from './peft.ts';
 import { planGptqExport, writeGptqFolder } from './gptq/folder.ts';
 import { planMlxExport, writeMlxFolder } from './mlx.ts';
 import { paramSpec } from '../arch/params.ts';
+import { FAMILIES } from '../arch/families.ts';
 import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
 
@@ -164,9 +165,18 @@ function auxFiles(tm: TunedModel): { name: string; read(): Promise<Uint8Array> }
 
 /** Every tensor that is not a quantized linear layer (tuned norms where trained), read on demand. */
 function plainTensors(tm: TunedModel): { name: string; shape: number[]; read(): Promise<Float32Array> }[] {
+  // The engine holds Gemma's norm multipliers 1 + w; transformers' checkpoints store w.
+  const offset = FAMILIES[tm.base.config.architecture].gemma ? 1 : 0;
   return paramSpec(tm.base.config)
     .filter((p) => !tm.linears.has(p.name) && p.kind !== 'rope_freqs')
-    .map((p) => ({ name: p.name, shape: p.shape, read: async () => tm.norms.get(p.name) ?? (await tm.base.tensors.get(p.name)!.readF32()) }));
+    .map((p) => ({
+      name: p.name,
+      shape: p.shape,
+      read: async () => {
+        const v = tm.norms.get(p.name) ?? (await tm.base.tensors.get(p.name)!.readF32());
+        return offset && p.kind === 'norm' ? v.map((x) => x - offset) : v;
+      },
+    }));
 }
 
 async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
