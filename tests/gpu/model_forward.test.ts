@@ -118,6 +118,28 @@ describe('llama forward: GPU vs f64 reference', () => {
     expectClose('decode logits', got, want, 1e-5);
   });
 
+  it('KV cache on Gemma 3 (sliding layers 0-1 with window 3, global layer 2) and SmolLM3 NoPE: decode equals the full forward', async () => {
+    const ctx = await gpu();
+    for (const c of [validateConfig(gemmaTest, 'gemma3'), validateConfig({ ...base, architecture: 'smollm3', numLayers: 3, noRopeLayers: [1] }, 'smollm3')]) {
+      const m = synthetic(c, 14);
+      const ids = tokens(8, c.vocabSize, 8);
+      const want = await refLogits(m, ids, 1, ids.length);
+      const weights = await loadWeights(ctx, m);
+      const model = new LlamaModel(ctx, weights);
+      const cache = new KvCache(ctx, c, 1, 8);
+      const got = new Float32Array(ids.length * c.vocabSize);
+      const step = model.activations(1, 1);
+      for (let t = 0; t < ids.length; t++) {
+        model.forward(step, [ids[t]], { cache });
+        const z = model.logits(step);
+        got.set(await z.read(), t * c.vocabSize);
+        z.destroy();
+      }
+      [step, cache, weights].forEach((t) => t.destroy());
+      expectClose(`${c.architecture} decode logits`, got, want, 1e-5);
+    }
+  });
+
   it('per-token loss through the chunked LM head equals −log softmax at the targets', async () => {
     const ctx = await gpu();
     const m = synthetic(base, 14, { lm_head: GgmlType.Q8_0 });
