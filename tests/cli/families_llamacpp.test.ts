@@ -84,7 +84,7 @@ function setup(): { dir: string; train: string; heldout: string } {
 }
 
 const evalPpl = async (state: string, heldout: string) =>
-  JSON.parse((await sub4(['eval', state, '--data', heldout, '--ctx', `${CTX}`, '--windows', `${WINDOWS}`, '--json'])).stdout).ppl as number;
+  JSON.parse((await sub4(['eval', state, '--data', heldout, '--ctx', `${CTX}`, '--windows', `${WINDOWS}`, '--json'])).stdout.trim().split('\n').at(-1)!).ppl as number; // progress lines come first
 
 async function llamaCppPpl(model: string, heldout: string, lora?: string): Promise<number> {
   const ref = await refModel(model);
