@@ -1,35 +1,16 @@
 // Typed wrappers of the SwiGLU gate of the Llama MLP:
 //   swigluForward   h ← silu(g) ⊙ u          swiglu_forward.wgsl
 //   swigluBackward  dg, du from dh, g, u     swiglu_backward.wgsl
-// Shapes: g, u, h, dh, dg, du all [N, F] (any shapes with equal element counts).
+// Shapes: g, u, h, dh, dg, du all [N, F] (any shapes with equal element counts);
+// the checks and the dispatch are the gated activations' shared ones (gated.ts).
 import type { GpuContext } from '../device.ts';
 import type { GpuTensor } from '../buffers.ts';
-import { dispatch, type KernelDef } from '../pipelines.ts';
-import { UniformStruct } from '../uniforms.ts';
-import { checkU32Count, foldedGrid, type KernelOptions } from './elementwise.ts';
-
-const WG = 256;
-const params = new UniformStruct({ n: 'u32' });
-const FWD: KernelDef = { shader: 'swiglu_forward', bindings: ['uniform', 'read', 'read', 'storage'] };
-const BWD: KernelDef = { shader: 'swiglu_backward', bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] };
-
-function check(what: string, outs: Record<string, GpuTensor<'f32'>>, ins: Record<string, GpuTensor<'f32'>>): number {
-  const all = { ...outs, ...ins };
-  const n = Object.values(all)[0].size;
-  if (Object.values(all).some((t) => t.size !== n))
-    throw new RangeError(`${what}: sizes differ (${Object.entries(all).map(([k, t]) => `${k} [${t.shape}]`).join(', ')})`);
-  const o = Object.values(outs);
-  if (new Set(o).size !== o.length || o.some((t) => Object.values(ins).includes(t)))
-    throw new RangeError(`${what}: an output aliases another binding (WebGPU forbids a buffer bound writable and read at once)`);
-  checkU32Count(what, n);
-  return n;
-}
+import type { KernelOptions } from './elementwise.ts';
+import { gatedBackward, gatedForward } from './gated.ts';
 
 /** h ← silu(g) ⊙ u. */
 export function swigluForward(ctx: GpuContext, h: GpuTensor<'f32'>, g: GpuTensor<'f32'>, u: GpuTensor<'f32'>, opts: KernelOptions = {}): void {
-  const n = check('swigluForward', { h }, { g, u });
-  if (n === 0) return;
-  dispatch(ctx, FWD, { uniform: params.pack({ n }), buffers: [g.buffer, u.buffer, h.buffer], workgroups: foldedGrid(n, WG, opts.foldAt), encoder: opts.encoder });
+  gatedForward('swiglu', 'swigluForward', ctx, h, g, u, opts);
 }
 
 /** dg ← dh ⊙ u ⊙ silu'(g), du ← dh ⊙ silu(g) (both overwritten). */
@@ -41,12 +22,5 @@ export function swigluBackward(
   u: GpuTensor<'f32'>,
   opts: KernelOptions = {},
 ): void {
-  const n = check('swigluBackward', { dg: grads.dg, du: grads.du }, { dh, g, u });
-  if (n === 0) return;
-  dispatch(ctx, BWD, {
-    uniform: params.pack({ n }),
-    buffers: [dh.buffer, g.buffer, u.buffer, grads.dg.buffer, grads.du.buffer],
-    workgroups: foldedGrid(n, WG, opts.foldAt),
-    encoder: opts.encoder,
-  });
+  gatedBackward('swiglu', 'swigluBackward', ctx, grads, dh, g, u, opts);
 }
