@@ -35,7 +35,7 @@ export interface ExportResult {
 function quantText(tm: TunedModel): string {
   const q = tm.manifest.quant;
   if (q) return `${q.bits}-bit, ${q.groupSize === 'channel' ? 'per-channel' : `groups of ${q.groupSize}`} (quantized by sub4: round-to-nearest, integer zero points)`;
-  const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name)).map((t) => t.type));
+  const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name) || tm.vqLinears.has(t.name)).map((t) => t.type));
   return types.size ? `${[...types].join(', ')} (the base file's own blocks)` : 'none (float weights)';
 }
 
@@ -43,7 +43,7 @@ function quantText(tm: TunedModel): string {
 export function provenanceKv(tm: TunedModel): [string, GgufKv][] {
   const m = tm.manifest;
   const s = (value: string): GgufKv => ({ type: GgufValueType.STRING, value });
-  const trained = [...tm.linears.values()].filter((l) => l.trained);
+  const trained = [...tm.linears.values(), ...tm.vqLinears.values()].filter((l) => l.trained);
   const what = [trained.length ? `quantization scales of ${trained.length} linear layers (${[...new Set(trained.map((l) => l.trained!.kind))].join(', ')})` : null, tm.norms.size ? `${tm.norms.size} RMSNorm weights` : null]
     .filter(Boolean)
     .join(' and ');
@@ -71,7 +71,7 @@ export function exportChoices(tm: TunedModel): ExportChoice[] {
       ? { format: 'gguf', ok: false, detail: `this run's tune is ${tm.manifest.trainMethod === 'lora' ? '' : 'partly '}in its LoRA factors, which a lone ${ggufFileName(tm)} does not hold: export GGUF + LoRA adapter (run it with --lora ${GGUF_LORA_FILE})`, notes: [] }
       : { format: 'gguf', ok: true, detail: 'the quantized model with its tuned scales', notes: g.notes };
   const noLora = 'this run trained no LoRA factors';
-  const baseWhat = [...tm.linears.values()].some((l) => l.trained) ? 'the quantized base with its tuned scales' : 'the quantized base, unchanged';
+  const baseWhat = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained) ? 'the quantized base with its tuned scales' : 'the quantized base, unchanged';
   return [
     gguf,
     hasLora
@@ -122,12 +122,12 @@ const linearMap = (tm: TunedModel) => new Map([...tm.linears].map(([n, l]) => [n
  * when sub4 quantized it; else the base's main block type of its linear layers,
  * by values: "stories260K-q4_0-peqa-Q4_0.gguf").
  */
-export function ggufFileName(tm: Pick<TunedModel, 'manifest' | 'base' | 'linears'>): string {
+export function ggufFileName(tm: Pick<TunedModel, 'manifest' | 'base' | 'linears' | 'vqLinears'>): string {
   const stem = tm.manifest.base.name.replace(/\.gguf$/i, '').replace(/[^\w.-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
   const q = tm.manifest.quant;
   const values = new Map<string, number>();
   for (const t of tm.base.tensors.values())
-    if (tm.linears.has(t.name)) values.set(t.type, (values.get(t.type) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
+    if (tm.linears.has(t.name) || tm.vqLinears.has(t.name)) values.set(t.type, (values.get(t.type) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
   const main = [...values].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
   return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : main}.gguf`;
 }
@@ -200,7 +200,7 @@ export interface ExportOptions {
 
 /** What each file of an export holds, and which of them together are the tuned model the perplexity was measured on. */
 function contents(tm: TunedModel, format: ExportFormat): string[] {
-  const scalesTuned = [...tm.linears.values()].some((l) => l.trained);
+  const scalesTuned = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
   const lora = tm.lora && `the LoRA factors (rank ${tm.lora.rank}, alpha ${tm.lora.alpha}, ${tm.lora.factors.length} layers)`;
   switch (format) {
     case 'gguf':

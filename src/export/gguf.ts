@@ -9,6 +9,7 @@
 //   zero point 128 Q8_0. Any other grid has no GGUF block type and is refused.
 //   Rows a block cannot tile (stories260K's 172-wide down_proj) are written as
 //   F16 of the tuned grid, as llama-quantize falls back for such rows.
+// - Codebook-typed layers (i-quants, IQ4/FP4 tables, ternary): src/export/vq_gguf.ts.
 // Trained norm weights replace the base's; q/k rows go back to GGUF order.
 import { convertToGguf, mergeKv } from './convert/convert.ts';
 import { encodeTensor } from './convert/encode_tensor.ts';
@@ -23,6 +24,7 @@ import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../quant/formats.ts';
 import { qtensorToGguf, type GgufOrigin } from '../quant/gguf_qtensor.ts';
 import { dequantizeQ, groupsPerRow, wordsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { refitKQuant } from './kquant_refit.ts';
+import { vqExportCheck, vqTunedBlocks } from './vq_gguf.ts';
 import type { TunedLinear, TunedModel } from './tuned.ts';
 
 const GRID_TYPES = [
@@ -73,6 +75,9 @@ export function ggufExportCheck(tm: TunedModel): { problems: string[]; notes: st
     if (g.type === null) problems.push(`${l.name}: ${g.why}`);
     else if (g.dense) notes.push(`${l.name}: ${l.q.cols} columns are not a multiple of 32, written as F16 of the tuned grid`);
   }
+  const vq = vqExportCheck(tm);
+  problems.push(...vq.problems);
+  notes.push(...vq.notes);
   if (tm.lora) notes.push('LoRA factors are not in this file: apply the exported adapter (GGUF LoRA or PEFT) on top of it');
   return { problems, notes };
 }
@@ -152,8 +157,15 @@ export async function writeTunedGguf(tm: TunedModel, sink: ByteSink, provenance:
       f.tensors.map((t) => ({ name: t.name, ne: t.ne.map(Number), type: t.type })),
       async (spec) => {
         const t = byGguf.get(spec.name)!;
-        const l = tm.linears.get(ggufToHf(spec.name, tm.base.config.architecture) ?? spec.name);
+        const hf = ggufToHf(spec.name, tm.base.config.architecture) ?? spec.name;
+        const l = tm.linears.get(hf);
         if (tm.norms.has(t.name)) return normBytes(t, spec.type);
+        const v = tm.vqLinears.get(hf);
+        if (v?.trained) {
+          const r = vqTunedBlocks(v, t.rowOrder);
+          if (r.note) notes.push(r.note);
+          return r.bytes;
+        }
         const raw = await t.readRaw();
         if (!l?.trained) return raw;
         return nativeView(l) ? patchBlocks(raw, l, t.rowOrder) : refit(raw, l, t.rowOrder);

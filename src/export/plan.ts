@@ -26,8 +26,13 @@ export interface PlannedExport {
 
 const LEGACY_OR_K = /^(Q[2-8]_[01K]|Q[2-6]_K)$/;
 
+/** Codebook types (src/quant/vq/): their exact view is θ = each block's stored scale, like the K-quants' super-blocks. */
+const CODEBOOK = /^(IQ[1-4]_(XXS|XS|S|M|NL)|TQ[12]_0|MXFP4|NVFP4)$/;
+/** Codebook types whose stored scales are not continuous (e8m0, ue4m3): no exact view. */
+const FREE_ONLY = /^(MXFP4|NVFP4)$/;
+
 /** The PEQA view whose θ are a GGUF type's own f16 fields. */
-const nativeView = (type: string) => (/_K$/.test(type) ? 'gguf-superblock' : /_1$/.test(type) ? 'scale+offset' : 'scale');
+const nativeView = (type: string) => (/_K$/.test(type) || (CODEBOOK.test(type) && !FREE_ONLY.test(type)) ? 'gguf-superblock' : /_1$/.test(type) ? 'scale+offset' : 'scale');
 
 function gguf(r: RunShape): PlannedExport {
   const no = (why: string): PlannedExport => ({ format: 'gguf', exact: false, why });
@@ -36,12 +41,16 @@ function gguf(r: RunShape): PlannedExport {
     const grid = `${r.quant.bits}-bit ${r.quant.groupSize === 'channel' ? 'per-channel' : `groups of ${r.quant.groupSize}`}`;
     return no(`${grid} has no GGUF block type (use 4-bit groups of 32 for GGUF)`);
   }
-  const quantized = r.base.linearTypes.filter((t) => LEGACY_OR_K.test(t));
+  const quantized = r.base.linearTypes.filter((t) => LEGACY_OR_K.test(t) || CODEBOOK.test(t));
   if (r.base.linearTypes.some((t) => t.startsWith('GPTQ'))) return no('a GPTQ base exports as GPTQ');
   const peqa = r.method === 'peqa' || r.method === 'peqa+lora' ? (r.peqa ?? 'auto') : 'auto';
+  const usesPeqa = r.method === 'peqa' || r.method === 'peqa+lora';
+  const fp4 = quantized.filter((t) => FREE_ONLY.test(t));
+  if (usesPeqa && peqa === 'auto' && fp4.length)
+    return no(`${[...new Set(fp4)].join(', ')} store their block scales as powers of two / fp8, which a tuned scale is refitted to at export (approximate: the error is reported)`);
   const off = peqa === 'auto' ? [] : quantized.filter((t) => nativeView(t) !== peqa);
   if (off.length)
-    return no(`'${peqa}' tunes free values that ${[...new Set(off)].join(', ')} blocks cannot hold exactly${off.some((t) => t.endsWith('_K')) ? ' (sub4 export can refit K-quant sub-scales approximately and reports the error)' : ''}`);
+    return no(`'${peqa}' tunes free values that ${[...new Set(off)].join(', ')} blocks cannot hold exactly${off.some((t) => t.endsWith('_K') || CODEBOOK.test(t)) ? ' (sub4 export can refit K-quant and i-quant sub-scales approximately and reports the error)' : ''}`);
   if (quantized.length) return { format: 'gguf', exact: true, why: `the base's own blocks (${[...new Set(quantized)].join(', ')}), tuned scales written in place` };
   return r.method === 'peqa' ? no('PEQA needs quantized layers') : { format: 'gguf', exact: true, why: 'the float base, as F16' };
 }

@@ -6,7 +6,12 @@
 // export runs after the trainer has gone, in the CLI or the worker.
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LoraFactor, LoraSet } from '../io/lora/set.ts';
-import { isQuantized, readQuantLinear } from '../model/linear.ts';
+import { isQuantized, readQuantLinear, readVqLinear } from '../model/linear.ts';
+import type { ModelTensor } from '../io/loaded_model.ts';
+import type { GgmlType } from '../quant/formats.ts';
+import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
+import type { VqOrigin } from '../quant/vq/codec.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { paramSpec, type LinearRole } from '../arch/params.ts';
 import { ggufParametrization, isQuantGgmlType, type GgufOrigin } from '../quant/gguf_qtensor.ts';
 import { applyParametrization, parametrizationFor, type ParamKind, type Parametrization } from '../quant/parametrize.ts';
@@ -26,11 +31,26 @@ export interface TunedLinear {
   trained: { kind: ParamKind; theta: Float32Array } | null;
 }
 
+/** A codebook-typed layer (i-quants, IQ4/FP4 tables, ternary) of a GGUF base: indices and signs as the base has them. */
+export interface TunedVqLinear {
+  name: string;
+  layer: number;
+  role: LinearRole;
+  /** Engine row order; scale/offset tuned. */
+  q: VqTensor;
+  /** The base's stored scale fields. */
+  origin: VqOrigin;
+  /** The trained view ('gguf-superblock': the exact one) and θ, when PEQA trained this layer. */
+  trained: { kind: ParamKind; theta: Float32Array } | null;
+}
+
 export interface TunedModel {
   manifest: StateManifest;
   base: LoadedModel;
-  /** Every quantized linear layer, trained or not. */
+  /** Every quantized linear layer with a scalar grid (QTensor), trained or not. */
   linears: Map<string, TunedLinear>;
+  /** Every codebook-typed linear layer, trained or not. */
+  vqLinears: Map<string, TunedVqLinear>;
   /** Trained RMSNorm weights by engine name. */
   norms: Map<string, Float32Array>;
   lora: LoraSet | null;
@@ -57,6 +77,34 @@ function viewOf(kind: string, q: QTensor, origin: GgufOrigin | null, file: strin
   }
 }
 
+/** A codebook layer with its trained θ pushed through the view training used (trainable.ts vqPeqaView). */
+async function tunedVq(
+  t: ModelTensor,
+  type: GgmlType,
+  name: string,
+  layer: number,
+  role: LinearRole,
+  byName: Map<string, StateManifest['tensors'][number]>,
+  tensors: ReadonlyMap<string, Float32Array>,
+  file: string,
+): Promise<TunedVqLinear> {
+  let { q, origin } = await readVqLinear(t, type);
+  const key = `layers.${layer}.${role}.theta`;
+  const info = byName.get(key);
+  if (!info) return { name, layer, role, q, origin, trained: null };
+  const kind = info.parametrization ?? 'auto';
+  const exact = vqCodec(type).exactView(q, origin);
+  let view: Parametrization;
+  if ((kind === 'auto' || kind === 'gguf-superblock') && exact) view = exact;
+  else if (kind === 'auto' || kind === 'scale' || kind === 'scale+offset') view = parametrizationFor(kind === 'auto' ? 'scale' : kind, q);
+  else throw new TrainedStateError(file, `${name}: the '${kind}' parametrization does not fit its ${t.type} blocks; is this the base the run trained on?`);
+  const theta = tensors.get(key)!;
+  if (theta.length !== view.theta.length) throw new TrainedStateError(file, `${key} holds ${theta.length} values; ${name}'s ${view.kind} view has ${view.theta.length}`);
+  const { scale, offset } = applyParametrization(view, theta);
+  q = { ...q, scale, offset };
+  return { name, layer, role, q, origin, trained: { kind: view.kind, theta } };
+}
+
 /** Rebuild the tuned model; `file` names the state for errors. */
 export async function tunedModel(
   base: LoadedModel,
@@ -66,10 +114,15 @@ export async function tunedModel(
   const { manifest, tensors } = state;
   const byName = new Map(manifest.tensors.map((t) => [t.name, t]));
   const linears = new Map<string, TunedLinear>();
+  const vqLinears = new Map<string, TunedVqLinear>();
   for (const p of paramSpec(base.config)) {
     if (p.kind !== 'linear' || p.layer === null) continue;
     const t = base.tensors.get(p.name);
     if (!t) throw new TrainedStateError(file, `the base ${base.name} has no ${p.name}; is it the model the run trained on?`);
+    if (t.ggmlType !== null && isVqGgmlType(t.ggmlType) && !state.quantizedBase.has(p.name)) {
+      vqLinears.set(p.name, await tunedVq(t, t.ggmlType, p.name, p.layer, p.role as LinearRole, byName, tensors, file));
+      continue;
+    }
     let q = state.quantizedBase.get(p.name) ?? null;
     let origin: GgufOrigin | null = null;
     if (!q && isQuantized(t)) {
@@ -117,5 +170,5 @@ export async function tunedModel(
     }
     lora = { rank: manifest.lora.rank, alpha: manifest.lora.alpha, factors };
   }
-  return { manifest, base, linears, norms, lora };
+  return { manifest, base, linears, vqLinears, norms, lora };
 }

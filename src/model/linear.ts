@@ -1,6 +1,8 @@
 // A linear layer of the model on the GPU, whatever the file stored: dense f32
-// (F32 / F16 / BF16 tensors, run by matmul) or a QTensor (every quantized ggml
-// block type, decoded losslessly and run by qlinear without dequantizing W).
+// (F32 / F16 / BF16 tensors, run by matmul), a QTensor (every scalar quantized
+// ggml block type, decoded losslessly and run by qlinear without dequantizing
+// W) or a VqTensor (the codebook types: i-quants, IQ4/FP4 tables, ternary;
+// src/quant/vq/, run by the codebook kernels behind the same qlinear calls).
 // An optional bias is added by bias_add. y = x · Wᵀ (+ b), W [O, I]; with a
 // LoRA adapter (training) y += s·(x·Aᵀ)·Bᵀ (src/model/lora.ts).
 import type { GpuContext } from '../gpu/device.ts';
@@ -12,9 +14,15 @@ import { uploadQTensor, type GpuQTensor } from '../gpu/qtensor_gpu.ts';
 import { gpuConvertible, uploadGgufBlocks } from '../gpu/kernels/gguf_convert.ts';
 import type { ModelTensor } from '../io/loaded_model.ts';
 import { applyRowOrder } from '../arch/names.ts';
-import { BLOCK_FORMATS } from '../quant/formats.ts';
+import { BLOCK_FORMATS, ggmlTypeInfo } from '../quant/formats.ts';
+import { FormatError } from '../base/errors.ts';
 import { ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
+import type { GgmlType } from '../quant/formats.ts';
+import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
+import type { VqOrigin } from '../quant/vq/codec.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
+import { uploadVqTensor } from '../gpu/vq_gpu.ts';
 import { loraDenseForward } from './lora.ts';
 import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 import type { Recorder } from './recorder.ts';
@@ -28,14 +36,34 @@ export type GpuLinear =
       w: GpuQTensor;
       bias: GpuTensor<'f32'> | null;
       type: string;
-      /** The GGUF block type it was read from, or null when sub4 quantized it (then `q` holds the CPU copy). */
-      ggmlType: QuantGgmlType | null;
+      /** The GGUF block type it was read from (scalar or codebook), or null when sub4 quantized it (then `q` holds the CPU copy). */
+      ggmlType: GgmlType | null;
       q?: QTensor;
     };
 
 /** Whether a tensor is kept quantized on the GPU (every quantized ggml type, GPTQ layers) rather than as f32. */
 export function isQuantized(t: ModelTensor): boolean {
-  return (t.ggmlType !== null && isQuantGgmlType(t.ggmlType)) || t.readQ !== undefined;
+  return (t.ggmlType !== null && (isQuantGgmlType(t.ggmlType) || isVqGgmlType(t.ggmlType))) || t.readQ !== undefined;
+}
+
+/** The raw blocks of a [O, I] weight in engine row order (t.rowOrder: the q/k rotary layout, src/arch/names.ts). */
+async function rawRows(t: ModelTensor, type: GgmlType, clock?: PhaseClock): Promise<Uint8Array> {
+  const f = ggmlTypeInfo(type)!;
+  const bytes = await timedAsync(clock, 'read', () => t.readRaw());
+  return t.rowOrder ? timed(clock, 'reorder', () => applyRowOrder(bytes, (t.shape[1] / f.blockSize) * f.bytesPerBlock, t.rowOrder!)) : bytes;
+}
+
+/** Decode a codebook-typed [O, I] weight into a VqTensor and its origin (engine row order). */
+export async function readVqLinear(t: ModelTensor, type: GgmlType, clock?: PhaseClock): Promise<{ q: VqTensor; origin: VqOrigin }> {
+  const bytes = await rawRows(t, type, clock);
+  return timed(clock, 'decode', () => {
+    try {
+      return vqCodec(type).decode(bytes, t.shape[0], t.shape[1]);
+    } catch (e) {
+      if (e instanceof RangeError) throw new FormatError(t.name, `cannot decode its ${t.type} blocks: ${e.message}`);
+      throw e;
+    }
+  });
 }
 
 /**
@@ -59,6 +87,10 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
   const [rows, cols] = t.shape;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType))
     return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock, gpuConvert), bias, type: t.type, ggmlType: t.ggmlType };
+  if (t.ggmlType !== null && isVqGgmlType(t.ggmlType)) {
+    const { q } = await readVqLinear(t, t.ggmlType, clock);
+    return { kind: 'quant', rows, cols, w: timed(clock, 'upload', () => uploadVqTensor(ctx, q, t.name)), bias, type: t.type, ggmlType: t.ggmlType };
+  }
   const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
   const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));
   return { kind: 'dense', rows, cols, w, bias, type: t.type };

@@ -18,7 +18,9 @@ import { GpuLimitError } from '../gpu/errors.ts';
 import { crossEntropySlices } from '../gpu/kernels/cross_entropy.ts';
 import { qlinearForwardTemps } from '../gpu/kernels/qlinear.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
-import { BLOCK_FORMATS } from '../quant/formats.ts';
+import { BLOCK_FORMATS, ggmlTypeInfo, type GgmlType } from '../quant/formats.ts';
+import { isVqGgmlType } from '../quant/vq/codecs.ts';
+import { vqTypeFacts, type VqTypeFacts } from '../quant/vq/facts.ts';
 import { ggufParametrization, ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../quant/qtensor.ts';
 import type { LlamaConfig } from '../arch/config.ts';
@@ -47,7 +49,8 @@ export interface StepPlan extends Plan {
 }
 
 /** How a linear weight is held on the GPU: f32, or QTensor codes of `bits` with an f32 scale and offset per group. */
-export type LinearStorage = { kind: 'dense' } | { kind: 'quant'; bits: number; groupSize: number; type?: QuantGgmlType };
+/** How a linear weight is held: dense f32, or quantized with `bits`-bit codes per weight; codebook types (`vq`) say their own row size. */
+export type LinearStorage = { kind: 'dense' } | { kind: 'quant'; bits: number; groupSize: number; type?: QuantGgmlType | GgmlType; vq?: VqTypeFacts };
 
 export interface StepPlanInput {
   config: LlamaConfig;
@@ -107,6 +110,10 @@ export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
   return (name) => {
     const t = model.tensors.get(name);
     if (t?.quant) return { kind: 'quant', bits: t.quant.bits, groupSize: t.quant.groupSize }; // GPTQ: loaded as a QTensor
+    if (t && t.ggmlType !== null && isVqGgmlType(t.ggmlType)) {
+      const vq = vqTypeFacts(t.ggmlType);
+      return { kind: 'quant', bits: vq.indexBits / vq.dim + (vq.signed ? 1 : 0), groupSize: vq.groupSize, type: t.ggmlType, vq };
+    }
     if (!t || t.ggmlType === null || !isQuantGgmlType(t.ggmlType)) return { kind: 'dense' };
     const f = quantTypeFacts(t.ggmlType);
     return { kind: 'quant', bits: f.bits, groupSize: f.groupSize, type: t.ggmlType };
@@ -118,7 +125,8 @@ function thetaCount(kind: PeqaKind, s: Extract<LinearStorage, { kind: 'quant' }>
   // Grids without a GGUF type (sub4's RTN, GPTQ) have integer zero points: 'auto' is the 'scale' view (trainable.ts peqaFor).
   if (kind === 'scale' || (kind === 'auto' && !s.type)) return G;
   if (kind === 'scale+offset' || !s.type) return 2 * G;
-  const f = quantTypeFacts(s.type);
+  if (s.vq) return s.vq.exactThetaPerBlock === null ? G : ((rows * cols) / s.vq.blockSize) * s.vq.exactThetaPerBlock;
+  const f = quantTypeFacts(s.type as QuantGgmlType);
   return ((rows * cols) / f.blockSize) * f.autoTheta;
 }
 
@@ -138,6 +146,7 @@ export function planStep(p: StepPlanInput): StepPlan {
 
   // Weights, as loadWeights uploads them.
   const spec = paramSpec(c);
+  const tables = new Set<number>();
   for (const e of spec) {
     const part: PartName = e.role === 'embed' || e.role === 'lm_head' ? 'embeddings' : 'base';
     if (e.kind === 'rope_freqs') continue; // folded into the table below
@@ -146,12 +155,19 @@ export function planStep(p: StepPlanInput): StepPlan {
       const [O, I] = e.shape;
       const s = p.storage(e.name);
       if (s.kind === 'dense') count(part, e.name, e.shape);
-      else {
+      else if (s.vq) {
+        // Codebook types (src/gpu/vq_gpu.ts): index and sign words per row, split into parts with no padding;
+        // the table is uploaded once per device and type.
+        count(part, `${e.name} codes`, [O, s.vq.wordsPerRow(I)], true);
+        if (!tables.has(s.type!)) (tables.add(s.type!), (parts[part] += s.vq.tableBytes));
+        count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);
+        count(part, `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
+      } else {
         count(part, `${e.name} codes`, [O, wordsPerRow(I, s.bits)], true);
         // 3/5/6-bit codes are repacked dense with one padding word per part (src/gpu/qtensor_gpu.ts); parts hold
         // as many rows as fit WebGPU's minimum binding size (128 MiB), so larger device limits only mean fewer.
         // A GGUF tensor converted on the GPU also keeps each part's raw rows within a binding (gguf_convert.ts).
-        const raw = s.type ? (I / BLOCK_FORMATS[s.type].blockSize) * BLOCK_FORMATS[s.type].bytesPerBlock : 0;
+        const raw = s.type ? (I / ggmlTypeInfo(s.type)!.blockSize) * ggmlTypeInfo(s.type)!.bytesPerBlock : 0;
         const rowsPerPart = Math.min(Math.floor((MIN_BINDING - 4) / (4 * wordsPerRow(I, s.bits))), raw ? Math.floor((MIN_BINDING - 8) / raw) : Infinity);
         if (planeWidths(s.bits)[1] > 0) parts[part] += 4 * Math.ceil(O / rowsPerPart);
         count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);

@@ -20,7 +20,11 @@ import { ggufParametrization } from '../quant/gguf_qtensor.ts';
 import { parametrizationFor, type Parametrization } from '../quant/parametrize.ts';
 import { groupsPerRow } from '../quant/qtensor.ts';
 import type { ParamGroup, TrainableParam } from './trainable_param.ts';
-import { readQuantLinear, type GpuLinear } from './linear.ts';
+import { readQuantLinear, readVqLinear, type GpuLinear } from './linear.ts';
+import { isQuantGgmlType } from '../quant/gguf_qtensor.ts';
+import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
+import type { VqOrigin } from '../quant/vq/codec.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
 import { createLora, type LoraOptions } from './lora.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
@@ -166,6 +170,8 @@ async function peqaFor(source: LoadedModel, name: string, lin: GpuLinear, kind: 
   }
   const t = source.tensors.get(name);
   if (!t || t.ggmlType !== lin.ggmlType) throw new TrainConfigError(`${source.name}: ${name} is not the ${lin.type} tensor the model was loaded with (pass the LoadedModel the weights came from)`);
+  if (isVqGgmlType(lin.ggmlType)) return vqPeqaView(source.name, name, lin.type, kind, await readVqLinear(t, lin.ggmlType));
+  if (!isQuantGgmlType(lin.ggmlType)) throw new TrainConfigError(`${source.name}: ${name} is ${lin.type}, which has no trainable scales`);
   const { q, origin } = await readQuantLinear(t, lin.ggmlType);
   const isK = origin.sc !== null;
   if (kind === 'gguf-superblock' && !isK) throw new TrainConfigError(`${source.name}: ${name} is ${lin.type}, not a K-quant; 'gguf-superblock' needs super-blocks (use 'auto')`);
@@ -174,6 +180,19 @@ async function peqaFor(source: LoadedModel, name: string, lin: GpuLinear, kind: 
   } catch (e) {
     throw new TrainConfigError(`${source.name}: ${name} (${lin.type}) cannot use the '${kind}' parametrization: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * A codebook layer's view: 'auto' and 'gguf-superblock' are the exact one (θ =
+ * each block's stored scale, src/quant/vq/codec.ts) where the type has it;
+ * MXFP4/NVFP4 store powers of two / fp8 scales, so 'auto' there is the free
+ * 'scale' view, refitted at export. Offsets are zero in every codebook type.
+ */
+function vqPeqaView(file: string, name: string, type: string, kind: PeqaKind, { q, origin }: { q: VqTensor; origin: VqOrigin }): Parametrization {
+  const exact = vqCodec(origin.type).exactView(q, origin);
+  if (kind === 'gguf-superblock' && !exact) throw new TrainConfigError(`${file}: ${name} is ${type}, whose block scales are not continuous values; use 'auto' or 'scale' (refitted at export)`);
+  if ((kind === 'auto' || kind === 'gguf-superblock') && exact) return exact;
+  return parametrizationFor(kind === 'auto' ? 'scale' : (kind as 'scale' | 'scale+offset'), q);
 }
 
 /**

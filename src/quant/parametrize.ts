@@ -56,7 +56,7 @@ function buildCsr(p: Omit<Parametrization, 'ptr' | 'group' | 'coef' | 'isOffset'
 }
 
 /** PEQA: train the scale; offset = −z·scale with z recovered from the tensor. */
-export function scaleParametrization(t: QTensor): Parametrization {
+export function scaleParametrization(t: Pick<QTensor, 'scale' | 'offset'>): Parametrization {
   const G = t.scale.length;
   const ps = Uint32Array.from({ length: G }, (_, g) => g);
   const b = new Float32Array(G);
@@ -69,7 +69,7 @@ export function scaleParametrization(t: QTensor): Parametrization {
   return buildCsr({ kind: 'scale', theta: t.scale.slice(), a: new Float32Array(G).fill(1), ps, b, pm: ps.slice() });
 }
 
-export function scaleOffsetParametrization(t: QTensor): Parametrization {
+export function scaleOffsetParametrization(t: Pick<QTensor, 'scale' | 'offset'>): Parametrization {
   const G = t.scale.length;
   const theta = new Float32Array(2 * G);
   theta.set(t.scale);
@@ -117,7 +117,7 @@ export function superblockParametrization(
   });
 }
 
-export function parametrizationFor(kind: Exclude<ParamKind, 'gguf-superblock'>, t: QTensor): Parametrization {
+export function parametrizationFor(kind: Exclude<ParamKind, 'gguf-superblock'>, t: Pick<QTensor, 'scale' | 'offset'>): Parametrization {
   return kind === 'scale' ? scaleParametrization(t) : scaleOffsetParametrization(t);
 }
 
