@@ -9,6 +9,7 @@ import { dequantizeBF16, dequantizeF16, dequantizeF32 } from './blocks/float.ts'
 import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K } from './blocks/kquants.ts';
 import { Q2K_SCALES, Q3K_SCALES, Q4K_SCALES, Q5K_SCALES, Q6K_SCALES, type ScaleCodec } from './blocks/kscales.ts';
 import { dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0 } from './blocks/legacy.ts';
+import { dequantizeIQ1_M, dequantizeIQ1_S, dequantizeIQ2_S, dequantizeIQ2_XS, dequantizeIQ2_XXS, dequantizeIQ3_S, dequantizeIQ3_XXS } from './blocks/iquants.ts';
 
 export type { ScaleCodec } from './blocks/kscales.ts';
 
@@ -107,20 +108,20 @@ const ROWS: readonly Row[] = [
   // Known, sized, not decoded by sub4.
   row(GgmlType.Q8_1, 32, 36),
   row(GgmlType.Q8_K, QK_K, 292),
-  row(GgmlType.IQ2_XXS, QK_K, 66),
-  row(GgmlType.IQ2_XS, QK_K, 74),
-  row(GgmlType.IQ3_XXS, QK_K, 98),
-  row(GgmlType.IQ1_S, QK_K, 50),
+  row(GgmlType.IQ2_XXS, QK_K, 66, { dequantize: dequantizeIQ2_XXS }),
+  row(GgmlType.IQ2_XS, QK_K, 74, { dequantize: dequantizeIQ2_XS }),
+  row(GgmlType.IQ3_XXS, QK_K, 98, { dequantize: dequantizeIQ3_XXS }),
+  row(GgmlType.IQ1_S, QK_K, 50, { dequantize: dequantizeIQ1_S }),
   row(GgmlType.IQ4_NL, 32, 18),
-  row(GgmlType.IQ3_S, QK_K, 110),
-  row(GgmlType.IQ2_S, QK_K, 82),
+  row(GgmlType.IQ3_S, QK_K, 110, { dequantize: dequantizeIQ3_S }),
+  row(GgmlType.IQ2_S, QK_K, 82, { dequantize: dequantizeIQ2_S }),
   row(GgmlType.IQ4_XS, QK_K, 136),
   row(GgmlType.I8, 1, 1),
   row(GgmlType.I16, 1, 2),
   row(GgmlType.I32, 1, 4),
   row(GgmlType.I64, 1, 8),
   row(GgmlType.F64, 1, 8),
-  row(GgmlType.IQ1_M, QK_K, 56),
+  row(GgmlType.IQ1_M, QK_K, 56, { dequantize: dequantizeIQ1_M }),
   row(GgmlType.TQ1_0, QK_K, 54),
   row(GgmlType.TQ2_0, QK_K, 66),
   row(GgmlType.MXFP4, 32, 17),
@@ -144,7 +145,14 @@ export type SupportedType =
   | GgmlType.Q3_K
   | GgmlType.Q4_K
   | GgmlType.Q5_K
-  | GgmlType.Q6_K;
+  | GgmlType.Q6_K
+  | GgmlType.IQ2_XXS
+  | GgmlType.IQ2_XS
+  | GgmlType.IQ2_S
+  | GgmlType.IQ3_XXS
+  | GgmlType.IQ3_S
+  | GgmlType.IQ1_S
+  | GgmlType.IQ1_M;
 
 export const BLOCK_FORMATS = Object.fromEntries(
   ROWS.filter((r) => r.dequantize !== undefined).map((r) => [r.type, r as BlockFormat]),
