@@ -105,7 +105,7 @@ const ROWS: readonly Row[] = [
   row(GgmlType.Q4_K, QK_K, 144, { dequantize: dequantizeQ4_K, f16Fields: { d: 0, dmin: 2 }, scales: Q4K_SCALES }),
   row(GgmlType.Q5_K, QK_K, 176, { dequantize: dequantizeQ5_K, f16Fields: { d: 0, dmin: 2 }, scales: Q5K_SCALES }),
   row(GgmlType.Q6_K, QK_K, 210, { dequantize: dequantizeQ6_K, f16Fields: { d: 208 }, scales: Q6K_SCALES }),
-  // Known, sized, not decoded by sub4.
+  // Known and sized; of these, sub4 decodes only the grid i-quants (IQ1_*, IQ2_*, IQ3_*).
   row(GgmlType.Q8_1, 32, 36),
   row(GgmlType.Q8_K, QK_K, 292),
   row(GgmlType.IQ2_XXS, QK_K, 66, { dequantize: dequantizeIQ2_XXS }),
