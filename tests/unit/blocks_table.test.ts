@@ -78,6 +78,9 @@ function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
   return j < 4 ? [q(j) & 63, q(j + 4) & 63] : [(q(j + 4) & 15) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
 }
 
+/** Every type sub4 decodes: floats, legacy, K-quants, and the codebook types (src/quant/vq/). */
+const DECODED = ['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S'];
+
 describe('block decoders match the documented layouts', () => {
   for (const [id, docY] of Object.entries(DOC)) {
     const type = Number(id) as SupportedType;
@@ -168,21 +171,21 @@ describe('the type table', () => {
         expect(fmt.scales.offset + fmt.scales.bytes).toBeLessThanOrEqual(fmt.bytesPerBlock);
       }
     }
-    expect(Object.keys(BLOCK_FORMATS).length).toBe(13);
+    expect(Object.values(BLOCK_FORMATS).map((f) => f.name).sort()).toEqual(DECODED.slice().sort());
   });
 
   it('knows the unsupported ids by name and refuses them with the tensor named', () => {
-    expect(ggmlTypeInfo(GgmlType.IQ2_XXS)).toMatchObject({ name: 'IQ2_XXS', blockSize: 256, bytesPerBlock: 66 });
+    expect(ggmlTypeInfo(GgmlType.Q8_K)).toMatchObject({ name: 'Q8_K', blockSize: 256, bytesPerBlock: 292 });
     expect(ggmlTypeInfo(4)).toBeUndefined(); // Q4_2: removed upstream
     const err = (() => {
       try {
-        formatOf(GgmlType.IQ2_XXS, 'blk.0.ffn_up.weight', 'm.gguf');
+        formatOf(GgmlType.Q8_K, 'blk.0.ffn_up.weight', 'm.gguf');
       } catch (e) {
         return e;
       }
     })();
     expect(err).toBeInstanceOf(UnsupportedError);
-    expect(String((err as Error).message)).toMatch(/^m\.gguf: tensor blk\.0\.ffn_up\.weight uses ggml block type IQ2_XXS/);
+    expect(String((err as Error).message)).toMatch(/^m\.gguf: tensor blk\.0\.ffn_up\.weight uses ggml block type Q8_K/);
     expect(() => formatOf(99, 't', 'm.gguf')).toThrow(/unknown type 99/);
     expect(formatOf(GgmlType.Q4_K, 't', 'm.gguf').name).toBe('Q4_K');
   });

@@ -157,11 +157,11 @@ describe('readGguf on synthetic files', () => {
   });
 
   it('refuses to decode unsupported block types, naming the tensor and the type', async () => {
-    const bytes = build({ tensors: [{ name: 'blk.0.ffn_up.weight', ne: [256], type: GgmlType.IQ2_XXS, offset: 0 }], data: 96 });
+    const bytes = build({ tensors: [{ name: 'blk.0.ffn_up.weight', ne: [256], type: GgmlType.Q8_K, offset: 0 }], data: 320 });
     const f = await readGguf(bytesSource(bytes, 'iq.gguf'));
-    expect(f.tensors[0].nbytes).toBe(66);
+    expect(f.tensors[0].nbytes).toBe(292);
     await expect(readTensorF32(f, f.tensors[0])).rejects.toThrow(UnsupportedError);
-    await expect(readTensorF32(f, f.tensors[0])).rejects.toThrow(/iq\.gguf: tensor blk\.0\.ffn_up\.weight uses ggml block type IQ2_XXS/);
+    await expect(readTensorF32(f, f.tensors[0])).rejects.toThrow(/iq\.gguf: tensor blk\.0\.ffn_up\.weight uses ggml block type Q8_K/);
   });
 
   const big = 2n ** 62n;
