@@ -11,7 +11,10 @@ import { ByteBuilder, encodeHeader, encodeKv, encodeTensorInfo } from '../../src
 import { readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
 import { GgufValueType as T, type GgufKv } from '../../src/io/gguf/types.ts';
 import { MemorySink, writeGguf, type GgufTensorSpec } from '../../src/io/gguf/writer.ts';
-import { BLOCK_FORMATS, GgmlType, ggmlTypeInfo, isSupportedType } from '../../src/quant/formats.ts';
+import { BLOCK_FORMATS, GgmlType, ggmlTypeInfo, ggmlTypeName, isSupportedType } from '../../src/quant/formats.ts';
+import { isVqGgmlType, vqCodec } from '../../src/quant/vq/codecs.ts';
+
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 import { fixture } from '../helpers/fixtures.ts';
 import { rng as prng } from '../../src/gpu/random.ts';
 
@@ -44,7 +47,7 @@ const KVS: Array<[string, GgufKv]> = [
   ['flags', { type: T.ARRAY, arrayType: T.BOOL, value: [true, false] }],
   ['ids', { type: T.ARRAY, arrayType: T.UINT64, value: new BigUint64Array([1n, 2n ** 63n]) }],
 ];
-const TENSOR_TYPES = [...Object.values(BLOCK_FORMATS).map((f) => f.type), GgmlType.IQ4_NL, GgmlType.IQ2_XXS];
+const TENSOR_TYPES = [...Object.values(BLOCK_FORMATS).map((f) => f.type), GgmlType.Q8_K, GgmlType.Q1_0];
 
 function randomTensors(r: Rand, n: number): GgufTensorSpec[] {
   return Array.from({ length: n }, (_, i) => {
@@ -176,8 +179,17 @@ describe('GGUF reader under fuzzing', () => {
       try {
         const f = await readGguf(src, { initialReadBytes: pick(r, [64, 4096, 1 << 20]) });
         for (const t of f.tensors) {
-          if (isSupportedType(t.type)) await readTensorF32(f, t);
-          else {
+          if (isSupportedType(t.type)) {
+            await readTensorF32(f, t);
+            // Codebook types also decode into the engine's VqTensor (any bytes are valid blocks) and encode back byte for byte.
+            if (isVqGgmlType(t.type)) {
+              const raw = await readTensorBytes(f, t);
+              const rows = t.nelements / t.ne[0];
+              const c = vqCodec(t.type);
+              const { q, origin } = c.decode(raw, rows, t.ne[0]);
+              if (!equalBytes(c.encode(q, origin), raw)) expect.fail(`input ${i}: ${t.name} (${ggmlTypeName(t.type)}) did not encode back to its bytes`);
+            }
+          } else {
             await readTensorBytes(f, t);
             const e = await readTensorF32(f, t).then(() => null, (err: unknown) => err);
             if (!(e instanceof UnsupportedError)) expect.fail(`input ${i}: ${t.name} of unsupported type decoded, or failed with ${String(e)}`);
