@@ -10,6 +10,8 @@ import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequant
 import { Q2K_SCALES, Q3K_SCALES, Q4K_SCALES, Q5K_SCALES, Q6K_SCALES, type ScaleCodec } from './blocks/kscales.ts';
 import { dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0 } from './blocks/legacy.ts';
 import { dequantizeIQ1_M, dequantizeIQ1_S, dequantizeIQ2_S, dequantizeIQ2_XS, dequantizeIQ2_XXS, dequantizeIQ3_S, dequantizeIQ3_XXS } from './blocks/iquants.ts';
+import { dequantizeIQ4_NL, dequantizeIQ4_XS } from './blocks/iq4.ts';
+import { dequantizeMXFP4, dequantizeNVFP4, dequantizeTQ1_0, dequantizeTQ2_0 } from './blocks/fp4_ternary.ts';
 
 export type { ScaleCodec } from './blocks/kscales.ts';
 
@@ -105,27 +107,27 @@ const ROWS: readonly Row[] = [
   row(GgmlType.Q4_K, QK_K, 144, { dequantize: dequantizeQ4_K, f16Fields: { d: 0, dmin: 2 }, scales: Q4K_SCALES }),
   row(GgmlType.Q5_K, QK_K, 176, { dequantize: dequantizeQ5_K, f16Fields: { d: 0, dmin: 2 }, scales: Q5K_SCALES }),
   row(GgmlType.Q6_K, QK_K, 210, { dequantize: dequantizeQ6_K, f16Fields: { d: 208 }, scales: Q6K_SCALES }),
-  // Known and sized; of these, sub4 decodes only the grid i-quants (IQ1_*, IQ2_*, IQ3_*).
+  // Known and sized; of these, sub4 decodes the codebook types (i-quants, IQ4/FP4 tables, ternary), not Q8_1, Q8_K, the integer types, F64 or Q1_0.
   row(GgmlType.Q8_1, 32, 36),
   row(GgmlType.Q8_K, QK_K, 292),
   row(GgmlType.IQ2_XXS, QK_K, 66, { dequantize: dequantizeIQ2_XXS }),
   row(GgmlType.IQ2_XS, QK_K, 74, { dequantize: dequantizeIQ2_XS }),
   row(GgmlType.IQ3_XXS, QK_K, 98, { dequantize: dequantizeIQ3_XXS }),
   row(GgmlType.IQ1_S, QK_K, 50, { dequantize: dequantizeIQ1_S }),
-  row(GgmlType.IQ4_NL, 32, 18),
+  row(GgmlType.IQ4_NL, 32, 18, { dequantize: dequantizeIQ4_NL }),
   row(GgmlType.IQ3_S, QK_K, 110, { dequantize: dequantizeIQ3_S }),
   row(GgmlType.IQ2_S, QK_K, 82, { dequantize: dequantizeIQ2_S }),
-  row(GgmlType.IQ4_XS, QK_K, 136),
+  row(GgmlType.IQ4_XS, QK_K, 136, { dequantize: dequantizeIQ4_XS }),
   row(GgmlType.I8, 1, 1),
   row(GgmlType.I16, 1, 2),
   row(GgmlType.I32, 1, 4),
   row(GgmlType.I64, 1, 8),
   row(GgmlType.F64, 1, 8),
   row(GgmlType.IQ1_M, QK_K, 56, { dequantize: dequantizeIQ1_M }),
-  row(GgmlType.TQ1_0, QK_K, 54),
-  row(GgmlType.TQ2_0, QK_K, 66),
-  row(GgmlType.MXFP4, 32, 17),
-  row(GgmlType.NVFP4, 64, 36),
+  row(GgmlType.TQ1_0, QK_K, 54, { dequantize: dequantizeTQ1_0 }),
+  row(GgmlType.TQ2_0, QK_K, 66, { dequantize: dequantizeTQ2_0 }),
+  row(GgmlType.MXFP4, 32, 17, { dequantize: dequantizeMXFP4 }),
+  row(GgmlType.NVFP4, 64, 36, { dequantize: dequantizeNVFP4 }),
   row(GgmlType.Q1_0, 128, 18),
 ];
 
@@ -152,7 +154,13 @@ export type SupportedType =
   | GgmlType.IQ3_XXS
   | GgmlType.IQ3_S
   | GgmlType.IQ1_S
-  | GgmlType.IQ1_M;
+  | GgmlType.IQ1_M
+  | GgmlType.IQ4_NL
+  | GgmlType.IQ4_XS
+  | GgmlType.MXFP4
+  | GgmlType.NVFP4
+  | GgmlType.TQ1_0
+  | GgmlType.TQ2_0;
 
 export const BLOCK_FORMATS = Object.fromEntries(
   ROWS.filter((r) => r.dequantize !== undefined).map((r) => [r.type, r as BlockFormat]),
