@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { fileSource } from '../../src/io/source.node.ts';
-import { findTensor, readGguf, readTensorBytes, readTensorF32, type GgufFile } from '../../src/io/gguf/reader.ts';
+import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
+import type { GgufFile } from '../../src/io/gguf/types.ts';
 import { BLOCK_FORMATS, GgmlType } from '../../src/quant/formats.ts';
 import { applyParametrization } from '../../src/quant/parametrize.ts';
 import { vqCodec } from '../../src/quant/vq/codecs.ts';
@@ -167,7 +168,7 @@ describe('table codecs (IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0)', () => {
       for (const t of file.f.tensors) {
         if (t.type !== GgmlType.IQ4_NL) continue;
         const cols = t.ne[0];
-        const rows = t.ne.slice(1).reduce((a, b) => a * b, 1);
+        const rows = t.ne.slice(1).reduce((a: number, b: number) => a * b, 1);
         checkTensor(GgmlType.IQ4_NL, t.name, await readTensorBytes(file.f, t), rows, cols, stats);
         n++;
       }
@@ -195,6 +196,15 @@ describe('table codecs (IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0)', () => {
       // Random bytes are canonical for every type but TQ1_0 (another byte rounding of the same trits).
       if (type !== GgmlType.TQ1_0) expect(Buffer.from(out).equals(Buffer.from(bytes)), GgmlType[type]).toBe(true);
       expect(t1 - t0).toBeLessThan(1000);
+      // Arbitrary bytes (NaN/inf scales, TQ2_0's q = 3, non-canonical TQ1_0 bytes, NVFP4's 0x7F and bit 7) decode to ggml's values.
+      const few = bytes.subarray(0, ((64 * cols) / codec.blockSize) * codec.bytesPerBlock);
+      const f = BLOCK_FORMATS[type as keyof typeof BLOCK_FORMATS];
+      const want = new Float32Array(64 * cols);
+      f.dequantize(few, want, few.length / f.bytesPerBlock);
+      const got = dequantizeVq(codec.decode(few, 64, cols).q);
+      let bad = 0;
+      for (let i = 0; i < got.length; i++) if (!(got[i] === want[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i])))) bad++;
+      expect(bad, `${GgmlType[type]} random bytes`).toBe(0);
     }
   });
 });

@@ -12,8 +12,9 @@ export const KVALUES_FP4: readonly number[] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -
 
 /** ggml-impl.h ggml_e8m0_to_fp32_half: 2^(e − 128) for every byte e (0 and 1 as f32 denormals, 255 not treated as NaN). */
 export function e8m0HalfToF32(e: number): number {
-  return 2 ** (e - 128);
+  return E8M0_HALF[e & 255];
 }
+const E8M0_HALF = Float32Array.from({ length: 256 }, (_, e) => 2 ** (e - 128));
 
 const UE4M3 = new Float32Array(256);
 for (let x = 0; x < 256; x++) {

@@ -22,7 +22,7 @@ import { f16Table, f16ToF32, f32ToF16, writeU16 } from '../f16.ts';
 import { GgmlType } from '../formats.ts';
 import { superblockParametrization } from '../parametrize.ts';
 import { KVALUES_IQ4NL } from '../blocks/iq4.ts';
-import { KVALUES_FP4, TQ1_BYTE, TQ1_TRIT, e8m0HalfToF32, tq1Trit, ue4m3ToF32 } from '../blocks/fp4_ternary.ts';
+import { KVALUES_FP4, e8m0HalfToF32, tq1Trit, ue4m3ToF32 } from '../blocks/fp4_ternary.ts';
 import type { VqCodec, VqOrigin } from './codec.ts';
 import { emptyVqTensor, type Codebook, type VqIndexBits, type VqTensor } from './vqtensor.ts';
 
@@ -189,26 +189,43 @@ const TQ2_0 = plainDCodec({
 const TRITS = new Uint8Array(256 * 5);
 for (let x = 0; x < 256; x++) for (let n = 0; n < 5; n++) TRITS[x * 5 + n] = tq1Trit(x, n);
 const POW3_DESC = [81, 27, 9, 3, 1];
+/** The weight held by trit n of byte j of a TQ1_0 block (the inverse of TQ1_BYTE / TQ1_TRIT). */
+function tq1Weight(j: number, n: number): number {
+  return j < 32 ? 32 * n + j : j < 48 ? 160 + 16 * n + (j - 32) : 240 + 4 * n + (j - 48);
+}
 const TQ1_0 = plainDCodec({
   type: GgmlType.TQ1_0, name: 'TQ1_0', blockSize: 256, bytesPerBlock: 54, group: 256, codebook: TERNARY_CODEBOOK, bits: 2, dOffset: 52,
+  // Byte by byte: qs[m] (m < 32) holds weights 32n + m: word 2n + (m >> 4); qs[32 + m] weights 160 + 16n + m: word 10 + n;
+  // qh[j] weights 240 + 4n + j: word 15 (TQ1_BYTE / TQ1_TRIT in closed form).
   unpack(b, o, codes, w0) {
-    for (let w = 0; w < 16; w++) {
-      let x = 0;
-      for (let i = 0; i < 16; i++) {
-        const e = 16 * w + i;
-        x |= TRITS[b[o + TQ1_BYTE[e]] * 5 + TQ1_TRIT[e]] << (2 * i);
-      }
-      codes[w0 + w] = x >>> 0;
+    for (let m = 0; m < 32; m++) {
+      const x = b[o + m] * 5;
+      const w = w0 + (m >> 4);
+      const sh = 2 * (m & 15);
+      for (let n = 0; n < 5; n++) codes[w + 2 * n] |= TRITS[x + n] << sh;
     }
+    for (let m = 0; m < 16; m++) {
+      const x = b[o + 32 + m] * 5;
+      for (let n = 0; n < 5; n++) codes[w0 + 10 + n] |= TRITS[x + n] << (2 * m);
+    }
+    let last = 0;
+    for (let j = 0; j < 4; j++) {
+      const x = b[o + 48 + j] * 5;
+      for (let n = 0; n < 4; n++) last |= TRITS[x + n] << (2 * (4 * n + j));
+    }
+    codes[w0 + 15] = last >>> 0;
   },
   pack(codes, w0, out, o) {
-    const v = new Uint16Array(52);
-    for (let e = 0; e < 256; e++) {
-      const t = (codes[w0 + (e >> 4)] >>> (2 * (e & 15))) & 3;
-      if (t > 2) throw new RangeError(`TQ1_0: index ${t} is outside the ternary table`);
-      v[TQ1_BYTE[e]] += t * POW3_DESC[TQ1_TRIT[e]];
+    for (let j = 0; j < 52; j++) {
+      let v = 0;
+      for (let n = 0; n < (j < 48 ? 5 : 4); n++) {
+        const e = tq1Weight(j, n);
+        const t = (codes[w0 + (e >> 4)] >>> (2 * (e & 15))) & 3;
+        if (t > 2) throw new RangeError(`TQ1_0: index ${t} is outside the ternary table`);
+        v += t * POW3_DESC[n];
+      }
+      out[o + j] = Math.floor((v * 256 + 242) / 243);
     }
-    for (let j = 0; j < 52; j++) out[o + j] = Math.floor((v[j] * 256 + 242) / 243);
   },
 });
 
