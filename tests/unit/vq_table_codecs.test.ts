@@ -15,6 +15,7 @@ import { applyParametrization } from '../../src/quant/parametrize.ts';
 import { vqCodec } from '../../src/quant/vq/codecs.ts';
 import { TABLE_CODECS } from '../../src/quant/vq/table_codecs.ts';
 import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
+import { f16ToF32, f32ToF16 } from '../../src/quant/f16.ts';
 
 const DIR = 'models/random-llama-256';
 const TYPES = [GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.TQ1_0, GgmlType.TQ2_0] as const;
@@ -177,6 +178,27 @@ describe('table codecs (IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0)', () => {
     } finally {
       await file.close();
     }
+  });
+
+  it('refits scales to the nearest stored fields', () => {
+    // IQ4_XS: mixed-sign integer multiples of one fp16 step are found exactly (d and the 6-bit ls = a + 32).
+    const d = f16ToF32(f32ToF16(0.01));
+    const a = [-32, 31, 0, 5, -7, 1, 2, 3];
+    const xs = vqCodec(GgmlType.IQ4_XS).refit({ type: GgmlType.IQ4_XS, d: Uint16Array.of(0), sub: new Int32Array(8) }, Float32Array.from(a, (k) => d * k));
+    expect(xs.maxRelErr).toBe(0);
+    expect(f16ToF32(xs.origin.d[0])).toBe(d);
+    expect(Array.from(xs.origin.sub!)).toEqual(a.map((k) => k + 32));
+    // fp16 d: zero stays zero.
+    const nl = vqCodec(GgmlType.IQ4_NL).refit({ type: GgmlType.IQ4_NL, d: Uint16Array.of(0x3c00), sub: null }, Float32Array.of(0));
+    expect([nl.origin.d[0], nl.maxRelErr]).toEqual([0, 0]);
+    // MXFP4: 2^(e−128), nearest linearly (0.2 → 0.25, e = 126); a non-positive target takes e = 0.
+    const mx = vqCodec(GgmlType.MXFP4).refit({ type: GgmlType.MXFP4, d: Uint16Array.of(127, 127), sub: null }, Float32Array.of(0.2, -1));
+    expect(Array.from(mx.origin.d)).toEqual([126, 0]);
+    // NVFP4: ue4m3 with ggml's ×0.5: 1.0 is byte 0x40 (raw 2.0); 0.53 rounds to 0.5 (0x38) over 0.5625 (0x39).
+    const nv = vqCodec(GgmlType.NVFP4).refit({ type: GgmlType.NVFP4, d: new Uint16Array(4), sub: null }, Float32Array.of(1, 0.53, 0, 240));
+    expect(Array.from(nv.origin.d)).toEqual([0x40, 0x38, 0, 0x7e]);
+    // No exact view for the 8-bit float scales.
+    expect(() => vqCodec(GgmlType.MXFP4).withExactTheta(mx.origin, [1, 1])).toThrow(RangeError);
   });
 
   it('decodes a 1024×1024 matrix of each type quickly', () => {
