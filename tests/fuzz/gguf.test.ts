@@ -181,8 +181,10 @@ describe('GGUF reader under fuzzing', () => {
         for (const t of f.tensors) {
           if (isSupportedType(t.type)) {
             await readTensorF32(f, t);
-            // Codebook types also decode into the engine's VqTensor (any bytes are valid blocks) and encode back byte for byte.
-            if (isVqGgmlType(t.type)) {
+            // Codebook types also decode into the engine's VqTensor (any bytes are valid blocks) and encode back byte
+            // for byte. Not TQ1_0: its base-3 bytes map many to one onto 5 trits (a byte is ⌈243·v/256⌉-rounded), so
+            // only the bytes llama.cpp's packer writes come back; the fixture round trip covers those.
+            if (isVqGgmlType(t.type) && t.type !== GgmlType.TQ1_0) {
               const raw = await readTensorBytes(f, t);
               const rows = t.nelements / t.ne[0];
               const c = vqCodec(t.type);
