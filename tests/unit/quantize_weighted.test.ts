@@ -1,0 +1,186 @@
+// llama.cpp's importance-weighted quantizers (and the table/ternary/FP4 types)
+// against llama.cpp's own encodings: every blk.* 2-D tensor of the random
+// Llama's F32 file is quantized through ggmlQuantize with the imatrix weights
+// (in_sum2 / counts, one per column) and compared byte-for-byte with the same
+// tensor in the file llama.cpp wrote with ggml_quantize_chunk and that imatrix
+// (shared/SOURCES.md). Also times each type (seconds per million weights).
+import { describe, expect, it } from 'vitest';
+import { fileSource } from '../../src/io/source.node.ts';
+import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
+import { GgmlType, ggmlTypeInfo } from '../../src/quant/formats.ts';
+import {
+  GRID_IQUANTS,
+  ImatrixRequiredError,
+  QuantizeUnsupportedError,
+  ggmlQuantize,
+} from '../../src/quant/quantize/ggml_quantize.ts';
+import { quantizeKQuant } from '../../src/quant/quantize/kquants.ts';
+import { fixture } from '../helpers/fixtures.ts';
+
+const DIR = 'models/random-llama-256/';
+type GgufFile = Awaited<ReturnType<typeof readGguf>>;
+
+const SOURCE = fixture(`${DIR}random-llama-256-F32.gguf`);
+const IMATRIX = fixture(`${DIR}random-llama-256.imatrix.gguf`);
+
+/** [type, file]: the K-quant and legacy types come from the imat-* files, the others from the pure-type files. */
+const CASES: Array<[GgmlType, string]> = [
+  [GgmlType.Q2_K, 'imat-Q2_K'],
+  [GgmlType.Q3_K, 'imat-Q3_K'],
+  [GgmlType.Q4_K, 'imat-Q4_K'],
+  [GgmlType.Q5_K, 'imat-Q5_K'],
+  [GgmlType.Q6_K, 'imat-Q6_K'],
+  [GgmlType.Q4_0, 'imat-Q4_0'],
+  [GgmlType.Q4_1, 'imat-Q4_1'],
+  [GgmlType.Q5_0, 'imat-Q5_0'],
+  [GgmlType.Q5_1, 'imat-Q5_1'],
+  [GgmlType.IQ4_NL, 'IQ4_NL'],
+  [GgmlType.IQ4_XS, 'IQ4_XS'],
+  [GgmlType.TQ1_0, 'TQ1_0'],
+  [GgmlType.TQ2_0, 'TQ2_0'],
+  [GgmlType.MXFP4, 'MXFP4'],
+  [GgmlType.NVFP4, 'NVFP4'],
+];
+
+interface Source {
+  f32: GgufFile;
+  imat: GgufFile;
+}
+let sourcePromise: Promise<Source> | null = null;
+function openSources(): Promise<Source> {
+  sourcePromise ??= (async () => ({
+    f32: await readGguf(await fileSource(SOURCE!)),
+    imat: await readGguf(await fileSource(IMATRIX!)),
+  }))();
+  return sourcePromise;
+}
+
+/** llama-quantize's per-column weights: in_sum2[j] / counts (float division, as C). */
+async function imatrixWeights(imat: GgufFile, name: string): Promise<Float32Array> {
+  const s = findTensor(imat, `${name}.in_sum2`);
+  const c = findTensor(imat, `${name}.counts`);
+  expect(s, `${name}.in_sum2 in the imatrix`).toBeDefined();
+  expect(c, `${name}.counts in the imatrix`).toBeDefined();
+  const sum2 = await readTensorF32(imat, s!);
+  const count = (await readTensorF32(imat, c!))[0];
+  const w = new Float32Array(sum2.length);
+  for (let j = 0; j < w.length; j++) w[j] = sum2[j] / count;
+  return w;
+}
+
+interface TypeResult {
+  tensors: number;
+  exact: number;
+  weights: number;
+  seconds: number;
+  diffs: string[];
+}
+
+async function compareType(type: GgmlType, file: string): Promise<TypeResult | null> {
+  const qPath = fixture(`${DIR}random-llama-256-${file}.gguf`);
+  if (!qPath || !SOURCE || !IMATRIX) return null;
+  const { f32, imat } = await openSources();
+  const qf = await readGguf(await fileSource(qPath));
+  const res: TypeResult = { tensors: 0, exact: 0, weights: 0, seconds: 0, diffs: [] };
+  try {
+    for (const t of qf.tensors) {
+      if (!t.name.startsWith('blk.') || t.ne.length !== 2) continue;
+      expect(t.type, `${t.name} in ${file}`).toBe(type);
+      const st = findTensor(f32, t.name);
+      expect(st, `F32 source of ${t.name}`).toBeDefined();
+      const x = await readTensorF32(f32, st!);
+      const w = await imatrixWeights(imat, t.name);
+      const [cols, rows] = [Number(t.ne[0]), Number(t.ne[1])];
+      const t0 = performance.now();
+      const ours = ggmlQuantize(type, x, rows, cols, w);
+      res.seconds += (performance.now() - t0) / 1000;
+      const theirs = await readTensorBytes(qf, t);
+      expect(ours.length, `${t.name} byte length`).toBe(theirs.length);
+      res.tensors++;
+      res.weights += x.length;
+      let at = -1;
+      for (let i = 0; i < ours.length && at < 0; i++) if (ours[i] !== theirs[i]) at = i;
+      if (at < 0) {
+        res.exact++;
+        continue;
+      }
+      const bpb = ggmlTypeInfo(type)!.bytesPerBlock;
+      const b = Math.floor(at / bpb);
+      const hex = (u: Uint8Array) => Buffer.from(u.subarray(b * bpb, (b + 1) * bpb)).toString('hex');
+      res.diffs.push(`${t.name}: block ${b} (byte ${at % bpb}): ours ${hex(ours)} / llama.cpp ${hex(theirs)}`);
+    }
+  } finally {
+    await qf.source.close?.();
+  }
+  return res;
+}
+
+const results = new Map<GgmlType, TypeResult>();
+
+describe.skipIf(!SOURCE || !IMATRIX)('importance-weighted quantizers byte-identical to llama.cpp (random-llama-256)', () => {
+  for (const [type, file] of CASES) {
+    it(`${GgmlType[type]}: every blk.* tensor of random-llama-256-${file}.gguf`, async () => {
+      const res = await compareType(type, file);
+      if (!res) return;
+      results.set(type, res);
+      const perM = res.seconds / (res.weights / 1e6);
+      console.log(`${GgmlType[type].padEnd(6)} ${res.exact}/${res.tensors} identical, ${perM.toFixed(3)} s/Mweight`);
+      for (const d of res.diffs) console.log(`  ${d}`);
+      expect(res.tensors).toBeGreaterThan(0);
+      expect(res.diffs).toEqual([]);
+    }, 120_000);
+  }
+
+  it('the importance matrix changes the encodings (the matches above are not the unweighted path by accident)', async () => {
+    const { f32, imat } = await openSources();
+    const name = 'blk.0.ffn_up.weight';
+    const st = findTensor(f32, name)!;
+    const x = await readTensorF32(f32, st);
+    const w = await imatrixWeights(imat, name);
+    const [cols, rows] = [Number(st.ne[0]), Number(st.ne[1])];
+    for (const [type] of CASES) {
+      const weighted = ggmlQuantize(type, x, rows, cols, w);
+      const plain = ggmlQuantize(type, x, rows, cols, null);
+      const ignoresWeights = [GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4].includes(type);
+      expect(Buffer.from(weighted).equals(Buffer.from(plain)), `${GgmlType[type]} weighted == unweighted`).toBe(ignoresWeights);
+    }
+  });
+
+  it('summary', () => {
+    if (results.size === 0) return;
+    const lines = ['type    identical  s/Mweight'];
+    for (const [type, r] of results) lines.push(`${GgmlType[type].padEnd(7)} ${`${r.exact}/${r.tensors}`.padStart(9)}  ${(r.seconds / (r.weights / 1e6)).toFixed(3)}`);
+    console.log(lines.join('\n'));
+  });
+});
+
+describe('ggmlQuantize dispatch', () => {
+  const x = new Float32Array(512).map((_, i) => Math.sin(i * 0.37) * 0.05);
+
+  it('refuses IQ2_XXS, IQ2_XS and IQ1_S without an importance matrix, naming the type', () => {
+    for (const t of [GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ1_S]) {
+      expect(() => ggmlQuantize(t, x, 2, 256, null)).toThrow(ImatrixRequiredError);
+      expect(() => ggmlQuantize(t, x, 2, 256, null)).toThrow(GgmlType[t]);
+    }
+  });
+
+  it('the grid i-quants are not ported yet: a typed error naming the type', () => {
+    const w = new Float32Array(256).fill(1);
+    for (const t of GRID_IQUANTS) {
+      expect(() => ggmlQuantize(t, x, 2, 256, w)).toThrow(QuantizeUnsupportedError);
+      expect(() => ggmlQuantize(t, x, 2, 256, w)).toThrow(GgmlType[t]);
+    }
+  });
+
+  it('without weights the K-quants take the _ref path; Q8_0 ignores weights', () => {
+    expect(ggmlQuantize(GgmlType.Q4_K, x, 2, 256, null)).toEqual(quantizeKQuant(GgmlType.Q4_K, x, 256));
+    const w = new Float32Array(256).map((_, i) => 1 + (i % 7));
+    expect(ggmlQuantize(GgmlType.Q8_0, x, 2, 256, w)).toEqual(ggmlQuantize(GgmlType.Q8_0, x, 2, 256, null));
+  });
+
+  it('checks shapes', () => {
+    expect(() => ggmlQuantize(GgmlType.Q4_K, x, 3, 256, null)).toThrow(RangeError);
+    expect(() => ggmlQuantize(GgmlType.Q4_K, x, 4, 128, null)).toThrow(RangeError);
+    expect(() => ggmlQuantize(GgmlType.Q4_0, x, 2, 256, new Float32Array(10))).toThrow(RangeError);
+  });
+});
