@@ -7,13 +7,14 @@
 import { describe, expect, it } from 'vitest';
 import { fileSource } from '../../src/io/source.node.ts';
 import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
-import { GgmlType, ggmlTypeInfo } from '../../src/quant/formats.ts';
+import { BLOCK_FORMATS, GgmlType, ggmlTypeInfo, isSupportedType } from '../../src/quant/formats.ts';
 import {
   GRID_IQUANTS,
   ImatrixRequiredError,
   QuantizeUnsupportedError,
   ggmlQuantize,
 } from '../../src/quant/quantize/ggml_quantize.ts';
+import { f32ToUe4m3, quantizeMXFP4, ue4m3ToF32Half } from '../../src/quant/quantize/iq_table_quant.ts';
 import { quantizeKQuant } from '../../src/quant/quantize/kquants.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
@@ -146,6 +147,32 @@ describe.skipIf(!SOURCE || !IMATRIX)('importance-weighted quantizers byte-identi
     }
   });
 
+  it('IQ4_NL on real weights with 64-wide rows: stories260K-iq4_nl.gguf', async () => {
+    const src = fixture('models/stories260K.gguf');
+    const im = fixture('models/stories260K-quantized/stories260K.imatrix.gguf');
+    const qp = fixture('models/stories260K-quantized/stories260K-iq4_nl.gguf');
+    if (!src || !im || !qp) return;
+    const [f32, imat, qf] = await Promise.all([src, im, qp].map(async (p) => readGguf(await fileSource(p))));
+    try {
+      let n = 0;
+      const diffs: string[] = [];
+      for (const t of qf.tensors) {
+        if (t.type !== GgmlType.IQ4_NL) continue;
+        const x = await readTensorF32(f32, findTensor(f32, t.name)!);
+        const w = await imatrixWeights(imat, t.name);
+        const ours = ggmlQuantize(GgmlType.IQ4_NL, x, Number(t.ne[1]), Number(t.ne[0]), w);
+        const theirs = await readTensorBytes(qf, t);
+        n++;
+        if (!Buffer.from(ours).equals(Buffer.from(theirs))) diffs.push(t.name);
+      }
+      console.log(`stories260K IQ4_NL: ${n - diffs.length}/${n} identical`);
+      expect(n).toBeGreaterThan(0);
+      expect(diffs).toEqual([]);
+    } finally {
+      for (const f of [f32, imat, qf]) await f.source.close?.();
+    }
+  });
+
   it('summary', () => {
     if (results.size === 0) return;
     const lines = ['type    identical  s/Mweight'];
@@ -182,5 +209,57 @@ describe('ggmlQuantize dispatch', () => {
     expect(() => ggmlQuantize(GgmlType.Q4_K, x, 3, 256, null)).toThrow(RangeError);
     expect(() => ggmlQuantize(GgmlType.Q4_K, x, 4, 128, null)).toThrow(RangeError);
     expect(() => ggmlQuantize(GgmlType.Q4_0, x, 2, 256, new Float32Array(10))).toThrow(RangeError);
+  });
+});
+
+describe('quantizers on hand-made inputs', () => {
+  it('all-zero rows, with and without weights (zero weights too): right size, and zeros where sub4 can decode', () => {
+    const x = new Float32Array(512);
+    for (const [type] of CASES) {
+      const info = ggmlTypeInfo(type)!;
+      for (const w of [null, new Float32Array(256).fill(1), new Float32Array(256)]) {
+        const q = ggmlQuantize(type, x, 2, 256, w);
+        expect(q.length, GgmlType[type]).toBe((512 / info.blockSize) * info.bytesPerBlock);
+        if (isSupportedType(type)) {
+          const y = new Float32Array(512).fill(1);
+          BLOCK_FORMATS[type].dequantize(q, y, 512 / info.blockSize);
+          expect(y.every((v) => v === 0), `${GgmlType[type]} decodes to zero`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('UE4M3 scales (ggml_fp32_to_ue4m3 / ggml_ue4m3_to_fp32)', () => {
+    expect(f32ToUe4m3(0)).toBe(0);
+    expect(f32ToUe4m3(-1)).toBe(0);
+    expect(f32ToUe4m3(NaN)).toBe(0);
+    expect(f32ToUe4m3(1)).toBe(0x38); // exponent 7, mantissa 0
+    expect(f32ToUe4m3(1.0625)).toBe(0x39); // mantissa rounded up by its 4th bit
+    expect(f32ToUe4m3(1.96875)).toBe(0x40); // mantissa carry bumps the exponent
+    expect(f32ToUe4m3(1000)).toBe(0x7e); // saturates
+    expect(f32ToUe4m3(2 ** -7)).toBe(4); // subnormal: round(x·512)
+    expect(f32ToUe4m3(2 ** -12)).toBe(0);
+    expect(ue4m3ToF32Half(0x38)).toBe(0.5);
+    expect(ue4m3ToF32Half(0x7f)).toBe(0);
+    expect(ue4m3ToF32Half(4)).toBe(4 * 2 ** -10);
+  });
+
+  it('MXFP4: E8M0 exponent floor(log2 amax) − 2 + 127 and nearest doubled-E2M1 codes', () => {
+    const x = new Float32Array(32);
+    x[0] = 4; // amax 4: e = 127, d = 0.5, 4 = kvalues[6]·d
+    x[1] = -1.5; // −3·0.5: kvalues[11]
+    x[16] = 0.3; // nearest 0.5 (index 1) vs 0 (index 0): |0.2| < |0.3|
+    const q = quantizeMXFP4(x);
+    expect(q[0]).toBe(127);
+    expect(q[1] & 0xf).toBe(6);
+    expect(q[1] >> 4).toBe(1);
+    expect(q[2] & 0xf).toBe(11);
+  });
+
+  it('F32, F16 and BF16 are plain conversions', () => {
+    const x = Float32Array.of(1, -2, 0.5, 65504);
+    expect(new Float32Array(ggmlQuantize(GgmlType.F32, x, 1, 4, null).buffer)).toEqual(x);
+    expect(Array.from(ggmlQuantize(GgmlType.F16, x, 1, 4, null))).toEqual([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0xff, 0x7b]);
+    expect(Array.from(ggmlQuantize(GgmlType.BF16, x, 2, 2, null).subarray(0, 4))).toEqual([0x80, 0x3f, 0x00, 0xc0]);
   });
 });
