@@ -35,6 +35,11 @@ import { gegluForward } from '../gpu/kernels/geglu.ts';
 import { viewAs } from './view.ts';
 import type { ModelWeights } from './weights.ts';
 
+const QKV: readonly LinearRole[] = ['q', 'k', 'v'];
+const O: readonly LinearRole[] = ['o'];
+const GATE_UP: readonly LinearRole[] = ['gate', 'up'];
+const DOWN: readonly LinearRole[] = ['down'];
+
 /** The activation buffers of one (B, T, save) plan. */
 export class Activations {
   private readonly slots: GpuTensor[] = [];
@@ -82,6 +87,14 @@ export class Activations {
   }
 }
 
+/**
+ * Sees each distinct input x [B·T, I] of a layer's linear projections while the
+ * forward records: xn1 (q, k, v), attn (o), xn2 (gate, up), h (down). Work it
+ * records into rec.encoder runs before x's buffer is reused (importance
+ * matrices, src/model/imatrix.ts). Absent: the forward records nothing extra.
+ */
+export type LinearInputObserver = (rec: Recorder, layer: number, roles: readonly LinearRole[], x: GpuTensor<'f32'>) => void;
+
 /** LoRA adapters of one layer, by linear role. */
 export type LayerLora = Partial<Record<LinearRole, GpuLora>>;
 
@@ -92,6 +105,8 @@ export interface RunOptions {
   cache?: KvCache;
   /** LoRA adapters per layer (index = layer). */
   lora?: readonly LayerLora[];
+  /** Called with every distinct linear input (see LinearInputObserver). */
+  observe?: LinearInputObserver;
 }
 
 export interface LayerOptions {
@@ -101,6 +116,7 @@ export interface LayerOptions {
   lora?: LayerLora;
   /** Stop after the SwiGLU product h: recomputation for the backward needs nothing later. */
   upToH?: boolean;
+  observe?: LinearInputObserver;
 }
 
 /** A loaded model ready to run forwards. Weights are borrowed: the caller destroys them. */
@@ -148,7 +164,7 @@ export class LlamaModel {
     const rec = new Recorder(ctx);
     embeddingForward(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), { encoder: rec.encoder, scale: c.embedScale });
     for (let l = 0; l < c.numLayers; l++) {
-      this.layer(acts, l, rec, { cache, start, lora: opts.lora?.[l] });
+      this.layer(acts, l, rec, { cache, start, lora: opts.lora?.[l], observe: opts.observe });
       rec.flush(); // one submit per layer
     }
     rmsnormForward(ctx, acts.get('hidden'), acts.get('rstd_f'), acts.get('x_out'), this.weights.finalNorm, c.rmsNormEps, { encoder: rec.encoder });
@@ -170,6 +186,7 @@ export class LlamaModel {
     const x = acts.residual(l, c.numLayers);
     const enc = { encoder: rec.encoder };
     rmsnormForward(ctx, a('xn1'), a('rstd1'), x, lw.attnNorm, eps, enc);
+    o.observe?.(rec, l, QKV, a('xn1'));
     const qkNorm = c.qkNorm === true;
     linearForward(ctx, rec, a(qkNorm ? 'q_raw' : 'q'), a('xn1'), lw.q, lora.q);
     linearForward(ctx, rec, a(qkNorm ? 'k_raw' : 'k'), a('xn1'), lw.k, lora.k);
@@ -193,16 +210,19 @@ export class LlamaModel {
       const v4 = viewAs(a('v'), [B, T, K, D]);
       attentionForward(ctx, o4, a('lse'), q4, k4, v4, { window, encoder: rec.encoder });
     }
+    o.observe?.(rec, l, O, a('attn'));
     linearForward(ctx, rec, a('attn_out'), a('attn'), lw.o, lora.o);
     const sandwich = c.sandwichNorms === true;
     if (sandwich) rmsnormForward(ctx, a('attn_post'), a('rstd_pa'), a('attn_out'), lw.attnPostNorm!, eps, enc);
     add(ctx, a('x_mid'), x, a(sandwich ? 'attn_post' : 'attn_out'), enc);
     rmsnormForward(ctx, a('xn2'), a('rstd2'), a('x_mid'), lw.mlpNorm, eps, enc);
+    o.observe?.(rec, l, GATE_UP, a('xn2'));
     linearForward(ctx, rec, a('gate'), a('xn2'), lw.gate, lora.gate);
     linearForward(ctx, rec, a('up'), a('xn2'), lw.up, lora.up);
     (c.mlpActivation === 'gelu_tanh' ? gegluForward : swigluForward)(ctx, a('h'), a('gate'), a('up'), enc);
     // Recomputation stops here, unless the MLP output norm's backward needs mlp_out and its rstd.
     if (o.upToH && !sandwich) return;
+    o.observe?.(rec, l, DOWN, a('h'));
     linearForward(ctx, rec, a('mlp_out'), a('h'), lw.down, lora.down);
     if (sandwich) rmsnormForward(ctx, a('mlp_post'), a('rstd_pf'), a('mlp_out'), lw.mlpPostNorm!, eps, enc);
     if (o.upToH) return;
