@@ -6,12 +6,13 @@ import { gpuCommand } from './gpu.ts';
 import { inspectCommand } from './inspect.ts';
 import { convertCommand } from './convert.ts';
 import { evalCommand } from './eval.ts';
+import { imatrixCommand } from './imatrix.ts';
 import { generateCommand } from './generate.ts';
 import { tuneCommand } from './tune.ts';
 import { exportCommand } from './export.ts';
 import { resolveHubArgs } from './hub_path.ts';
 
-const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, generateCommand, tuneCommand, exportCommand];
+const COMMANDS: Command[] = [gpuCommand, inspectCommand, convertCommand, evalCommand, imatrixCommand, generateCommand, tuneCommand, exportCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
