@@ -3,9 +3,8 @@
 // reader has llama.cpp's keys, one entry per blk.* 2-D weight of the model with
 // counts = 4·64 and n_cols = the weight's input width, and every in_sum2 equals
 // Σx² recomputed in f64 from sub4's own forward activations (each linear input
-// copied out of the forward and summed on the CPU) within 1e-4 relative; layer
-// 0's q/k/v input is also recomputed wholly on the CPU (f64 embedding and
-// RMSNorm references). The chunks follow llama.cpp's rule, rebuilt here from
+// copied out of the forward and summed on the CPU) and Σx² from an independent
+// f64 CPU forward composed from the reference kernels, both within 1e-4 relative. The chunks follow llama.cpp's rule, rebuilt here from
 // the tokenizer directly. Errors: short text, small --ctx, missing --out.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,14 +21,72 @@ import { openWithTokenizer, toGpu } from '../../src/cli/model_gpu.ts';
 import { imatrixChunks } from '../../src/cli/imatrix.ts';
 import { linearGgufNames } from '../../src/model/imatrix.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
+import { hfToGguf } from '../../src/arch/names.ts';
 import { sumsqColumnsRef } from '../../src/ref/sumsq.ts';
 import { embeddingForwardRef } from '../../src/ref/embedding.ts';
 import { rmsnormForwardRef } from '../../src/ref/rmsnorm.ts';
-import type { LinearRole } from '../../src/arch/params.ts';
+import { normName, type LinearRole } from '../../src/arch/params.ts';
+import type { LlamaConfig } from '../../src/arch/config.ts';
+import { ropeInvFreq } from '../../src/arch/rope_freq.ts';
+import { layerWindow } from '../../src/arch/layers.ts';
+import { ropeForwardRef } from '../../src/ref/rope.ts';
+import { attentionForwardRef } from '../../src/ref/attention.ts';
+import { swigluForwardRef } from '../../src/ref/swiglu.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
 const fail = (args: string[]) => run('node', [BIN, ...args], { timeout: 120_000 }).then(() => ({ code: 0, stderr: '' }), (e) => e as { code: number; stderr: string });
+
+/**
+ * Σx² of every linear input of a plain Llama (stories260K: no biases, no q/k
+ * norms, SwiGLU) over windows of T tokens, through an f64 CPU forward composed
+ * from the reference kernels (the composition of src/ref/llama.ts, which does
+ * not expose layer inputs), by HF weight name.
+ */
+async function cpuSumsq(c: LlamaConfig, weight: (n: string) => Promise<Float32Array>, windows: number[][], T: number): Promise<Map<string, Float64Array>> {
+  const C = c.hiddenSize, F = c.intermediateSize, H = c.numHeads, K = c.numKvHeads, D = c.headDim;
+  const w = new Map<string, Float32Array>();
+  const need = async (n: string) => w.get(n) ?? (w.set(n, await weight(n)), w.get(n)!);
+  const lin = (x: ArrayLike<number>, W: Float32Array, I: number, O: number) => {
+    const y = new Float64Array(T * O);
+    for (let t = 0; t < T; t++)
+      for (let o = 0; o < O; o++) {
+        let acc = 0;
+        for (let i = 0; i < I; i++) acc += x[t * I + i] * W[o * I + i];
+        y[t * O + o] = acc;
+      }
+    return y;
+  };
+  const inv = ropeInvFreq(D, c.ropeTheta, c.ropeScaling);
+  const pos = Array.from({ length: T }, (_, i) => i);
+  const sums = new Map<string, Float64Array>();
+  const add = (names: string[], x: Float64Array, I: number) => {
+    for (const n of names) sums.set(n, sumsqColumnsRef(x, I, sums.get(n)));
+  };
+  for (const ids of windows) {
+    let x = embeddingForwardRef(await need('model.embed_tokens.weight'), C, ids);
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const W = (n: string) => need(`${p}${n}.weight`);
+      const xn1 = rmsnormForwardRef(x, await need(`${p}input_layernorm.weight`), c.rmsNormEps).y;
+      add(['q_proj', 'k_proj', 'v_proj'].map((r) => `${p}self_attn.${r}.weight`), xn1, C);
+      const q = ropeForwardRef(lin(xn1, await W('self_attn.q_proj'), C, H * D), pos, inv);
+      const k = ropeForwardRef(lin(xn1, await W('self_attn.k_proj'), C, K * D), pos, inv);
+      const v = lin(xn1, await W('self_attn.v_proj'), C, K * D);
+      const { o } = attentionForwardRef(q, k, v, { B: 1, T, H, K, D, window: layerWindow(c, l) });
+      add([`${p}self_attn.o_proj.weight`], o, H * D);
+      const ao = lin(o, await W('self_attn.o_proj'), H * D, C);
+      const xMid = x.map((v, i) => v + ao[i]);
+      const xn2 = rmsnormForwardRef(xMid, await need(`${p}${normName(c, 'mlp_norm')}`), c.rmsNormEps).y;
+      add([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], xn2, C);
+      const h = swigluForwardRef(lin(xn2, await W('mlp.gate_proj'), C, F), lin(xn2, await W('mlp.up_proj'), C, F));
+      add([`${p}mlp.down_proj.weight`], h, F);
+      const mo = lin(h, await W('mlp.down_proj'), F, C);
+      x = xMid.map((v, i) => v + mo[i]);
+    }
+  }
+  return sums;
+}
 
 function maxRel(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let m = 0;
@@ -38,7 +95,7 @@ function maxRel(got: ArrayLike<number>, want: ArrayLike<number>): number {
 }
 
 describe('sub4 imatrix', () => {
-  it('stories260K, ctx 64 × 4 chunks: every blk weight, counts 256, Σx² equal to a recomputation from the forward', { timeout: 120_000 }, async () => {
+  it("stories260K, ctx 64 × 4 chunks: every blk weight, counts 256, Σx² equal to the forward's own inputs and to an f64 CPU forward", { timeout: 120_000 }, async () => {
     const model = fixture('models/stories260K.gguf');
     const data = fixture('data/tinyshakespeare/input.txt');
     if (!model || !data || !gpuReady()) return;
@@ -108,15 +165,19 @@ describe('sub4 imatrix', () => {
         worst = Math.max(worst, r);
         expect(r, name).toBeLessThanOrEqual(1e-4);
       }
-      // Layer 0's q/k/v input wholly on the CPU: rmsnorm(embed(ids)).
+      // Every entry against a wholly independent f64 CPU forward of the same chunks.
       const c = s.model.config;
-      const embed = await m.file.tensors.get('model.embed_tokens.weight')!.readF32();
-      const norm = await m.file.tensors.get('model.layers.0.input_layernorm.weight')!.readF32();
-      let want0: Float64Array | undefined;
-      for (const ids of chunks) want0 = sumsqColumnsRef(rmsnormForwardRef(embeddingForwardRef(embed, c.hiddenSize, ids), norm, c.rmsNormEps).y, c.hiddenSize, want0);
-      const r0 = maxRel(im.entries.get('blk.0.attn_q.weight')!.inSum2, want0!);
-      console.log(`sub4 imatrix: max rel error vs forward activations ${worst.toExponential(2)}; layer 0 q/k/v vs the f64 CPU path ${r0.toExponential(2)}`);
-      expect(r0).toBeLessThanOrEqual(1e-4);
+      expect([c.qkvBias, c.oBias, c.mlpBias, c.qkNorm ?? false, c.sandwichNorms ?? false, c.mlpActivation ?? 'silu']).toEqual([false, false, false, false, false, 'silu']);
+      const cpu = await cpuSumsq(c, (n) => m.file.tensors.get(n)!.readF32(), chunks, 64);
+      expect(cpu.size).toBe(35);
+      let worstCpu = 0;
+      for (const [hf, want] of cpu) {
+        const name = hfToGguf(hf, c.architecture)!;
+        const r = maxRel(im.entries.get(name)!.inSum2, want);
+        worstCpu = Math.max(worstCpu, r);
+        expect(r, name).toBeLessThanOrEqual(1e-4);
+      }
+      console.log(`sub4 imatrix: max rel error vs the forward's own activations ${worst.toExponential(2)}; vs an f64 CPU forward ${worstCpu.toExponential(2)}`);
       for (const n of ['blk.0.attn_k.weight', 'blk.0.attn_v.weight']) expect(im.entries.get(n)!.inSum2).toEqual(im.entries.get('blk.0.attn_q.weight')!.inSum2);
     } finally {
       await s.close();
