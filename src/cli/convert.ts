@@ -1,40 +1,66 @@
-// `sub4 convert <model> --type T --out file.gguf`: write a GGUF llama.cpp loads.
+// `sub4 convert <model> --type T [--pure] [--imatrix F] --out file.gguf`: write a
+// GGUF llama.cpp loads, with llama-quantize's per-tensor type choice for a file
+// type (src/export/convert/ftype_mix.ts) or one ggml type everywhere (--pure).
 import type { Command } from './args.ts';
 import { UsageError } from './args.ts';
 import { openModelPath } from '../io/model.node.ts';
 import { convertToGguf } from '../export/convert/convert.ts';
-import { CONVERT_TYPES, isConvertType } from '../export/convert/type_policy.ts';
+import { FILE_TYPE_NAMES, PURE_TYPE_NAMES, isFileTypeName, resolveTypeChoice } from '../export/convert/ftype_mix.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { GgmlType } from '../quant/formats.ts';
+import { loadImportance } from './convert_imatrix.ts';
+
+const PURE_ONLY = PURE_TYPE_NAMES.filter((t) => !isFileTypeName(t));
 
 export const convertCommand: Command = {
   name: 'convert',
-  summary: 'write a GGUF (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) from a Hugging Face folder or another GGUF',
-  usage: `usage: sub4 convert <file.gguf | hf-folder> --type ${CONVERT_TYPES.join('|')} --out <file.gguf> [--name NAME] [--json]`,
-  options: { type: { type: 'string' }, out: { type: 'string', short: 'o' }, name: { type: 'string' }, json: { type: 'boolean' } },
+  summary: 'write a GGUF of any llama-quantize file type (Q4_K_M, IQ2_M, Q8_0, …) or one ggml type, from a Hugging Face folder or another GGUF',
+  usage: [
+    'usage: sub4 convert <file.gguf | hf-folder> --type T --out <file.gguf> [--pure] [--imatrix <imatrix.gguf>] [--name NAME] [--json]',
+    '',
+    `  --type      a llama-quantize file type: ${FILE_TYPE_NAMES.join('|')}`,
+    `              or a ggml type, one for every quantizable tensor (as with --pure): ${PURE_ONLY.join('|')}`,
+    `  --pure      no per-tensor mix: every quantizable tensor gets the ggml type T (${PURE_TYPE_NAMES.join('|')}),`,
+    '              except where its rows do not fit the block (llama-quantize --pure)',
+    '  --imatrix   importance matrix (llama.cpp imatrix GGUF); required for IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, Q2_K_S tensors',
+  ].join('\n'),
+  options: {
+    type: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    pure: { type: 'boolean' },
+    imatrix: { type: 'string' },
+    name: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run(values, positionals) {
     const type = String(values.type ?? '');
-    if (positionals.length !== 1 || !values.out || !isConvertType(type)) throw new UsageError(this.usage);
+    const pure = !!values.pure;
+    if (positionals.length !== 1 || !values.out || !resolveTypeChoice(type, pure)) throw new UsageError(this.usage);
+    const importance = values.imatrix ? await loadImportance(String(values.imatrix)) : undefined;
     const model = await openModelPath(positionals[0]);
-    const sink = await fileSink(String(values.out));
     try {
-      const res = await convertToGguf(model, sink, {
-        type,
-        name: values.name as string | undefined,
-        onTensor: (i, n, name, t) => {
-          if (!values.json) process.stderr.write(`\r[${i + 1}/${n}] ${name} → ${GgmlType[t]}`.padEnd(60));
-        },
-      });
-      await sink.commit();
-      if (!values.json) process.stderr.write('\n');
-      const counts: Record<string, number> = {};
-      for (const t of res.tensors) counts[t.type] = (counts[t.type] ?? 0) + 1;
-      if (values.json) console.log(JSON.stringify({ out: values.out, bytes: res.bytes, tensorTypes: counts }));
-      else console.log(`wrote ${values.out}: ${res.bytes.toLocaleString('en-US')} bytes, ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}`);
-      return 0;
-    } catch (e) {
-      await sink.abort();
-      throw e;
+      const sink = await fileSink(String(values.out));
+      try {
+        const res = await convertToGguf(model, sink, {
+          type,
+          pure,
+          importance,
+          name: values.name as string | undefined,
+          onTensor: (i, n, name, t) => {
+            if (!values.json) process.stderr.write(`\r[${i + 1}/${n}] ${name} → ${GgmlType[t]}`.padEnd(60));
+          },
+        });
+        await sink.commit();
+        if (!values.json) process.stderr.write('\n');
+        const counts: Record<string, number> = {};
+        for (const t of res.tensors) counts[t.type] = (counts[t.type] ?? 0) + 1;
+        if (values.json) console.log(JSON.stringify({ out: values.out, bytes: res.bytes, tensorTypes: counts, tensors: res.tensors }));
+        else console.log(`wrote ${values.out}: ${res.bytes.toLocaleString('en-US')} bytes, ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}`);
+        return 0;
+      } catch (e) {
+        await sink.abort();
+        throw e;
+      }
     } finally {
       await model.close();
     }

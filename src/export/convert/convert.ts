@@ -10,12 +10,41 @@ import { GgufValueType as T, type GgufKv } from '../../io/gguf/types.ts';
 import { writeGguf, type ByteSink, type GgufTensorSpec } from '../../io/gguf/writer.ts';
 import type { LoadedModel, ModelTensor } from '../../io/loaded_model.ts';
 import { configKv } from './config_kv.ts';
-import { encodeTensor } from './encode_tensor.ts';
+import { Sub4Error } from '../../base/errors.ts';
+import { GRID_IQUANTS, GRID_IQUANT_QUANTIZERS, QuantizeUnsupportedError, quantizeRequiresImatrix } from '../../quant/quantize/ggml_quantize.ts';
+import { quantizeTensor } from './encode_tensor.ts';
+import { LLAMA_FTYPE, planTensorTypes, resolveTypeChoice, tensorRequiresImatrix, type TypeChoice } from './ftype_mix.ts';
 import { tokenizerKv } from './tokenizer_kv.ts';
-import { FILE_TYPE, tensorTypeFor, type ConvertType } from './type_policy.ts';
+
+/** A tensor's target type needs an importance matrix and none was given for it (llama-quantize refuses too). */
+export class ImatrixNeededError extends Sub4Error {
+  constructor(
+    readonly tensor: string,
+    readonly type: string,
+    readonly hadImatrix: boolean,
+  ) {
+    super(
+      hadImatrix
+        ? `${tensor} is to be quantized to ${type}, which needs an importance matrix, and the file given to --imatrix has no entry for it`
+        : `${tensor} is to be quantized to ${type}, which needs an importance matrix: pass one with --imatrix <file>`,
+    );
+  }
+}
+
+/** The importance matrix does not fit a tensor (llama-quantize: "imatrix size … is different from tensor size"). */
+export class ImatrixSizeError extends Sub4Error {
+  constructor(tensor: string, got: number, want: number) {
+    super(`importance matrix for ${tensor} has ${got} values, the tensor needs ${want} (columns × experts)`);
+  }
+}
 
 export interface ConvertOptions {
-  type: ConvertType;
+  /** A llama-quantize file type (Q4_K_M, IQ2_M, Q8_0, …) or, with `pure` or when the name is only a ggml type (Q4_K, …), one ggml type for every quantizable tensor. */
+  type: string;
+  /** llama-quantize --pure: no per-tensor mix, only the shape fallback. */
+  pure?: boolean;
+  /** Per-column importance weights (imatrix in_sum2/counts) of a tensor by GGUF name, or null when there are none for it. */
+  importance?: (ggufName: string, cols: number) => Float32Array | null;
   /** general.name for a HF input (default: the folder name). */
   name?: string;
   onTensor?(index: number, total: number, name: string, type: GgmlType): void;
@@ -32,10 +61,17 @@ export interface ConvertResult {
 
 const QUANT_VERSION = 2; // GGML_QNT_VERSION
 
-async function metadata(model: LoadedModel, opts: ConvertOptions): Promise<[string, GgufKv][]> {
-  const ft: [string, GgufKv] = ['general.file_type', { type: T.UINT32, value: FILE_TYPE[opts.type] }];
+/** The type choice for `type` / `pure`, or a RangeError naming the type. */
+export function convertTypeChoice(type: string, pure = false): TypeChoice {
+  const c = resolveTypeChoice(type, pure);
+  if (!c) throw new RangeError(`sub4 convert: unknown type ${JSON.stringify(type)}`);
+  return c;
+}
+
+async function metadata(model: LoadedModel, opts: ConvertOptions, choice: TypeChoice): Promise<[string, GgufKv][]> {
+  const ft: [string, GgufKv] = ['general.file_type', { type: T.UINT32, value: LLAMA_FTYPE[choice.ftype] }];
   const qv: [string, GgufKv] = ['general.quantization_version', { type: T.UINT32, value: QUANT_VERSION }];
-  const quantized = opts.type !== 'F32' && opts.type !== 'F16';
+  const quantized = choice.ftype !== 'F32' && choice.ftype !== 'F16' && choice.ftype !== 'BF16';
   if (model.gguf) {
     const kv = [...model.gguf.kv].filter(([k]) => k !== 'general.quantization_version' && k !== 'general.file_type');
     // llama.cpp writes general.quantization_version right after general.name-like keys; order does not affect loading.
@@ -58,21 +94,58 @@ export function mergeKv(kv: [string, GgufKv][], extra: readonly [string, GgufKv]
   return out;
 }
 
+const FLOAT_TYPES = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
+
 export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: ConvertOptions): Promise<ConvertResult> {
-  const kv = mergeKv(await metadata(model, opts), opts.extraKv);
+  const choice = convertTypeChoice(opts.type, opts.pure);
   const c = model.config;
   // llama-quantize's order: tensors outside blocks first, then block by block, each group by name.
   const layer = (n: string) => Number(/^blk\.(\d+)\./.exec(n)?.[1] ?? -1);
   const list = [...model.tensors.values()]
     .filter((t) => t.ggufName !== null)
     .sort((a, b) => layer(a.ggufName!) - layer(b.ggufName!) || (a.ggufName! < b.ggufName! ? -1 : a.ggufName! > b.ggufName! ? 1 : 0));
-  const hasOutput = list.some((t) => t.ggufName === 'output.weight');
   const permute = ggufQkInterleaved(c.architecture);
-  const specs: (GgufTensorSpec & { src: (typeof list)[number]; o: ReturnType<NonNullable<ConvertOptions['override']>> })[] = list.map((t) => {
-    const ne = [...t.shape].reverse();
+  const nes = list.map((t) => [...t.shape].reverse());
+  // llama-quantize's choice (llama_tensor_get_type for each tensor, in this order); null: not quantizable.
+  const planned = planTensorTypes(
+    list.map((t, i) => ({ name: t.ggufName!, ne: nes[i] })),
+    choice,
+    { arch: c.architecture, nLayer: c.numLayers, nHead: c.numHeads, nHeadKv: c.numKvHeads },
+    { hasImatrix: !!opts.importance },
+  );
+  const specs: (GgufTensorSpec & { src: (typeof list)[number]; o: ReturnType<NonNullable<ConvertOptions['override']>>; weights: Float32Array | null })[] = list.map((t, i) => {
+    const ne = nes[i];
     const o = opts.override?.(t) ?? null;
-    return { name: t.ggufName!, ne, type: o?.type ?? tensorTypeFor(opts.type, t.ggufName!, ne, hasOutput), src: t, o };
+    let type = planned[i];
+    if (type === null) {
+      // Not quantizable (norms, 1-D tensors, …): llama-quantize copies the stored type; vectors are F32
+      // as llama.cpp's converter writes them, and a float-type file keeps its type for 2-D ones.
+      const oneD = ne.slice(1).every((d) => d === 1) || t.ggufName!.endsWith('_norm.weight');
+      type = oneD ? GgmlType.F32 : FLOAT_TYPES.has(choice.defaultType) ? choice.defaultType : (t.ggmlType ?? GgmlType.F32);
+    }
+    return { name: t.ggufName!, ne, type: o?.type ?? type, src: t, o, weights: null };
   });
+  // Importance weights, and the refusal of a tensor that needs them and has none — all before anything is written
+  // (llama-quantize: the imatrix lookup by name and size check of its main loop, tensor_requires_imatrix).
+  for (const s of specs) {
+    if (s.o || FLOAT_TYPES.has(s.type)) continue;
+    const cols = s.ne[0];
+    const experts = s.ne.slice(2).reduce((a, b) => a * b, 1);
+    let w = opts.importance?.(s.name, cols) ?? null;
+    if (w && w.length !== cols && w.length !== cols * experts) {
+      // llama.cpp ignores a wrong-sized entry for token_embd and aborts for anything else.
+      if (!/^(per_layer_)?token_embd\.weight$/.test(s.name)) throw new ImatrixSizeError(s.name, w.length, cols * experts);
+      w = null;
+    }
+    s.weights = w;
+    if (!w && (tensorRequiresImatrix(s.name, s.type, choice.ftype) || quantizeRequiresImatrix(s.type)))
+      throw new ImatrixNeededError(s.name, GgmlType[s.type], !!opts.importance);
+  }
+  // A grid i-quant whose quantizer is not registered yet fails here, not halfway through the file.
+  for (const s of specs)
+    if (!s.o && GRID_IQUANTS.includes(s.type) && !GRID_IQUANT_QUANTIZERS[s.type] && !(model.format === 'gguf' && s.src.ggmlType === s.type))
+      throw new QuantizeUnsupportedError(s.type, `needed for ${s.name}; the grid i-quant quantizers (quantize_iq1_s … quantize_iq3_s) are not ported yet`);
+  const kv = mergeKv(await metadata(model, opts, choice), opts.extraKv);
   const bytes = await writeGguf(
     sink,
     kv,
@@ -86,7 +159,7 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
       let x = await t.readF32();
       const kind = qkKind(t.name);
       if (permute && kind && t.shape.length === 2) x = permuteQK(x, t.shape[0], t.shape[1], kind === 'q' ? c.numHeads : c.numKvHeads);
-      return encodeTensor(spec.type, x);
+      return quantizeTensor(spec.type, x, spec.ne, specs[i].weights);
     },
     opts.name ?? model.name,
   );
