@@ -129,9 +129,13 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
   // (llama-quantize: the imatrix lookup by name and size check of its main loop, tensor_requires_imatrix).
   for (const s of specs) {
     if (s.o || FLOAT_TYPES.has(s.type)) continue;
+    // Copied as stored (same type): llama-quantize then reads no imatrix entry, but with no imatrix at all
+    // its preliminary loop still refuses a type that needs one.
+    const copied = model.format === 'gguf' && s.src.ggmlType === s.type;
+    if (copied && opts.importance) continue;
     const cols = s.ne[0];
     const experts = s.ne.slice(2).reduce((a, b) => a * b, 1);
-    let w = opts.importance?.(s.name, cols) ?? null;
+    let w = copied ? null : (opts.importance?.(s.name, cols) ?? null);
     if (w && w.length !== cols && w.length !== cols * experts) {
       // llama.cpp ignores a wrong-sized entry for token_embd and aborts for anything else.
       if (!/^(per_layer_)?token_embd\.weight$/.test(s.name)) throw new ImatrixSizeError(s.name, w.length, cols * experts);
