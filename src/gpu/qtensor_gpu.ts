@@ -33,10 +33,31 @@ export interface CodePart {
   codes: GpuTensor<'u32'>;
 }
 
+/**
+ * What a codebook tensor (src/quant/vq/vqtensor.ts, uploaded by src/gpu/vq_gpu.ts)
+ * adds: with it, the codes are VqTensor rows (index words, then sign words) and
+ * `bits` is meaningless; qlinear.ts hands such tensors to kernels/vqlinear.ts.
+ */
+export interface GpuVq {
+  /** f32 [size·dim]: entry e, element j at e·dim + j. Shared across tensors for fixed codebooks. */
+  table: GpuTensor<'f32'>;
+  dim: 1 | 2 | 4 | 8;
+  indexBits: 2 | 4 | 8 | 16;
+  signed: boolean;
+  /** u32 words per row (index words, then sign words), and the index words alone. */
+  wordsPerRow: number;
+  indexWords: number;
+  /** max |table value|, for the f16 forward's per-group range. */
+  tableMax: number;
+}
+
 export interface GpuQTensor {
   rows: number;
   cols: number;
+  /** Code bits of a scalar tensor (a codebook tensor carries 8 here, unused: see `vq`). */
   bits: QBits;
+  /** Present for a codebook tensor. */
+  vq?: GpuVq;
   groupSize: number;
   codeParts: CodePart[];
   scale: GpuTensor<'f32'>;

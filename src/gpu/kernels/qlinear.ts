@@ -6,6 +6,8 @@
 // quantized kernels' epilogues. The LoRA factor gradients dA = s·(dY·B)ᵀ·X and
 // dB = s·dYᵀ·(X·Aᵀ) are plain strided matmuls (matmul_strided.wgsl, tn): no
 // dequantization is involved, so a dedicated kernel would add nothing.
+// A codebook tensor (GpuQTensor with `vq`, src/gpu/vq_gpu.ts) goes to the
+// kernels of vqlinear.ts from each entry point.
 import type { GpuContext } from '../device.ts';
 import { GpuTensor } from '../buffers.ts';
 import { afterSubmit, dispatch, submit, type KernelDef } from '../pipelines.ts';
@@ -15,6 +17,7 @@ import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
 import { foldedGrid } from './elementwise.ts';
 import { castF16 } from './cast.ts';
+import { vqDequantizeGpu, vqlinearBackward, vqlinearForward } from './vqlinear.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../../quant/qtensor.ts';
 
 /** One uniform layout shared by every qlinear kernel (fields unused by a kernel are ignored). */
@@ -130,6 +133,7 @@ export function qlinearForward(ctx: GpuContext, y: GpuTensor<'f32'>, x: GpuTenso
   if (lora && (lora.a.shape[1] !== I || lora.b.shape[0] !== O || lora.b.shape[1] !== R))
     throw new RangeError(`qlinearForward: LoRA A [${lora.a.shape}] / B [${lora.b.shape}] do not fit W [${O}, ${I}]`);
   if (T === 0) return;
+  if (w.vq) return vqlinearForward(ctx, y, x, w, lora, opts); // codebook tensor (kernels/vqlinear.ts)
   const sc = scope(ctx, opts.encoder);
   const enc = sc.enc;
   const xa = lora ? sc.temp([T, R], 'qlinear.xa') : sc.temp([1], 'qlinear.nolora');
@@ -226,6 +230,7 @@ export function qlinearBackward(
   if (!!grads.dscale !== !!grads.doffset) throw new RangeError('qlinearBackward: dscale and doffset are computed together');
   if ((grads.da || grads.db) && !lora) throw new RangeError('qlinearBackward: LoRA gradients asked for without LoRA factors');
   if (T === 0) return;
+  if (w.vq) return vqlinearBackward(ctx, dy, x, w, grads, lora, opts); // codebook tensor (kernels/vqlinear.ts)
   const beta = grads.accumulate ? 1 : 0;
   const R = lora ? lora.a.shape[0] : 0;
   const sc = scope(ctx, opts.encoder);
@@ -268,6 +273,7 @@ export function qlinearBackward(
 /** W [O, I] in f32 from a GpuQTensor. Tests and debugging only: no kernel needs a dequantized W. */
 export function dequantizeGpu(ctx: GpuContext, w: GpuQTensor, out: GpuTensor<'f32'>): void {
   if (out.shape[0] !== w.rows || out.shape[1] !== w.cols) throw new RangeError(`dequantizeGpu: out [${out.shape}] is not [${w.rows}, ${w.cols}]`);
+  if (w.vq) return vqDequantizeGpu(ctx, w, out); // codebook tensor (kernels/vqlinear.ts)
   const enc = ctx.device.createCommandEncoder();
   for (const part of w.codeParts)
     dispatch(ctx, kernel('dequantize', w.bits), {
