@@ -3,7 +3,7 @@
 // and inference kernels never materialize a dequantized weight.
 // Bindings: 0 uniform Params; 1 codes u32[OP*WPR] (VqTensor rows, src/gpu/vq_gpu.ts);
 //           2 scale f32[O*NG]; 3 offset f32[O*NG]; 4 W f32[O*I] (written);
-//           5 table f32[size*VD].
+//           5 table vec4<f32>[⌈size*VD/4⌉].
 // Threads:  one invocation per 4 consecutive columns of one row, id = o·⌈I/4⌉ + k/4
 //           over a folded 1-D grid.
 // Parts:    one dispatch per part of the codes, rows O0..O0+OP of W.
@@ -15,7 +15,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read> offset: array<f32>;
 @group(0) @binding(4) var<storage, read_write> W: array<f32>;
-@group(0) @binding(5) var<storage, read> table: array<f32>;
+@group(0) @binding(5) var<storage, read> table: array<vec4<f32>>;
 
 // #include vqcode
 

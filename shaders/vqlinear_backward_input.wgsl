@@ -5,7 +5,7 @@
 // Bindings: 0 uniform Params; 1 dY f32[T*O]; 2 codes u32[OP*WPR] (VqTensor rows,
 //           src/gpu/vq_gpu.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG]; 5 U f32[T*R]
 //           (dummy when R = 0); 6 A f32[R*I] (dummy); 7 dX f32[T*I] (written, or
-//           accumulated when beta = 1); 8 table f32[size*VD].
+//           accumulated when beta = 1); 8 table vec4<f32>[⌈size*VD/4⌉].
 // Threads:  as qlinear_backward_input: each invocation owns 8 tokens × 4
 //           consecutive columns k0..k0+3 (x → k/4, y → t/8) and walks down those
 //           columns of W, one decoded vec4 per row reused for 8 tokens.
@@ -24,7 +24,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(5) var<storage, read> U: array<f32>;
 @group(0) @binding(6) var<storage, read> A: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dX: array<f32>;
-@group(0) @binding(8) var<storage, read> table: array<f32>;
+@group(0) @binding(8) var<storage, read> table: array<vec4<f32>>;
 
 // #include vqcode
 

@@ -6,7 +6,7 @@
 // table get no gradient here. Requires I % 4 == 0.
 // Bindings: 0 uniform Params; 1 X f32[T*I]; 2 dY f32[T*O]; 3 codes u32[OP*WPR]
 //           (VqTensor rows, src/gpu/vq_gpu.ts); 4 dscale f32[O*NG]; 5 doffset
-//           f32[O*NG] (written, or accumulated when beta = 1); 6 table f32[size*VD].
+//           f32[O*NG] (written, or accumulated when beta = 1); 6 table vec4<f32>[⌈size*VD/4⌉].
 // Threads:  as qlinear_backward_quant: one invocation per (4 rows o0..o0+3,
 //           group g), id = (o0/4)·NG + g over a folded 1-D grid; it walks the
 //           group in quads of columns, forming C for 4 rows × 4 columns over all t
@@ -21,7 +21,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(3) var<storage, read> codes: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dscale: array<f32>;
 @group(0) @binding(5) var<storage, read_write> doffset: array<f32>;
-@group(0) @binding(6) var<storage, read> table: array<f32>;
+@group(0) @binding(6) var<storage, read> table: array<vec4<f32>>;
 
 // #include vqcode
 

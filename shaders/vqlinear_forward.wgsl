@@ -6,7 +6,7 @@
 //           rows, src/gpu/vq_gpu.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG];
 //           5 XA f32[T*R + T*NG]: X·Aᵀ (R = 0: none), then SX, Σx per token and
 //           group (vqlinear_group_sums.wgsl); 6 B f32[O*R] (dummy when R = 0);
-//           7 Y f32[T*O] (written); 8 table f32[size*VD].
+//           7 Y f32[T*O] (written); 8 table vec4<f32>[⌈size*VD/4⌉].
 //           SX rides in XA's buffer to stay within 8 storage buffers per stage
 //           (WebGPU's default limit), the table taking the ninth's place.
 // Threads:  as qlinear_forward: each invocation owns an 8(t) × 4(o) tile, x → o/4,
@@ -30,7 +30,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(5) var<storage, read> XA: array<f32>;
 @group(0) @binding(6) var<storage, read> B: array<f32>;
 @group(0) @binding(7) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(8) var<storage, read> table: array<f32>;
+@group(0) @binding(8) var<storage, read> table: array<vec4<f32>>;
 
 // #include vqcode
 // #include qlinear_store

@@ -6,7 +6,7 @@
 //           (X in f16, cast_f16.wgsl); 2 codes u32[OP*WPR] (VqTensor rows,
 //           src/gpu/vq_gpu.ts); 3 scale f32[O*NG]; 4 offset f32[O*NG]; 5 XA
 //           f32[T*R] (X·Aᵀ, dummy when R = 0); 6 B f32[O*R] (dummy); 7 Y f32[T*O]
-//           (written); 8 table f32[size*VD].
+//           (written); 8 table vec4<f32>[⌈size*VD/4⌉].
 // Threads:  as qlinear_forward_f16: 8(t) × 4(o) outputs per invocation, x → o/4,
 //           y → t/8; per step of 4 along I one vec4<f16> of W per row, 32 f16
 //           dot products, each added to an f32 sum.
@@ -28,7 +28,7 @@ struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u
 @group(0) @binding(5) var<storage, read> XA: array<f32>;
 @group(0) @binding(6) var<storage, read> B: array<f32>;
 @group(0) @binding(7) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(8) var<storage, read> table: array<f32>;
+@group(0) @binding(8) var<storage, read> table: array<vec4<f32>>;
 
 // #include vqcode
 // #include qlinear_store

@@ -39,7 +39,7 @@ export interface CodePart {
  * `bits` is meaningless; qlinear.ts hands such tensors to kernels/vqlinear.ts.
  */
 export interface GpuVq {
-  /** f32 [size·dim]: entry e, element j at e·dim + j. Shared across tensors for fixed codebooks. */
+  /** f32 [size·dim, padded to a multiple of 4]: entry e, element j at e·dim + j. Shared across tensors for fixed codebooks. */
   table: GpuTensor<'f32'>;
   dim: 1 | 2 | 4 | 8;
   indexBits: 2 | 4 | 8 | 16;

@@ -7,7 +7,8 @@
 // into parts within the binding limit exactly as uploadQTensor splits scalar
 // codes (no code crosses a word, so no padding word). Scale and offset: one f32
 // buffer each, [rows, groups].
-// Table: an f32 storage buffer [size·dim]. A fixed codebook (a ggml grid) is
+// Table: an f32 storage buffer [size·dim], zero-padded to whole vec4s (the
+// kernels read a quad of a vector of 4 or 8 as one vec4). A fixed codebook (a ggml grid) is
 // uploaded once per device and shared by every tensor using it: cached by the
 // Codebook object and, for equal tables built twice, by name, size and dim.
 // Shared tables live as long as the device; a learned table (name 'learned',
@@ -39,11 +40,17 @@ export function sharedTable(ctx: GpuContext, cb: Codebook): GpuTensor<'f32'> {
   const key = `${cb.name}:${cb.size}x${cb.dim}`;
   t = c.byName.get(key);
   if (!t) {
-    t = GpuTensor.from(ctx, cb.values, [cb.values.length], 'f32', `codebook.${cb.name}`);
+    t = uploadTable(ctx, cb.values, `codebook.${cb.name}`);
     c.byName.set(key, t);
   }
   c.byObject.set(cb, t);
   return t;
+}
+
+function uploadTable(ctx: GpuContext, values: Float32Array, label: string): GpuTensor<'f32'> {
+  const padded = new Float32Array(Math.ceil(values.length / 4) * 4);
+  padded.set(values);
+  return GpuTensor.from(ctx, padded, [padded.length], 'f32', label);
 }
 
 function tableMax(values: Float32Array): number {
@@ -70,7 +77,7 @@ export function uploadVqTensor(ctx: GpuContext, q: VqTensor, label = 'vqweight',
   const [scale, offset, table] = timed(opts.clock, 'upload', () => [
     GpuTensor.from(ctx, q.scale, [q.rows, ng], 'f32', `${label}.scale`),
     GpuTensor.from(ctx, q.offset, [q.rows, ng], 'f32', `${label}.offset`),
-    shared ? sharedTable(ctx, q.codebook) : GpuTensor.from(ctx, q.codebook.values, [q.codebook.values.length], 'f32', `${label}.table`),
+    shared ? sharedTable(ctx, q.codebook) : uploadTable(ctx, q.codebook.values, `${label}.table`),
   ]);
   const vq: GpuVq = {
     table,
