@@ -21,6 +21,14 @@
 // Why:      the decode (one or two word loads, a shift, 4 table loads, a sign
 //           xor) is shared by 8 tokens, so the table lookups cost little next to
 //           the 32 dot products; the same register tiling as qlinear_forward.
+//           On SwiftShader the table gathers (one per lane, bounds-checked) are
+//           what this kernel pays over qlinear_forward: with the lookups
+//           replaced by the index itself it ran at ~0.9× the f32 matmul, with
+//           them ~0.65× for vectors of 8 (bench/qlinear.ts, T=128 576→1536).
+//           Measured no faster there: the table in workgroup memory (~15 %
+//           slower), steps of 8 weights for vectors of 8 (one index and sign
+//           word per 8 weights; ~20 % slower, spills), sign words loaded once
+//           per 16 weights (no change).
 struct Params { T: u32, I: u32, O: u32, G: u32, WPR: u32, NG: u32, R: u32, O0: u32, OP: u32, lora_scale: f32, beta: f32, IW: u32, TMAX: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
