@@ -6,6 +6,7 @@
 // every row. IQ2_XXS, IQ2_XS and IQ1_S need weights: llama.cpp asserts
 // ("missing quantization weights"); here that is a GridQuantWeightsError.
 import { GgmlType, ggmlTypeName } from '../formats.ts';
+import { quantizeRowIQ2S, quantizeRowIQ2XS, quantizeRowIQ2XXS } from './iq2_quant.ts';
 import { quantizeRowIQ3S, quantizeRowIQ3XXS } from './iq3_quant.ts';
 
 const QK_K = 256;
@@ -19,6 +20,9 @@ interface GridType {
 }
 
 export const GRID_IQ_QUANTIZERS: Partial<Record<GgmlType, GridType>> = {
+  [GgmlType.IQ2_XXS]: { bytesPerBlock: 66, needsWeights: true, row: quantizeRowIQ2XXS },
+  [GgmlType.IQ2_XS]: { bytesPerBlock: 74, needsWeights: true, row: quantizeRowIQ2XS },
+  [GgmlType.IQ2_S]: { bytesPerBlock: 82, needsWeights: false, row: quantizeRowIQ2S },
   [GgmlType.IQ3_XXS]: { bytesPerBlock: 98, needsWeights: false, row: quantizeRowIQ3XXS },
   [GgmlType.IQ3_S]: { bytesPerBlock: 110, needsWeights: false, row: quantizeRowIQ3S },
 };
