@@ -6,6 +6,7 @@
 // every row. IQ2_XXS, IQ2_XS and IQ1_S need weights: llama.cpp asserts
 // ("missing quantization weights"); here that is a GridQuantWeightsError.
 import { GgmlType, ggmlTypeName } from '../formats.ts';
+import { quantizeRowIQ1M, quantizeRowIQ1S } from './iq1_quant.ts';
 import { quantizeRowIQ2S, quantizeRowIQ2XS, quantizeRowIQ2XXS } from './iq2_quant.ts';
 import { quantizeRowIQ3S, quantizeRowIQ3XXS } from './iq3_quant.ts';
 
@@ -20,6 +21,8 @@ interface GridType {
 }
 
 export const GRID_IQ_QUANTIZERS: Partial<Record<GgmlType, GridType>> = {
+  [GgmlType.IQ1_S]: { bytesPerBlock: 50, needsWeights: true, row: quantizeRowIQ1S },
+  [GgmlType.IQ1_M]: { bytesPerBlock: 56, needsWeights: false, row: quantizeRowIQ1M },
   [GgmlType.IQ2_XXS]: { bytesPerBlock: 66, needsWeights: true, row: quantizeRowIQ2XXS },
   [GgmlType.IQ2_XS]: { bytesPerBlock: 74, needsWeights: true, row: quantizeRowIQ2XS },
   [GgmlType.IQ2_S]: { bytesPerBlock: 82, needsWeights: false, row: quantizeRowIQ2S },
