@@ -7,7 +7,8 @@
 // refuse null weights; argument checks; zero input; round trips without weights.
 import { describe, expect, it } from 'vitest';
 import { fileSource } from '../../src/io/source.node.ts';
-import { findTensor, readGguf, readTensorBytes, readTensorF32, type GgufFile } from '../../src/io/gguf/reader.ts';
+import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
+import type { GgufFile } from '../../src/io/gguf/types.ts';
 import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../../src/quant/formats.ts';
 import { GRID_IQ_QUANTIZERS, GridQuantWeightsError, quantizeGridIQ } from '../../src/quant/quantize/iq_grid_quant.ts';
 import { rng } from '../../src/gpu/random.ts';
