@@ -5,6 +5,7 @@
 // (in_sum2 / counts, the same for every row, as ggml_quantize_chunk was given)
 // and must be byte-identical. Plus: the types llama.cpp asserts an imatrix for
 // refuse null weights; argument checks; zero input; round trips without weights.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fileSource } from '../../src/io/source.node.ts';
 import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
@@ -99,6 +100,70 @@ describe.skipIf(!SOURCE || !IMATRIX)('lattice-grid i-quant quantizers against ll
       );
       expect(res.total).toBeGreaterThan(0);
       expect(res.differing).toEqual([]);
+    });
+  }
+});
+
+// Synthetic inputs for the paths the fixtures do not reach: no importance
+// matrix (IQ3_XXS, IQ3_S, IQ2_S, IQ1_M), zero columns in it, equal values in a
+// sub-block (IQ1_S/IQ1_M sort them: the order of ties, ±0 included, decides the
+// codes), all-zero and near-zero sub-blocks and super-blocks (IQ3_S then stops
+// advancing its qs/signs cursors). Pure integer/f32 arithmetic, no Math.log/cos,
+// so the inputs are the same everywhere.
+const ROWS = 2;
+const COLS = 512;
+function synthInput(kind: 'heavy' | 'ties' | 'zeros'): Float32Array {
+  const r = rng(kind === 'heavy' ? 1 : kind === 'ties' ? 2 : 3);
+  const x = new Float32Array(ROWS * COLS);
+  const TIES = [-0.03, -0.02, -0.01, -0, 0, 0.01, 0.02, 0.03, 0.03];
+  for (let i = 0; i < x.length; i++) {
+    const u = r() * 2 - 1;
+    x[i] = kind === 'ties' ? TIES[Math.floor(r() * TIES.length)] : u * u * u * 0.05 + (r() * 2 - 1) * 0.01;
+  }
+  if (kind === 'zeros') {
+    x.fill(0, 32, 64); // a 32-sub-block
+    x.fill(0, 80, 96); // a 16-sub-block
+    x.fill(0, 512 + 256, 1024); // a whole super-block
+    for (let i = 256 + 64; i < 256 + 96; i++) x[i] *= 1e-7; // ~1e-9: below GROUP_MAX_EPS_IQ3_XXS / _IQ2_S
+    for (let i = 256 + 128; i < 256 + 160; i++) x[i] *= 1e-11; // ~1e-13: below GROUP_MAX_EPS_IQ1_S
+    for (let i = 512; i < 512 + 16; i++) x[i] *= 1e-6; // ~1e-8: around GROUP_MAX_EPS_IQ1_M
+  }
+  return x;
+}
+function synthWeights(): Float32Array {
+  const r = rng(4);
+  const w = new Float32Array(COLS);
+  for (let i = 0; i < COLS; i++) w[i] = i % 3 === 0 ? 0 : r() * 4 + 0.1;
+  return w;
+}
+
+// sha256 (first 16 hex digits) of llama.cpp's encodings of these inputs: the
+// quantize_iq* functions of ggml/src/ggml-quants.c at llama.cpp commit
+// de3ff815ea7d559ee917f063901b8986f038abc6 (the source the fixture files are
+// judged by), compiled with gcc -O2 -ffp-contract=off and linked against glibc
+// 2.36 (its qsort), after iq2xs_init_impl / iq3xs_init_impl. IQ2_XXS, IQ2_XS and
+// IQ1_S have no 'none' case: llama.cpp asserts there.
+const LLAMA_CPP_SYNTH: Record<(typeof TYPES)[number], Record<string, string>> = {
+  IQ3_XXS: { 'heavy/imatrix': '7ffda085272bb990', 'heavy/none': 'fe72eb7ead8adafc', 'ties/imatrix': '29222ed3c506d36e', 'ties/none': 'cb0f3fe285af2b3b', 'zeros/imatrix': '43cbe56b2af85171', 'zeros/none': 'e9079ed81e3491a4' },
+  IQ3_S: { 'heavy/imatrix': 'bdaff9bc7138339f', 'heavy/none': '222b0469ae73b2a2', 'ties/imatrix': '4b2262f2e999ee67', 'ties/none': '397664e8b3cca5ae', 'zeros/imatrix': '7795f4252ca22821', 'zeros/none': '870bcb0462a520dc' },
+  IQ2_XXS: { 'heavy/imatrix': 'b07f1dc8120a74a7', 'ties/imatrix': 'b5a02796981c55e0', 'zeros/imatrix': '43b8717585d50401' },
+  IQ2_XS: { 'heavy/imatrix': '894edc8633560028', 'ties/imatrix': 'de07ca42b0e26932', 'zeros/imatrix': '6bbb7181fdcb7a70' },
+  IQ2_S: { 'heavy/imatrix': 'aec0d8ebf6b67128', 'heavy/none': 'e8ec3a8e16bd6fab', 'ties/imatrix': '9d71815b58ee6fa3', 'ties/none': 'b81aebfbe65e77ee', 'zeros/imatrix': '7920d80e6278a82b', 'zeros/none': '5a5e9b4ef8300f4f' },
+  IQ1_S: { 'heavy/imatrix': 'f0dc247af1a21906', 'ties/imatrix': '8ae68f2201ed76c7', 'zeros/imatrix': 'c09339453729f6df' },
+  IQ1_M: { 'heavy/imatrix': '1e4a8029621a76b8', 'heavy/none': '691210ebd3c93cf8', 'ties/imatrix': '36f2ed91b336b8c4', 'ties/none': 'edaafa3d9e2b3f6a', 'zeros/imatrix': '278e7026c425c427', 'zeros/none': 'fc29b135497674a5' },
+};
+
+describe('lattice-grid i-quant quantizers against llama.cpp on synthetic inputs', () => {
+  const weights = synthWeights();
+  for (const typeName of TYPES) {
+    it(`${typeName}: ${Object.keys(LLAMA_CPP_SYNTH[typeName]).join(', ')} encode as llama.cpp does`, () => {
+      const type = GgmlType[typeName];
+      for (const [name, want] of Object.entries(LLAMA_CPP_SYNTH[typeName])) {
+        const [xk, wk] = name.split('/') as ['heavy' | 'ties' | 'zeros', string];
+        const q = quantizeGridIQ(type, synthInput(xk), ROWS, COLS, wk === 'none' ? null : weights);
+        expect(q.length).toBe((ROWS * COLS / 256) * GRID_IQ_QUANTIZERS[type]!.bytesPerBlock);
+        expect(createHash('sha256').update(q).digest('hex').slice(0, 16), `${typeName} ${name}`).toBe(want);
+      }
     });
   }
 });
