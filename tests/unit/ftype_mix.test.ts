@@ -2,14 +2,14 @@
 // the types of llama.cpp's own random-llama-256 files, and rules of
 // llama_tensor_get_type_impl / tensor_type_fallback (docs formats-2 §1.5) on
 // synthetic shapes for the i-quant file types.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadImportance } from '../../src/cli/convert_imatrix.ts';
 import { convertToGguf, ImatrixNeededError } from '../../src/export/convert/convert.ts';
 import { MemorySink } from '../../src/io/gguf/writer.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
-import { GRID_IQUANT_QUANTIZERS, QuantizeUnsupportedError } from '../../src/quant/quantize/ggml_quantize.ts';
 import { planTensorTypes, resolveTypeChoice, tensorRequiresImatrix, type MixModel, type MixTensor } from '../../src/export/convert/ftype_mix.ts';
-import { readGguf } from '../../src/io/gguf/reader.ts';
+import { readGguf, readTensorBytes } from '../../src/io/gguf/reader.ts';
+import { bytesSource } from '../../src/io/source.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 import { GgmlType, ggmlTypeName } from '../../src/quant/formats.ts';
 import { fixture } from '../helpers/fixtures.ts';
@@ -187,10 +187,6 @@ describe('i-quant file type rules (formats-2 §1.5) on a synthetic 16-layer Llam
 });
 
 describe('convertToGguf with a file type that needs an imatrix (random-llama-256, in process)', () => {
-  afterEach(() => {
-    delete GRID_IQUANT_QUANTIZERS[GgmlType.IQ2_XXS];
-  });
-
   it('IQ2_XXS without importance: ImatrixNeededError names the first tensor, before anything is written', async () => {
     const p = fixture('models/random-llama-256/random-llama-256-F32.gguf');
     if (!p) return;
@@ -203,38 +199,36 @@ describe('convertToGguf with a file type that needs an imatrix (random-llama-256
       expect(err.type).toBe('IQ2_XXS');
       expect(err.message).toMatch(/--imatrix/);
       expect(sink.length).toBe(0);
-      // with an imatrix but no grid quantizer registered yet: refused up front too
-      const importance = await loadImportance(fixture('models/random-llama-256/random-llama-256.imatrix.gguf')!);
-      expect(await convertToGguf(model, sink, { type: 'IQ2_XXS', importance }).catch((e) => e)).toBeInstanceOf(QuantizeUnsupportedError);
-      expect(sink.length).toBe(0);
     } finally {
       await model.close();
     }
   });
 
-  it('once a grid quantizer is registered, it gets each tensor with its imatrix weights (in_sum2 / counts)', async () => {
-    const [p, im] = [fixture('models/random-llama-256/random-llama-256-F32.gguf'), fixture('models/random-llama-256/random-llama-256.imatrix.gguf')];
-    if (!p || !im) return;
+  it('IQ2_XXS with the imatrix: the mix of llama-quantize, and each IQ2_XXS tensor equals llama.cpp\'s encoding with that imatrix', async () => {
+    const [p, im, ref] = [fixture('models/random-llama-256/random-llama-256-F32.gguf'), fixture('models/random-llama-256/random-llama-256.imatrix.gguf'), fixture('models/random-llama-256/random-llama-256-IQ2_XXS.gguf')];
+    if (!p || !im || !ref) return;
     const importance = await loadImportance(im);
     const w = importance('blk.0.attn_q.weight', 256)!;
     expect(w.length).toBe(256);
     expect(Math.min(...w)).toBeGreaterThanOrEqual(0.5); // in_sum2 = 512·U(0.5, 2), counts = 512
     expect(Math.max(...w)).toBeLessThanOrEqual(2);
-    const calls: { cols: number; weights: Float32Array | null }[] = [];
-    GRID_IQUANT_QUANTIZERS[GgmlType.IQ2_XXS] = (src, rows, cols, weights) => {
-      calls.push({ cols, weights });
-      return new Uint8Array((rows * cols / 256) * 66);
-    };
     const model = await openModelPath(p);
+    const sink = new MemorySink();
     try {
-      const res = await convertToGguf(model, new MemorySink(), { type: 'IQ2_XXS', importance });
+      const res = await convertToGguf(model, sink, { type: 'IQ2_XXS', importance });
       const types = Object.fromEntries(res.tensors.map((t) => [t.name, t.type]));
       expect(types['blk.0.attn_q.weight']).toBe('IQ2_XXS');
       expect(types['token_embd.weight']).toBe('Q2_K');
       expect(types['output.weight']).toBe('Q5_K');
-      expect(calls.length).toBe(Object.values(types).filter((t) => t === 'IQ2_XXS').length);
-      expect(calls.every((c) => c.weights !== null && c.weights.length === c.cols)).toBe(true);
-      expect(calls.some((c) => c.weights === w)).toBe(true);
+      const out = await readGguf(bytesSource(sink.bytes(), 'out.gguf'));
+      const want = await readGguf(await fileSource(ref));
+      const iq = out.tensors.filter((t) => t.type === GgmlType.IQ2_XXS);
+      expect(iq.length).toBeGreaterThan(0);
+      for (const t of iq) {
+        const r = want.tensors.find((x) => x.name === t.name)!;
+        const [a, b] = [await readTensorBytes(out, t), await readTensorBytes(want, r)];
+        expect(a.findIndex((x, i) => x !== b[i]), `${t.name}: first differing byte`).toBe(-1);
+      }
     } finally {
       await model.close();
     }

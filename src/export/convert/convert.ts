@@ -11,7 +11,7 @@ import { writeGguf, type ByteSink, type GgufTensorSpec } from '../../io/gguf/wri
 import type { LoadedModel, ModelTensor } from '../../io/loaded_model.ts';
 import { configKv } from './config_kv.ts';
 import { Sub4Error } from '../../base/errors.ts';
-import { GRID_IQUANTS, GRID_IQUANT_QUANTIZERS, QuantizeUnsupportedError, quantizeRequiresImatrix } from '../../quant/quantize/ggml_quantize.ts';
+import { quantizeRequiresImatrix } from '../../quant/quantize/ggml_quantize.ts';
 import { quantizeTensor } from './encode_tensor.ts';
 import { LLAMA_FTYPE, planTensorTypes, resolveTypeChoice, tensorRequiresImatrix, type TypeChoice } from './ftype_mix.ts';
 import { tokenizerKv } from './tokenizer_kv.ts';
@@ -145,10 +145,6 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
     if (!w && (tensorRequiresImatrix(s.name, s.type, choice.ftype) || quantizeRequiresImatrix(s.type)))
       throw new ImatrixNeededError(s.name, GgmlType[s.type], !!opts.importance);
   }
-  // A grid i-quant whose quantizer is not registered yet fails here, not halfway through the file.
-  for (const s of specs)
-    if (!s.o && GRID_IQUANTS.includes(s.type) && !GRID_IQUANT_QUANTIZERS[s.type] && !(model.format === 'gguf' && s.src.ggmlType === s.type))
-      throw new QuantizeUnsupportedError(s.type, `needed for ${s.name}; the grid i-quant quantizers (quantize_iq1_s … quantize_iq3_s) are not ported yet`);
   const kv = mergeKv(await metadata(model, opts, choice), opts.extraKv);
   const bytes = await writeGguf(
     sink,

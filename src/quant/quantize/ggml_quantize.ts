@@ -9,15 +9,15 @@
 // - F32, F16, BF16: plain conversion (ggml_fp32_to_fp16_row / _bf16_row);
 // - IQ2_XXS, IQ2_XS, IQ1_S require weights (ggml_quantize_requires_imatrix):
 //   ImatrixRequiredError without them;
-// - the grid i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) are
-//   not ported yet: GRID_IQUANT_QUANTIZERS is the hook a port registers in;
-//   until then QuantizeUnsupportedError names the type.
+// - the grid i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S):
+//   iq_grid_quant.ts (quantize_iq1_s … quantize_iq3_s).
 import { Sub4Error } from '../../base/errors.ts';
 import { f32ToBf16, f32ToF16 } from '../f16.ts';
 import { GgmlType } from '../formats.ts';
 import { LEGACY_QUANTIZERS } from './ggml_legacy.ts';
 import { quantizeIQ4_NL, quantizeIQ4_XS, quantizeMXFP4, quantizeNVFP4, quantizeTQ1_0, quantizeTQ2_0 } from './iq_table_quant.ts';
 import { isKQuantType, quantizeKQuant } from './kquants.ts';
+import { quantizeGridIQ } from './iq_grid_quant.ts';
 import { quantizeKQuantWeighted } from './kquants_weighted.ts';
 import { isLegacyWeightedType, quantizeLegacyWeighted } from './legacy_weighted.ts';
 
@@ -60,9 +60,6 @@ export const GRID_IQUANTS: readonly GgmlType[] = [
   GgmlType.IQ3_XXS,
   GgmlType.IQ3_S,
 ];
-
-/** Hook for the grid i-quant ports: register a quantizer here and ggmlQuantize dispatches to it. */
-export const GRID_IQUANT_QUANTIZERS: Partial<Record<GgmlType, GgmlQuantizer>> = {};
 
 /** ggml_fp32_to_fp16_row / ggml_fp32_to_bf16_row into little-endian bytes. */
 function convert(src: Float32Array, toBits: (x: number) => number): Uint8Array {
@@ -120,11 +117,7 @@ export function ggmlQuantize(type: GgmlType, src: Float32Array, rows: number, co
     case GgmlType.BF16:
       return convert(src, f32ToBf16);
   }
-  if (GRID_IQUANTS.includes(type)) {
-    const q = GRID_IQUANT_QUANTIZERS[type];
-    if (q) return q(src, rows, cols, weights);
-    throw new QuantizeUnsupportedError(type, 'the grid i-quant quantizers (quantize_iq1_s … quantize_iq3_s) are not ported yet');
-  }
+  if (GRID_IQUANTS.includes(type)) return quantizeGridIQ(type, src, rows, cols, weights);
   throw new QuantizeUnsupportedError(type, 'ggml_quantize_chunk has no quantizer for it, or sub4 has not ported it');
 }
 
