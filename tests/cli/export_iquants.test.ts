@@ -86,7 +86,10 @@ describe('i-quant GGUFs: tune and export', () => {
       if (!base || !shakespeare || !gpuReady()) return;
       const { dir, train, heldout } = setup();
       const state = join(dir, 'state');
-      await sub4(['tune', base, '--data', train, '--method', 'peqa', '--steps', '6', '--batch', '2', '--seq', '64', '--lr', '1e-2', '--eval-windows', '1', '--out', state]);
+      // lr 3e-4: θ is each block's d, and IQ4_XS's d is ~1/32 of its sub-block scales (a = ls − 32), so larger steps
+      // move its weights by orders of magnitude (at 1e-2 some d grew 1000× and changed sign), where llama.cpp's Q8_K
+      // activations then part from exact arithmetic by several logits.
+      await sub4(['tune', base, '--data', train, '--method', 'peqa', '--steps', '6', '--batch', '2', '--seq', '64', '--lr', '3e-4', '--eval-windows', '1', '--out', state]);
       const out = join(dir, 'export');
       await sub4(['export', state, '--format', 'gguf', '--out', out]);
       const file = readdirSync(out).find((f) => f.endsWith('.gguf'))!;

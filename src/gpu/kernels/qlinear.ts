@@ -18,6 +18,9 @@ import { matmulT } from './matmul_strided.ts';
 import { foldedGrid } from './elementwise.ts';
 import { castF16 } from './cast.ts';
 import { vqDequantizeGpu, vqlinearBackward, vqlinearForward } from './vqlinear.ts';
+import type { GpuLora, QLinearGrads, QLinearOptions } from './qlinear_types.ts';
+
+export type { GpuLora, QLinearGrads, QLinearOptions } from './qlinear_types.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../../quant/qtensor.ts';
 
 /** One uniform layout shared by every qlinear kernel (fields unused by a kernel are ignored). */
@@ -58,11 +61,6 @@ function kernel(name: Kernel, bits: number, stepScale = false): KernelDef {
   return { shader: name, bindings, constants: { QP0, QP1 } };
 }
 
-export interface GpuLora {
-  a: GpuTensor<'f32'>; // [R, I]
-  b: GpuTensor<'f32'>; // [O, R]
-  scale: number; // alpha / R
-}
 
 function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: number, beta: number): ArrayBuffer {
   const I = w.cols;
@@ -81,12 +79,6 @@ function pack(w: GpuQTensor, part: CodePart, T: number, R: number, loraScale: nu
   });
 }
 
-export interface QLinearOptions {
-  /** Record into this encoder (submitted by the caller through pipelines.submit) instead of submitting now. */
-  encoder?: GPUCommandEncoder;
-  /** Use the f16 forward where it applies (default: when the device has shader-f16); false forces f32. */
-  f16?: boolean;
-}
 
 /**
  * Which forward kernel a call runs: 'f16' (qlinear_forward_f16.wgsl, products
@@ -198,18 +190,6 @@ export function qlinearForwardPrep(
   return { xp, sx };
 }
 
-export interface QLinearGrads {
-  /** dX [T, I]; omitted for the first layer's input. */
-  dx?: GpuTensor<'f32'>;
-  /** [O, NG] each; both or neither (PEQA). */
-  dscale?: GpuTensor<'f32'>;
-  doffset?: GpuTensor<'f32'>;
-  /** LoRA factor gradients, [R, I] and [O, R]. */
-  da?: GpuTensor<'f32'>;
-  db?: GpuTensor<'f32'>;
-  /** Accumulate into the gradient buffers (micro-batch accumulation) instead of overwriting. */
-  accumulate?: boolean;
-}
 
 /**
  * Backward of qlinearForward for the input x [T, I] and upstream dy [T, O].

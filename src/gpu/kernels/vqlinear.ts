@@ -12,7 +12,7 @@ import { GpuTensor } from '../buffers.ts';
 import { afterSubmit, dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import type { CodePart, GpuQTensor, GpuVq } from '../qtensor_gpu.ts';
-import type { GpuLora, QLinearGrads, QLinearOptions } from './qlinear.ts';
+import type { GpuLora, QLinearGrads, QLinearOptions } from './qlinear_types.ts';
 import { matmul } from './matmul.ts';
 import { matmulT } from './matmul_strided.ts';
 import { foldedGrid } from './elementwise.ts';
