@@ -12,6 +12,7 @@ import { FormatError } from '../base/errors.ts';
 import { EXPORT_FORMATS, exportChoices, exportTuned, type ExportFormat, type ExportResult } from '../export/export.ts';
 import { tunedModel } from '../export/tuned.ts';
 import { decodeTrainedState, STATE_MANIFEST_FILE } from '../train/state.ts';
+import { withGgufLayers } from '../train/budget/overlay.ts';
 
 async function readOr(path: string): Promise<Buffer> {
   try {
@@ -30,7 +31,7 @@ export async function exportStateFolder(stateDir: string, format: ExportFormat, 
   const state = await decodeTrainedState(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), manifestPath);
   const base = await openModelPath(basePath ?? state.manifest.base.path);
   try {
-    const tm = await tunedModel(base, state, manifestPath);
+    const tm = await tunedModel(withGgufLayers(base, state.ggufBase), state, manifestPath);
     const res = await exportTuned(tm, format, await folderTarget(out), { onProgress: (_d, _t, f) => log(`writing ${f}`) });
     res.notes.forEach((n) => log(n));
     return res;
@@ -63,7 +64,7 @@ export const exportCommand: Command = {
       const state = await decodeTrainedState(json, new Uint8Array(bytes), join(positionals[0], STATE_MANIFEST_FILE));
       const base = await openModelPath(typeof values.base === 'string' ? values.base : state.manifest.base.path);
       try {
-        for (const c of exportChoices(await tunedModel(base, state, positionals[0]))) console.log(`${c.format.padEnd(10)} ${c.ok ? 'yes' : 'no '}  ${c.detail}`);
+        for (const c of exportChoices(await tunedModel(withGgufLayers(base, state.ggufBase), state, positionals[0]))) console.log(`${c.format.padEnd(10)} ${c.ok ? 'yes' : 'no '}  ${c.detail}`);
       } finally {
         await base.close();
       }

@@ -15,6 +15,7 @@ import { decodeTrainedState, loadTrainedState, STATE_MANIFEST_FILE, type StateMa
 import { openWithTokenizer, type GpuModelSession } from './model_gpu.ts';
 import { readPeftFolder } from '../io/lora/peft_read.node.ts';
 import { loadLoraSet } from '../train/lora_load.ts';
+import { withGgufLayers } from '../train/budget/overlay.ts';
 
 export interface TunedSession extends GpuModelSession {
   manifest: StateManifest;
@@ -48,9 +49,11 @@ export async function tunedToGpu(stateDir: string, basePath?: string): Promise<T
   let weights;
   let tr: Trainable | undefined;
   try {
-    weights = await loadWeights(ctx, m.file, { quantized: state.quantizedBase });
+    // A --budget run's layers in the GGUF types its plan chose (blocks saved in the state).
+    const base = withGgufLayers(m.file, state.ggufBase);
+    weights = await loadWeights(ctx, base, { quantized: state.quantizedBase });
     const model = new LlamaModel(ctx, weights);
-    tr = await createTrainable(model, m.file, state.manifest.trainConfig);
+    tr = await createTrainable(model, base, state.manifest.trainConfig);
     loadTrainedState(tr, state.tensors, join(stateDir, STATE_MANIFEST_FILE));
     const w = weights;
     const t = tr;

@@ -47,6 +47,14 @@ import { klGuard, openTeacher, printDistillEval, type TeacherFile } from './tune
 import { planTeacher, withTeacher } from '../model/planner_distill.ts';
 import { storageOf } from '../model/planner.ts';
 import { LiveTeacher } from '../train/distill/teacher.ts';
+import { applyBudgetPlan, formatPlan, planBudget, type BudgetPlan } from '../train/budget/plan.ts';
+import { defaultChoices, parseChoice, ranksFor } from '../train/budget/candidates.ts';
+import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
+import { readImatrix } from '../io/imatrix/index.ts';
+import { fileSource } from '../io/source.node.ts';
+import type { QTensor } from '../quant/qtensor.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import type { LoraStart } from '../train/setup.ts';
 import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
@@ -61,6 +69,11 @@ export const tuneCommand: Command = {
     '  --method      peqa (quantization scales; the default), lora, peqa+lora, or lqlora (LoRA started from',
     '                LQ-LoRA\'s quantize / low-rank split; needs --bits and float weights)',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
+    '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
+    '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
+    '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora).',
+    '                The plan is printed before training. --imatrix F weights the errors and quantizers by an',
+    '                importance matrix; --types T1,T2 restricts the candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
     '  --peqa        what PEQA trains: auto (the view that exports exactly to the layer\'s own type; the default),',
     '                scale, scale+offset (free per-group values), gguf-superblock (K-quant d and dmin)',
     '  --rank        LoRA rank (default 8); --alpha LoRA alpha (default = rank)',
@@ -99,7 +112,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
@@ -159,7 +172,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       data: [await dataIdentity('train', file, text), ...(evalText === null ? [] : [await dataIdentity('eval', basename(s.evalData!), evalText)])],
     };
     if (resume) checkIdentity(resume.state.identity, identity, resume.file);
-    if (s.format) {
+    const budget = s.budget ?? null;
+    if (budget !== null && (s.format === 'gptq' || s.format === 'mlx')) throw new UsageError(`--budget puts layers in GGUF block types, which --format ${s.format} cannot hold; use gguf, gguf-lora or peft`);
+    // A budget run's export is exact by construction: its GGUF layers are written as their blocks, LoRA trains alone.
+    if (s.format && budget === null) {
       const linearTypes = paramSpec(m.file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.file.tensors.get(p.name)?.type ?? 'missing');
       const planned = plannedExports({ method: s.method, quant, peqa: s.peqa, base: { format: m.file.format, linearTypes } }).find((p) => p.format === s.format)!;
       if (!planned.exact) throw new ExportError(s.format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
@@ -172,18 +188,23 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
     notes.forEach(log);
 
+    const progress = CliProgress.for(json);
+    // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned.
+    let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
+    if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress);
+    const base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
+
     ctx = await createNodeGpuContext();
     // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
-    const studentPlan = planStep({ config: m.file.config, storage: planStorage(m.file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+    const studentPlan = planStep({ config: m.file.config, storage: planStorage(base, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
     const teacherPlan = teacherFile && planTeacher({ config: teacherFile.m.file.config, storage: storageOf(teacherFile.m.file), B: s.batch, T: s.seqLen, topK });
     const plan = checkPlanFits(teacherPlan ? withTeacher(studentPlan, teacherPlan) : studentPlan, ctx.limits, undefined, teacherPlan ? 'this distillation run (student and live teacher)' : undefined);
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${teacherPlan ? ` (the teacher ${(teacherPlan.total / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
-    const progress = CliProgress.for(json);
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'))
-      : null;
+      : budgetRun;
     progress.end();
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
@@ -194,14 +215,14 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       let live: LiveTeacher | undefined;
       let tr: Trainable | undefined;
       try {
-        weights = await loadWeights(c, m.file, { quantized: prepared?.quantized, onBytes: (d, t) => progress.update('load', d, t, 'bytes') });
+        weights = await loadWeights(c, base, { quantized: prepared?.quantized, onBytes: (d, t) => progress.update('load', d, t, 'bytes') });
         progress.end();
         const model = new LlamaModel(c, weights);
         // The teacher as loaded: the student's own file without --bits' quantization when implicit.
         if (tf) tw = await loadWeights(c, tf.m.file);
         const teacher = tw && new LlamaModel(c, tw);
         if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1 });
-        tr = await createTrainable(model, m.file, cfg);
+        tr = await createTrainable(model, base, cfg);
         if (prepared?.factors) applyLoraStart(tr, prepared.factors);
         const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16, distill: s.distillLoss === 'label' ? undefined : live });
         const [w, t, l, x] = [weights, tr, live, tw];
@@ -262,12 +283,13 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const state = await encodeTrainedState(parts.tr, {
       method: s.method,
       quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
+      budget: budgetRun?.plan ?? null,
       base: { path: s.model, name: m.file.name },
       data: { file, bytes: dataBytes },
       seed: s.seed, steps: sm.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
       perplexity: { before: sm.before?.evalPpl ?? null, after: sm.after?.evalPpl ?? null },
       losses: { first: sm.losses[0] ?? null, last: sm.losses.at(-1) ?? null },
-    }, prepared?.quantized);
+    }, prepared?.quantized, budgetRun?.ggufLayers);
     for (const [name, bytes] of [[STATE_TENSORS_FILE, state.safetensors], [STATE_MANIFEST_FILE, new TextEncoder().encode(state.json)]] as const) {
       const sink = await fileSink(join(out, name));
       try {
@@ -297,4 +319,31 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     await teacherFile?.close();
     await m.file.close();
   }
+}
+
+/** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
+async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress) {
+  const ggufOnly = s.format === 'gguf' || s.format === 'gguf-lora';
+  const choices = s.types
+    ? s.types.map((t) => {
+        const c = parseChoice(t);
+        if (!c) throw new UsageError(`--types: ${JSON.stringify(t)} is not a GGUF type sub4 decodes or a sub4 grid (sub4-<2|3|4>bit-g<N>)`);
+        if (ggufOnly && c.kind === 'grid') throw new UsageError(`--types: ${t} is a sub4 grid, which --format ${s.format} cannot hold`);
+        return c;
+      })
+    : defaultChoices(ggufOnly);
+  // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
+  for (const p of paramSpec(file.config))
+    if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
+      throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
+  const imatrix = s.imatrix ? await readImatrix(await fileSource(s.imatrix)) : null;
+  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
+  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
+  progress.end();
+  for (const k of plan.skipped) log(`not a candidate: ${k}`);
+  if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
+  else formatPlan(plan).forEach((line) => console.log(line));
+  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
+  progress.end();
+  return { plan, ...applied };
 }

@@ -31,6 +31,12 @@ export interface TuneSettings {
   evalWindows: number;
   seed: number;
   bits: 2 | 3 | 4 | null;
+  /** LQ-LoRA under a bit budget: bits per linear weight, LoRA factors included (src/train/budget/); null: off. */
+  budget?: number | null;
+  /** Importance matrix (llama.cpp imatrix, GGUF or .dat) weighting the budget plan's errors and quantizers. */
+  imatrix?: string | null;
+  /** The budget plan's candidate types (GGUF type names, sub4-<b>bit-g<G>); null: the default set. */
+  types?: string[] | null;
   group: number | 'channel';
   peqa: PeqaKind;
   format: ExportFormat | null;
@@ -64,7 +70,11 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   if (warmup > steps) throw new UsageError(`--warmup ${warmup} is more than --steps ${steps}`);
   const bits = values.bits === undefined ? null : intFlag(values.bits, 'bits', 4, 2);
   if (bits !== null && ![2, 3, 4].includes(bits)) throw new UsageError(`--bits must be 2, 3 or 4, got ${bits}`);
-  if (method === 'lqlora' && bits === null) throw new UsageError('--method lqlora needs --bits (it builds the quantized base itself)');
+  const budget = values.budget === undefined ? null : numFlag(values.budget, 'budget', 4, 0.5, 32);
+  if (budget !== null && method !== 'lqlora') throw new UsageError('--budget chooses LQ-LoRA\'s per-matrix quantization; it needs --method lqlora');
+  if (budget !== null && bits !== null) throw new UsageError('--budget chooses each matrix\'s type itself; drop --bits (or drop --budget for one grid everywhere)');
+  if (budget === null && (values.imatrix !== undefined || values.types !== undefined)) throw new UsageError('--imatrix and --types belong to --budget');
+  if (method === 'lqlora' && bits === null && budget === null) throw new UsageError('--method lqlora needs --bits or --budget (it builds the quantized base itself)');
   const peqa = (values.peqa ?? 'auto') as PeqaKind;
   if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
   const format = (values.format ?? null) as ExportFormat | null;
@@ -90,6 +100,9 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     evalWindows: intFlag(values['eval-windows'], 'eval-windows', 32, 0),
     seed: intFlag(values.seed, 'seed', 0, 0),
     bits: bits as 2 | 3 | 4 | null,
+    budget,
+    imatrix: typeof values.imatrix === 'string' ? resolve(values.imatrix) : null,
+    types: typeof values.types === 'string' ? values.types.split(',').map((t) => t.trim()).filter(Boolean) : null,
     group: values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1),
     peqa,
     format,
@@ -112,7 +125,7 @@ function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'la
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

@@ -10,6 +10,10 @@
 //   Rows a block cannot tile (stories260K's 172-wide down_proj) are written as
 //   F16 of the tuned grid, as llama-quantize falls back for such rows.
 // - Codebook-typed layers (i-quants, IQ4/FP4 tables, ternary): src/export/vq_gguf.ts.
+// - Layers a --budget plan put in GGUF block types (src/train/budget/overlay.ts: the
+//   float file's tensors report the chosen type, blocks in engine row order): with
+//   LoRA only (no trained scales) their blocks are written as they are, each layer
+//   in its own type, the rest of the model converted as for a sub4 grid base.
 // Trained norm weights replace the base's; q/k rows go back to GGUF order.
 import { convertToGguf, mergeKv } from './convert/convert.ts';
 import { encodeTensor } from './convert/encode_tensor.ts';
@@ -142,7 +146,10 @@ export async function writeTunedGguf(tm: TunedModel, sink: ByteSink, provenance:
   const base = tm.base;
   const normBytes = (t: ModelTensor, type: GgmlType) => encodeTensor(type, tm.norms.get(t.name)!);
 
-  if (base.gguf && [...tm.linears.values()].every((l) => l.origin)) {
+  // The file's own tensors, in its own types (a budget overlay changes the linear layers' types: converted below).
+  const fileTypes = new Map(base.gguf?.tensors.map((t) => [t.name, t.type]) ?? []);
+  const asFile = [...base.tensors.values()].every((t) => t.ggufName === null || !fileTypes.has(t.ggufName) || fileTypes.get(t.ggufName) === t.ggmlType);
+  if (base.gguf && asFile && [...tm.linears.values()].every((l) => l.origin)) {
     const f = base.gguf;
     const byGguf = new Map([...base.tensors.values()].map((t) => [t.ggufName, t]));
     const notes: string[] = [];
@@ -176,7 +183,8 @@ export async function writeTunedGguf(tm: TunedModel, sink: ByteSink, provenance:
   }
 
   // general.file_type names the type most of the weights have (llama.cpp shows it as the model's type).
-  const types = [...tm.linears.values()].map((l) => ggmlTypeName((ggufTypeOfGrid(l.q) as { type: GgmlType }).type));
+  const types = [...tm.linears.values()].map((l) => ggmlTypeName(l.origin ? l.origin.type : (ggufTypeOfGrid(l.q) as { type: GgmlType }).type));
+  for (const v of tm.vqLinears.values()) types.push(ggmlTypeName(v.origin.type));
   const main = types.length ? types.sort((a, b) => types.filter((t) => t === b).length - types.filter((t) => t === a).length)[0] : 'F16';
   const res = await convertToGguf(base, sink, {
     type: 'F16',
@@ -188,6 +196,20 @@ export async function writeTunedGguf(tm: TunedModel, sink: ByteSink, provenance:
     override(t) {
       if (tm.norms.has(t.name)) return { type: GgmlType.F32, bytes: async () => normBytes(t, GgmlType.F32) };
       const l = tm.linears.get(t.name);
+      const v = tm.vqLinears.get(t.name);
+      if ((l?.origin || v) && t.ggmlType !== null) {
+        // GGUF blocks of a budget plan's layer: copied, rows back in GGUF order (t.rowOrder set: already in file order).
+        if (l?.trained || v?.trained) throw new ExportError('GGUF', `${t.name}: trained scales of a layer sub4 quantized into ${t.type} are not written by this path`);
+        const order = t.rowOrder ? null : ggufOrder(tm, t.name, t.shape[0]);
+        const type = t.ggmlType;
+        return {
+          type,
+          bytes: async () => {
+            const raw = await t.readRaw();
+            return order ? applyRowOrder(raw, raw.length / t.shape[0], order) : raw;
+          },
+        };
+      }
       if (!l) return null;
       const g = ggufTypeOfGrid(l.q) as { type: GgmlType; dense: boolean };
       const order = ggufOrder(tm, t.name, l.q.rows);

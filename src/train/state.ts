@@ -8,6 +8,10 @@
 //   base:NAME:codes|scale|offset   the quantized base sub4 made itself (--bits, LQ-LoRA):
 //                                  its codes (U32) and starting scale/offset, so export never
 //                                  has to re-run a quantizer (LQ-LoRA's is seeded but slow)
+//   base:NAME:blocks              layers a --budget plan put in GGUF block types: their blocks
+//                                  (U8, engine row order), so eval and export rebuild the same
+//                                  base without the float model's re-quantization (the plan is
+//                                  in the manifest as `budget`; see src/train/budget/plan.ts)
 // Names are the optimizer's parameter names (Trainable.groups()), so loading
 // back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
 import { FormatError } from '../base/errors.ts';
@@ -16,6 +20,9 @@ import { openSafetensors } from '../io/safetensors/reader.ts';
 import { encodeSafetensors } from '../io/safetensors/writer.ts';
 import type { TrainConfig, Trainable } from '../model/trainable.ts';
 import { checkQShape, groupsPerRow, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
+import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../quant/formats.ts';
+import type { BudgetPlan } from './budget/plan.ts';
+import type { GgufLayer } from './budget/overlay.ts';
 
 export const STATE_FORMAT = 'sub4-trained-state';
 export const STATE_VERSION = 1;
@@ -39,6 +46,8 @@ export interface RunInfo {
   method: string;
   /** Quantization applied by sub4 before training (null: the file's own types were used). */
   quant: { bits: number; groupSize: number | 'channel' } | null;
+  /** LQ-LoRA under a bit budget: the per-matrix plan (types, ranks, bytes, errors). */
+  budget?: BudgetPlan | null;
   base: { path: string; name: string };
   data: { file: string; bytes: number };
   seed: number;
@@ -61,9 +70,11 @@ export interface StateManifest extends RunInfo {
   tensors: StateTensor[];
   /** Linear layers sub4 quantized before training (engine names), stored as base:NAME:codes|scale|offset. */
   quantizedBase: { name: string; rows: number; cols: number; bits: number; groupSize: number }[];
+  /** Linear layers sub4 quantized into GGUF block types (a --budget plan), stored as base:NAME:blocks. */
+  ggufBase?: { name: string; type: string; rows: number; cols: number }[];
 }
 
-const baseKey = (name: string, part: 'codes' | 'scale' | 'offset') => `base:${name}:${part}`;
+const baseKey = (name: string, part: 'codes' | 'scale' | 'offset' | 'blocks') => `base:${name}:${part}`;
 
 /** A state file that cannot be read back: names the file and the problem. */
 export class TrainedStateError extends FormatError {}
@@ -73,9 +84,10 @@ export async function encodeTrainedState(
   tr: Trainable,
   info: RunInfo,
   quantizedBase: ReadonlyMap<string, QTensor> = new Map(),
+  ggufBase: ReadonlyMap<string, GgufLayer> = new Map(),
 ): Promise<{ manifest: StateManifest; json: string; safetensors: Uint8Array }> {
   const tensors: StateTensor[] = [];
-  const data: { name: string; dtype: 'F32' | 'U32'; shape: number[]; data: Float32Array | Uint8Array }[] = [];
+  const data: { name: string; dtype: 'F32' | 'U32' | 'U8'; shape: number[]; data: Float32Array | Uint8Array }[] = [];
   let lora: StateManifest['lora'] = null;
   for (const g of tr.groups())
     for (const p of g.params) {
@@ -100,7 +112,12 @@ export async function encodeTrainedState(
     data.push({ name: baseKey(name, 'scale'), dtype: 'F32', shape: [q.rows, ng], data: q.scale });
     data.push({ name: baseKey(name, 'offset'), dtype: 'F32', shape: [q.rows, ng], data: q.offset });
   }
-  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, trainConfig: tr.config, lora, tensorsFile: STATE_TENSORS_FILE, tensors, quantizedBase: qbase };
+  const gbase: NonNullable<StateManifest['ggufBase']> = [];
+  for (const [name, l] of ggufBase) {
+    gbase.push({ name, type: ggmlTypeName(l.type), rows: l.rows, cols: l.cols });
+    data.push({ name: baseKey(name, 'blocks'), dtype: 'U8', shape: [l.blocks.length], data: l.blocks });
+  }
+  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, trainConfig: tr.config, lora, tensorsFile: STATE_TENSORS_FILE, tensors, quantizedBase: qbase, ...(gbase.length ? { ggufBase: gbase } : {}) };
   const safetensors = await encodeSafetensors(data, { metadata: { format: STATE_FORMAT }, file: STATE_TENSORS_FILE });
   return { manifest, json: JSON.stringify(manifest, null, 2) + '\n', safetensors };
 }
@@ -110,7 +127,7 @@ export async function decodeTrainedState(
   json: string,
   bytes: Uint8Array,
   file = STATE_MANIFEST_FILE,
-): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array>; quantizedBase: Map<string, QTensor> }> {
+): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array>; quantizedBase: Map<string, QTensor>; ggufBase: Map<string, GgufLayer> }> {
   let manifest: StateManifest;
   try {
     manifest = JSON.parse(json) as StateManifest;
@@ -154,7 +171,17 @@ export async function decodeTrainedState(
         offset: new Float32Array(await part('offset', 'F32', ng)),
       });
     }
-    return { manifest, tensors, quantizedBase };
+    const ggufBase = new Map<string, GgufLayer>();
+    for (const b of manifest.ggufBase ?? []) {
+      const type = (GgmlType as unknown as Record<string, number>)[b.type];
+      const f = BLOCK_FORMATS[type as keyof typeof BLOCK_FORMATS];
+      if (!f || b.cols % f.blockSize !== 0) throw new TrainedStateError(file, `GGUF base layer ${b.name}: ${b.type} is not a block type sub4 decodes for rows of ${b.cols}`);
+      const n = ((b.rows * b.cols) / f.blockSize) * f.bytesPerBlock;
+      const info = st.tensors.get(baseKey(b.name, 'blocks'));
+      if (!info || info.dtype !== 'U8' || info.end - info.begin !== n) throw new TrainedStateError(file, `GGUF base layer ${b.name}: ${baseKey(b.name, 'blocks')} is missing or not ${n} bytes of ${b.type}`);
+      ggufBase.set(b.name, { type: type as GgmlType, rows: b.rows, cols: b.cols, blocks: new Uint8Array(await st.readTensorBytes(baseKey(b.name, 'blocks'))) });
+    }
+    return { manifest, tensors, quantizedBase, ggufBase };
   } finally {
     await st.close();
   }
