@@ -336,7 +336,15 @@ async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel,
   for (const p of paramSpec(file.config))
     if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
       throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
-  const imatrix = s.imatrix ? await readImatrix(await fileSource(s.imatrix)) : null;
+  let imatrix = null;
+  if (s.imatrix) {
+    const src = await fileSource(s.imatrix);
+    try {
+      imatrix = await readImatrix(src);
+    } finally {
+      await src.close?.();
+    }
+  }
   log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
   const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
   progress.end();

@@ -35,6 +35,7 @@ export interface ExportResult {
 function quantText(tm: TunedModel): string {
   const q = tm.manifest.quant;
   if (q) return `${q.bits}-bit, ${q.groupSize === 'channel' ? 'per-channel' : `groups of ${q.groupSize}`} (quantized by sub4: round-to-nearest, integer zero points)`;
+  if (tm.manifest.budget) return `mixed per matrix under ${tm.manifest.budget.budget} bits per weight (${tm.manifest.budget.bits.toFixed(4)} used, LoRA included; quantized by sub4 from the float weights: see the bit budget plan)`;
   const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name) || tm.vqLinears.has(t.name)).map((t) => t.type));
   return types.size ? `${[...types].join(', ')} (the base file's own blocks)` : 'none (float weights)';
 }
@@ -229,7 +230,7 @@ function cardFacts(tm: TunedModel, format: ExportFormat, files: string[], notes:
   const m = tm.manifest;
   return {
     format, files, base: m.base.name, baseId: baseHubId(tm), method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
-    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, contents: contents(tm, format), notes,
+    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, contents: contents(tm, format), notes, budget: m.budget ?? null,
   };
 }
 

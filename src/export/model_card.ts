@@ -22,6 +22,8 @@ export interface CardFacts {
   seed: number;
   perplexity: { before: number | null; after: number | null };
   lora: { rank: number; alpha: number } | null;
+  /** LQ-LoRA under a bit budget: the per-matrix plan (bytes: quantized + LoRA at 16 bits per value). */
+  budget?: { budget: number; bits: number; bytes: number; weights: number; error: number; rows: { name: string; type: string; rank: number; bytes: number; error: number }[] } | null;
   /** What each file holds, and which together make the tuned model (Markdown lines). */
   contents: string[];
   notes: string[];
@@ -74,6 +76,21 @@ export function modelCard(f: CardFacts): string {
     '',
     ...f.contents.map((c) => `- ${c}`),
     '',
+    ...(f.budget
+      ? [
+          '## Bit budget plan',
+          '',
+          `LQ-LoRA under a budget of ${f.budget.budget} bits per weight: each linear matrix got the quantization type (and LoRA rank) that minimises the total reconstruction error ‖(W − Q − L)·diag(√w)‖² within it (exact knapsack). Bytes: the quantized blocks plus the LoRA factors counted at 16 bits per value.`,
+          '',
+          '| matrix | type | rank | bytes | error |',
+          '|---|---|---|---|---|',
+          ...f.budget.rows.map((r) => `| ${r.name} | ${r.type} | ${r.rank} | ${r.bytes} | ${r.error.toExponential(4)} |`),
+          `| total | | | ${f.budget.bytes} | ${f.budget.error.toExponential(4)} |`,
+          '',
+          `${f.budget.bytes} bytes for ${f.budget.weights} linear weights: ${f.budget.bits.toFixed(4)} bits per weight.`,
+          '',
+        ]
+      : []),
     ...(f.notes.length ? ['## Notes', '', ...f.notes.map((n) => `- ${n}`), ''] : []),
     '## Use',
     '',
