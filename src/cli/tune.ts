@@ -193,6 +193,12 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
     if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress);
     const base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
+    // A resumed budget run re-measures its plan (deterministic): it must be the plan the checkpoint trained on,
+    // else the float model or the --imatrix file changed since (neither is re-planned silently).
+    const budgetPlanKey = budgetRun && budgetRun.plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|');
+    const savedPlanKey = resume ? (resume.state.settings as { budgetPlan?: unknown }).budgetPlan : undefined;
+    if (resume && budgetPlanKey && savedPlanKey !== undefined && savedPlanKey !== budgetPlanKey)
+      throw new CheckpointError(resume.file, 'was trained on another budget plan than the one measured now: the model or the --imatrix file changed since the run started');
 
     ctx = await createNodeGpuContext();
     // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
@@ -243,7 +249,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       return e;
     };
     const distillBefore = resume ? null : await scoreDistill(parts, 'before');
-    const checkpointer = new Checkpointer({ store: folderStore(out), settings: { ...s }, identity, everySteps: s.checkpointEvery, earlyStop: s.earlyStop, log });
+    const checkpointer = new Checkpointer({ store: folderStore(out), settings: { ...s, ...(budgetPlanKey ? { budgetPlan: budgetPlanKey } : {}) }, identity, everySteps: s.checkpointEvery, earlyStop: s.earlyStop, log });
     process.once('SIGINT', onSigint);
     const print = (e: TrainEvent) => {
       // JSON step lines say it already; on a terminal, a line rewritten in place instead of one line per step.
