@@ -67,7 +67,7 @@ export const tuneCommand: Command = {
     'usage: sub4 tune <file.gguf | hf-folder> --data <file> [--method peqa|lora|peqa+lora] [options]',
     '  --data        training data: .txt, JSONL or a JSON array (instructions, chat, text rows)',
     '  --method      peqa (quantization scales; the default), lora, peqa+lora, or lqlora (LoRA started from',
-    '                LQ-LoRA\'s quantize / low-rank split; needs --bits and float weights)',
+    '                LQ-LoRA\'s quantize / low-rank split; needs --bits or --budget, and float weights)',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
     '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',

@@ -13,7 +13,8 @@
 //    `sub4 eval <state>` perplexity within 0.5 %;
 //  - a budget below the cheapest plan is refused, naming the minimum.
 // The 2.5-bit run needs types below Q2_K's 2.625 bits (TQ1_0/TQ2_0, the grid
-// i-quants), which the engine runs through its codebook path (src/gpu/vq_gpu.ts);
+// i-quants), which the engine runs through its codebook path (src/gpu/vq_gpu.ts:
+// measured with main's kernels, TQ1_0 + Q2_K, 2.4935 bits, 0.18 % from llama.cpp);
 // a scalar-types run (--types) at 3.5 bits checks the same pipeline on the
 // K-quant / legacy kernels.
 import { execFile } from 'node:child_process';
