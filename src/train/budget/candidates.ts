@@ -13,6 +13,7 @@
 // when its block divides I; a type sub4 cannot quantize yet (the grid i-quants
 // until their port lands, QuantizeUnsupportedError) or that needs an imatrix
 // that was not given (ImatrixRequiredError) is listed as skipped, not an error.
+// The sub4 grids quantize by plain RTN (importance weights only weigh their error).
 //
 // Bytes (the convention the solver and the CLI's bits per weight use):
 //  - GGUF types: the blocks as the GGUF file stores them, (O·I / block)·bytesPerBlock;
