@@ -1,10 +1,11 @@
 // What an opened model is, whatever file it came from: its config, its tensors
 // (engine names and layout, read one at a time on demand) and its tokenizer.
 // Types only, so that the readers that fill it (src/io/model.ts, the GPTQ
-// importer) and everything above io share them without importing each other.
+// and AQLM importers) and everything above io share them without importing each other.
 import type { LlamaConfig } from '../arch/config.ts';
 import type { GgmlType } from '../quant/formats.ts';
 import type { QTensor } from '../quant/qtensor.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { GgufFile } from './gguf/types.ts';
 import type { FolderSource, HfModelFolder } from './hf_folder.ts';
 import type { ByteSource } from './source.ts';
@@ -32,6 +33,10 @@ export interface ModelTensor {
   readQ?(): Promise<QTensor>;
   /** With readQ: its grid (group size in columns; per-channel = the row length), for planning before reading. */
   quant?: { bits: number; groupSize: number };
+  /** Codebook layers that are not GGUF blocks (AQLM checkpoints, src/io/aqlm/import.ts): a learned-table VqTensor, engine row order. */
+  readVq?(): Promise<VqTensor>;
+  /** With readVq: weights per code and code bits (one table of 2^bits entries per layer), for planning before reading. */
+  vq?: { dim: number; bits: number };
 }
 
 export interface LoadedModel {

@@ -14,6 +14,7 @@ import { tokenizerFromGguf } from './tokenizer/gguf.ts';
 import { tokenizerFromHf } from './tokenizer/hf.ts';
 import type { Tokenizer } from './tokenizer/types.ts';
 import { applyGptqTensors } from './gptq/import.ts';
+import { applyAqlmTensors } from './aqlm/import.ts';
 import type { LoadedModel, ModelInput, ModelTensor } from './loaded_model.ts';
 
 export async function openModel(input: ModelInput): Promise<LoadedModel> {
@@ -84,6 +85,7 @@ async function openHfModel(folder: FolderSource): Promise<LoadedModel> {
       });
     }
     await applyGptqTensors(hf, tensors); // GPTQ checkpoints: qweight/qzeros/scales/g_idx → one quantized '<module>.weight'
+    await applyAqlmTensors(hf, tensors); // AQLM checkpoints: codes/codebooks/scales → one codebook '<module>.weight'
     let fileBytes = 0;
     for (const file of hf.weightFiles) {
       const s = await folder.open(file);

@@ -43,7 +43,7 @@ export type GpuLinear =
 
 /** Whether a tensor is kept quantized on the GPU (every quantized ggml type, GPTQ layers) rather than as f32. */
 export function isQuantized(t: ModelTensor): boolean {
-  return (t.ggmlType !== null && (isQuantGgmlType(t.ggmlType) || isVqGgmlType(t.ggmlType))) || t.readQ !== undefined;
+  return (t.ggmlType !== null && (isQuantGgmlType(t.ggmlType) || isVqGgmlType(t.ggmlType))) || t.readQ !== undefined || t.readVq !== undefined; // readVq: AQLM
 }
 
 /** The raw blocks of a [O, I] weight in engine row order (t.rowOrder: the q/k rotary layout, src/arch/names.ts). */
@@ -90,6 +90,11 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
   if (t.ggmlType !== null && isVqGgmlType(t.ggmlType)) {
     const { q } = await readVqLinear(t, t.ggmlType, clock);
     return { kind: 'quant', rows, cols, w: timed(clock, 'upload', () => uploadVqTensor(ctx, q, t.name)), bias, type: t.type, ggmlType: t.ggmlType };
+  }
+  // AQLM (src/io/aqlm/import.ts): a learned-table VqTensor, run by the codebook kernels.
+  if (t.readVq) {
+    const q = await timedAsync(clock, 'read+decode', () => t.readVq!());
+    return { kind: 'quant', rows, cols, w: timed(clock, 'upload', () => uploadVqTensor(ctx, q, t.name)), bias, type: t.type, ggmlType: null };
   }
   const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
   const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));

@@ -21,6 +21,7 @@ import type { LoadedModel } from '../io/loaded_model.ts';
 import { BLOCK_FORMATS, ggmlTypeInfo, type GgmlType } from '../quant/formats.ts';
 import { isVqGgmlType } from '../quant/vq/codecs.ts';
 import { vqTypeFacts, type VqTypeFacts } from '../quant/vq/facts.ts';
+import { indexBitsFor, vqWordsPerRow, type VqDim } from '../quant/vq/vqtensor.ts';
 import { ggufParametrization, ggufToQTensor, isQuantGgmlType, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
 import { groupsPerRow, planeWidths, wordsPerRow } from '../quant/qtensor.ts';
 import type { LlamaConfig } from '../arch/config.ts';
@@ -110,6 +111,7 @@ export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
   return (name) => {
     const t = model.tensors.get(name);
     if (t?.quant) return { kind: 'quant', bits: t.quant.bits, groupSize: t.quant.groupSize }; // GPTQ: loaded as a QTensor
+    if (t?.vq) return { kind: 'quant', bits: t.vq.bits / t.vq.dim, groupSize: t.shape[1], vq: learnedVqFacts(t.vq.dim as VqDim, t.vq.bits, t.shape[1]) }; // AQLM: a learned-table VqTensor
     if (t && t.ggmlType !== null && isVqGgmlType(t.ggmlType)) {
       const vq = vqTypeFacts(t.ggmlType);
       return { kind: 'quant', bits: vq.indexBits / vq.dim + (vq.signed ? 1 : 0), groupSize: vq.groupSize, type: t.ggmlType, vq };
@@ -117,6 +119,21 @@ export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
     if (!t || t.ggmlType === null || !isQuantGgmlType(t.ggmlType)) return { kind: 'dense' };
     const f = quantTypeFacts(t.ggmlType);
     return { kind: 'quant', bits: f.bits, groupSize: f.groupSize, type: t.ggmlType };
+  };
+}
+
+/** AQLM: layout facts of a learned table of 2^bits entries, one scale per row, no signs (its own table per layer). */
+function learnedVqFacts(dim: VqDim, bits: number, cols: number): VqTypeFacts {
+  const indexBits = indexBitsFor(2 ** bits);
+  return {
+    dim,
+    indexBits,
+    signed: false,
+    groupSize: cols,
+    blockSize: dim,
+    exactThetaPerBlock: null,
+    tableBytes: 4 * Math.ceil((2 ** bits * dim) / 4) * 4, // zero-padded to whole vec4s (vq_gpu.ts)
+    wordsPerRow: (c) => vqWordsPerRow({ cols: c, indexBits, signed: false, codebook: { dim } }),
   };
 }
 
@@ -146,7 +163,7 @@ export function planStep(p: StepPlanInput): StepPlan {
 
   // Weights, as loadWeights uploads them.
   const spec = paramSpec(c);
-  const tables = new Set<number>();
+  const tables = new Set<number | string>(); // AQLM: a learned table per layer, keyed by the layer's name
   for (const e of spec) {
     const part: PartName = e.role === 'embed' || e.role === 'lm_head' ? 'embeddings' : 'base';
     if (e.kind === 'rope_freqs') continue; // folded into the table below
@@ -159,7 +176,8 @@ export function planStep(p: StepPlanInput): StepPlan {
         // Codebook types (src/gpu/vq_gpu.ts): index and sign words per row, split into parts with no padding;
         // the table is uploaded once per device and type.
         count(part, `${e.name} codes`, [O, s.vq.wordsPerRow(I)], true);
-        if (!tables.has(s.type!)) (tables.add(s.type!), (parts[part] += s.vq.tableBytes));
+        const tableKey = s.type ?? e.name; // AQLM layers have no ggml type and their own table
+        if (!tables.has(tableKey)) (tables.add(tableKey), (parts[part] += s.vq.tableBytes));
         count(part, `${e.name} scale`, [O, groupsPerRow(I, s.groupSize)]);
         count(part, `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
       } else {
