@@ -26,7 +26,9 @@ const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
 const sub4 = (args: string[]) => run('node', [BIN, ...args], { timeout: 300_000 });
 const shakespeare = fixture('data/tinyshakespeare/input.txt');
 const CTX = 128;
-const WINDOWS = 2;
+// 8 windows: llama.cpp multiplies these types with Q8_K-quantized activations, whose noise alone moved a single
+// window of the untouched IQ4_XS file by 0.87 % (tests/gpu/model_iquants_llamacpp.test.ts); over 8 it averages out.
+const WINDOWS = 8;
 const rel = (t: string) => `models/random-llama-256/random-llama-256-${t}.gguf`;
 
 /** The byte range of the fp16 super-block scale `d` in one block, per type (formats-2.md §1.2). */
@@ -79,6 +81,13 @@ async function diffOnlyD(inPath: string, outPath: string): Promise<Map<string, n
   return changed;
 }
 
+// llama.cpp's own kernels for these types multiply by activations quantized to Q8_K (one scale per 256), so its
+// perplexity of a file is not exact arithmetic. The tuned IQ4_XS file is the most sensitive: measured −0.52 to
+// −0.60 % on its native path, while llama.cpp on the F32 dequantization of the same file is within 0.014 % of sub4.
+// Hence: the F32 path within 0.1 % for every type (the bytes are what sub4 trained), the native path within 0.5 %
+// for IQ2_XXS and IQ3_S (measured ≤ 0.08 %), and within 1 % for IQ4_XS.
+const NATIVE_TOL: Record<string, number> = { IQ2_XXS: 0.005, IQ3_S: 0.005, IQ4_XS: 0.01 };
+
 describe('i-quant GGUFs: tune and export', () => {
   for (const type of ['IQ2_XXS', 'IQ3_S', 'IQ4_XS'])
     it(`${type}: PEQA on the blocks' d, exported as ${type}, loads in llama.cpp and scores as sub4 eval`, { timeout: 900_000 }, async () => {
@@ -96,8 +105,16 @@ describe('i-quant GGUFs: tune and export', () => {
       const tuned = await evalPpl(state, heldout);
       const exported = await llamaCppPpl(join(out, file), heldout);
       const original = await llamaCppPpl(base, heldout);
-      console.log(`${type}: sub4 eval of the tuned state ${tuned.toFixed(4)}, llama.cpp on the export ${exported.toFixed(4)} (${(100 * (exported / tuned - 1)).toFixed(3)} %), llama.cpp on the base ${original.toFixed(4)}`);
-      expect(Math.abs(exported / tuned - 1)).toBeLessThanOrEqual(0.005);
+      // The same weights in F32 (sub4 convert of the export): llama.cpp's F32 path quantizes no activation.
+      const f32 = join(dir, 'export-f32.gguf');
+      await sub4(['convert', join(out, file), '--type', 'F32', '--out', f32]);
+      const exact = await llamaCppPpl(f32, heldout);
+      console.log(
+        `${type}: sub4 eval of the tuned state ${tuned.toFixed(4)}, llama.cpp on the export ${exported.toFixed(4)} (${(100 * (exported / tuned - 1)).toFixed(3)} %), ` +
+          `on its F32 dequantization ${exact.toFixed(4)} (${(100 * (exact / tuned - 1)).toFixed(3)} %), llama.cpp on the base ${original.toFixed(4)}`,
+      );
+      expect(Math.abs(exact / tuned - 1)).toBeLessThanOrEqual(0.001);
+      expect(Math.abs(exported / tuned - 1)).toBeLessThanOrEqual(NATIVE_TOL[type]);
       expect(Math.abs(original / tuned - 1)).toBeGreaterThan(0.002);
       const d = await diffOnlyD(base, join(out, file));
       console.log(`${type}: blocks whose fp16 d changed, by type: ${JSON.stringify(Object.fromEntries(d))}; every other byte identical`);
