@@ -7,6 +7,7 @@ import { matmulBench } from './matmul.ts';
 import { qlinearBench } from './qlinear.ts';
 import { modelBench } from './model.ts';
 import { loadBench } from './load.ts';
+import { vqAssignBench } from './vq_assign.ts';
 
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
@@ -14,7 +15,7 @@ const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${c
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
 try {
   // The load suite writes ~700 MB models and runs for minutes: only when asked for by name.
-  const suites = [matmulBench, qlinearBench, modelBench, loadBench];
+  const suites = [matmulBench, qlinearBench, modelBench, vqAssignBench, loadBench];
   for (const suite of suites) {
     if (filter ? !suite.name.includes(filter) : suite === loadBench) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));
