@@ -9,20 +9,26 @@
 //           matrix row); 4 Out u32[N]. X and Out may hold one chunk of a
 //           matrix's vectors: positions (v mod P) count from the chunk's start,
 //           so a chunk starts at a multiple of P (src/gpu/kernels/vq_assign.ts).
-// Threads:  64 invocations per workgroup, one vector each, grid ⌈n / 64⌉ in x
-//           (the wrapper splits n over dispatches within the device's
-//           workgroup-count limit, moving `base`). Each invocation keeps its
-//           vector and weights as two vec4 (zero-padded past D, D ∈ {2, 4, 8}
-//           an override constant), folded into b = −2·w·x. The table streams
-//           through workgroup memory in tiles of 256 entries (each entry two
-//           zero-padded vec4, 8 KiB), loaded cooperatively, 4 entries per
-//           invocation; every invocation then scans the tile: per entry one
-//           fma and one dot per vec4 (D = 8: two).
+// Threads:  64 invocations per workgroup, R = 4 vectors each (64 apart, so
+//           adjacent invocations read adjacent vectors): 256 vectors per
+//           workgroup, grid ⌈n / 256⌉ in x (the wrapper splits n over
+//           dispatches within the device's workgroup-count limit, moving
+//           `base`). Each invocation keeps its vectors and weights as two vec4
+//           each (zero-padded past D, D ∈ {2, 4, 8} an override constant),
+//           folded into b = −2·w·x. The table streams through workgroup memory
+//           in tiles of 256 entries (each entry two zero-padded vec4, 8 KiB),
+//           loaded cooperatively, 4 entries per invocation; every invocation
+//           then scans the tile: per entry and vector one fma and one dot per
+//           vec4 (D = 8: two), the argmin kept in registers.
 // Why:      the search is N·C·D multiply-adds against a table that every vector
-//           reads whole: staging a tile once per workgroup turns 64 global reads
-//           of each entry into one. One invocation per vector needs no
-//           cross-invocation reduction (the argmin stays in registers), and the
-//           loop bounds are uniform, so the barriers are legal whatever N is.
+//           reads whole: staging a tile once per workgroup turns 256 global
+//           reads of each entry into one, and R vectors per invocation reuse
+//           each workgroup-memory read R times (a matmul's register tile along
+//           one side). One invocation per vector needs no cross-invocation
+//           reduction, and the loop bounds are uniform, so the barriers are
+//           legal whatever N is. The ‖x‖²_w term is left out rather than the
+//           ‖c‖²_w term precomputed: the weights, hence ‖c‖²_w, differ per
+//           position in the row.
 struct Params { N: u32, C: u32, P: u32, base: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -33,6 +39,7 @@ struct Params { N: u32, C: u32, P: u32, base: u32 }
 override D: u32 = 8u;
 const WG: u32 = 64u;
 const TILE: u32 = 256u;
+const R: u32 = 4u; // vectors per invocation
 var<workgroup> tile: array<vec4<f32>, 512>; // TILE · 2
 
 fn load8(src: u32, which: u32) -> array<vec4<f32>, 2> {
@@ -50,22 +57,30 @@ fn load8(src: u32, which: u32) -> array<vec4<f32>, 2> {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let v = p.base + wid.x * WG + lid.x;
-  let live = v < p.N;
-  var wa = vec4<f32>(0.0);
-  var wb = vec4<f32>(0.0);
-  var ba = vec4<f32>(0.0);
-  var bb = vec4<f32>(0.0);
-  if (live) {
-    let x = load8(v * D, 0u);
-    let w = load8((v % p.P) * D, 2u);
-    wa = w[0];
-    wb = w[1];
-    ba = -2.0 * w[0] * x[0];
-    bb = -2.0 * w[1] * x[1];
+  // R vectors per invocation, WG apart: v_r = base + wid.x·WG·R + r·WG + lid.x.
+  var wa: array<vec4<f32>, R>;
+  var wb: array<vec4<f32>, R>;
+  var ba: array<vec4<f32>, R>;
+  var bb: array<vec4<f32>, R>;
+  var best: array<f32, R>;
+  var bi: array<u32, R>;
+  for (var r = 0u; r < R; r = r + 1u) {
+    let v = p.base + wid.x * WG * R + r * WG + lid.x;
+    wa[r] = vec4<f32>(0.0);
+    wb[r] = vec4<f32>(0.0);
+    ba[r] = vec4<f32>(0.0);
+    bb[r] = vec4<f32>(0.0);
+    if (v < p.N) {
+      let x = load8(v * D, 0u);
+      let w = load8((v % p.P) * D, 2u);
+      wa[r] = w[0];
+      wb[r] = w[1];
+      ba[r] = -2.0 * w[0] * x[0];
+      bb[r] = -2.0 * w[1] * x[1];
+    }
+    best[r] = bitcast<f32>(0x7f7fffffu); // the largest f32
+    bi[r] = 0u;
   }
-  var best = bitcast<f32>(0x7f7fffffu); // the largest f32
-  var bi = 0u;
   for (var t0 = 0u; t0 < p.C; t0 = t0 + TILE) {
     for (var k = 0u; k < TILE / WG; k = k + 1u) {
       let i = k * WG + lid.x;
@@ -80,19 +95,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m = min(TILE, p.C - t0);
     for (var i = 0u; i < m; i = i + 1u) {
       let c0 = tile[2u * i];
-      var s = dot(c0, fma(c0, wa, ba));
-      if (D > 4u) {
-        let c1 = tile[2u * i + 1u];
-        s = s + dot(c1, fma(c1, wb, bb));
-      }
-      if (s < best) {
-        best = s;
-        bi = t0 + i;
+      let c1 = tile[2u * i + 1u];
+      for (var r = 0u; r < R; r = r + 1u) {
+        var s = dot(c0, fma(c0, wa[r], ba[r]));
+        if (D > 4u) {
+          s = s + dot(c1, fma(c1, wb[r], bb[r]));
+        }
+        if (s < best[r]) {
+          best[r] = s;
+          bi[r] = t0 + i;
+        }
       }
     }
     workgroupBarrier();
   }
-  if (live) {
-    Out[v] = bi;
+  for (var r = 0u; r < R; r = r + 1u) {
+    let v = p.base + wid.x * WG * R + r * WG + lid.x;
+    if (v < p.N) {
+      Out[v] = bi[r];
+    }
   }
 }

@@ -14,8 +14,8 @@ import { dispatch, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import type { AssignProblem, Assigner } from '../../quant/vq/kmeans.ts';
 
-/** Vectors per workgroup (WG in vq_assign.wgsl). */
-const WG = 64;
+/** Vectors per workgroup (WG · R in vq_assign.wgsl). */
+const WG = 64 * 4;
 const params = new UniformStruct({ N: 'u32', C: 'u32', P: 'u32', base: 'u32' });
 const kernel = (d: number): KernelDef => ({ shader: 'vq_assign', bindings: ['uniform', 'read', 'read', 'read', 'storage'], constants: { D: d } });
 

@@ -43,7 +43,7 @@ export interface AssignProblem {
   /** C·d entries (f32). */
   table: Float32Array;
   size: number;
-  /** P·d element weights; vector v uses row v mod P (P = cols/d: the vector's position in its matrix row). */
+  /** P·d element weights; vector v uses row v mod P (P = cols/d, the vector's position in its matrix row, for per-column importance; 1 without). */
   weights: Float32Array;
   positions: number;
 }
@@ -158,7 +158,7 @@ function dist(x: Float32Array, v: number, table: Float32Array, e: number, w: Flo
 }
 
 /** k-means++ over a seeded sample: C entries (copies of the last pick once every sampled vector is an entry). */
-function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Array, w: Float32Array, P: number, C: number, sample: number, seed: number): Float32Array {
+function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Array, w: Float32Array, P: number, WP: number, C: number, sample: number, seed: number): Float32Array {
   const r = rng(seed);
   // A seeded sample without repeats: the first `m` of a partial Fisher–Yates shuffle.
   const m = Math.min(n, sample);
@@ -176,7 +176,7 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Arra
   for (let i = 0; i < m && rowW[Math.floor(first / P)] === 0; i++) first = S[i];
   put(0, first);
   const D = new Float64Array(m);
-  for (let i = 0; i < m; i++) D[i] = rowW[Math.floor(S[i] / P)] * dist(x, S[i], table, 0, w, (S[i] % P) * d, d);
+  for (let i = 0; i < m; i++) D[i] = rowW[Math.floor(S[i] / P)] * dist(x, S[i], table, 0, w, (S[i] % WP) * d, d);
   let last = first;
   for (let e = 1; e < C; e++) {
     let total = 0;
@@ -199,7 +199,7 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Arra
     put(e, last);
     for (let i = 0; i < m; i++) {
       const v = S[i];
-      const dv = rowW[Math.floor(v / P)] * dist(x, v, table, e, w, (v % P) * d, d);
+      const dv = rowW[Math.floor(v / P)] * dist(x, v, table, e, w, (v % WP) * d, d);
       if (dv < D[i]) D[i] = dv;
     }
   }
@@ -226,15 +226,16 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
     rowW[r] = a * a;
     if (a > 0) for (let k = 0; k < cols; k++) x[r * cols + k] = W[r * cols + k] / a;
   }
-  // Element weights per position: importance of column p·d + j.
-  const w = new Float32Array(P * d);
-  for (let k = 0; k < cols; k++) w[k] = opts.importance ? opts.importance[k] : 1;
+  // Element weights per position: importance of column p·d + j (without importance: one row of ones, WP = 1).
+  const WP = opts.importance ? P : 1;
+  const w = new Float32Array(WP * d);
+  for (let k = 0; k < WP * d; k++) w[k] = opts.importance ? opts.importance[k] : 1;
   // Denominator of the weighted relative error: Σ a·W².
   let norm = 0;
-  for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) norm += w[k] * W[r * cols + k] ** 2;
+  for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) norm += w[k % (WP * d)] * W[r * cols + k] ** 2;
   if (norm === 0) norm = 1; // an all-zero matrix (or zero importance on its non-zeros): absolute error
 
-  const table = kmeansPlusPlus(x, n, d, rowW, w, P, C, opts.sample ?? Math.min(n, 8 * C), opts.seed ?? 0);
+  const table = kmeansPlusPlus(x, n, d, rowW, w, P, WP, C, opts.sample ?? Math.min(n, 8 * C), opts.seed ?? 0);
   const errors: number[] = [];
   const err = new Float64Array(n);
   let idx = new Uint32Array(n);
@@ -242,12 +243,12 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
   const den = new Float64Array(C * d);
   const count = new Uint32Array(C);
   for (let it = 0; ; it++) {
-    idx = Uint32Array.from(await assign({ x, n, d, table, size: C, weights: w, positions: P }));
+    idx = Uint32Array.from(await assign({ x, n, d, table, size: C, weights: w, positions: WP }));
     if (idx.length !== n) throw new RangeError(`encodeLearned: the assigner returned ${idx.length} indices for ${n} vectors`);
     let total = 0;
     for (let v = 0; v < n; v++) {
       if (!(idx[v] < C)) throw new RangeError(`encodeLearned: the assigner returned entry ${idx[v]} of ${C}`);
-      err[v] = rowW[Math.floor(v / P)] * dist(x, v, table, idx[v], w, (v % P) * d, d);
+      err[v] = rowW[Math.floor(v / P)] * dist(x, v, table, idx[v], w, (v % WP) * d, d);
       total += err[v];
     }
     errors.push(Math.sqrt(total / norm));
@@ -261,7 +262,7 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
       const f = rowW[Math.floor(v / P)];
       count[e]++;
       for (let j = 0; j < d; j++) {
-        const a = f * w[(v % P) * d + j];
+        const a = f * w[(v % WP) * d + j];
         num[e * d + j] += a * x[v * d + j];
         den[e * d + j] += a;
       }
@@ -289,7 +290,7 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
       const v = r * P + Math.floor(k / d);
       const t = W[r * cols + k] - Math.fround(scale[r] * table[idx[v] * d + (k % d)]);
       e2 += t * t;
-      ew += w[k] * t * t;
+      ew += w[k % (WP * d)] * t * t;
       n2 += W[r * cols + k] ** 2;
     }
   return {
