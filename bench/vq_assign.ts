@@ -7,7 +7,10 @@
 //  - matmul_f32: a well-shaped matmul, T = 128, I = N·d / 128, O = C.
 // `vs_baseline` = this kernel's GFLOP/s ÷ matmul_f32's (bests of 3
 // interleaved rounds); `vs_baseline_paired` the median of the rounds' ratios;
-// `vs_xct` against the distance matmul.
+// `vs_xct` against the distance matmul. Two searches per table size: one
+// weight row (P = 1, the encoder without importance: ‖c‖²_w precomputed per
+// tile) and per-column importance over rows of 1024 weights (P = 128: the
+// weighted norm computed inline).
 import type { GpuContext } from '../src/gpu/device.ts';
 import { GpuTensor } from '../src/gpu/buffers.ts';
 import { matmul } from '../src/gpu/kernels/matmul.ts';
@@ -23,6 +26,7 @@ export async function* vqAssignBench(ctx: GpuContext) {
     const x = GpuTensor.from(ctx, randomF32(N * D, 1), [N, D], 'f32');
     const table = GpuTensor.from(ctx, randomF32(C * D, 2), [C, D], 'f32');
     const w = GpuTensor.from(ctx, new Float32Array(D).fill(1), [1, D], 'f32');
+    const wi = GpuTensor.from(ctx, randomF32(128 * D, 5).map((v) => 1.5 + v), [128, D], 'f32');
     const out = GpuTensor.empty(ctx, [N], 'u32');
     const xct = GpuTensor.empty(ctx, [N, C], 'f32');
     const I = (N * D) / 128;
@@ -35,6 +39,7 @@ export async function* vqAssignBench(ctx: GpuContext) {
         matmul_f32: () => void matmul(ctx, my, mx, mw),
         matmul_xct: () => void matmul(ctx, xct, x, table),
         vq_assign: () => vqAssign(ctx, out, x, table, w),
+        vq_assign_weighted: () => vqAssign(ctx, out, x, table, wi),
       },
       3,
       150,
@@ -42,22 +47,24 @@ export async function* vqAssignBench(ctx: GpuContext) {
     const ms = fastest(rounds);
     const flops = 2 * N * C * D;
     const gf = (t: number) => flops / (t * 1e6);
-    yield {
-      bench: 'vq_assign',
-      kernel: 'vq_assign',
-      N,
-      C,
-      d: D,
-      ms: +ms.vq_assign.toFixed(3),
-      gflops: +gf(ms.vq_assign).toFixed(4),
-      vectors_per_s: Math.round(N / (ms.vq_assign / 1e3)),
-      matmul_f32_ms: +ms.matmul_f32.toFixed(3),
-      matmul_xct_ms: +ms.matmul_xct.toFixed(3),
-      baseline: 'matmul_f32',
-      vs_baseline: +(ms.matmul_f32 / ms.vq_assign).toFixed(2),
-      vs_baseline_paired: +pairedRatio(rounds.matmul_f32, rounds.vq_assign).toFixed(2),
-      vs_xct: +(ms.matmul_xct / ms.vq_assign).toFixed(2),
-    };
-    [x, table, w, out, xct, mx, mw, my].forEach((t) => t.destroy());
+    for (const [kernel, P] of [['vq_assign', 1], ['vq_assign_weighted', 128]] as const)
+      yield {
+        bench: 'vq_assign',
+        kernel,
+        N,
+        C,
+        d: D,
+        P,
+        ms: +ms[kernel].toFixed(3),
+        gflops: +gf(ms[kernel]).toFixed(4),
+        vectors_per_s: Math.round(N / (ms[kernel] / 1e3)),
+        matmul_f32_ms: +ms.matmul_f32.toFixed(3),
+        matmul_xct_ms: +ms.matmul_xct.toFixed(3),
+        baseline: 'matmul_f32',
+        vs_baseline: +(ms.matmul_f32 / ms[kernel]).toFixed(2),
+        vs_baseline_paired: +pairedRatio(rounds.matmul_f32, rounds[kernel]).toFixed(2),
+        vs_xct: +(ms.matmul_xct / ms[kernel]).toFixed(2),
+      };
+    [x, table, w, wi, out, xct, mx, mw, my].forEach((t) => t.destroy());
   }
 }

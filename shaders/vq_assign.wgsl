@@ -1,6 +1,6 @@
 // vq_assign: the nearest table entry of every vector, under per-element weights
 // (the assignment step of the learned-codebook k-means, src/quant/vq/kmeans.ts):
-//   Out[v] = argmin_e Σ_j W[v mod P, j] · (X[v, j] − T[e, j])²,   v = base + invocation
+//   Out[v] = argmin_e Σ_j W[v mod P, j] · (X[v, j] − T[e, j])²,   v = base + the vector's index in the dispatch
 // computed as the distance "matmul"  Σ_j c_j · (w_j·c_j − 2·w_j·x_j)  = ‖c‖²_w − 2⟨x, c⟩_w,
 // which drops the per-vector constant ‖x‖²_w (it does not move the argmin).
 // Ties (equal f32 distances) go to the lower entry, as in the reference.
@@ -19,16 +19,18 @@
 //           in tiles of 256 entries (each entry two zero-padded vec4, 8 KiB),
 //           loaded cooperatively, 4 entries per invocation; every invocation
 //           then scans the tile: per entry and vector one fma and one dot per
-//           vec4 (D = 8: two), the argmin kept in registers.
+//           vec4 (D = 8: two), the argmin kept in registers. With one weight
+//           row (P = 1: no importance) the loader also stores ‖c‖²_w per entry
+//           (workgroup array `nrm`), and the scan is n_e + one dot per vec4.
 // Why:      the search is N·C·D multiply-adds against a table that every vector
 //           reads whole: staging a tile once per workgroup turns 256 global
 //           reads of each entry into one, and R vectors per invocation reuse
 //           each workgroup-memory read R times (a matmul's register tile along
-//           one side). One invocation per vector needs no cross-invocation
-//           reduction, and the loop bounds are uniform, so the barriers are
-//           legal whatever N is. The ‖x‖²_w term is left out rather than the
-//           ‖c‖²_w term precomputed: the weights, hence ‖c‖²_w, differ per
-//           position in the row.
+//           one side). An invocation owning its vectors needs no
+//           cross-invocation reduction, and the loop bounds are uniform, so the barriers are
+//           legal whatever N is. ‖c‖²_w is precomputed only for P = 1: with
+//           per-column importance it differs per position in the row (P·C
+//           norms), so there the scan computes it inline.
 struct Params { N: u32, C: u32, P: u32, base: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -41,6 +43,7 @@ const WG: u32 = 64u;
 const TILE: u32 = 256u;
 const R: u32 = 4u; // vectors per invocation
 var<workgroup> tile: array<vec4<f32>, 512>; // TILE · 2
+var<workgroup> nrm: array<f32, 256>; // TILE: ‖c‖²_w of each entry when every vector has the same weights (P = 1)
 
 fn load8(src: u32, which: u32) -> array<vec4<f32>, 2> {
   // which: 0 = X, 1 = T, 2 = W; src = first element.
@@ -66,15 +69,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var bi: array<u32, R>;
   for (var r = 0u; r < R; r = r + 1u) {
     let v = p.base + wid.x * WG * R + r * WG + lid.x;
-    wa[r] = vec4<f32>(0.0);
-    wb[r] = vec4<f32>(0.0);
     ba[r] = vec4<f32>(0.0);
     bb[r] = vec4<f32>(0.0);
+    // Weights for every invocation, live or not: with P = 1 they also weight the tile's norms.
+    let w = load8((v % p.P) * D, 2u);
+    wa[r] = w[0];
+    wb[r] = w[1];
     if (v < p.N) {
       let x = load8(v * D, 0u);
-      let w = load8((v % p.P) * D, 2u);
-      wa[r] = w[0];
-      wb[r] = w[1];
       ba[r] = -2.0 * w[0] * x[0];
       bb[r] = -2.0 * w[1] * x[1];
     }
@@ -89,10 +91,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let c = load8(e * D, 1u);
         tile[2u * i] = c[0];
         tile[2u * i + 1u] = c[1];
+        if (p.P == 1u) {
+          nrm[i] = dot(c[0] * c[0], wa[0]) + dot(c[1] * c[1], wb[0]);
+        }
       }
     }
     workgroupBarrier();
     let m = min(TILE, p.C - t0);
+    if (p.P == 1u) {
+      // One weight row: ‖c‖²_w once per entry, then one dot per vec4 and vector.
+      for (var i = 0u; i < m; i = i + 1u) {
+        let c0 = tile[2u * i];
+        let c1 = tile[2u * i + 1u];
+        let n = nrm[i];
+        for (var r = 0u; r < R; r = r + 1u) {
+          var s = n + dot(c0, ba[r]);
+          if (D > 4u) {
+            s = s + dot(c1, bb[r]);
+          }
+          if (s < best[r]) {
+            best[r] = s;
+            bi[r] = t0 + i;
+          }
+        }
+      }
+      workgroupBarrier();
+      continue;
+    }
     for (var i = 0u; i < m; i = i + 1u) {
       let c0 = tile[2u * i];
       let c1 = tile[2u * i + 1u];
