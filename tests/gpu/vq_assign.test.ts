@@ -100,11 +100,11 @@ describe('vq_assign: GPU vs reference', () => {
     const [rows, cols] = [24, 40];
     const W = randomF32(rows * cols, 11).map((v, i) => v * (1 + (i % 7)));
     const importance = Float32Array.from({ length: cols }, (_, k) => 0.2 + (k % 5));
-    for (const dim of [2, 4, 8] as const) {
-      const o = { dim, bits: 6, iters: 6, seed: 4, importance };
+    for (const [dim, weighted] of [[2, true], [4, true], [8, true], [4, false], [8, false]] as const) {
+      const o = { dim, bits: 6, iters: 6, seed: 4, importance: weighted ? importance : undefined };
       const cpu = await encodeLearned(W, rows, cols, o);
       const g = await encodeLearned(W, rows, cols, { ...o, assign: gpuAssigner(ctx) });
-      console.log(`encoder d=${dim}: CPU errors ${cpu.errors.map((e) => e.toFixed(4)).join(' ')}; GPU ${g.errors.map((e) => e.toFixed(4)).join(' ')}`);
+      console.log(`encoder d=${dim}${weighted ? ' (importance)' : ''}: CPU errors ${cpu.errors.map((e) => e.toFixed(4)).join(' ')}; GPU ${g.errors.map((e) => e.toFixed(4)).join(' ')}`);
       expect(g.q.codes).toEqual(cpu.q.codes);
       expect(g.q.codebook.values).toEqual(cpu.q.codebook.values);
       expect(g.error).toBe(cpu.error);

@@ -103,6 +103,12 @@ describe.skipIf(!randomPath)('learned codebook on random-llama-256 (F32)', () =>
     expect(b.errors).toEqual(a.errors);
     const c = await encodeLearned(w, rows, cols, { ...o, seed: 8 });
     expect(c.q.codebook.values).not.toEqual(a.q.codebook.values);
+    // The large-table initialisation (C sampled vectors) on the same matrix: also monotone, k-means++ starts lower.
+    expect(a.init).toBe('kmeans++');
+    const f = await encodeLearned(w, rows, cols, { ...o, init: 'sample' });
+    expect(f.init).toBe('sample');
+    expectMonotone(`random-llama q_proj d=4 k=8, init from sampled vectors`, f);
+    expect(a.errors[0]).toBeLessThan(f.errors[0]);
     expect(getIndex(a.q, 3, 5)).toBeLessThan(256);
   });
 

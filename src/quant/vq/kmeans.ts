@@ -16,7 +16,10 @@
 // much each vector pulls its centroid.
 //
 // Initialisation: k-means++ (D² sampling under the same weighted distance) on
-// a seeded sample of vectors; then Lloyd iterations over all vectors:
+// a seeded sample of vectors. It costs sample·C·d on the CPU, sequential in C;
+// past KMEANSPP_BUDGET (large tables: k = 16 is 65536 entries) the table
+// starts instead as C distinct vectors of the seeded sample (Forgy), and the
+// result says which. Then Lloyd iterations over all vectors:
 //  - assignment: nearest entry per vector. This is the O(N·C·d) step, a
 //    distance "matmul"; it goes through an Assigner, the CPU one below or the
 //    GPU's (src/gpu/kernels/vq_assign.ts, gpuAssigner: quant may not import gpu).
@@ -63,6 +66,8 @@ export interface LearnedOptions {
   seed?: number;
   /** Vectors drawn for k-means++ (default min(N, 8·C)); its cost is sample·C·d. */
   sample?: number;
+  /** 'kmeans++', 'sample' (C sampled vectors), or 'auto' (default: k-means++ while sample·C·d ≤ KMEANSPP_BUDGET). */
+  init?: 'kmeans++' | 'sample' | 'auto';
   /** Nearest-entry search; default the CPU's (cpuAssign). */
   assign?: Assigner;
 }
@@ -80,7 +85,12 @@ export interface LearnedResult {
   bitsPerWeight: number;
   /** The table's own cost spread over the matrix: C·d·32 / (rows·cols) (not in bitsPerWeight). */
   tableBitsPerWeight: number;
+  /** The initialisation used. */
+  init: 'kmeans++' | 'sample';
 }
+
+/** Multiply-adds k-means++ may spend on the CPU under init 'auto' (about a second or two of JavaScript). */
+export const KMEANSPP_BUDGET = 2 ** 30;
 
 /** A bad request to the learned-codebook encoder (shape, dim, bits, importance). */
 export class LearnedCodebookError extends RangeError {
@@ -134,6 +144,7 @@ function check(W: Float32Array, rows: number, cols: number, o: LearnedOptions): 
   if (!Number.isInteger(o.bits) || o.bits < 1 || o.bits > 16) throw bad(`index bits ${o.bits} not in 1..16`);
   if (o.iters !== undefined && (!Number.isInteger(o.iters) || o.iters < 0)) throw bad(`iterations ${o.iters}`);
   if (o.sample !== undefined && (!Number.isInteger(o.sample) || o.sample < 1)) throw bad(`sample ${o.sample}`);
+  if (o.init !== undefined && !['kmeans++', 'sample', 'auto'].includes(o.init)) throw bad(`initialisation ${o.init}`);
   for (let i = 0; i < W.length; i++) if (!Number.isFinite(W[i])) throw bad(`weight ${i} is ${W[i]}`);
   const a = o.importance;
   if (a) {
@@ -157,8 +168,8 @@ function dist(x: Float32Array, v: number, table: Float32Array, e: number, w: Flo
   return s;
 }
 
-/** k-means++ over a seeded sample: C entries (copies of the last pick once every sampled vector is an entry). */
-function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Array, w: Float32Array, P: number, WP: number, C: number, sample: number, seed: number): Float32Array {
+/** k-means++ over a seeded sample: C entries (copies of the last pick once every sampled vector is an entry); plusPlus false: the sample's first C vectors. */
+function initTable(x: Float32Array, n: number, d: number, rowW: Float64Array, w: Float32Array, P: number, WP: number, C: number, sample: number, seed: number, plusPlus: boolean): Float32Array {
   const r = rng(seed);
   // A seeded sample without repeats: the first `m` of a partial Fisher–Yates shuffle.
   const m = Math.min(n, sample);
@@ -171,6 +182,10 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, rowW: Float64Arra
   const S = perm.subarray(0, m);
   const table = new Float32Array(C * d);
   const put = (e: number, v: number) => table.set(x.subarray(v * d, v * d + d), e * d);
+  if (!plusPlus) {
+    for (let e = 0; e < C; e++) put(e, S[e % m]); // repeats when m < C: empty entries, re-seeded by Lloyd
+    return table;
+  }
   // Vectors with row factor 0 (all-zero rows) never matter; start from one that does, if any.
   let first = S[Math.floor(r() * m)];
   for (let i = 0; i < m && rowW[Math.floor(first / P)] === 0; i++) first = S[i];
@@ -235,7 +250,9 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
   for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) norm += w[k % (WP * d)] * W[r * cols + k] ** 2;
   if (norm === 0) norm = 1; // an all-zero matrix (or zero importance on its non-zeros): absolute error
 
-  const table = kmeansPlusPlus(x, n, d, rowW, w, P, WP, C, opts.sample ?? Math.min(n, 8 * C), opts.seed ?? 0);
+  const sample = Math.min(n, opts.sample ?? 8 * C);
+  const init = opts.init === 'kmeans++' || opts.init === 'sample' ? opts.init : sample * C * d <= KMEANSPP_BUDGET ? 'kmeans++' : 'sample';
+  const table = initTable(x, n, d, rowW, w, P, WP, C, sample, opts.seed ?? 0, init === 'kmeans++');
   const errors: number[] = [];
   const err = new Float64Array(n);
   let idx = new Uint32Array(n);
@@ -300,6 +317,7 @@ export async function encodeLearned(W: Float32Array, rows: number, cols: number,
     errors,
     bitsPerWeight: opts.bits / d + 32 / cols,
     tableBitsPerWeight: (C * d * 32) / (rows * cols),
+    init,
   };
 }
 
