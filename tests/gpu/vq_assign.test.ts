@@ -6,7 +6,8 @@
 // of the near-best; everywhere else it must equal the reference's argmin. The
 // near-ties are counted and printed. Also: exact ties (duplicate entries) go
 // to the lower entry, N split over several dispatches and host chunks, and
-// the encoder with the GPU assigner gives the CPU encoder's codes.
+// the encoder with the GPU assigner gives the CPU encoder's codes, and its
+// learned tensor runs through the codebook kernels (dequantize, forward).
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { GpuTensor } from '../../src/gpu/buffers.ts';
@@ -15,6 +16,10 @@ import { gpuAssigner, vqAssign, type GpuAssignerOptions, type VqAssignOptions } 
 import { vqAssignRef, vqDistanceRef } from '../../src/ref/vq_assign.ts';
 import { cpuAssign, encodeLearned, type AssignProblem } from '../../src/quant/vq/kmeans.ts';
 import type { NodeGpuContext } from '../../src/gpu/node.ts';
+import { dequantizeGpu, qlinearForward } from '../../src/gpu/kernels/qlinear.ts';
+import { uploadVqTensor } from '../../src/gpu/vq_gpu.ts';
+import { vqlinearForwardRef } from '../../src/ref/vqlinear.ts';
+import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
 
 async function runGpu(ctx: NodeGpuContext, p: AssignProblem, opts: VqAssignOptions = {}): Promise<Uint32Array> {
   const x = GpuTensor.from(ctx, p.x, [p.n, p.d], 'f32');
@@ -108,6 +113,31 @@ describe('vq_assign: GPU vs reference', () => {
       expect(g.q.codes).toEqual(cpu.q.codes);
       expect(g.q.codebook.values).toEqual(cpu.q.codebook.values);
       expect(g.error).toBe(cpu.error);
+    }
+  });
+
+  it('the learned tensor runs through the codebook kernels (8- and 16-bit indices)', async () => {
+    const ctx = await gpu();
+    const [rows, cols, T] = [48, 64, 5];
+    const W = randomF32(rows * cols, 21);
+    for (const [dim, bits] of [[4, 8], [8, 10]] as const) {
+      const { q } = await encodeLearned(W, rows, cols, { dim, bits, iters: 3, seed: 2, assign: gpuAssigner(ctx) });
+      const gq = uploadVqTensor(ctx, q);
+      const deq = GpuTensor.empty(ctx, [rows, cols], 'f32');
+      dequantizeGpu(ctx, gq, deq);
+      expect(await deq.read()).toEqual(dequantizeVq(q));
+      const xs = randomF32(T * cols, 22);
+      const x = GpuTensor.from(ctx, xs, [T, cols], 'f32');
+      const y = GpuTensor.empty(ctx, [T, rows], 'f32');
+      qlinearForward(ctx, y, x, gq);
+      const got = await y.read();
+      const want = vqlinearForwardRef(xs, T, q);
+      let maxAbs = 0;
+      for (let i = 0; i < want.length; i++) maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
+      console.log(`learned d=${dim} k=${bits} (${q.indexBits}-bit indices): forward max abs error ${maxAbs.toExponential(2)}`);
+      expect(maxAbs).toBeLessThan(1e-4);
+      [deq, x, y].forEach((t) => t.destroy());
+      gq.destroy();
     }
   });
 });
