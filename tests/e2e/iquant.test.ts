@@ -57,6 +57,7 @@ describe.skipIf(!haveChromium || !BASE || !TEXT)('an IQ2_XXS GGUF in Chromium: P
     await page.getByTestId('train-preset-peqa4').click();
     expect(await page.getByTestId('export-hint-gguf').getAttribute('data-exact')).toBe('true');
     expect(await page.getByTestId('export-hint-gguf').getAttribute('title')).toContain('IQ2_XXS');
+    await page.locator('[data-testid="train-advanced"] > summary').click(); // sequence length, batch, evaluations
     for (const [id, v] of [['train-steps', STEPS], ['train-seq', 32], ['train-batch', 2], ['train-eval-windows', 1], ['train-sample-tokens', 4]] as const)
       await page.getByTestId(id).fill(String(v));
     await until(page, `!document.querySelector('[data-testid="train-start"]')?.disabled`, 60_000);
