@@ -4,6 +4,7 @@
 // (in_sum2 / counts, one per column) and compared byte-for-byte with the same
 // tensor in the file llama.cpp wrote with ggml_quantize_chunk and that imatrix
 // (shared/SOURCES.md). Also times each type (seconds per million weights).
+import { quantizeGridIQ } from '../../src/quant/quantize/iq_grid_quant.ts';
 import { describe, expect, it } from 'vitest';
 import { fileSource } from '../../src/io/source.node.ts';
 import { findTensor, readGguf, readTensorBytes, readTensorF32 } from '../../src/io/gguf/reader.ts';
@@ -191,12 +192,11 @@ describe('ggmlQuantize dispatch', () => {
     }
   });
 
-  it('the grid i-quants are not ported yet: a typed error naming the type', () => {
+  it('the grid i-quants dispatch to their ports (iq_grid_quant.ts); a type with no quantizer is a typed error naming it', () => {
     const w = new Float32Array(256).fill(1);
-    for (const t of GRID_IQUANTS) {
-      expect(() => ggmlQuantize(t, x, 2, 256, w)).toThrow(QuantizeUnsupportedError);
-      expect(() => ggmlQuantize(t, x, 2, 256, w)).toThrow(GgmlType[t]);
-    }
+    for (const t of GRID_IQUANTS) expect(ggmlQuantize(t, x, 2, 256, w)).toEqual(quantizeGridIQ(t, x, 2, 256, w));
+    expect(() => ggmlQuantize(GgmlType.Q8_K, x, 2, 256, w)).toThrow(QuantizeUnsupportedError);
+    expect(() => ggmlQuantize(GgmlType.Q8_K, x, 2, 256, w)).toThrow('Q8_K');
   });
 
   it('without weights the K-quants take the _ref path; Q8_0 ignores weights', () => {
