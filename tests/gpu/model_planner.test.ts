@@ -1,6 +1,6 @@
 // The memory planner (src/model/planner.ts) is an upper bound held to the
 // allocation ledger: for every method (PEQA, LoRA, PEQA+LoRA, LQ-LoRA), weight
-// type (F32, Q4_0 with a Q6_K head, the Q4_K_M mix of Q4_K and Q6_K, a GPTQ
+// type (F32, Q4_0 with a Q6_K head, the Q4_K_M mix of Q4_K and Q6_K, i-quants and MXFP4, a GPTQ
 // folder, layers sub4 quantized) and save mode (all activations, or layer inputs
 // with recomputation), a real training step (load, trainable state, AdamW,
 // activations, backward workspace, forward + loss + backward + optimizer step)
@@ -32,6 +32,10 @@ const SETTINGS: [file: string, B: number, T: number, train: TrainConfig, save: t
   ['random-llama-256-Q4_K_M.gguf', 1, 64, { method: 'peqa+lora', lora: { rank: 8 } }, 'inputs', 'file'],
   ['random-llama-256-F32.gguf', 1, 128, { method: 'lora', lora: { rank: 8 } }, true, 'file'],
   ['random-llama-256-F32.gguf', 2, 32, { method: 'lora', lora: { rank: 8 } }, 'inputs', 'file'],
+  // Codebook types (src/quant/vq/): IQ2_XXS (8-weight grid, signs), IQ3_S (4-weight grid, 16-bit indices), MXFP4 (free view).
+  ['random-llama-256-IQ2_XXS.gguf', 1, 64, { method: 'peqa+lora', lora: { rank: 8 } }, true, 'file'],
+  ['random-llama-256-IQ3_S.gguf', 1, 64, { method: 'peqa' }, 'inputs', 'file'],
+  ['random-llama-256-MXFP4.gguf', 1, 64, { method: 'peqa' }, true, 'file'],
   ['random-llama-256-F32.gguf', 1, 64, { method: 'peqa' }, true, 'sub4-4bit'],
   ['random-llama-256-F32.gguf', 1, 64, { method: 'lora', lora: { rank: 8, alpha: 16, seed: 0 } }, 'inputs', 'lqlora'],
 ];
