@@ -1,4 +1,4 @@
-// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq|mlx --out <folder>`:
+// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder>`:
 // write what `sub4 tune` trained in a format other tools load unchanged
 // (src/export/export.ts). The base model is the one the run trained on
 // (its path is in the state's manifest; --base overrides it when it moved).
@@ -31,7 +31,7 @@ export async function exportStateFolder(stateDir: string, format: ExportFormat, 
   const state = await decodeTrainedState(json, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), manifestPath);
   const base = await openModelPath(basePath ?? state.manifest.base.path);
   try {
-    const tm = await tunedModel(withGgufLayers(base, state.ggufBase), state, manifestPath);
+    const tm = await tunedModel(withGgufLayers(base, state.ggufBase, state.vqBase), state, manifestPath);
     const res = await exportTuned(tm, format, await folderTarget(out), { onProgress: (_d, _t, f) => log(`writing ${f}`) });
     res.notes.forEach((n) => log(n));
     return res;
@@ -44,12 +44,13 @@ export const exportCommand: Command = {
   name: 'export',
   summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, GPTQ or MLX safetensors',
   usage: [
-    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx --out <folder> [--base <model>]',
+    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder> [--base <model>]',
     '  --format   gguf: the quantized model with its tuned scales (codes untouched), in the base\'s block types',
     '             gguf-lora: llama.cpp LoRA adapter (adapter.gguf) + the quantized base (<model>-<method>-<bits>.gguf)',
     '             peft: adapter_config.json + adapter_model.safetensors for PEFT / transformers / vLLM',
     '             gptq: GPTQ safetensors + config.json + tokenizer files (models quantized by sub4 from safetensors)',
     '             mlx: MLX affine safetensors (+ an mlx-lm LoRA adapter) + config.json + tokenizer files (as gptq)',
+    '             aqlm: AQLM folder of a --method reallm run\'s learned codebooks + its PEFT adapter beside it',
     '  --out      the folder to write (created; every export also gets a README.md model card)',
     '  --base     the base model, when it is no longer where the run found it',
     '  --list     print which formats this state can be written to, and why not',
@@ -64,7 +65,7 @@ export const exportCommand: Command = {
       const state = await decodeTrainedState(json, new Uint8Array(bytes), join(positionals[0], STATE_MANIFEST_FILE));
       const base = await openModelPath(typeof values.base === 'string' ? values.base : state.manifest.base.path);
       try {
-        for (const c of exportChoices(await tunedModel(withGgufLayers(base, state.ggufBase), state, positionals[0]))) console.log(`${c.format.padEnd(10)} ${c.ok ? 'yes' : 'no '}  ${c.detail}`);
+        for (const c of exportChoices(await tunedModel(withGgufLayers(base, state.ggufBase, state.vqBase), state, positionals[0]))) console.log(`${c.format.padEnd(10)} ${c.ok ? 'yes' : 'no '}  ${c.detail}`);
       } finally {
         await base.close();
       }

@@ -49,8 +49,8 @@ export async function tunedToGpu(stateDir: string, basePath?: string): Promise<T
   let weights;
   let tr: Trainable | undefined;
   try {
-    // A --budget run's layers in the GGUF types its plan chose (blocks saved in the state).
-    const base = withGgufLayers(m.file, state.ggufBase);
+    // A --budget run's layers in the GGUF types its plan chose (blocks saved in the state), a ReALLM run's learned codebooks.
+    const base = withGgufLayers(m.file, state.ggufBase, state.vqBase);
     weights = await loadWeights(ctx, base, { quantized: state.quantizedBase });
     const model = new LlamaModel(ctx, weights);
     tr = await createTrainable(model, base, state.manifest.trainConfig);

@@ -35,7 +35,9 @@ import { ExportError } from '../export/target.ts';
 import { paramSpec } from '../arch/params.ts';
 import { exportStateFolder } from './export.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
-import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
+import { applyLoraStart, planStorage, quantizeForTuning, reallmForTuning, trainConfig } from '../train/setup.ts';
+import { ReallmError } from '../train/reallm.ts';
+import { gpuAssigner } from '../gpu/kernels/vq_assign.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
 import type { Checkpoint } from '../train/checkpoint/format.ts';
 import { checkIdentity, dataIdentity, modelIdentity, type RunIdentity } from '../train/checkpoint/identity.ts';
@@ -67,7 +69,10 @@ export const tuneCommand: Command = {
     'usage: sub4 tune <file.gguf | hf-folder> --data <file> [--method peqa|lora|peqa+lora] [options]',
     '  --data        training data: .txt, JSONL or a JSON array (instructions, chat, text rows)',
     '  --method      peqa (quantization scales; the default), lora, peqa+lora, or lqlora (LoRA started from',
-    '                LQ-LoRA\'s quantize / low-rank split; needs --bits or --budget, and float weights)',
+    '                LQ-LoRA\'s quantize / low-rank split; needs --bits or --budget, and float weights), or reallm',
+    '                (ReALLM: a learned vector-quantized codebook base + a low-rank part the LoRA factors start from;',
+    '                --bits B: k = B·d-bit codes of d weights, d the largest of 8, 4, 2 with k ≤ 16 dividing every',
+    '                layer; --vq-dim D --vq-bits K override; --imatrix F weights it; exports as aqlm (+ PEFT))',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
     '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
@@ -112,7 +117,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
@@ -147,7 +152,8 @@ export const tuneCommand: Command = {
 };
 
 async function runTune(s: TuneSettings, out: string, json: boolean, resume: { state: Checkpoint; file: string } | null, log: (line: string) => void): Promise<number> {
-  const quant: QuantizeOptions | null = s.bits === null ? null : { bits: s.bits, groupSize: s.group };
+  // ReALLM's --bits is the learned codebook's (reallmForTuning), not a scalar grid.
+  const quant: QuantizeOptions | null = s.bits === null || s.method === 'reallm' ? null : { bits: s.bits, groupSize: s.group };
   const text = await readTextFile(s.data);
   const evalText = s.evalData !== null ? await readTextFile(s.evalData) : null;
   const dataBytes = (await stat(s.data)).size;
@@ -192,7 +198,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned.
     let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
     if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress);
-    const base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
+    let base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
     // A resumed budget run re-measures its plan (deterministic): it must be the plan the checkpoint trained on,
     // else the float model or the --imatrix file changed since (neither is re-planned silently).
     const budgetPlanKey = budgetRun && budgetRun.plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|');
@@ -201,6 +207,19 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       throw new CheckpointError(resume.file, 'was trained on another budget plan than the one measured now: the model or the --imatrix file changed since the run started');
 
     ctx = await createNodeGpuContext();
+    // ReALLM: every layer linear split into a learned codebook + a low-rank start of its LoRA factors (GPU assignment).
+    let reallmRun: Awaited<ReturnType<typeof reallmForTuning>> | null = null;
+    if (s.method === 'reallm') {
+      const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
+      try {
+        reallmRun = await reallmForTuning(m.file, { bits: s.bits, vqDim: s.vqDim, vqBits: s.vqBits, imatrix, assign: gpuAssigner(ctx) }, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'));
+      } catch (e) {
+        if (e instanceof ReallmError) throw new UsageError(e.message);
+        throw e;
+      }
+      progress.end();
+      base = withGgufLayers(m.file, new Map(), reallmRun.vq);
+    }
     // In the data's own layout (Alpaca or chat template), as the studio's samples: what the run teaches the model to read.
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
@@ -210,7 +229,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${teacherPlan ? ` (the teacher ${(teacherPlan.total / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'))
-      : budgetRun;
+      : (reallmRun && { quantized: new Map<string, QTensor>(), factors: reallmRun.factors }) ?? budgetRun;
     progress.end();
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
@@ -290,12 +309,13 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       method: s.method,
       quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
       budget: budgetRun?.plan ?? null,
+      ...(reallmRun ? { reallm: { dim: reallmRun.codebook.dim, bits: reallmRun.codebook.bits, rank: s.rank, bitsPerWeight: reallmRun.bitsPerWeight } } : {}),
       base: { path: s.model, name: m.file.name },
       data: { file, bytes: dataBytes },
       seed: s.seed, steps: sm.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
       perplexity: { before: sm.before?.evalPpl ?? null, after: sm.after?.evalPpl ?? null },
       losses: { first: sm.losses[0] ?? null, last: sm.losses.at(-1) ?? null },
-    }, prepared?.quantized, budgetRun?.ggufLayers);
+    }, prepared?.quantized, budgetRun?.ggufLayers, reallmRun?.vq);
     for (const [name, bytes] of [[STATE_TENSORS_FILE, state.safetensors], [STATE_MANIFEST_FILE, new TextEncoder().encode(state.json)]] as const) {
       const sink = await fileSink(join(out, name));
       try {
@@ -342,15 +362,7 @@ async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel,
   for (const p of paramSpec(file.config))
     if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
       throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
-  let imatrix = null;
-  if (s.imatrix) {
-    const src = await fileSource(s.imatrix);
-    try {
-      imatrix = await readImatrix(src);
-    } finally {
-      await src.close?.();
-    }
-  }
+  const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
   log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
   const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
   progress.end();
@@ -360,4 +372,13 @@ async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel,
   const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
   progress.end();
   return { plan, ...applied };
+}
+
+async function readImatrixFile(path: string) {
+  const src = await fileSource(path);
+  try {
+    return await readImatrix(src);
+  } finally {
+    await src.close?.();
+  }
 }

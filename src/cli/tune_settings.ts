@@ -8,7 +8,7 @@ import { UsageError } from './args.ts';
 import { intFlag, numFlag } from './model_gpu.ts';
 import type { PeqaKind } from '../model/trainable.ts';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/export.ts';
-import { TUNE_METHODS as METHODS, type TuneMethod as Method } from '../train/setup.ts';
+import { CLI_TUNE_METHODS as METHODS, type CliTuneMethod as Method } from '../train/setup.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
 
 const PEQA_KINDS: readonly PeqaKind[] = ['auto', 'scale', 'scale+offset', 'gguf-superblock'];
@@ -35,6 +35,9 @@ export interface TuneSettings {
   budget?: number | null;
   /** Importance matrix (llama.cpp imatrix, GGUF or .dat) weighting the budget plan's errors and quantizers. */
   imatrix?: string | null;
+  /** ReALLM (--method reallm): weights per code and code bits, overriding the --bits rule (src/train/reallm.ts); null: the rule. */
+  vqDim?: number | null;
+  vqBits?: number | null;
   /** The budget plan's candidate types (GGUF type names, sub4-<b>bit-g<G>); null: the default set. */
   types?: string[] | null;
   group: number | 'channel';
@@ -73,8 +76,18 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   const budget = values.budget === undefined ? null : numFlag(values.budget, 'budget', 4, 0.5, 32);
   if (budget !== null && method !== 'lqlora') throw new UsageError('--budget chooses LQ-LoRA\'s per-matrix quantization; it needs --method lqlora');
   if (budget !== null && bits !== null) throw new UsageError('--budget chooses each matrix\'s type itself; drop --bits (or drop --budget for one grid everywhere)');
-  if (budget === null && (values.imatrix !== undefined || values.types !== undefined)) throw new UsageError('--imatrix and --types belong to --budget');
+  if (values.types !== undefined && budget === null) throw new UsageError('--types belongs to --budget');
+  if (budget === null && method !== 'reallm' && values.imatrix !== undefined) throw new UsageError('--imatrix belongs to --budget or --method reallm');
   if (method === 'lqlora' && bits === null && budget === null) throw new UsageError('--method lqlora needs --bits or --budget (it builds the quantized base itself)');
+  const vqDim = values['vq-dim'] === undefined ? null : intFlag(values['vq-dim'], 'vq-dim', 8, 2);
+  const vqBits = values['vq-bits'] === undefined ? null : intFlag(values['vq-bits'], 'vq-bits', 8, 1);
+  if ((vqDim !== null || vqBits !== null) && method !== 'reallm') throw new UsageError('--vq-dim and --vq-bits shape ReALLM\'s learned codebook; they need --method reallm');
+  if (method === 'reallm') {
+    if (budget !== null) throw new UsageError('--budget plans GGUF types; --method reallm learns one codebook shape for every layer (--bits, or --vq-dim and --vq-bits)');
+    if (bits === null && (vqDim === null || vqBits === null)) throw new UsageError('--method reallm needs --bits (or --vq-dim and --vq-bits): it builds the learned-codebook base itself');
+    if (vqDim !== null && ![2, 4, 8].includes(vqDim)) throw new UsageError(`--vq-dim must be 2, 4 or 8, got ${vqDim}`);
+    if (vqBits !== null && vqBits > 16) throw new UsageError(`--vq-bits must be 1 to 16 (AQLM codes are at most int16), got ${vqBits}`);
+  }
   const peqa = (values.peqa ?? 'auto') as PeqaKind;
   if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
   const format = (values.format ?? null) as ExportFormat | null;
@@ -102,6 +115,8 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     bits: bits as 2 | 3 | 4 | null,
     budget,
     imatrix: typeof values.imatrix === 'string' ? resolve(values.imatrix) : null,
+    vqDim,
+    vqBits,
     types: typeof values.types === 'string' ? values.types.split(',').map((t) => t.trim()).filter(Boolean) : null,
     group: values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1),
     peqa,
@@ -125,7 +140,7 @@ function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'la
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

@@ -14,8 +14,10 @@ import { paramSpec } from '../arch/params.ts';
 import { FAMILIES } from '../arch/families.ts';
 import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
+import { planAqlmExport, writeAqlmFolder } from './aqlm.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 
-export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx'] as const;
+export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx', 'aqlm'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportChoice {
@@ -35,6 +37,10 @@ export interface ExportResult {
 function quantText(tm: TunedModel): string {
   const q = tm.manifest.quant;
   if (q) return `${q.bits}-bit, ${q.groupSize === 'channel' ? 'per-channel' : `groups of ${q.groupSize}`} (quantized by sub4: round-to-nearest, integer zero points)`;
+  if (tm.manifest.reallm) {
+    const r = tm.manifest.reallm;
+    return `ReALLM learned codebooks: ${r.bits}-bit codes of ${r.dim} weights, one f16 scale per row (${r.bitsPerWeight.toFixed(3)} bits per weight with the tables; quantized by sub4 from the float weights, alternating with a rank-${r.rank} correction the LoRA factors started from)`;
+  }
   if (tm.manifest.budget) return `mixed per matrix under ${tm.manifest.budget.budget} bits per weight (${tm.manifest.budget.bits.toFixed(4)} used, LoRA included; quantized by sub4 from the float weights: see the bit budget plan)`;
   const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name) || tm.vqLinears.has(t.name)).map((t) => t.type));
   return types.size ? `${[...types].join(', ')} (the base file's own blocks)` : 'none (float weights)';
@@ -59,8 +65,51 @@ export function provenanceKv(tm: TunedModel): [string, GgufKv][] {
   ];
 }
 
+/** The base's learned-codebook linears (a ReALLM run's overlay, or an AQLM checkpoint's layers): engine names whose tensor has readVq. */
+function learnedLinears(tm: TunedModel): string[] {
+  return paramSpec(tm.base.config)
+    .filter((p) => p.kind === 'linear' && p.layer !== null && tm.base.tensors.get(p.name)?.readVq !== undefined)
+    .map((p) => p.name);
+}
+
+async function readLearned(tm: TunedModel): Promise<Map<string, VqTensor>> {
+  const out = new Map<string, VqTensor>();
+  for (const name of learnedLinears(tm)) out.set(name, await tm.base.tensors.get(name)!.readVq!());
+  return out;
+}
+
+/** AQLM (+ PEFT adapter beside it): only for a base whose linears are learned codebooks. */
+function aqlmChoice(tm: TunedModel): ExportChoice {
+  const no = (detail: string): ExportChoice => ({ format: 'aqlm', ok: false, detail, notes: [] });
+  const learned = learnedLinears(tm);
+  if (learned.length === 0) return no('AQLM holds learned codebooks, and this run\'s base has none (train with --method reallm)');
+  if (!tm.base.hf) return no(`AQLM needs a Hugging Face base folder (config.json, tokenizer files); ${tm.base.name} is a GGUF`);
+  const trained = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
+  if (trained) return no('this run tuned quantization scales, which the AQLM export does not carry');
+  const vq = tm.base.tensors.get(learned[0])!.vq!;
+  const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+  return {
+    format: 'aqlm', ok: true,
+    detail: `AQLM 1×${vq.bits}-bit codes of ${vq.dim} weights (${learned.length} layers, f16 tables and scales)${hasLora ? ' + PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) beside it' : ''}`,
+    notes: ['no Python AQLM loader runs in sub4\'s tests: the folder is checked by loading it back with sub4 (sub4 eval <folder> --lora <folder>)'],
+  };
+}
+
 /** Every format, whether this tuned model can be written to it, and why not. */
 export function exportChoices(tm: TunedModel): ExportChoice[] {
+  if (learnedLinears(tm).length > 0) {
+    // A learned table is no GGUF block type, no GPTQ/MLX grid: AQLM (+ PEFT), or the adapter alone.
+    const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
+    const none = (format: ExportFormat, what: string): ExportChoice => ({ format, ok: false, detail: `the base's linears are learned codebooks, which no ${what} type holds: export aqlm (the codebooks + the PEFT adapter)`, notes: [] });
+    return [
+      none('gguf', 'GGUF'),
+      none('gguf-lora', 'GGUF'),
+      hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors); its base is the AQLM export of the learned codebooks', notes: [] } : { format: 'peft', ok: false, detail: 'this run trained no LoRA factors', notes: [] },
+      none('gptq', 'GPTQ'),
+      none('mlx', 'MLX'),
+      aqlmChoice(tm),
+    ];
+  }
   const g = ggufExportCheck(tm);
   const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
   // A lone model.gguf of a run with LoRA factors is not the tuned model (the factors live in the adapter), so
@@ -81,6 +130,7 @@ export function exportChoices(tm: TunedModel): ExportChoice[] {
     hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)', notes: [] } : { format: 'peft', ok: false, detail: noLora, notes: [] },
     gptqChoice(tm),
     mlxChoice(tm),
+    aqlmChoice(tm),
   ];
 }
 
@@ -187,6 +237,20 @@ async function writeGptq(tm: TunedModel, target: ExportTarget, readme: (files: s
   return res.files.filter((f) => f !== 'README.md');
 }
 
+async function writeAqlm(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string, notes: string[]): Promise<string[]> {
+  const files = auxFiles(tm);
+  const linears = await readLearned(tm);
+  const plan = planAqlmExport(linears);
+  notes.push(...plan.notes);
+  const lora = tm.lora && tm.lora.factors.length > 0;
+  const names = ['model.safetensors', ...(lora ? [PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE] : []), ...files.map((f) => f.name), 'config.json'];
+  // The adapter first: config.json, written last by writeAqlmFolder, marks a whole folder.
+  // Its base_model_name_or_path is this folder (".": the AQLM model beside it).
+  if (lora) await writePeftAdapter(target, tm.lora!, { baseModel: '.' });
+  const res = await writeAqlmFolder(target, { config: tm.base.hf!.configJson, linears, tensors: plainTensors(tm).filter((t) => !linears.has(t.name)), files, readme: readme(names) });
+  return [...(lora ? [PEFT_WEIGHTS_FILE, PEFT_CONFIG_FILE] : []), ...res.files.filter((f) => f !== 'README.md')];
+}
+
 async function writeMlx(tm: TunedModel, target: ExportTarget, readme: (files: string[]) => string): Promise<string[]> {
   const files = auxFiles(tm);
   const lora = tm.lora && tm.lora.factors.length > 0 ? { set: tm.lora, numLayers: tm.base.config.numLayers, base: baseModelId(tm) } : null;
@@ -218,6 +282,12 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
       ];
     case 'gptq':
       return [`\`model.safetensors\`: the tuned grid packed as GPTQ${lora ? `; ${lora} are not in it: apply the PEFT adapter on top` : ''}`];
+    case 'aqlm':
+      return [
+        '`model.safetensors` + `config.json`: the learned codebooks as AQLM layers (1 codebook, out_group_size 1; codes exactly sub4\'s, tables and row scales rounded to f16), every other tensor F16',
+        ...(lora ? [`\`${PEFT_WEIGHTS_FILE}\` + \`${PEFT_CONFIG_FILE}\`: ${lora}, for this folder's model; the held-out perplexity after is that of the AQLM model with this adapter`] : []),
+        'DoRA is not offered: PEFT refuses DoRA on AQLM layers',
+      ];
     case 'mlx':
       return [
         '`model.safetensors` + `config.json`: the tuned grid as MLX affine layers (codes, scales and biases exactly sub4\'s)',
@@ -261,6 +331,10 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
     case 'gptq':
       opts.onProgress?.(0, 0, 'model.safetensors');
       files.push(...(await writeGptq(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)))));
+      return { files: [...files, 'README.md'], notes };
+    case 'aqlm':
+      opts.onProgress?.(0, 0, 'model.safetensors');
+      files.push(...(await writeAqlm(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)), notes)));
       return { files: [...files, 'README.md'], notes };
     case 'mlx':
       opts.onProgress?.(0, 0, 'model.safetensors');

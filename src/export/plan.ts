@@ -3,10 +3,10 @@
 // the quantization grid, and what the base is. Plain data in and out, so the UI
 // can call it without the engine. After training, exportChoices
 // (./export.ts) decides from the tuned model itself, with the same rules.
-export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx';
+export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx' | 'aqlm';
 
 export interface RunShape {
-  method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora';
+  method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora' | 'reallm';
   /** sub4 quantizes float weights first (null: the file's own storage). */
   quant: { bits: number; groupSize: number | 'channel' } | null;
   /** What PEQA trains ('auto' or absent: the view native to each layer's type). */
@@ -55,7 +55,26 @@ function gguf(r: RunShape): PlannedExport {
   return r.method === 'peqa' ? no('PEQA needs quantized layers') : { format: 'gguf', exact: true, why: 'the float base, as F16' };
 }
 
+/** A learned-VQ base (ReALLM, or an AQLM checkpoint's layers): AQLM + PEFT, or PEFT alone; no GGUF, GPTQ or MLX type holds a learned table. */
+const LEARNED = /^AQLM /;
+
+function aqlm(r: RunShape): PlannedExport {
+  const learned = r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)));
+  if (!learned) return { format: 'aqlm', exact: false, why: 'AQLM holds learned codebooks: train with --method reallm (or on an AQLM base)' };
+  if (r.base.format !== 'hf') return { format: 'aqlm', exact: false, why: 'AQLM needs a Hugging Face base folder (config.json, tokenizer files)' };
+  if (r.method === 'peqa' || r.method === 'peqa+lora') return { format: 'aqlm', exact: false, why: 'PEQA on a learned codebook is not exported (train LoRA on it)' };
+  return { format: 'aqlm', exact: true, why: 'AQLM folder of the learned codebooks (f16 tables and scales) + a PEFT adapter beside it' };
+}
+
 export function plannedExports(r: RunShape): PlannedExport[] {
+  if (r.method === 'reallm') {
+    const no = (format: PlannedFormat, what: string): PlannedExport => ({ format, exact: false, why: `a learned codebook has no ${what} type: export AQLM (+ PEFT adapter)` });
+    return [no('gguf', 'GGUF'), no('gguf-lora', 'GGUF'), { format: 'peft', exact: true, why: 'PEFT adapter (the base is the AQLM export)' }, no('gptq', 'GPTQ'), no('mlx', 'MLX'), aqlm(r)];
+  }
+  return [...plannedExportsOf(r), aqlm(r)];
+}
+
+function plannedExportsOf(r: RunShape): PlannedExport[] {
   const lora = r.method !== 'peqa';
   const g = gguf(r);
   const noLora: PlannedExport = { format: 'peft', exact: false, why: 'PEQA trains no LoRA factors' };

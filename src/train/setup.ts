@@ -3,7 +3,9 @@
 // from the same choices: the method as the user names it (lqlora included),
 // the TrainConfig it becomes on this model, the optional quantization of float
 // weights (RTN, or LQ-LoRA's quantize / low-rank split), the LQ-LoRA start of
-// the LoRA factors, and the storage the memory planner should count.
+// the LoRA factors, and the storage the memory planner should count. ReALLM
+// (reallm) is the same with a learned-VQ base (src/train/reallm.ts): its
+// layers become codebook tensors through the overlay (withGgufLayers' vqLayers).
 import type { LoadedModel } from '../io/loaded_model.ts';
 import { isQuantized } from '../model/linear.ts';
 import { storageOf, type LinearStorage } from '../model/planner.ts';
@@ -12,10 +14,17 @@ import { TrainConfigError, type TrainConfig, type Trainable } from '../model/tra
 import type { QTensor } from '../quant/qtensor.ts';
 import { lqloraInit } from './lqlora.ts';
 import { originalWeights, quantizeModelLinears, type QuantizeOptions } from './quantize_model.ts';
+import { reallmCodebook, reallmInit, type ReallmCodebook } from './reallm.ts';
+import type { Assigner } from '../quant/vq/kmeans.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
+import { importanceWeights, type Imatrix } from '../io/imatrix/index.ts';
 
 export const TUNE_METHODS = ['peqa', 'lora', 'peqa+lora', 'lqlora'] as const;
 /** The method as the user picks it; lqlora trains as lora on a base it quantizes itself. */
 export type TuneMethod = (typeof TUNE_METHODS)[number];
+/** `sub4 tune`'s methods: the studio's, and reallm (lora on a learned-VQ base; CLI only for now). */
+export const CLI_TUNE_METHODS = [...TUNE_METHODS, 'reallm'] as const;
+export type CliTuneMethod = (typeof CLI_TUNE_METHODS)[number];
 
 export interface LoraChoice {
   rank: number;
@@ -45,10 +54,10 @@ export function peqaRoles(file: LoadedModel): { roles: LinearRole[]; left: strin
  * every linear layer first, so PEQA trains all seven roles; otherwise PEQA
  * trains the roles the file stores quantized and `notes` names the rest.
  */
-export function trainConfig(file: LoadedModel, method: TuneMethod, rank: number, alpha: number, seed: number, quantizedHere: boolean): { cfg: TrainConfig; notes: string[] } {
+export function trainConfig(file: LoadedModel, method: CliTuneMethod, rank: number, alpha: number, seed: number, quantizedHere: boolean): { cfg: TrainConfig; notes: string[] } {
   const notes: string[] = [];
   // LQ-LoRA trains LoRA factors; what differs is their start and the base they sit on (quantizeForTuning).
-  const cfg: TrainConfig = { method: method === 'lqlora' ? 'lora' : method };
+  const cfg: TrainConfig = { method: method === 'lqlora' || method === 'reallm' ? 'lora' : method };
   if (method === 'peqa' || method === 'peqa+lora') {
     if (quantizedHere) {
       cfg.peqaTargets = LINEAR_ROLES;
@@ -74,7 +83,7 @@ export function trainConfig(file: LoadedModel, method: TuneMethod, rank: number,
  */
 export async function quantizeForTuning(
   file: LoadedModel,
-  method: TuneMethod,
+  method: CliTuneMethod,
   q: QuantizeOptions,
   lora: LoraChoice,
   log: (s: string) => void,
@@ -95,6 +104,63 @@ export async function quantizeForTuning(
   }
   log(`LQ-LoRA: ${quantized.size} layers quantized with a rank-${lora.rank} correction`);
   return { quantized, factors };
+}
+
+export interface ReallmChoice {
+  /** --bits B (index bits per weight), or null when --vq-dim and --vq-bits say it all. */
+  bits: number | null;
+  vqDim?: number | null;
+  vqBits?: number | null;
+  imatrix?: Imatrix | null;
+  /** Most alternating rounds (default 3). */
+  rounds?: number;
+  /** Lloyd iterations per codebook (default 20). */
+  iters?: number;
+  /** The GPU's nearest-entry search, when a device is at hand. */
+  assign?: Assigner;
+}
+
+/**
+ * `--method reallm`: every layer linear split into a learned codebook (one
+ * (d, k) for the whole model: reallmCodebook) and a rank-r correction that
+ * starts the LoRA factors. The codebook tensors go to the engine through
+ * withGgufLayers(file, new Map(), vq).
+ */
+export async function reallmForTuning(
+  file: LoadedModel,
+  o: ReallmChoice,
+  lora: LoraChoice,
+  log: (s: string) => void,
+  onLayer?: (done: number, total: number) => void,
+): Promise<{ vq: Map<string, VqTensor>; factors: LoraStart; codebook: ReallmCodebook; bitsPerWeight: number; errors: { name: string; error: number; vqOnly: number; rounds: number }[] }> {
+  const linears = paramSpec(file.config).filter((p) => p.kind === 'linear' && p.layer !== null);
+  const codebook = reallmCodebook(o.bits, linears.map((p) => ({ name: p.name, cols: p.shape[1] })), { dim: o.vqDim, bits: o.vqBits });
+  log(`ReALLM: learned codebooks of 2^${codebook.bits} entries of ${codebook.dim} weights (${codebook.why}), rank-${lora.rank} correction${o.imatrix ? ', importance-weighted' : ''}`);
+  const vq = new Map<string, VqTensor>();
+  const factors: LoraStart = new Map();
+  const errors: { name: string; error: number; vqOnly: number; rounds: number }[] = [];
+  let bits = 0;
+  let weights = 0;
+  for (const p of linears) {
+    const t = file.tensors.get(p.name)!;
+    const [rows, cols] = t.shape;
+    const layer = p.layer!;
+    const imp = o.imatrix && t.ggufName ? (importanceWeights(o.imatrix, t.ggufName) ?? null) : null;
+    const init = await reallmInit(await originalWeights(file, t, 'ReALLM'), rows, cols, {
+      rank: lora.rank, alpha: lora.alpha, rounds: o.rounds ?? 3, dim: codebook.dim, bits: codebook.bits, iters: o.iters,
+      importance: imp && imp.length === cols ? imp : undefined, seed: lora.seed + layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole), assign: o.assign,
+    }, p.name);
+    vq.set(p.name, init.q);
+    factors.set(`${layer}.${p.role}`, { a: init.a, b: init.b });
+    errors.push({ name: p.name, error: init.errors[init.kept], vqOnly: init.vqOnlyError, rounds: init.kept + 1 });
+    // AQLM's storage: k/d index bits, an f16 scale per row and the f16 table.
+    bits += rows * cols * (codebook.bits / codebook.dim) + rows * 16 + 2 ** codebook.bits * codebook.dim * 16;
+    weights += rows * cols;
+    onLayer?.(vq.size, linears.length);
+  }
+  const mean = (f: (e: (typeof errors)[number]) => number) => errors.reduce((s, e) => s + f(e), 0) / errors.length;
+  log(`ReALLM: ${vq.size} layers; mean relative error ${mean((e) => e.error).toFixed(4)} (codebook alone ${mean((e) => e.vqOnly).toFixed(4)}); ${(bits / weights).toFixed(3)} bits per linear weight with scales and tables (${(codebook.bits / codebook.dim).toFixed(3)} in the codes), LoRA not counted`);
+  return { vq, factors, codebook, bitsPerWeight: bits / weights, errors };
 }
 
 /** Overwrite the fresh LoRA factors of `tr` with a start (LQ-LoRA's correction). */

@@ -12,6 +12,10 @@
 //                                  (U8, engine row order), so eval and export rebuild the same
 //                                  base without the float model's re-quantization (the plan is
 //                                  in the manifest as `budget`; see src/train/budget/plan.ts)
+//   base:NAME:codes|table|scale   layers a ReALLM run put in a learned codebook (vqBase in the
+//                                  manifest: d, entries, index bits): index words (U32, the
+//                                  VqTensor's rows), the table (F32 [entries, d]) and the row
+//                                  scales (F32); offsets are zero. Restored bit for bit.
 // Names are the optimizer's parameter names (Trainable.groups()), so loading
 // back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
 import { FormatError } from '../base/errors.ts';
@@ -23,6 +27,7 @@ import { checkQShape, groupsPerRow, wordsPerRow, type QBits, type QTensor } from
 import { BLOCK_FORMATS, GgmlType, ggmlTypeName } from '../quant/formats.ts';
 import type { BudgetPlan } from './budget/plan.ts';
 import type { GgufLayer } from './budget/overlay.ts';
+import { emptyVqTensor, vqWordsPerRow, type VqDim, type VqIndexBits, type VqTensor } from '../quant/vq/vqtensor.ts';
 
 export const STATE_FORMAT = 'sub4-trained-state';
 export const STATE_VERSION = 1;
@@ -48,6 +53,8 @@ export interface RunInfo {
   quant: { bits: number; groupSize: number | 'channel' } | null;
   /** LQ-LoRA under a bit budget: the per-matrix plan (types, ranks, bytes, errors). */
   budget?: BudgetPlan | null;
+  /** ReALLM: the learned codebook's shape (d weights per code, k-bit codes), the LoRA rank, and bits per linear weight (codes, f16 row scales and tables; LoRA not counted). */
+  reallm?: { dim: number; bits: number; rank: number; bitsPerWeight: number } | null;
   base: { path: string; name: string };
   data: { file: string; bytes: number };
   seed: number;
@@ -72,9 +79,11 @@ export interface StateManifest extends RunInfo {
   quantizedBase: { name: string; rows: number; cols: number; bits: number; groupSize: number }[];
   /** Linear layers sub4 quantized into GGUF block types (a --budget plan), stored as base:NAME:blocks. */
   ggufBase?: { name: string; type: string; rows: number; cols: number }[];
+  /** Linear layers sub4 put in learned codebooks (ReALLM), stored as base:NAME:codes|table|scale. */
+  vqBase?: { name: string; rows: number; cols: number; dim: number; entries: number; indexBits: number }[];
 }
 
-const baseKey = (name: string, part: 'codes' | 'scale' | 'offset' | 'blocks') => `base:${name}:${part}`;
+const baseKey = (name: string, part: 'codes' | 'scale' | 'offset' | 'blocks' | 'table') => `base:${name}:${part}`;
 
 /** A state file that cannot be read back: names the file and the problem. */
 export class TrainedStateError extends FormatError {}
@@ -85,6 +94,7 @@ export async function encodeTrainedState(
   info: RunInfo,
   quantizedBase: ReadonlyMap<string, QTensor> = new Map(),
   ggufBase: ReadonlyMap<string, GgufLayer> = new Map(),
+  vqBase: ReadonlyMap<string, VqTensor> = new Map(),
 ): Promise<{ manifest: StateManifest; json: string; safetensors: Uint8Array }> {
   const tensors: StateTensor[] = [];
   const data: { name: string; dtype: 'F32' | 'U32' | 'U8'; shape: number[]; data: Float32Array | Uint8Array }[] = [];
@@ -117,7 +127,15 @@ export async function encodeTrainedState(
     gbase.push({ name, type: ggmlTypeName(l.type), rows: l.rows, cols: l.cols });
     data.push({ name: baseKey(name, 'blocks'), dtype: 'U8', shape: [l.blocks.length], data: l.blocks });
   }
-  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, trainConfig: tr.config, lora, tensorsFile: STATE_TENSORS_FILE, tensors, quantizedBase: qbase, ...(gbase.length ? { ggufBase: gbase } : {}) };
+  const vbase: NonNullable<StateManifest['vqBase']> = [];
+  for (const [name, q] of vqBase) {
+    if (q.codebook.name !== 'learned' || q.signed || q.groupSize !== q.cols || q.offset.some((v) => v !== 0)) throw new RangeError(`${name}: only learned tables with one scale per row, no signs and zero offsets are saved as a codebook base`);
+    vbase.push({ name, rows: q.rows, cols: q.cols, dim: q.codebook.dim, entries: q.codebook.size, indexBits: q.indexBits });
+    data.push({ name: baseKey(name, 'codes'), dtype: 'U32', shape: [q.rows, vqWordsPerRow(q)], data: new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength) });
+    data.push({ name: baseKey(name, 'table'), dtype: 'F32', shape: [q.codebook.size, q.codebook.dim], data: q.codebook.values });
+    data.push({ name: baseKey(name, 'scale'), dtype: 'F32', shape: [q.rows], data: q.scale });
+  }
+  const manifest: StateManifest = { format: STATE_FORMAT, version: STATE_VERSION, ...info, trainMethod: tr.config.method, trainConfig: tr.config, lora, tensorsFile: STATE_TENSORS_FILE, tensors, quantizedBase: qbase, ...(gbase.length ? { ggufBase: gbase } : {}), ...(vbase.length ? { vqBase: vbase } : {}) };
   const safetensors = await encodeSafetensors(data, { metadata: { format: STATE_FORMAT }, file: STATE_TENSORS_FILE });
   return { manifest, json: JSON.stringify(manifest, null, 2) + '\n', safetensors };
 }
@@ -127,7 +145,7 @@ export async function decodeTrainedState(
   json: string,
   bytes: Uint8Array,
   file = STATE_MANIFEST_FILE,
-): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array>; quantizedBase: Map<string, QTensor>; ggufBase: Map<string, GgufLayer> }> {
+): Promise<{ manifest: StateManifest; tensors: Map<string, Float32Array>; quantizedBase: Map<string, QTensor>; ggufBase: Map<string, GgufLayer>; vqBase: Map<string, VqTensor> }> {
   let manifest: StateManifest;
   try {
     manifest = JSON.parse(json) as StateManifest;
@@ -181,7 +199,27 @@ export async function decodeTrainedState(
       if (!info || info.dtype !== 'U8' || info.end - info.begin !== n) throw new TrainedStateError(file, `GGUF base layer ${b.name}: ${baseKey(b.name, 'blocks')} is missing or not ${n} bytes of ${b.type}`);
       ggufBase.set(b.name, { type: type as GgmlType, rows: b.rows, cols: b.cols, blocks: new Uint8Array(await st.readTensorBytes(baseKey(b.name, 'blocks'))) });
     }
-    return { manifest, tensors, quantizedBase, ggufBase };
+    const vqBase = new Map<string, VqTensor>();
+    for (const b of manifest.vqBase ?? []) {
+      let q: VqTensor;
+      try {
+        if (![b.rows, b.cols, b.entries].every((n) => Number.isInteger(n) && n >= 1) || b.entries > 2 ** 16 || b.rows * b.cols > 2 ** 31) throw new RangeError(`bad shape [${b.rows}, ${b.cols}] or ${b.entries} entries`);
+        q = emptyVqTensor(b.rows, b.cols, { name: 'learned', dim: b.dim as VqDim, size: b.entries, values: new Float32Array(b.entries * b.dim) }, b.cols, false, b.indexBits as VqIndexBits);
+      } catch (e) {
+        throw new TrainedStateError(file, `codebook base ${b.name}: ${(e as Error).message}`);
+      }
+      const part = async (p: 'codes' | 'table' | 'scale', dtype: string, n: number) => {
+        const info = st.tensors.get(baseKey(b.name, p));
+        if (!info || info.dtype !== dtype || info.end - info.begin !== 4 * n)
+          throw new TrainedStateError(file, `codebook base ${b.name}: ${baseKey(b.name, p)} is missing or not ${n} ${dtype} values`);
+        return new Uint8Array(await st.readTensorBytes(baseKey(b.name, p))).buffer;
+      };
+      q.codes.set(new Uint32Array(await part('codes', 'U32', q.codes.length)));
+      q.codebook.values.set(new Float32Array(await part('table', 'F32', q.codebook.values.length)));
+      q.scale.set(new Float32Array(await part('scale', 'F32', q.rows)));
+      vqBase.set(b.name, q);
+    }
+    return { manifest, tensors, quantizedBase, ggufBase, vqBase };
   } finally {
     await st.close();
   }

@@ -14,6 +14,7 @@ export const FORMAT_NAMES: Record<PlannedFormat, string> = {
   peft: 'PEFT adapter',
   gptq: 'GPTQ',
   mlx: 'MLX',
+  aqlm: 'AQLM + PEFT adapter',
 };
 
 /** The form's quantization choice as plannedExports reads it (the group as typed; NaN is named in the reason). */
