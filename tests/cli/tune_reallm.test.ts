@@ -15,6 +15,9 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { gpuReady } from '../helpers/gpu_available.ts';
+import { openModelPath } from '../../src/io/model.node.ts';
+import { decodeTrainedState } from '../../src/train/state.ts';
+import { f16Table, f32ToF16 } from '../../src/quant/f16.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
@@ -61,6 +64,20 @@ describe('sub4 tune --method reallm', () => {
     for (const f of ['model.safetensors', 'config.json', 'adapter_config.json', 'adapter_model.safetensors', 'README.md', 'tokenizer.json']) expect(existsSync(join(e, f)), f).toBe(true);
     const cfg = JSON.parse(readFileSync(join(e, 'config.json'), 'utf8'));
     expect(cfg.quantization_config).toMatchObject({ quant_method: 'aqlm', in_group_size: 4, nbits_per_codebook: 8, num_codebooks: 1, out_group_size: 1 });
+    // The exported layers are the state's: codes bit for bit, tables and row scales its f16 rounding.
+    const state = await decodeTrainedState(readFileSync(join(out, 'sub4-run.json'), 'utf8'), new Uint8Array(readFileSync(join(out, 'trained.safetensors'))));
+    const f16 = (v: Float32Array) => Float32Array.from(v, (x) => f16Table()[f32ToF16(x)]);
+    const imported = await openModelPath(e);
+    try {
+      for (const [name, q] of state.vqBase) {
+        const got = await imported.tensors.get(name)!.readVq!();
+        expect(got.codes, name).toEqual(q.codes);
+        expect(got.codebook.values, name).toEqual(f16(q.codebook.values));
+        expect(got.scale, name).toEqual(f16(q.scale));
+      }
+    } finally {
+      await imported.close();
+    }
     const aqlmPpl = await evalPpl([e, '--lora', e], heldout);
     const noLora = await evalPpl([e], heldout);
     console.log(`held-out perplexity: state ${statePpl.toFixed(4)}, AQLM + PEFT re-imported ${aqlmPpl.toFixed(4)} (${(100 * (aqlmPpl / statePpl - 1)).toFixed(4)} %), AQLM without the adapter ${noLora.toFixed(4)}`);

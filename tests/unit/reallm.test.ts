@@ -58,6 +58,16 @@ describe('reallmInit', () => {
     expect(again.b).toEqual(r.b);
   }, 120_000);
 
+  it('stops at the first round whose error rises and keeps the round before it', async () => {
+    const { w, rows, cols } = await matrix('model.layers.0.self_attn.q_proj.weight');
+    const r = await reallmInit(w, rows, cols, { rank: 4, dim: 4, bits: 8, rounds: 12, iters: 8, seed: 1 }, 'q_proj');
+    console.log(`q_proj [${rows}, ${cols}], up to 12 rounds: ${r.errors.map((e) => e.toFixed(5)).join(' → ')} (kept round ${r.kept + 1})`);
+    expect(r.errors.length).toBeLessThan(12);
+    expect(r.errors.length).toBe(r.kept + 2);
+    expect(r.errors.at(-1)!).toBeGreaterThanOrEqual(r.errors[r.kept]);
+    expect(Math.min(...r.errors)).toBe(r.errors[r.kept]);
+  }, 120_000);
+
   it('weights the split by an importance vector', async () => {
     const { w, rows, cols } = await matrix('model.layers.0.self_attn.q_proj.weight');
     const importance = Float32Array.from({ length: cols }, (_, c) => 1 + 9 * (c % 3 === 0 ? 1 : 0));
