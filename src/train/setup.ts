@@ -141,14 +141,17 @@ export async function reallmForTuning(
   const errors: { name: string; error: number; vqOnly: number; rounds: number }[] = [];
   let bits = 0;
   let weights = 0;
+  let weighted = 0;
   for (const p of linears) {
     const t = file.tensors.get(p.name)!;
     const [rows, cols] = t.shape;
     const layer = p.layer!;
-    const imp = o.imatrix && t.ggufName ? (importanceWeights(o.imatrix, t.ggufName) ?? null) : null;
+    const found = o.imatrix && t.ggufName ? (importanceWeights(o.imatrix, t.ggufName) ?? null) : null;
+    const imp = found && found.length === cols ? found : null;
+    if (imp) weighted++;
     const init = await reallmInit(await originalWeights(file, t, 'ReALLM'), rows, cols, {
       rank: lora.rank, alpha: lora.alpha, rounds: o.rounds ?? 3, dim: codebook.dim, bits: codebook.bits, iters: o.iters,
-      importance: imp && imp.length === cols ? imp : undefined, seed: lora.seed + layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole), assign: o.assign,
+      importance: imp ?? undefined, seed: lora.seed + layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole), assign: o.assign,
     }, p.name);
     vq.set(p.name, init.q);
     factors.set(`${layer}.${p.role}`, { a: init.a, b: init.b });
@@ -159,6 +162,7 @@ export async function reallmForTuning(
     onLayer?.(vq.size, linears.length);
   }
   const mean = (f: (e: (typeof errors)[number]) => number) => errors.reduce((s, e) => s + f(e), 0) / errors.length;
+  if (o.imatrix) log(`ReALLM: ${weighted} of ${linears.length} layers weighted by the imatrix${weighted < linears.length ? ' (the others have no entry of their width in it)' : ''}`);
   log(`ReALLM: ${vq.size} layers; mean relative error ${mean((e) => e.error).toFixed(4)} (codebook alone ${mean((e) => e.vqOnly).toFixed(4)}); ${(bits / weights).toFixed(3)} bits per linear weight with scales and tables (${(codebook.bits / codebook.dim).toFixed(3)} in the codes), LoRA not counted`);
   return { vq, factors, codebook, bitsPerWeight: bits / weights, errors };
 }

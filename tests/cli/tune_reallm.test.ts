@@ -87,4 +87,27 @@ describe('sub4 tune --method reallm', () => {
     // GGUF is refused with the reason.
     await expect(sub4(['export', out, '--format', 'gguf', '--out', join(dir, 'g')])).rejects.toThrow(/learned codebooks/);
   });
+
+  it('refuses what it cannot do, naming the flag or the layer, and takes an imatrix', { timeout: 300_000 }, async () => {
+    if (!(shakespeare && hf && gpuReady())) return;
+    const dir = mkdtempSync(join(tmpdir(), 'sub4-reallm-'));
+    writeFileSync(join(dir, 'train.txt'), readFileSync(shakespeare!, 'utf8').slice(0, 6000));
+    const base = ['tune', hf!, '--method', 'reallm', '--rank', '4', '--batch', '2', '--seq', '64', '--data', join(dir, 'train.txt')];
+    await expect(sub4([...base, '--out', join(dir, 'a')])).rejects.toThrow(/--method reallm needs --bits/);
+    await expect(sub4([...base, '--bits', '2', '--vq-dim', '8', '--out', join(dir, 'b')])).rejects.toThrow(/down_proj\.weight has 172 inputs, not a whole number of 8-weight vectors/);
+    await expect(sub4([...base, '--bits', '2', '--format', 'gguf', '--out', join(dir, 'c')])).rejects.toThrow(/learned codebook has no GGUF type/);
+    await expect(sub4(['tune', hf!, '--method', 'lora', '--vq-dim', '4', '--data', join(dir, 'train.txt')])).rejects.toThrow(/need --method reallm/);
+    // --imatrix weights the split; --vq-dim 2 --vq-bits 6 overrides the rule; 0 steps: the base and its state only.
+    const imatrix = fixture('models/stories260K-quantized/stories260K.imatrix.gguf');
+    if (!imatrix) return;
+    const out = join(dir, 'im');
+    const r = await sub4([...base, '--vq-dim', '2', '--vq-bits', '6', '--imatrix', imatrix, '--steps', '0', '--out', out]);
+    const lines = r.stderr.split('\n').filter((l) => /ReALLM/.test(l));
+    lines.forEach((l) => console.log(l));
+    expect(lines[0]).toMatch(/2\^6 entries of 2 weights .*importance-weighted/);
+    expect(lines.join('\n')).toMatch(/35 of 35 layers weighted by the imatrix/);
+    const manifest = JSON.parse(readFileSync(join(out, 'sub4-run.json'), 'utf8'));
+    expect(manifest.reallm).toMatchObject({ dim: 2, bits: 6 });
+    expect(manifest.vqBase[0]).toMatchObject({ dim: 2, entries: 64, indexBits: 8 });
+  });
 });
