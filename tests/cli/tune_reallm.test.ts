@@ -18,6 +18,8 @@ import { gpuReady } from '../helpers/gpu_available.ts';
 import { openModelPath } from '../../src/io/model.node.ts';
 import { decodeTrainedState } from '../../src/train/state.ts';
 import { f16Table, f32ToF16 } from '../../src/quant/f16.ts';
+import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
+import { dequantizeAqlmFolder } from '../helpers/aqlm_reference.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
@@ -77,6 +79,16 @@ describe('sub4 tune --method reallm', () => {
       }
     } finally {
       await imported.close();
+    }
+    // An independent reader (its own safetensors parse and the published dequantization formula) gives sub4's
+    // effective weights exactly: the state's layers with f16 tables and row scales.
+    const byFormula = dequantizeAqlmFolder(e);
+    expect(byFormula.size).toBe(state.vqBase.size);
+    for (const [name, q] of state.vqBase) {
+      const ref = byFormula.get(name.replace(/\.weight$/, ''))!;
+      const ours = dequantizeVq({ ...q, codebook: { ...q.codebook, values: f16(q.codebook.values) }, scale: f16(q.scale) });
+      expect([ref.rows, ref.cols], name).toEqual([q.rows, q.cols]);
+      expect(ref.w.findIndex((v, i) => v !== ours[i]), `${name}: first weight that differs`).toBe(-1);
     }
     const aqlmPpl = await evalPpl([e, '--lora', e], heldout);
     const noLora = await evalPpl([e], heldout);
