@@ -8,8 +8,18 @@
 // columns, a few power iterations re-orthonormalized each time, then the small
 // k×k eigenproblem by cyclic Jacobi, all in f64 on the CPU. Fine for small
 // models; large ones want a GPU version.
+//
+// Data-aware LQ-LoRA (§3.3): with an importance F ≥ 0 per element (a diagonal
+// Fisher, or an imatrix's per-column mean x²) the split minimises
+// ‖√F ⊙ (W − Q − L)‖. The weighted low-rank problem has no closed form, so F is
+// replaced by its rank-1 row/column form F ≈ r·cᵀ (r, c: row and column sums,
+// up to a constant), under which it has one: with D_r = diag(√r), D_c = diag(√c),
+//   L = D_r⁻¹ · SVD_k(D_r·R·D_c) · D_c⁻¹      (exact for a rank-1 F)
+// and the quantizer's clip search weighs its error by c (the row weight is
+// constant within a row's groups, so it changes nothing there).
 import { rng } from '../gpu/random.ts';
 import { dequantizeQ, type QTensor } from '../quant/qtensor.ts';
+import { quantizeRtn } from '../quant/quantize/rtn.ts';
 import { quantizeWeight, type QuantizeOptions } from './quantize_model.ts';
 
 export interface Svd {
@@ -146,6 +156,77 @@ export interface LqLoraOptions extends QuantizeOptions {
   /** Alternating rounds (default 3; 1 = plain RTN with the SVD of its error). */
   rounds?: number;
   seed?: number;
+  /** Data-aware split (§3.3): the rank-1 form of the importance, row [rows] and column [cols] weights. */
+  weights?: RowColWeights;
+}
+
+/** Rank-1 importance F ≈ row·colᵀ; either side may be absent (all ones). */
+export interface RowColWeights {
+  row?: ArrayLike<number>;
+  col?: ArrayLike<number>;
+}
+
+/**
+ * √ of the weights, floored at 1e-6 of their mean (a zero weight would make
+ * D⁻¹ infinite; such an entry is left nearly free, as the weighted problem has it).
+ */
+function sqrtWeights(w: ArrayLike<number> | undefined, n: number, what: string): Float64Array {
+  const out = new Float64Array(n).fill(1);
+  if (!w) return out;
+  if (w.length !== n) throw new RangeError(`weighted LQ-LoRA: ${w.length} ${what} weights for ${n} ${what}s`);
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    if (!(w[i] >= 0) || !Number.isFinite(w[i])) throw new RangeError(`weighted LQ-LoRA: ${what} weight ${w[i]} at ${i} is not finite and ≥ 0`);
+    mean += w[i] / n;
+  }
+  const floor = mean > 0 ? mean * 1e-6 : 1;
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(Math.max(w[i], floor));
+  return out;
+}
+
+/** Reduce a per-element importance F [rows, cols] to its row and column sums (the rank-1 form r·cᵀ / ΣF). */
+export function rowColForm(f: ArrayLike<number>, rows: number, cols: number): { row: Float64Array; col: Float64Array } {
+  if (f.length !== rows * cols) throw new RangeError(`rowColForm: ${f.length} values for [${rows}, ${cols}]`);
+  const row = new Float64Array(rows);
+  const col = new Float64Array(cols);
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) {
+      const v = f[i * cols + j];
+      row[i] += v;
+      col[j] += v;
+    }
+  return { row, col };
+}
+
+/**
+ * The best rank-`rank` L under ‖D_r·(R − L)·D_c‖_F (exact up to the randomized
+ * SVD): L = D_r⁻¹·SVD(D_r·R·D_c)·D_c⁻¹, returned as an Svd of L's factors
+ * (u already divided by √r, v by √c; s the weighted singular values).
+ */
+export function weightedLowRank(r: Float64Array, rows: number, cols: number, rank: number, w: RowColWeights, o: { seed?: number } = {}): Svd {
+  const dr = sqrtWeights(w.row, rows, 'row');
+  const dc = sqrtWeights(w.col, cols, 'column');
+  const m = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m[i * cols + j] = dr[i] * r[i * cols + j] * dc[j];
+  const svd = randomizedSvd(m, rows, cols, rank, o);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < svd.k; j++) svd.u[i * svd.k + j] /= dr[i];
+  for (let c = 0; c < cols; c++) for (let j = 0; j < svd.k; j++) svd.v[c * svd.k + j] /= dc[c];
+  return svd;
+}
+
+/** √(Σ r_i c_j E²_ij / Σ r_i c_j W²_ij): the relative error under the rank-1 importance (1s where absent). */
+export function weightedRelError(e: ArrayLike<number>, w: ArrayLike<number>, rows: number, cols: number, wt: RowColWeights = {}): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < rows; i++) {
+    const ri = wt.row ? wt.row[i] : 1;
+    for (let j = 0; j < cols; j++) {
+      const f = ri * (wt.col ? wt.col[j] : 1);
+      num += f * e[i * cols + j] ** 2;
+      den += f * w[i * cols + j] ** 2;
+    }
+  }
+  return Math.sqrt(num / (den || 1));
 }
 
 export interface LqLoraInit {
@@ -155,6 +236,8 @@ export interface LqLoraInit {
   b: Float32Array;
   /** ‖W − dequant(Q) − L‖_F / ‖W‖_F after each round. */
   errors: number[];
+  /** With `weights`: the same under the rank-1 importance (weightedRelError) after each round. */
+  weightedErrors?: number[];
 }
 
 /** Alternating quantize / low-rank split of one weight [rows, cols] (see the file comment). */
@@ -170,14 +253,20 @@ export function lqloraInit(w: Float32Array, rows: number, cols: number, o: LqLor
   const target = new Float32Array(rows * cols);
   const resid = new Float64Array(rows * cols);
   const errors: number[] = [];
+  const wt = o.weights;
+  const weightedErrors: number[] = [];
+  if (wt && ![2, 3, 4].includes(o.bits)) throw new RangeError(`${name}: bits ${o.bits} is not 2, 3 or 4`);
+  const colW = wt?.col ? Float64Array.from(sqrtWeights(wt.col, cols, 'column'), (x) => x * x) : undefined;
   let q!: QTensor;
   let svd!: Svd;
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < target.length; i++) target[i] = w[i] - low[i];
-    q = quantizeWeight(target, rows, cols, o, name);
+    // Weighted: the same quantizer as quantizeWeight (asymmetric, clip search at 2–3 bits), its error weighted by column.
+    q = colW ? quantizeRtn(target, rows, cols, { bits: o.bits, groupSize: o.groupSize, symmetric: false, mse: o.bits <= 3, weights: colW }) : quantizeWeight(target, rows, cols, o, name);
     const dq = dequantizeQ(q);
     for (let i = 0; i < resid.length; i++) resid[i] = w[i] - dq[i];
-    svd = randomizedSvd(resid, rows, cols, R, { seed: (o.seed ?? 0) * 7919 + round });
+    const seed = (o.seed ?? 0) * 7919 + round;
+    svd = wt ? weightedLowRank(resid, rows, cols, R, wt, { seed }) : randomizedSvd(resid, rows, cols, R, { seed });
     low.fill(0);
     for (let i = 0; i < rows; i++)
       for (let j = 0; j < svd.k; j++) {
@@ -187,6 +276,7 @@ export function lqloraInit(w: Float32Array, rows: number, cols: number, o: LqLor
     let e = 0;
     for (let i = 0; i < resid.length; i++) e += (resid[i] - low[i]) ** 2;
     errors.push(Math.sqrt(e) / wNorm);
+    if (wt) weightedErrors.push(weightedRelError(Float64Array.from(resid, (x, i) => x - low[i]), w, rows, cols, wt));
   }
   // s·B·A = L with the singular values split evenly between the factors.
   const a = new Float32Array(R * cols);
@@ -196,5 +286,5 @@ export function lqloraInit(w: Float32Array, rows: number, cols: number, o: LqLor
     for (let c = 0; c < cols; c++) a[j * cols + c] = f * svd.v[c * svd.k + j];
     for (let i = 0; i < rows; i++) b[i * R + j] = f * svd.u[i * svd.k + j];
   }
-  return { q, a, b, errors };
+  return wt ? { q, a, b, errors, weightedErrors } : { q, a, b, errors };
 }

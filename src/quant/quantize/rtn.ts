@@ -7,6 +7,7 @@
 //  - clip search (`mse: true`): shrink the range by factors 1, 0.99, … down to
 //    `minShrink` and keep the one with the least squared error in the group. At 2–3
 //    bits the outliers that min-max protects cost more than clipping them.
+//    With per-column `weights` the error is Σ w·d² (data-aware LQ-LoRA).
 import { emptyQTensor, groupsPerRow, setCode, type QBits, type QTensor } from '../qtensor.ts';
 
 export interface RtnOptions {
@@ -18,6 +19,13 @@ export interface RtnOptions {
   /** Smallest range factor tried by the clip search (default 0.5, 50 steps). */
   minShrink?: number;
   steps?: number;
+  /**
+   * Per-column importance [cols] (≥ 0) weighting the clip search's squared
+   * error (an imatrix's mean x², or a Fisher estimate's column sums): the
+   * search keeps the range with the least Σ w·(q − w)² instead. Without it the
+   * result is the unweighted one, bit for bit.
+   */
+  weights?: ArrayLike<number>;
 }
 
 interface GroupFit {
@@ -39,12 +47,12 @@ function fitRange(lo: number, hi: number, maxq: number, symmetric: boolean): Gro
   return { scale, zero: Math.min(maxq, Math.max(0, Math.round(-lo / scale))) };
 }
 
-function groupError(w: Float32Array, a: number, b: number, f: GroupFit, maxq: number): number {
+function groupError(w: Float32Array, a: number, b: number, f: GroupFit, maxq: number, weights?: ArrayLike<number>): number {
   let e = 0;
   for (let k = a; k < b; k++) {
     const q = Math.min(maxq, Math.max(0, Math.round(w[k] / f.scale) + f.zero));
     const d = f.scale * (q - f.zero) - w[k];
-    e += d * d;
+    e += weights ? weights[k] * d * d : d * d;
   }
   return e;
 }
@@ -58,6 +66,9 @@ export function quantizeRtn(w: Float32Array, rows: number, cols: number, opts: R
   const ng = groupsPerRow(cols, G);
   const steps = opts.steps ?? 50;
   const minShrink = opts.minShrink ?? 0.5;
+  const wts = opts.weights;
+  if (wts && (wts.length !== cols || Array.from(wts).some((x) => !(x >= 0) || !Number.isFinite(x))))
+    throw new RangeError(`quantizeRtn: ${wts.length} importance weights for ${cols} columns (each finite and ≥ 0)`);
   for (let r = 0; r < rows; r++) {
     const row = w.subarray(r * cols, (r + 1) * cols);
     for (let g = 0; g < ng; g++) {
@@ -72,11 +83,11 @@ export function quantizeRtn(w: Float32Array, rows: number, cols: number, opts: R
       }
       let best = fitRange(lo, hi, maxq, !!opts.symmetric);
       if (opts.mse) {
-        let bestErr = groupError(row, a, b, best, maxq);
+        let bestErr = groupError(row, a, b, best, maxq, wts);
         for (let s = 1; s <= steps; s++) {
           const p = 1 - ((1 - minShrink) * s) / steps;
           const f = fitRange(lo * p, hi * p, maxq, !!opts.symmetric);
-          const e = groupError(row, a, b, f, maxq);
+          const e = groupError(row, a, b, f, maxq, wts);
           if (e < bestErr) {
             bestErr = e;
             best = f;
