@@ -15,6 +15,9 @@
 // right before its backward, into buffers shared by all layers. The last layer
 // is not re-run: its activations are still in those buffers after the forward.
 // One submit per layer, as in the forward.
+// `observe` (StepOptions) hears every layer linear's backward inputs (dY and
+// its forward input X, recorded into the layer's encoder): the empirical
+// Fisher of the weights (src/train/fisher.ts) squares per-example dYᵀ·X there.
 import { GpuTensor } from '../gpu/buffers.ts';
 import { attentionBackward } from '../gpu/kernels/attention.ts';
 import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
@@ -30,6 +33,14 @@ import type { Activations, LlamaModel } from './llama.ts';
 import { Recorder } from './recorder.ts';
 import type { ActName } from './spec.ts';
 import type { Trainable } from './trainable.ts';
+import type { LinearRole } from '../arch/params.ts';
+
+/**
+ * Hears a layer linear's backward: dY [B·T, O] (the gradient at its output) and
+ * X [B·T, I] (its forward input), recorded into `rec` before the layer's own
+ * backward (valid only within that encoder: the buffers are reused).
+ */
+export type LinearGradObserver = (rec: Recorder, layer: number, role: LinearRole, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>) => void;
 import { viewAs } from './view.ts';
 
 export interface ModelBackwardOptions {
@@ -53,6 +64,8 @@ export interface StepOptions {
    * are the same (the teacher's tail is −1 elsewhere).
    */
   distill?: { teacher: DistillTeacher; tau: number };
+  /** Hears each layer linear's dY and X during the backward (see LinearGradObserver). */
+  observe?: LinearGradObserver;
 }
 
 export interface StepResult {
@@ -131,7 +144,7 @@ export class ModelBackward {
     const recompute = acts.plan.save === 'inputs';
     for (let l = c.numLayers - 1; l >= 0; l--) {
       if (recompute && l < c.numLayers - 1) model.layer(acts, l, rec, { lora: lora[l], upToH: true });
-      this.layer(acts, l, rec, o.accumulate ?? false);
+      this.layer(acts, l, rec, o.accumulate ?? false, o.observe);
       rec.flush();
     }
     return { loss: this.g('loss'), count };
@@ -150,7 +163,7 @@ export class ModelBackward {
   }
 
   /** Layer l's backward: dres holds dL/d(output of layer l) on entry and dL/d(input of layer l) on exit. */
-  private layer(acts: Activations, l: number, rec: Recorder, accumulate: boolean): void {
+  private layer(acts: Activations, l: number, rec: Recorder, accumulate: boolean, observe?: LinearGradObserver): void {
     const { model, trainable } = this;
     const ctx = model.ctx;
     const c = model.config;
@@ -162,8 +175,10 @@ export class ModelBackward {
     const enc = rec.encoder;
     const dres = this.g('dres');
     const dxn = this.g('dhidden'); // free once the final norm's backward is done
-    const lb = (role: keyof typeof train, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>, dx: GpuTensor<'f32'>, dxAccumulate: boolean) =>
+    const lb = (role: keyof typeof train, dy: GpuTensor<'f32'>, x: GpuTensor<'f32'>, dx: GpuTensor<'f32'>, dxAccumulate: boolean) => {
+      observe?.(rec, l, role as LinearRole, dy, x);
       linearBackward(ctx, enc, lw[role], { dy, x, dx, dxAccumulate, train: train[role], accumulate });
+    };
 
     // Sandwich norms (Gemma 3, weights frozen): the branch output's gradient goes back through its norm into dbranch.
     const sandwich = c.sandwichNorms === true;
