@@ -58,6 +58,8 @@ import type { QTensor } from '../quant/qtensor.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LoraStart } from '../train/setup.ts';
 import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
+import { calibrationWindows, fisherLqloraWeights, imatrixLqloraWeights } from '../train/weighting.ts';
+import type { RowColWeights } from '../train/lqlora.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
@@ -79,6 +81,9 @@ export const tuneCommand: Command = {
     '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora).',
     '                The plan is printed before training. --imatrix F weights the errors and quantizers by an',
     '                importance matrix; --types T1,T2 restricts the candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
+    '  --weighting   with --method lqlora --bits: data-aware split (LQ-LoRA §3.3), none (default), imatrix',
+    '                (--imatrix F: per-column mean x²) or fisher (--calib TEXT [--calib-windows N, default 32]:',
+    '                the diagonal empirical Fisher over N windows of --seq tokens); per-layer weighted errors are printed',
     '  --peqa        what PEQA trains: auto (the view that exports exactly to the layer\'s own type; the default),',
     '                scale, scale+offset (free per-group values), gguf-superblock (K-quant d and dmin)',
     '  --rank        LoRA rank (default 8); --alpha LoRA alpha (default = rank)',
@@ -118,7 +123,7 @@ export const tuneCommand: Command = {
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
-    'plain-chat': { type: 'boolean' },
+    'plain-chat': { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
   },
@@ -227,8 +232,9 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const teacherPlan = teacherFile && planTeacher({ config: teacherFile.m.file.config, storage: storageOf(teacherFile.m.file), B: s.batch, T: s.seqLen, topK });
     const plan = checkPlanFits(teacherPlan ? withTeacher(studentPlan, teacherPlan) : studentPlan, ctx.limits, undefined, teacherPlan ? 'this distillation run (student and live teacher)' : undefined);
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${teacherPlan ? ` (the teacher ${(teacherPlan.total / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
+    const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
     const prepared = quant
-      ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'))
+      ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'), lqWeights)
       : (reallmRun && { quantized: new Map<string, QTensor>(), factors: reallmRun.factors }) ?? budgetRun;
     progress.end();
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
@@ -345,6 +351,29 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     await teacherFile?.close();
     await m.file.close();
   }
+}
+
+/** --weighting imatrix|fisher: the rank-1 importance of every layer linear (src/train/weighting.ts). */
+async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Awaited<ReturnType<typeof openWithTokenizer>>, log: (line: string) => void, progress: CliProgress): Promise<Map<string, RowColWeights>> {
+  if (s.weighting === 'imatrix') {
+    const src = await fileSource(s.imatrix!);
+    let im;
+    try {
+      im = await readImatrix(src);
+    } finally {
+      await src.close?.();
+    }
+    const { weights, missing } = imatrixLqloraWeights(m.file, im);
+    log(`LQ-LoRA weighted by ${s.imatrix}: ${weights.size} layers${missing.length ? `; no entry (unweighted): ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}` : ''}`);
+    return weights;
+  }
+  const ids = m.tokenizer.encode(await readTextFile(s.calib!), { addBos: true });
+  const windows = calibrationWindows(ids, s.seqLen, s.calibWindows ?? 32);
+  if (windows.length === 0) throw new UsageError(`--calib ${s.calib}: ${ids.length} tokens, fewer than one window of --seq ${s.seqLen} + 1`);
+  const weights = await fisherLqloraWeights(ctx, m.file, windows, s.batch, (d, t) => progress.update('fisher', d * s.seqLen, t * s.seqLen, 'tokens'));
+  progress.end();
+  log(`LQ-LoRA weighted by the empirical Fisher over ${windows.length} windows of ${s.seqLen} tokens of ${basename(s.calib!)}`);
+  return weights;
 }
 
 /** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */

@@ -10,6 +10,7 @@ import type { PeqaKind } from '../model/trainable.ts';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/export.ts';
 import { CLI_TUNE_METHODS as METHODS, type CliTuneMethod as Method } from '../train/setup.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
+import { WEIGHTINGS, type Weighting } from '../train/weighting.ts';
 
 const PEQA_KINDS: readonly PeqaKind[] = ['auto', 'scale', 'scale+offset', 'gguf-superblock'];
 
@@ -38,6 +39,11 @@ export interface TuneSettings {
   /** ReALLM (--method reallm): weights per code and code bits, overriding the --bits rule (src/train/reallm.ts); null: the rule. */
   vqDim?: number | null;
   vqBits?: number | null;
+  /** Data-aware LQ-LoRA (--method lqlora --bits): the split's importance; absent/'none': unweighted. */
+  weighting?: Weighting;
+  /** --weighting fisher: calibration text (absolute path) and at most this many windows of --seq tokens. */
+  calib?: string | null;
+  calibWindows?: number;
   /** The budget plan's candidate types (GGUF type names, sub4-<b>bit-g<G>); null: the default set. */
   types?: string[] | null;
   group: number | 'channel';
@@ -76,8 +82,9 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   const budget = values.budget === undefined ? null : numFlag(values.budget, 'budget', 4, 0.5, 32);
   if (budget !== null && method !== 'lqlora') throw new UsageError('--budget chooses LQ-LoRA\'s per-matrix quantization; it needs --method lqlora');
   if (budget !== null && bits !== null) throw new UsageError('--budget chooses each matrix\'s type itself; drop --bits (or drop --budget for one grid everywhere)');
+  const weighting = weightingFlag(values, method, bits, budget);
   if (values.types !== undefined && budget === null) throw new UsageError('--types belongs to --budget');
-  if (budget === null && method !== 'reallm' && values.imatrix !== undefined) throw new UsageError('--imatrix belongs to --budget or --method reallm');
+  if (budget === null && method !== 'reallm' && values.imatrix !== undefined && weighting !== 'imatrix') throw new UsageError('--imatrix belongs to --budget, --method reallm or --weighting imatrix');
   if (method === 'lqlora' && bits === null && budget === null) throw new UsageError('--method lqlora needs --bits or --budget (it builds the quantized base itself)');
   const vqDim = values['vq-dim'] === undefined ? null : intFlag(values['vq-dim'], 'vq-dim', 8, 2);
   const vqBits = values['vq-bits'] === undefined ? null : intFlag(values['vq-bits'], 'vq-bits', 8, 1);
@@ -117,6 +124,9 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     imatrix: typeof values.imatrix === 'string' ? resolve(values.imatrix) : null,
     vqDim,
     vqBits,
+    weighting,
+    calib: typeof values.calib === 'string' ? resolve(values.calib) : null,
+    calibWindows: intFlag(values['calib-windows'], 'calib-windows', 32, 1),
     types: typeof values.types === 'string' ? values.types.split(',').map((t) => t.trim()).filter(Boolean) : null,
     group: values.group === 'channel' ? 'channel' : intFlag(values.group, 'group', 64, 1),
     peqa,
@@ -132,6 +142,17 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   };
 }
 
+/** --weighting and its inputs: lqlora with --bits; imatrix needs --imatrix, fisher --calib. */
+function weightingFlag(values: Values, method: Method, bits: number | null, budget: number | null): Weighting {
+  const w = (values.weighting ?? 'none') as Weighting;
+  if (!WEIGHTINGS.includes(w)) throw new UsageError(`--weighting must be ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(values.weighting)}`);
+  if (w !== 'none' && (method !== 'lqlora' || bits === null || budget !== null)) throw new UsageError('--weighting weighs LQ-LoRA\'s split: it needs --method lqlora --bits B (--budget weighs by --imatrix itself)');
+  if (w === 'imatrix' && typeof values.imatrix !== 'string') throw new UsageError('--weighting imatrix needs --imatrix <file>');
+  if (w === 'fisher' && typeof values.calib !== 'string') throw new UsageError('--weighting fisher needs --calib <text file> (the calibration text of the Fisher estimate)');
+  if (w !== 'fisher' && (values.calib !== undefined || values['calib-windows'] !== undefined)) throw new UsageError('--calib and --calib-windows belong to --weighting fisher');
+  return w;
+}
+
 function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'label' {
   if (v === undefined) return 'kl';
   if (!distill) throw new UsageError('--loss chooses between distilling and the label loss; it needs --distill <teacher>');
@@ -140,7 +161,7 @@ function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'la
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

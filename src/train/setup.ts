@@ -12,7 +12,7 @@ import { storageOf, type LinearStorage } from '../model/planner.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { TrainConfigError, type TrainConfig, type Trainable } from '../model/trainable.ts';
 import type { QTensor } from '../quant/qtensor.ts';
-import { lqloraInit } from './lqlora.ts';
+import { lqloraInit, type RowColWeights } from './lqlora.ts';
 import { originalWeights, quantizeModelLinears, type QuantizeOptions } from './quantize_model.ts';
 import { reallmCodebook, reallmInit, type ReallmCodebook } from './reallm.ts';
 import type { Assigner } from '../quant/vq/kmeans.ts';
@@ -80,6 +80,8 @@ export function trainConfig(file: LoadedModel, method: CliTuneMethod, rank: numb
  * LoRA start come from LQ-LoRA's alternating quantize / low-rank split instead.
  * `onLayer` hears each LQ-LoRA layer done (the slow part); yields between layers
  * happen through the tensor reads, so a worker still hears its messages.
+ * `weights` (data-aware LQ-LoRA, src/train/weighting.ts): each layer's rank-1
+ * importance by engine name; its weighted error is logged per layer.
  */
 export async function quantizeForTuning(
   file: LoadedModel,
@@ -88,21 +90,29 @@ export async function quantizeForTuning(
   lora: LoraChoice,
   log: (s: string) => void,
   onLayer?: (done: number, total: number) => void,
+  weights?: Map<string, RowColWeights>,
 ): Promise<{ quantized: Map<string, QTensor>; factors: LoraStart | null }> {
   if (method !== 'lqlora') return { quantized: await quantizeModelLinears(file, q), factors: null };
   const quantized = new Map<string, QTensor>();
   const factors: LoraStart = new Map();
+  const weighted: number[] = [];
   const linears = paramSpec(file.config).filter((p) => p.kind === 'linear' && p.layer !== null);
   for (const p of linears) {
     const t = file.tensors.get(p.name)!;
     const [rows, cols] = t.shape;
     const layer = p.layer!;
-    const init = lqloraInit(await originalWeights(file, t, 'LQ-LoRA'), rows, cols, { ...q, rank: lora.rank, alpha: lora.alpha, rounds: 3, seed: lora.seed + layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole) }, p.name);
+    const wt = weights?.get(p.name);
+    const init = lqloraInit(await originalWeights(file, t, 'LQ-LoRA'), rows, cols, { ...q, rank: lora.rank, alpha: lora.alpha, rounds: 3, seed: lora.seed + layer * 7 + LINEAR_ROLES.indexOf(p.role as LinearRole), weights: wt }, p.name);
+    if (init.weightedErrors) {
+      const we = init.weightedErrors;
+      log(`LQ-LoRA ${p.name}: weighted error ${we[0].toFixed(4)} (round 1) → ${we[we.length - 1].toFixed(4)} (round ${we.length}); unweighted ${init.errors[init.errors.length - 1].toFixed(4)}`);
+      weighted.push(we[we.length - 1]);
+    }
     quantized.set(p.name, init.q);
     factors.set(`${layer}.${p.role}`, { a: init.a, b: init.b });
     onLayer?.(quantized.size, linears.length);
   }
-  log(`LQ-LoRA: ${quantized.size} layers quantized with a rank-${lora.rank} correction`);
+  log(`LQ-LoRA: ${quantized.size} layers quantized with a rank-${lora.rank} correction${weighted.length ? `; ${weighted.length} weighted, mean weighted error ${(weighted.reduce((a, b) => a + b, 0) / weighted.length).toFixed(4)}` : ''}`);
   return { quantized, factors };
 }
 
