@@ -6,7 +6,8 @@
 // layer's weighted error goes down over the alternating rounds (stable by
 // construction), and — measured on this data, deterministic on SwiftShader,
 // and by a wide margin (481 → 376 at 8 windows when written) — the Fisher-weighted
-// start has the lower held-out perplexity. Plus the flag checks.
+// start has the lower held-out perplexity; the same for --weighting imatrix
+// (an imatrix by sub4 imatrix over the calibration text; 481 → 329). Plus the flag checks.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,14 @@ describe.skipIf(!(shakespeare && model && gpuReady()))('tune --weighting fisher 
     expect(fisher.stderr).toMatch(/weighted by the empirical Fisher over 8 windows of 128 tokens/);
     const [p, f] = [summary(plain.stdout), summary(fisher.stdout)];
     expect(p.steps).toBe(0);
-    console.log(`stories260K LQ-LoRA 2-bit rank 4, initialised, held-out perplexity: unweighted ${p.pplBefore.toFixed(3)}, Fisher-weighted (8 windows) ${f.pplBefore.toFixed(3)}`);
+    // --weighting imatrix: the column form from sub4 imatrix over the same text.
+    await sub4(['imatrix', model!, '--data', join(dir, 'train.txt'), '--out', join(dir, 'w.imatrix.gguf'), '--ctx', '128', '--chunks', '32']);
+    const im = await sub4([...common, '--weighting', 'imatrix', '--imatrix', join(dir, 'w.imatrix.gguf'), '--out', join(dir, 'imatrix')]);
+    expect(im.stderr).toMatch(/weighted by .*w\.imatrix\.gguf: 35 layers/);
+    expect([...im.stderr.matchAll(/weighted error ([\d.]+) \(round 1\) → ([\d.]+)/g)].every(([, a, b]) => Number(b) < Number(a))).toBe(true);
+    const i = summary(im.stdout);
+    console.log(`stories260K LQ-LoRA 2-bit rank 4, initialised, held-out perplexity: unweighted ${p.pplBefore.toFixed(3)}, Fisher-weighted (8 windows) ${f.pplBefore.toFixed(3)}, imatrix-weighted (32 chunks) ${i.pplBefore.toFixed(3)}`);
     expect(f.pplBefore).toBeLessThan(p.pplBefore);
+    expect(i.pplBefore).toBeLessThan(p.pplBefore);
   }, 480_000);
 });
