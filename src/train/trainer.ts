@@ -185,19 +185,21 @@ export class Trainer {
   }
 
   /** Rows [i·T, (i+1)·T) of B windows from the cursor, wrapping around the train set. */
-  private nextBatch(): { ids: Uint32Array; targets: Uint32Array; mask: Uint32Array } {
+  private nextBatch(): { ids: Uint32Array; targets: Uint32Array; mask: Uint32Array; windows: number[] } {
     const w = this.data.train;
     const T = this.T;
     const ids = new Uint32Array(this.B * T);
     const targets = new Uint32Array(this.B * T);
     const mask = new Uint32Array(this.B * T);
+    const windows: number[] = [];
     for (let b = 0; b < this.B; b++) {
       const i = this.cursor++ % w.count;
+      windows.push(i);
       ids.set(w.inputs.subarray(i * T, i * T + T), b * T);
       targets.set(w.targets.subarray(i * T, i * T + T), b * T);
       mask.set(w.mask.subarray(i * T, i * T + T), b * T);
     }
-    return { ids, targets, mask };
+    return { ids, targets, mask, windows };
   }
 
   /** One optimizer step over k micro-batches. */
@@ -213,7 +215,7 @@ export class Trainer {
       // A micro-batch with no counted token adds nothing (and ModelBackward refuses it); the first counted
       // one overwrites the gradients, so no zeroing pass is needed.
       if (countTokens(m.targets, m.mask, V) === 0) continue;
-      const d = await this.opts.distill?.prepare(m.ids, (n) => m.mask[n] !== 0 && m.targets[n] < V);
+      const d = await this.opts.distill?.prepare(m.ids, (n) => m.mask[n] !== 0 && m.targets[n] < V, m.windows);
       try {
         const r = this.backward.step(this.acts, m.ids, { targets: m.targets, mask: m.mask, gradScale: 1 / total, accumulate: !first, distill: d });
         first = false;

@@ -11,6 +11,7 @@ import type { LoadedModel } from '../../io/loaded_model.ts';
 import type { Tokenizer } from '../../io/tokenizer/types.ts';
 import { packTeacherRows, uploadTeacher, destroyTeacher, type DistillTeacher } from '../../gpu/kernels/distill.ts';
 import type { Activations, LlamaModel } from '../../model/llama.ts';
+import type { GpuContext } from '../../gpu/device.ts';
 import { topKRows } from './topk.ts';
 
 /** A teacher that cannot teach this student: names both models and the difference. */
@@ -56,12 +57,46 @@ export interface DistillBatch {
 
 /** The Trainer's view of a teacher (TrainerOptions.distill). */
 export interface DistillSource {
-  /** The teacher rows of one micro-batch; `counts(n)`: row n's loss counts (the label loss's rows). */
-  prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch>;
+  /**
+   * The teacher rows of one micro-batch; `counts(n)`: row n's loss counts (the label loss's rows);
+   * `windows`: the train windows (indices into the run's train Windows) the B rows of `ids` were taken from.
+   */
+  prepare(ids: Uint32Array, counts: (n: number) => boolean, windows?: readonly number[]): Promise<DistillBatch>;
+}
+
+/** A teacher's top-K rows of B·T tokens at the run's temperature (as topKRows gives them). */
+export interface TeacherTargets {
+  K: number;
+  /** [B·T·K] ids, largest first. */
+  ids: Uint32Array;
+  /** [B·T·K] log-probabilities at the temperature. */
+  logp: Float32Array;
+  /** [B·T] mass outside the top-K. */
+  tail: ArrayLike<number>;
+}
+
+/**
+ * Where the teacher's targets come from: a live model (LiveTeacher) or a cache
+ * of them (cache.ts CachedTeacher). `targets` takes the micro-batch's train
+ * window indices (what a cache is keyed by) and their token ids (what a live
+ * teacher runs on); either source answers the same rows, so the loss kernels
+ * never know which one ran.
+ */
+export interface TeacherSource {
+  readonly K: number;
+  readonly temperature: number;
+  targets(windows: readonly number[], ids: Uint32Array): Promise<TeacherTargets>;
+}
+
+/** A micro-batch's targets on the GPU, as ModelBackward.step takes them. */
+export function teacherBatch(ctx: GpuContext, V: number, t: TeacherTargets, tau: number, counts: (n: number) => boolean): DistillBatch {
+  const N = t.tail.length;
+  const teacher = uploadTeacher(ctx, packTeacherRows(t.ids, t.logp, t.tail, counts, N, t.K, V), N, V);
+  return { teacher, tau, release: () => destroyTeacher(teacher) };
 }
 
 /** A live teacher: borrows its model (the caller frees the weights); destroy() frees the activations. */
-export class LiveTeacher implements DistillSource {
+export class LiveTeacher implements DistillSource, TeacherSource {
   private acts: Activations | null = null;
 
   constructor(
@@ -102,12 +137,20 @@ export class LiveTeacher implements DistillSource {
     return { ids: topIds, logp, tail };
   }
 
+  get K(): number {
+    return this.opts.topK;
+  }
+
+  get temperature(): number {
+    return this.opts.temperature;
+  }
+
+  async targets(_windows: readonly number[], ids: Uint32Array): Promise<TeacherTargets> {
+    return { K: this.opts.topK, ...(await this.topK(ids)) };
+  }
+
   async prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch> {
-    const N = this.B * this.T;
-    const V = this.model.config.vocabSize;
-    const t = await this.topK(ids);
-    const teacher = uploadTeacher(this.model.ctx, packTeacherRows(t.ids, t.logp, t.tail, counts, N, this.opts.topK, V), N, V);
-    return { teacher, tau: this.opts.temperature, release: () => destroyTeacher(teacher) };
+    return teacherBatch(this.model.ctx, this.model.config.vocabSize, await this.targets([], ids), this.opts.temperature, counts);
   }
 
   destroy(): void {

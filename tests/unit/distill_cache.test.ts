@@ -1,0 +1,222 @@
+// The teacher cache of distillation's cached mode (src/train/distill/cache.ts):
+// rows written and read back (ids and tail exact, log-probabilities within f16
+// rounding, or exact as f32), the size cacheBytes predicts, a cache of another
+// teacher, data, K or temperature rebuilt rather than mixed, a truncated or
+// corrupted file a typed error (ensureTeacherCache rebuilds it), and τ ≠ 1 from
+// a full-vocabulary cache stored at τ = 1 equal to the rows taken at τ.
+import { mkdtempSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { topKRows } from '../../src/train/distill/topk.ts';
+import {
+  buildTeacherCache,
+  cacheBytes,
+  CachedTeacher,
+  CACHE_FILE,
+  ensureTeacherCache,
+  HEADER_BYTES,
+  openTeacherCache,
+  TeacherCacheError,
+  TeacherCacheReader,
+  TeacherCacheTruncatedError,
+  windowsIdentity,
+  type CacheSpec,
+  type TeacherRowsOf,
+} from '../../src/train/distill/cache.ts';
+import { memoryCacheStore } from '../../src/train/distill/cache_store.ts';
+import { folderCacheStore } from '../../src/train/distill/cache_store.node.ts';
+
+const V = 97;
+const T = 5;
+const count = 7;
+const hash = (c: string) => c.repeat(64);
+
+/** Deterministic "teacher": logits from the token id and position, so any window's rows can be recomputed. */
+const logitsOf = (ids: Uint32Array) => {
+  const z = new Float32Array(ids.length * V);
+  ids.forEach((id, n) => {
+    for (let v = 0; v < V; v++) z[n * V + v] = 4 * Math.sin(0.37 * v * (id + 1) + 0.11 * (n % T)) + (v === id ? 3 : 0);
+  });
+  return z;
+};
+const fakeTeacher =
+  (K: number, tau: number, calls = { n: 0 }): TeacherRowsOf =>
+  async (_w, ids) => {
+    calls.n++;
+    return topKRows(logitsOf(ids), ids.length, V, K, tau);
+  };
+const windows = (seed = 1) => ({ seqLen: T, count, inputs: Uint32Array.from({ length: T * count }, (_, i) => (i * 31 + seed * 7) % V) });
+
+const spec = (o: Partial<CacheSpec> = {}): CacheSpec => ({ teacher: hash('a'), data: hash('b'), K: 16, V, T, count, tau: 1, values: 'f16', ...o });
+
+describe('teacher cache', () => {
+  it('round-trips every window: ids and tail exact, log-probs within f16 rounding (exact as f32); size = cacheBytes', async () => {
+    for (const values of ['f16', 'f32'] as const) {
+      const store = memoryCacheStore();
+      const w = windows();
+      const s = spec({ values, K: 16, tau: Math.fround(1.5) });
+      const r = await buildTeacherCache(store, CACHE_FILE, s, w, fakeTeacher(16, s.tau), 3);
+      expect(store.files.get(CACHE_FILE)!.length).toBe(cacheBytes(count, T, 16, values));
+      expect(cacheBytes(count, T, 16, values)).toBe(HEADER_BYTES + count * (T * 16 * (values === 'f16' ? 6 : 8) + 4 * T));
+      const again = await openTeacherCache(store, CACHE_FILE, s);
+      expect(again).toBeInstanceOf(TeacherCacheReader);
+      let worst = 0;
+      for (let i = 0; i < count; i++) {
+        const want = topKRows(logitsOf(w.inputs.subarray(i * T, i * T + T)), T, V, 16, s.tau);
+        const got = await r.window(i);
+        expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+        expect(Array.from(got.tail)).toEqual(Array.from(want.tail, Math.fround));
+        got.logp.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - want.logp[j]) / Math.max(1, Math.abs(want.logp[j])))));
+      }
+      if (values === 'f32') expect(worst).toBe(0);
+      else expect(worst).toBeLessThanOrEqual(2 ** -11);
+    }
+  });
+
+  it('reuses a matching cache and rebuilds one of another teacher, data, K or temperature, never mixing', async () => {
+    const store = memoryCacheStore();
+    const w = windows();
+    const logs: string[] = [];
+    const calls = { n: 0 };
+    const base = spec({ data: await windowsIdentity(w) });
+    expect((await ensureTeacherCache(store, base, w, fakeTeacher(16, 1, calls), 4, (l) => logs.push(l))).built).toBe(true);
+    expect(calls.n).toBe(2); // 7 windows, 4 at a time
+    expect((await ensureTeacherCache(store, base, w, fakeTeacher(16, 1, calls), 4, (l) => logs.push(l))).built).toBe(false);
+    expect(calls.n).toBe(2);
+    const other = windows(2);
+    const changes: [Partial<CacheSpec>, RegExp][] = [
+      [{ teacher: hash('c') }, /another teacher/],
+      [{ data: await windowsIdentity(other) }, /other training windows/],
+      [{ K: 32 }, /top-16, not the top-32/],
+      [{ tau: 2 }, /temperature 1, not 2/],
+      [{ values: 'f32' }, /f16, not f32/],
+    ];
+    let prev = base;
+    let wins = w;
+    for (const [c, why] of changes) {
+      const s = { ...prev, ...c }; // one more field changed each time: the reason named is that field's
+      if (c.data) wins = other;
+      const had = await openTeacherCache(store, CACHE_FILE, s);
+      expect(had).toEqual({ stale: expect.stringMatching(why) });
+      const r = await ensureTeacherCache(store, s, wins, fakeTeacher(s.K, s.tau), 4, (l) => logs.push(l));
+      expect(r.built).toBe(true);
+      expect(r.reader.spec).toEqual(s);
+      expect(await openTeacherCache(store, CACHE_FILE, prev)).toHaveProperty('stale'); // replaced, not added to
+      prev = s;
+    }
+    expect(logs.join('\n')).toMatch(/building, the one there is stale: it was made by another teacher/);
+    expect(await windowsIdentity(w)).not.toBe(await windowsIdentity(other));
+  });
+
+  it('a truncated cache is a TeacherCacheTruncatedError, and ensureTeacherCache rebuilds it', async () => {
+    const store = memoryCacheStore();
+    const w = windows();
+    const s = spec();
+    const r = await buildTeacherCache(store, CACHE_FILE, s, w, fakeTeacher(16, 1), 2);
+    const full = store.files.get(CACHE_FILE)!;
+    for (const cut of [full.length - 1, HEADER_BYTES + 10, 50, 3]) {
+      store.files.set(CACHE_FILE, full.slice(0, cut));
+      await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(TeacherCacheTruncatedError);
+    }
+    // Cut after it was opened: the window read says so.
+    store.files.set(CACHE_FILE, full.slice(0, full.length - 1));
+    await expect(r.window(count - 1)).rejects.toThrow(TeacherCacheTruncatedError);
+    await expect(r.window(0)).resolves.toBeTruthy();
+    const logs: string[] = [];
+    const again = await ensureTeacherCache(store, s, w, fakeTeacher(16, 1), 2, (l) => logs.push(l));
+    expect(again.built).toBe(true);
+    expect(logs[0]).toMatch(/unreadable: .*truncated/);
+    expect(store.files.get(CACHE_FILE)).toEqual(full);
+  });
+
+  it('treats the bytes as hostile: bad magic, impossible header, ids outside the vocabulary or repeated, bad tails', async () => {
+    const store = memoryCacheStore();
+    const s = spec();
+    await buildTeacherCache(store, CACHE_FILE, s, windows(), fakeTeacher(16, 1), 7);
+    const full = store.files.get(CACHE_FILE)!;
+    const patched = (f: (dv: DataView) => void) => {
+      const b = full.slice();
+      f(new DataView(b.buffer));
+      store.files.set(CACHE_FILE, b);
+    };
+    patched((dv) => dv.setUint8(0, 0x41));
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(/not a sub4 teacher cache/);
+    patched((dv) => dv.setUint32(80, V + 1, true)); // K > V
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(/impossible header: top-K/);
+    patched((dv) => dv.setUint32(92, 2 ** 31 + 5, true)); // a count the file cannot hold
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(TeacherCacheError);
+    patched((dv) => dv.setUint32(100, 7, true));
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(/values/);
+    const n = T * s.K;
+    const idAt = (t: number, k: number) => HEADER_BYTES + n * 2 + 4 * (t * s.K + k);
+    for (const [f, why] of [
+      [(dv: DataView) => dv.setUint32(idAt(2, 3), V, true), /names id 97, outside the vocabulary/],
+      [(dv: DataView) => dv.setUint32(idAt(1, 1), dv.getUint32(idAt(1, 0), true), true), /twice/],
+      [(dv: DataView) => dv.setFloat32(HEADER_BYTES + n * 6 + 4, NaN, true), /tail mass NaN/],
+      [(dv: DataView) => dv.setUint16(HEADER_BYTES + 2 * 5, 0x7e00, true), /log-probability NaN/],
+    ] as const) {
+      patched(f);
+      const r = await openTeacherCache(store, CACHE_FILE, s);
+      await expect((r as TeacherCacheReader).window(0)).rejects.toThrow(why);
+      await expect((r as TeacherCacheReader).window(0)).rejects.toThrow(TeacherCacheError);
+    }
+    patched(() => {});
+    store.files.set(CACHE_FILE, new Uint8Array([...full, 0]));
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(/trailing bytes/);
+  });
+
+  it('a full-vocabulary cache at τ = 1 gives the rows at any τ; a top-K one only at its own', async () => {
+    const store = memoryCacheStore();
+    const w = windows();
+    const s = spec({ K: V, values: 'f32' });
+    const r = await buildTeacherCache(store, CACHE_FILE, s, w, fakeTeacher(V, 1), 3);
+    const ct = new CachedTeacher(null as never, r, 2);
+    const got = await ct.targets([3, 0]);
+    const ids = new Uint32Array(2 * T);
+    ids.set(w.inputs.subarray(3 * T, 4 * T), 0);
+    ids.set(w.inputs.subarray(0, T), T);
+    const want = topKRows(logitsOf(ids), 2 * T, V, V, 2);
+    expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+    let worst = 0;
+    got.logp.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - want.logp[j]))));
+    expect(worst).toBeLessThan(1e-5);
+    expect(Array.from(got.tail)).toEqual(new Array(2 * T).fill(0));
+    const k16 = await buildTeacherCache(store, 'k16', spec({ K: 16, tau: 1 }), w, fakeTeacher(16, 1), 3);
+    expect(() => new CachedTeacher(null as never, k16, 2)).toThrow(/cannot give temperature 2/);
+    await expect(new CachedTeacher(null as never, k16, 1).prepare(new Uint32Array(T), () => true)).rejects.toThrow(/window index/);
+  });
+});
+
+describe('folderCacheStore', () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('writes through a partial file, reads ranges, and a truncated file is caught', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sub4-tcache-'));
+    dirs.push(dir);
+    const store = folderCacheStore(join(dir, 'cache'));
+    const w = windows();
+    const s = spec();
+    const calls = { n: 0 };
+    const slow: TeacherRowsOf = async (wins, ids) => {
+      if (calls.n === 1) expect(existsSync(join(dir, 'cache', CACHE_FILE))).toBe(false); // nothing under the name mid-build
+      return fakeTeacher(16, 1, calls)(wins, ids);
+    };
+    const r = await buildTeacherCache(store, CACHE_FILE, s, w, slow, 3);
+    const path = join(dir, 'cache', CACHE_FILE);
+    expect(readFileSync(path).length).toBe(cacheBytes(count, T, 16));
+    expect(existsSync(`${path}.partial`)).toBe(false);
+    expect(await store.size('nope')).toBeNull();
+    const w4 = await r.window(4);
+    expect(Array.from(w4.ids)).toEqual(Array.from(topKRows(logitsOf(w.inputs.subarray(4 * T, 5 * T)), T, V, 16, 1).ids));
+    truncateSync(path, cacheBytes(count, T, 16) - 7);
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(TeacherCacheTruncatedError);
+    const failing: TeacherRowsOf = async () => {
+      throw new Error('teacher lost');
+    };
+    await store.remove(CACHE_FILE);
+    await expect(buildTeacherCache(store, CACHE_FILE, s, w, failing, 3)).rejects.toThrow('teacher lost');
+    expect(existsSync(path) || existsSync(`${path}.partial`)).toBe(false);
+  });
+});
