@@ -26,6 +26,9 @@ import {
 } from '../../src/train/distill/cache.ts';
 import { memoryCacheStore } from '../../src/train/distill/cache_store.ts';
 import { folderCacheStore } from '../../src/train/distill/cache_store.node.ts';
+import { chooseTeacherMode, planTeacher } from '../../src/model/planner_distill.ts';
+import { planStep, PlanRefusedError } from '../../src/model/planner.ts';
+import type { LlamaConfig } from '../../src/arch/config.ts';
 
 const V = 97;
 const T = 5;
@@ -218,5 +221,37 @@ describe('folderCacheStore', () => {
     await store.remove(CACHE_FILE);
     await expect(buildTeacherCache(store, CACHE_FILE, s, w, failing, 3)).rejects.toThrow('teacher lost');
     expect(existsSync(path) || existsSync(`${path}.partial`)).toBe(false);
+  });
+});
+
+describe('chooseTeacherMode', () => {
+  const config: LlamaConfig = {
+    architecture: 'llama', vocabSize: 32000, hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64,
+    ropeTheta: 10000, ropeScaling: { type: 'none' }, rmsNormEps: 1e-5, tieWordEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false,
+    bosTokenId: 1, eosTokenIds: [2], maxPositions: 512, slidingWindow: null,
+  };
+  const dense = () => ({ kind: 'dense' }) as const;
+  const student = planStep({ config, storage: () => ({ kind: 'quant', bits: 2, groupSize: 32 }), train: { method: 'peqa' }, B: 2, T: 64 });
+  const live = planTeacher({ config, storage: dense, B: 2, T: 64, topK: 64 });
+  const cached = planTeacher({ config, storage: dense, B: 2, T: 64, topK: 64, cached: true });
+  const limits = { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 };
+
+  it('plans a cached teacher as its rows only, and picks cached exactly when the teacher does not fit beside the student', () => {
+    expect(cached.parts).toEqual({ weights: 0, activations: 0, logits: 0, rows: live.parts.rows });
+    expect(live.parts.weights).toBeGreaterThan(2 * config.vocabSize * config.hiddenSize * 4);
+    const auto = (available: number | null) => chooseTeacherMode({ mode: 'auto', student, live, cached, limits, available });
+    expect(auto(null).mode).toBe('live');
+    expect(auto(null).why).toMatch(/not known to WebGPU/);
+    expect(auto(student.total + live.total).mode).toBe('live');
+    const tight = auto(student.total + live.total - 1);
+    expect(tight.mode).toBe('cached');
+    expect(tight.plan.total).toBe(student.total + cached.total);
+    expect(tight.why).toMatch(/does not fit beside the student .*cached/);
+    // Forced: cached even where live fits; live refused where it does not; nothing fits → the planner's error.
+    expect(chooseTeacherMode({ mode: 'cached', student, live, cached, limits, available: null }).mode).toBe('cached');
+    expect(() => chooseTeacherMode({ mode: 'live', student, live, cached, limits, available: student.total + live.total - 1 })).toThrow(PlanRefusedError);
+    expect(() => auto(student.total + cached.total - 1)).toThrow(PlanRefusedError);
+    // The build runs the teacher alone: a device that cannot hold it cannot cache either.
+    expect(() => auto(Math.min(student.total + cached.total, live.total - 1) + 0)).toThrow(PlanRefusedError);
   });
 });
