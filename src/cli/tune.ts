@@ -21,7 +21,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { createNodeGpuContext, type NodeGpuContext } from '../gpu/node.ts';
 import { fileSink } from '../io/sink.node.ts';
 import { LlamaModel } from '../model/llama.ts';
-import { checkPlanFits, planStep } from '../model/planner.ts';
+import { planStep } from '../model/planner.ts';
 import { CliProgress } from './progress.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
@@ -45,9 +45,8 @@ import { runWithRecovery, RunDeviceLostError, type RunParts } from '../train/che
 import { Checkpointer, readCheckpoint } from '../train/checkpoint/session.ts';
 import { LATEST_CHECKPOINT } from '../train/checkpoint/store.ts';
 import { folderStore } from '../train/checkpoint/store.node.ts';
-import { klGuard, openTeacher, printDistillEval, type TeacherFile } from './tune_distill.ts';
-import { planTeacher, withTeacher } from '../model/planner_distill.ts';
-import { storageOf } from '../model/planner.ts';
+import { klGuard, openTeacher, planDistillRun, prepareTeacherCache, printDistillEval, teacherModeFlags, type TeacherFile, type TeacherModeFlags } from './tune_distill.ts';
+import { CachedTeacher } from '../train/distill/cache.ts';
 import { LiveTeacher } from '../train/distill/teacher.ts';
 import { applyBudgetPlan, formatPlan, planBudget, type BudgetPlan } from '../train/budget/plan.ts';
 import { defaultChoices, parseChoice, ranksFor } from '../train/budget/candidates.ts';
@@ -115,6 +114,9 @@ export const tuneCommand: Command = {
     '  --loss        with --distill: kl (the default) distills; label trains on the labels as without a teacher',
     '                and only scores against it (the baseline a distillation is compared with)',
     '  --temperature of teacher and student in the loss (default 1; the loss is scaled by T²)',
+    '  --teacher-mode  live: the teacher runs beside the student; cached: it runs once alone over the train windows',
+    '                into a cache of its top-K (read back each step); auto (default): cached when it does not fit',
+    '  --cache-dir   where the teacher cache goes (default: --out/teacher-cache); reused when teacher, data and K match',
     '  --early-stop  stop when the held-out loss has not improved for N evaluations (needs --eval-every); the run',
     '                ends with the best evaluation\'s trained values (best.safetensors keeps that checkpoint)',
   ].join('\n'),
@@ -126,6 +128,7 @@ export const tuneCommand: Command = {
     'plain-chat': { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
+    'teacher-mode': { type: 'string' }, 'cache-dir': { type: 'string' },
   },
   async run(values, positionals) {
     const json = values.json === true;
@@ -148,7 +151,7 @@ export const tuneCommand: Command = {
       if (existsSync(old)) log(`${old} holds another run's checkpoint; this new run replaces it (sub4 tune --resume ${out} continues that one instead)`);
     }
     try {
-      return await runTune(s, out, json, resume, log);
+      return await runTune(s, out, json, resume, log, teacherModeFlags(values, out, (s.distill ?? null) !== null));
     } catch (e) {
       if (e instanceof RunDeviceLostError && e.savedTo) throw new RunDeviceLostError(`${e.message}: sub4 tune --resume ${out}`, e.step, e.savedTo, { cause: e });
       throw e;
@@ -156,7 +159,7 @@ export const tuneCommand: Command = {
   },
 };
 
-async function runTune(s: TuneSettings, out: string, json: boolean, resume: { state: Checkpoint; file: string } | null, log: (line: string) => void): Promise<number> {
+async function runTune(s: TuneSettings, out: string, json: boolean, resume: { state: Checkpoint; file: string } | null, log: (line: string) => void, teacherMode: TeacherModeFlags): Promise<number> {
   // ReALLM's --bits is the learned codebook's (reallmForTuning), not a scalar grid.
   const quant: QuantizeOptions | null = s.bits === null || s.method === 'reallm' ? null : { bits: s.bits, groupSize: s.group };
   const text = await readTextFile(s.data);
@@ -194,7 +197,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     teacherFile = await openTeacher(s, m);
     const topK = teacherFile ? (s.topK ?? m.file.config.vocabSize) : 0;
     if (teacherFile && topK > m.file.config.vocabSize) throw new UsageError(`--topk ${topK} is more than the vocabulary of ${m.file.config.vocabSize} tokens`);
-    if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}, live on the GPU${s.distillLoss === 'label' ? ' (scoring only: --loss label trains on the labels)' : ''}, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
+    if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}${s.distillLoss === 'label' ? ' (scoring only: --loss label trains on the labels)' : ''}, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
     const { cfg, notes } = trainConfig(m.file, s.method, s.rank, s.alpha, s.seed, quant !== null);
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
     notes.forEach(log);
@@ -229,9 +232,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
     const studentPlan = planStep({ config: m.file.config, storage: planStorage(base, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
-    const teacherPlan = teacherFile && planTeacher({ config: teacherFile.m.file.config, storage: storageOf(teacherFile.m.file), B: s.batch, T: s.seqLen, topK });
-    const plan = checkPlanFits(teacherPlan ? withTeacher(studentPlan, teacherPlan) : studentPlan, ctx.limits, undefined, teacherPlan ? 'this distillation run (student and live teacher)' : undefined);
-    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${teacherPlan ? ` (the teacher ${(teacherPlan.total / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
+    const { plan, mode: tMode, why: tWhy, teacherBytes } = planDistillRun(studentPlan, teacherFile, { B: s.batch, T: s.seqLen, topK, mode: teacherMode.mode, limits: ctx.limits });
+    if (tMode) log(`teacher ${tMode}: ${tWhy}`);
+    log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${tMode ? ` (the teacher ${(teacherBytes / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
+    const teacherCache = tMode === 'cached' && s.distillLoss !== 'label' ? await prepareTeacherCache(ctx, teacherFile!, ds.train, { B: s.batch, topK, temperature: s.temperature ?? 1, dir: teacherMode.cacheDir }, log) : null;
     const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'), lqWeights)
@@ -243,14 +247,16 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel } | null }> => {
       let weights: ModelWeights | undefined;
       let tw: ModelWeights | undefined;
-      let live: LiveTeacher | undefined;
+      let live: LiveTeacher | CachedTeacher | undefined;
       let tr: Trainable | undefined;
       try {
         weights = await loadWeights(c, base, { quantized: prepared?.quantized, onBytes: (d, t) => progress.update('load', d, t, 'bytes') });
         progress.end();
         const model = new LlamaModel(c, weights);
         // The teacher as loaded: the student's own file without --bits' quantization when implicit.
-        if (tf) tw = await loadWeights(c, tf.m.file);
+        // Cached: the teacher stays off the GPU (no held-out KL before/after; its rows come from the cache).
+        if (tf && !teacherCache) tw = await loadWeights(c, tf.m.file);
+        if (teacherCache) live = new CachedTeacher(c, teacherCache, s.temperature ?? 1);
         const teacher = tw && new LlamaModel(c, tw);
         if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1 });
         tr = await createTrainable(model, base, cfg);

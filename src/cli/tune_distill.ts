@@ -5,7 +5,7 @@
 // path) with `--bits B` on a float model uses that float model as the teacher,
 // with no second file. The held-out figures before and after and the guard
 // (held-out KL ending worse than it started) are printed here too.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError } from './args.ts';
 import { openWithTokenizer, type ModelFile } from './model_gpu.ts';
 import type { TuneSettings } from './tune_settings.ts';
@@ -17,6 +17,14 @@ import { LlamaModel } from '../model/llama.ts';
 import { loadWeights } from '../model/weights.ts';
 import type { Trainable } from '../model/trainable.ts';
 import type { GpuModelSession } from './model_gpu.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { checkPlanFits, storageOf, type DeviceLimits, type StepPlan } from '../model/planner.ts';
+import { chooseTeacherMode, planTeacher, type TeacherMode } from '../model/planner_distill.ts';
+import { modelIdentity } from '../train/checkpoint/identity.ts';
+import type { Windows } from '../train/data/pack.ts';
+import { cacheBytes, defaultCacheValues, ensureTeacherCache, fmtBytes, storedTemperature, windowsIdentity, type CacheSpec, type TeacherCacheReader } from '../train/distill/cache.ts';
+import { folderCacheStore } from '../train/distill/cache_store.node.ts';
+import { LiveTeacher } from '../train/distill/teacher.ts';
 
 export interface TeacherFile {
   /** The teacher's file: the student's own (implicit teacher) or a second one. */
@@ -90,5 +98,56 @@ export async function scoreAgainstTeacher(s: GpuModelSession, trainable: Trainab
     }
   } finally {
     await t.file.close();
+  }
+}
+
+export interface TeacherModeFlags {
+  mode: TeacherMode | 'auto';
+  /** Where the cache goes (--cache-dir, default --out/teacher-cache). */
+  cacheDir: string;
+}
+
+/** `--teacher-mode live|cached|auto` (default auto) and `--cache-dir D` (default inside --out). */
+export function teacherModeFlags(values: Record<string, unknown>, out: string, distilling: boolean): TeacherModeFlags {
+  const m = values['teacher-mode'] ?? 'auto';
+  if (m !== 'live' && m !== 'cached' && m !== 'auto') throw new UsageError(`--teacher-mode ${String(m)}: use live, cached or auto`);
+  const d = values['cache-dir'];
+  if (d !== undefined && typeof d !== 'string') throw new UsageError('--cache-dir needs a folder');
+  if ((values['teacher-mode'] !== undefined || d !== undefined) && !distilling) throw new UsageError('--teacher-mode and --cache-dir belong to --distill');
+  return { mode: m, cacheDir: resolve(d ?? join(out, 'teacher-cache')) };
+}
+
+/** The run's plan with its teacher, live or cached as chosen (printed by the caller). */
+export function planDistillRun(student: StepPlan, tf: TeacherFile | null, p: { B: number; T: number; topK: number; mode: TeacherMode | 'auto'; limits: DeviceLimits }): { plan: StepPlan; mode: TeacherMode | null; why: string | null; teacherBytes: number } {
+  if (!tf) return { plan: checkPlanFits(student, p.limits), mode: null, why: null, teacherBytes: 0 };
+  const input = { config: tf.m.file.config, storage: storageOf(tf.m.file), B: p.B, T: p.T, topK: p.topK };
+  const c = chooseTeacherMode({ mode: p.mode, student, live: planTeacher(input), cached: planTeacher({ ...input, cached: true }), limits: p.limits, available: null });
+  return { plan: c.plan, mode: c.mode, why: c.why, teacherBytes: c.plan.teacher.total };
+}
+
+/**
+ * Cached mode's one pass of the teacher alone over the train windows (before
+ * the student is loaded): the cache in `dir` reused when it matches this
+ * teacher, data, K and temperature, else rebuilt; its size printed first.
+ */
+export async function prepareTeacherCache(ctx: GpuContext, tf: TeacherFile, train: Windows, o: { B: number; topK: number; temperature: number; dir: string }, log: (line: string) => void): Promise<TeacherCacheReader> {
+  const V = tf.m.file.config.vocabSize;
+  const tau = storedTemperature(o.topK, V, Math.fround(o.temperature));
+  const values = defaultCacheValues(o.topK, V);
+  const spec: CacheSpec = { teacher: (await modelIdentity(tf.m.file)).sha256, data: await windowsIdentity(train), K: o.topK, V, T: train.seqLen, count: train.count, tau, values };
+  log(`teacher cache: ${train.count} windows × ${train.seqLen} tokens × top-${o.topK} (${values} log-probs, u32 ids, f32 tail) = ${fmtBytes(cacheBytes(train.count, train.seqLen, o.topK, values))} in ${o.dir}`);
+  const store = folderCacheStore(o.dir);
+  let weights: Awaited<ReturnType<typeof loadWeights>> | undefined;
+  let maker: LiveTeacher | undefined;
+  const rowsOf = async (wins: readonly number[], ids: Uint32Array) => {
+    weights ??= await loadWeights(ctx, tf.m.file);
+    maker ??= new LiveTeacher(new LlamaModel(ctx, weights), o.B, train.seqLen, { topK: o.topK, temperature: tau });
+    return maker.targets(wins, ids);
+  };
+  try {
+    return (await ensureTeacherCache(store, spec, train, rowsOf, o.B, log)).reader;
+  } finally {
+    maker?.destroy();
+    weights?.destroy();
   }
 }
