@@ -26,6 +26,7 @@ import {
 } from '../../src/train/distill/cache.ts';
 import { memoryCacheStore } from '../../src/train/distill/cache_store.ts';
 import { folderCacheStore } from '../../src/train/distill/cache_store.node.ts';
+import { opfsCacheStore } from '../../src/train/distill/cache_store.opfs.ts';
 import { chooseTeacherMode, planTeacher } from '../../src/model/planner_distill.ts';
 import { planStep, PlanRefusedError } from '../../src/model/planner.ts';
 import type { LlamaConfig } from '../../src/arch/config.ts';
@@ -253,5 +254,63 @@ describe('chooseTeacherMode', () => {
     expect(() => auto(student.total + cached.total - 1)).toThrow(PlanRefusedError);
     // The build runs the teacher alone: a device that cannot hold it cannot cache either.
     expect(() => auto(Math.min(student.total + cached.total, live.total - 1) + 0)).toThrow(PlanRefusedError);
+  });
+});
+
+describe('opfsCacheStore', () => {
+  /** Enough of an OPFS directory: a writable's bytes land only at close(), abort() drops them, a missing entry is a NotFoundError. */
+  const fakeDir = () => {
+    const files = new Map<string, Uint8Array>();
+    const notFound = (n: string) => new DOMException(`${n} not found`, 'NotFoundError');
+    const dir = {
+      files,
+      async getFileHandle(name: string, o?: { create?: boolean }) {
+        if (!files.has(name) && !o?.create) throw notFound(name);
+        if (!files.has(name)) files.set(name, new Uint8Array(0)); // create: an empty file at once, as OPFS does
+        return {
+          async getFile() {
+            if (!files.has(name)) throw notFound(name);
+            return new Blob([files.get(name)! as Uint8Array<ArrayBuffer>]);
+          },
+          async createWritable() {
+            const parts: Uint8Array[] = [];
+            return {
+              async write(b: Uint8Array) {
+                parts.push(b.slice());
+              },
+              async close() {
+                files.set(name, new Uint8Array(await new Blob(parts as Uint8Array<ArrayBuffer>[]).arrayBuffer()));
+              },
+              async abort() {},
+            };
+          },
+        };
+      },
+      async removeEntry(name: string) {
+        if (!files.delete(name)) throw notFound(name);
+      },
+    };
+    return dir;
+  };
+
+  it('builds, reuses and catches a truncated cache in an OPFS directory; an aborted build leaves nothing', async () => {
+    const dir = fakeDir();
+    const store = opfsCacheStore(dir as unknown as FileSystemDirectoryHandle, 'OPFS run-1');
+    const w = windows();
+    const s = spec();
+    expect(await store.size(CACHE_FILE)).toBeNull();
+    const built = await ensureTeacherCache(store, s, w, fakeTeacher(16, 1), 3);
+    expect(built.built).toBe(true);
+    expect(dir.files.get(CACHE_FILE)!.length).toBe(cacheBytes(count, T, 16));
+    expect((await ensureTeacherCache(store, s, w, fakeTeacher(16, 1), 3)).built).toBe(false);
+    const r = (await openTeacherCache(store, CACHE_FILE, s)) as TeacherCacheReader;
+    expect(Array.from((await r.window(6)).ids)).toEqual(Array.from(topKRows(logitsOf(w.inputs.subarray(6 * T, 7 * T)), T, V, 16, 1).ids));
+    dir.files.set(CACHE_FILE, dir.files.get(CACHE_FILE)!.slice(0, 200));
+    await expect(openTeacherCache(store, CACHE_FILE, s)).rejects.toThrow(TeacherCacheTruncatedError);
+    await store.remove(CACHE_FILE);
+    await store.remove(CACHE_FILE); // missing: no error
+    await expect(buildTeacherCache(store, CACHE_FILE, s, w, async () => Promise.reject(new Error('lost')), 3)).rejects.toThrow('lost');
+    expect(dir.files.has(CACHE_FILE)).toBe(false);
+    expect(store.describe(CACHE_FILE)).toBe('OPFS run-1/teacher.s4tc');
   });
 });

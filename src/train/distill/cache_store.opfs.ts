@@ -1,29 +1,32 @@
 // The browser: teacher caches in an origin-private file system directory (the
 // studio's worker passes the run's directory handle). A writable's bytes
 // replace the file only at close(), so an interrupted build leaves no torn
-// cache under the name; reads are Blob slices of getFile().
+// cache under the name (an aborted first build removes the empty file that
+// getFileHandle's create made); reads are Blob slices of getFile().
 import type { TeacherCacheStore } from './cache_store.ts';
 
 const missing = (e: unknown) => e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
 
 export function opfsCacheStore(dir: FileSystemDirectoryHandle, where = 'OPFS'): TeacherCacheStore {
   const describe = (name: string) => `${where}/${name}`;
+  const size = async (name: string): Promise<number | null> => {
+    try {
+      return (await (await dir.getFileHandle(name)).getFile()).size;
+    } catch (e) {
+      if (missing(e)) return null;
+      throw e;
+    }
+  };
   return {
     where,
     describe,
-    async size(name) {
-      try {
-        return (await (await dir.getFileHandle(name)).getFile()).size;
-      } catch (e) {
-        if (missing(e)) return null;
-        throw e;
-      }
-    },
+    size,
     async read(name, offset, length) {
       const f = await (await dir.getFileHandle(name)).getFile();
       return new Uint8Array(await f.slice(offset, Math.min(f.size, offset + length)).arrayBuffer());
     },
     async writer(name) {
+      const existed = (await size(name)) !== null;
       const w = await (await dir.getFileHandle(name, { create: true })).createWritable({ keepExistingData: false });
       let open = true;
       return {
@@ -36,6 +39,8 @@ export function opfsCacheStore(dir: FileSystemDirectoryHandle, where = 'OPFS'): 
           if (!open) return;
           open = false;
           await w.abort();
+          // getFileHandle's create made an empty file under the name: drop it (a previous file stays as it was).
+          if (!existed) await dir.removeEntry(name).catch(() => {});
         },
       };
     },
