@@ -144,6 +144,7 @@ export async function prepareTeacherCache(ctx: GpuContext, tf: TeacherFile, trai
     maker ??= new LiveTeacher(new LlamaModel(ctx, weights), o.B, train.seqLen, { topK: o.topK, temperature: tau });
     return maker.targets(wins, ids);
   };
+  log('teacher cache: the teacher is not on the GPU while the student trains, so the held-out KL before and after (and its guard) are not scored in cached mode; `sub4 eval --teacher` scores the result');
   try {
     return (await ensureTeacherCache(store, spec, train, rowsOf, o.B, log)).reader;
   } finally {
