@@ -3,6 +3,7 @@
 // the same handlers run in the browser worker and could run in Node tests.
 import { matmulSelfTest, SELFTEST_TOLERANCE } from '../gpu/selftest.ts';
 import { exportChoicesRequest, exportRequest } from './export.ts';
+import { budgetPlan, calibrate, calibrationSave } from './calibrate.ts';
 import { generateText } from './generate.ts';
 import { checkModelFiles, loadModel } from './load_model.ts';
 import type { HandlerTable } from './handler_env.ts';
@@ -41,6 +42,9 @@ export const handlers: HandlerTable = {
   perplexity,
   'train-data': trainData,
   'train-plan': trainPlan,
+  calibrate,
+  'calibration-save': calibrationSave,
+  'budget-plan': budgetPlan,
   train,
   'train-control': trainControl,
   'runs-list': () => runsList(),

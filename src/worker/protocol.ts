@@ -13,7 +13,7 @@
 import type { AdapterSummary, LimitName } from '../gpu/device.ts';
 import type { SelfTestResult } from '../gpu/selftest.ts';
 import type { ModelFacts } from '../model/facts.ts';
-import type { SavedRunsReport, TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
+import type { BudgetPlanReport, CalibrateParams, CalibrationFile, CalibrationReport, SavedRunsReport, TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
 import type { ExportChoicesReport, ExportParams, ExportReport, ExportStream } from './protocol_export.ts';
 import type { HubCacheReport, HubDownloaded, HubDownloadParams, HubListing, HubListParams } from './protocol_hub.ts';
 
@@ -142,6 +142,12 @@ export interface EngineRequests {
   'train-data': TrainDataParams;
   /** The memory planner's estimate of a run with these settings (nothing is allocated). */
   'train-plan': TrainSettings;
+  /** The importance matrix of the current model over the data's training windows, kept in the worker for its runs. */
+  calibrate: CalibrateParams;
+  /** The kept importance matrix as a .imatrix.gguf file. */
+  'calibration-save': Record<never, never>;
+  /** LQ-LoRA's plan under a bit budget (settings.budget): measured per matrix and solved; Start trains on it. */
+  'budget-plan': TrainSettings;
   /** Fine-tune the current model; cancel = Stop between steps, resolving with what was trained. */
   train: TrainParams;
   /** Pause or resume the running train request between steps; 'checkpoint': write one now (the tab was hidden). */
@@ -176,6 +182,9 @@ export interface EngineResults {
   perplexity: PerplexityReport;
   'train-data': TrainDataReport;
   'train-plan': TrainPlanReport;
+  calibrate: CalibrationReport;
+  'calibration-save': CalibrationFile;
+  'budget-plan': BudgetPlanReport;
   train: TrainReport;
   /** Whether a run was there to pause or resume. */
   'train-control': { running: boolean };
@@ -201,6 +210,9 @@ export interface EngineStreams {
   perplexity: never;
   'train-data': never;
   'train-plan': never;
+  calibrate: never;
+  'calibration-save': never;
+  'budget-plan': never;
   train: TrainStream;
   'train-control': never;
   'runs-list': never;
@@ -231,7 +243,8 @@ export interface ProgressEvent {
    * for generate and perplexity 'uploading weights' (tensors, first use after a load only);
    * for perplexity 'reading text' (bytes), 'tokenizing', 'evaluating' (windows); for train
    * 'reading data', 'quantizing' (layers), 'uploading weights', 'preparing', 'sampling', 'training'
-   * (steps done of total), 'finishing' (the last evaluation and samples); for export-choices and export
+   * (steps done of total), 'finishing' (the last evaluation and samples), and 'planning' (layers, a budget plan);
+   * for calibrate 'reading data', 'tokenizing', 'uploading weights', 'calibrating' (windows); for budget-plan 'planning' (layers); for export-choices and export
    * 'reading the run' (the trained state off the GPU), 'rebuilding the model' (the tuned layers); for hub-list
    * 'listing'; for hub-download 'downloading <path>' (done/total: bytes of all the choice's files, cached ones included).
    */

@@ -64,6 +64,11 @@ export interface TrainSettings {
   checkpointEvery?: number | null;
   /** Stop when the held-out loss has not improved for N evaluations and end on the best (needs evalEvery); 0: off. */
   earlyStop?: number;
+  /**
+   * LQ-LoRA under a bit budget (`sub4 tune --budget B`): bits per linear weight, LoRA included; the base is
+   * built by the budget plan (budget-plan) instead of `bits`. null or absent: off.
+   */
+  budget?: number | null;
 }
 
 export interface TrainParams extends TrainSettings, TrainDataFile {
@@ -159,4 +164,57 @@ export interface TrainReport {
   runId: string;
   /** How many times a lost GPU device was replaced during the run. */
   recoveries: number;
+}
+
+/** What `calibrate` reads: the dropped data as train-data reads it, and at most `windows` of its training windows. */
+export interface CalibrateParams extends TrainDataParams {
+  windows: number;
+}
+
+/** The importance matrix the worker collected and keeps for the current model (src/model/imatrix.ts). */
+export interface CalibrationReport {
+  /** Data file it was collected on. */
+  file: string;
+  /** Weight matrices with an entry. */
+  entries: number;
+  /** Token rows summed (windows × window length). */
+  tokens: number;
+  windows: number;
+  windowLength: number;
+  /** Numbered per model: the budget plan it weighted says which one. */
+  id: number;
+}
+
+/** The kept imatrix as a llama.cpp GGUF imatrix file, to save. */
+export interface CalibrationFile {
+  blob: Blob;
+  name: string;
+  bytes: number;
+}
+
+/** One matrix of the budget plan (src/train/budget/plan.ts PlanRow, as the page shows it). */
+export interface BudgetPlanRow {
+  name: string;
+  type: string;
+  rank: number;
+  bytes: number;
+  /** Its weighted squared error, and relative to its weighted norm. */
+  error: number;
+  rel: number;
+}
+
+/** The plan `budget-plan` measured and solved; Start builds the base by it. */
+export interface BudgetPlanReport {
+  budget: number;
+  /** Bits per linear weight of the plan (LoRA at 16 bits per value), ≤ budget. */
+  bits: number;
+  /** Bytes of the linear layers (quantized base + LoRA factors). */
+  bytes: number;
+  weights: number;
+  /** Total (importance-weighted, when calibrated) squared error. */
+  error: number;
+  /** The calibration that weighted it (CalibrationReport.id), else null. */
+  imatrix: number | null;
+  rows: BudgetPlanRow[];
+  skipped: string[];
 }

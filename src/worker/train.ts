@@ -18,6 +18,9 @@ import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
+import { withGgufLayers } from '../train/budget/overlay.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import { applyPlan, budgetPlanFor, lqloraWeightsOf } from './calibrate.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
@@ -165,9 +168,23 @@ async function runTraining(
   out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [] });
 
   let prepared: Awaited<ReturnType<typeof quantizeForTuning>> | null = null;
-  if (quant) {
+  // The model the run builds on: the file, or under a bit budget the file with the plan's GGUF-typed layers over it.
+  let base: LoadedModel = file;
+  if (quant && s.budget !== null) {
+    // LQ-LoRA under a bit budget: the plan the panel showed (kept by budget-plan, else measured now), split as planned.
+    const plan = await budgetPlanFor(file, s, io.progress, signal);
+    notes.push(`Bit budget ${s.budget}: ${plan.rows.length} matrices planned at ${plan.bits.toFixed(3)} bits per weight (LoRA included), error ${plan.error.toExponential(3)}${plan.imatrix ? ' (importance-weighted)' : ''}`);
     io.progress('quantizing', 0, 1);
-    prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
+    const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t));
+    base = withGgufLayers(file, applied.ggufLayers);
+    prepared = { quantized: applied.quantized, factors: applied.factors };
+    stopIfReplaced(signal);
+  } else if (quant) {
+    io.progress('quantizing', 0, 1);
+    const log = (line: string) => notes.push(line);
+    // A calibrated model's LQ-LoRA split is importance-weighted (sub4 tune --weighting imatrix).
+    const weights = s.method === 'lqlora' ? lqloraWeightsOf(file, log) : undefined;
+    prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => io.progress('quantizing', d, t), weights);
     stopIfReplaced(signal);
   }
   // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
@@ -190,11 +207,11 @@ async function runTraining(
       let llama = borrowed;
       if (!llama) {
         io.progress('uploading weights', 0, 1);
-        weights = await loadWeights(c, file, { quantized: prepared?.quantized, onProgress: (d, t) => io.progress('uploading weights', d, t) });
+        weights = await loadWeights(c, base, { quantized: prepared?.quantized, onProgress: (d, t) => io.progress('uploading weights', d, t) });
         llama = new LlamaModel(c, weights);
       }
       io.progress('preparing', 0, 1);
-      tr = await createTrainable(llama, file, cfg);
+      tr = await createTrainable(llama, base, cfg);
       if (prepared?.factors) applyLoraStart(tr, prepared.factors);
       const trainer = new Trainer(llama, tr, { train: ds.train, eval: ds.eval }, trainerOptions);
       const [t, w] = [tr, weights];
@@ -289,7 +306,7 @@ async function runTraining(
     // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
     if (!parts.weights) await restoreBaseScales(parts.tr);
     slot.keep(
-      new TrainedRun(file, parts.llama, parts.tr, prepared?.quantized ?? null, {
+      new TrainedRun(base, parts.llama, parts.tr, prepared?.quantized ?? null, {
         method: s.method,
         quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
         base: { path: file.name, name: file.name },

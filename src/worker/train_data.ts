@@ -15,7 +15,7 @@ export const MAX_DATA_BYTES = 256 << 20;
 const MAX_PROBLEMS = 100;
 
 /** Settings after checkSettings: every field present. */
-export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number };
+export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number; budget: number | null };
 
 /** The settings of train and train-plan, every field checked. */
 export function checkSettings(s: TrainSettings): CheckedSettings {
@@ -45,6 +45,8 @@ export function checkSettings(s: TrainSettings): CheckedSettings {
     // null: about every CHECKPOINT_SECONDS of training (the default the panel states).
     checkpointEvery: s.checkpointEvery === null || s.checkpointEvery === undefined ? null : intParam(s.checkpointEvery, 'checkpoint every', 0, 1_000_000),
     earlyStop,
+    // A bit budget plans LQ-LoRA's base (calibrate.ts); other methods have none.
+    budget: s.method === 'lqlora' && s.budget !== null && s.budget !== undefined ? numParam(s.budget, 'budget', 0.5, 64) : null,
   };
 }
 
