@@ -18,6 +18,12 @@ export function runPhaseText(p: RunProgress | null): string {
       return 'tokenizing the text…';
     case 'evaluating':
       return `scoring windows${of(p, 'done')}…`;
+    case 'reading data':
+      return 'reading the data…';
+    case 'calibrating':
+      return `collecting the importance matrix${of(p, 'windows')}…`;
+    case 'planning':
+      return `measuring every matrix's candidates${of(p, 'matrices')}…`;
     default:
       return `${p.phase}…`;
   }

@@ -65,3 +65,12 @@ async function clickDownload(url: string, name: string): Promise<void> {
   a.remove();
   await new Promise((r) => setTimeout(r, DOWNLOAD_GAP_MS));
 }
+
+/**
+ * Download one file outside an export (the importance matrix): queued after any
+ * export download, its object URL released once the click has been given.
+ */
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  queue = queue.then(() => clickDownload(url, name)).finally(() => setTimeout(() => URL.revokeObjectURL(url), 60_000));
+}

@@ -23,7 +23,14 @@ export function withoutModelResults(s: AppState): Partial<AppState> {
   const exporting = s.export.job.status === 'exporting';
   return {
     // The report was tokenized with the previous model's tokenizer; the panel reads the file again once the model is ready.
-    train: { ...s.train, run: clearedRun(s), data: { ...s.train.data, report: null, status: 'idle', progress: null, error: null } },
+    // The worker's importance matrix and budget plan were of the previous model: they go with it (numbers move on).
+    train: {
+      ...s.train,
+      run: clearedRun(s),
+      data: { ...s.train.data, report: null, status: 'idle', progress: null, error: null },
+      calibration: { reqId: s.train.calibration.reqId + 1, status: 'idle', progress: null, report: null, error: null },
+      budget: { reqId: s.train.budget.reqId + 1, status: 'idle', progress: null, report: null, error: null },
+    },
     export: {
       choices: { ...s.export.choices, status: 'idle', report: null, error: null },
       job: exporting ? s.export.job : { ...initialExportJob, jobId: s.export.job.jobId },

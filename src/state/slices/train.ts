@@ -5,7 +5,7 @@
 // reads, plans and runs are numbered like model loads, so a late answer of an
 // older one is dropped here.
 import type { StateCreator } from 'zustand/vanilla';
-import type { ProgressEvent, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from '../../worker/protocol.ts';
+import type { BudgetPlanReport, CalibrationReport, ProgressEvent, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from '../../worker/protocol.ts';
 import type { TuneMethod } from '../../train/setup.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
@@ -37,6 +37,8 @@ export interface TrainForm {
   checkpointEvery: string;
   /** Held-out evaluations without improvement before the run stops ('0' = off). */
   earlyStop: string;
+  /** LQ-LoRA under a bit budget: bits per linear weight, LoRA included ('' = off: every layer at `bits`). */
+  budget: string;
 }
 
 export const defaultTrainForm: TrainForm = {
@@ -58,7 +60,14 @@ export const defaultTrainForm: TrainForm = {
   plainChat: false,
   checkpointEvery: '',
   earlyStop: '0',
+  budget: '',
 };
+
+/** The bit-budget slider's range and the budget it starts at (bits per linear weight, LoRA included). */
+export const BUDGET_RANGE = { min: 2, max: 8, step: 0.1, start: 5 } as const;
+
+/** Training windows the importance matrix is collected over (at most). */
+export const CALIBRATION_WINDOWS = 64;
 
 const num = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
 
@@ -81,6 +90,7 @@ export function formSettings(f: TrainForm): TrainSettings {
     sampleTokens: num(f.sampleTokens),
     checkpointEvery: f.checkpointEvery.trim() === '' ? null : num(f.checkpointEvery),
     earlyStop: num(f.earlyStop),
+    budget: f.method === 'lqlora' && f.budget.trim() !== '' ? num(f.budget) : null,
   };
 }
 
@@ -132,6 +142,10 @@ export interface TrainState {
   data: { reqId: number; status: 'idle' | 'reading' | 'ready' | 'error'; name: string | null; progress: RunProgress | null; report: TrainDataReport | null; error: ErrorText | null };
   plan: { reqId: number; status: 'idle' | 'planning' | 'ready' | 'error'; report: TrainPlanReport | null; error: ErrorText | null };
   run: TrainRunState;
+  /** The importance matrix over the dropped data ("Calibrate on this data"), kept in the worker for the model's runs. */
+  calibration: { reqId: number; status: 'idle' | 'running' | 'ready' | 'error'; progress: RunProgress | null; report: CalibrationReport | null; error: ErrorText | null };
+  /** LQ-LoRA's plan at the slider's bit budget. */
+  budget: { reqId: number; status: 'idle' | 'planning' | 'ready' | 'error'; progress: RunProgress | null; report: BudgetPlanReport | null; error: ErrorText | null };
 }
 
 export interface TrainSlice {
@@ -153,6 +167,15 @@ export interface TrainSlice {
   trainStopping(runId: number): void;
   trainFinished(runId: number, r: TrainReport): void;
   trainFailed(runId: number, err: unknown): void;
+  calibrationStarted(): number;
+  calibrationProgress(reqId: number, p: ProgressEvent): void;
+  calibrated(reqId: number, r: CalibrationReport): void;
+  /** `cancelled`: the user stopped it; the previous matrix, if any, is still the worker's. */
+  calibrationFailed(reqId: number, err: unknown, cancelled: boolean): void;
+  budgetStarted(): number;
+  budgetProgress(reqId: number, p: ProgressEvent): void;
+  budgetPlanned(reqId: number, r: BudgetPlanReport): void;
+  budgetFailed(reqId: number, err: unknown): void;
 }
 
 export const initialTrainRun: TrainRunState = {
@@ -186,6 +209,8 @@ export const initialTrainState: TrainState = {
   data: { reqId: 0, status: 'idle', name: null, progress: null, report: null, error: null },
   plan: { reqId: 0, status: 'idle', report: null, error: null },
   run: initialTrainRun,
+  calibration: { reqId: 0, status: 'idle', progress: null, report: null, error: null },
+  budget: { reqId: 0, status: 'idle', progress: null, report: null, error: null },
 };
 
 /** Tokens/s is averaged over this many recent steps (one step's figure jumps with the machine's load). */
@@ -213,6 +238,10 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     set((s) => (s.train.data.reqId === reqId ? { train: { ...s.train, data: { ...s.train.data, ...p } } } : s));
   const patchPlan = (reqId: number, p: Partial<TrainState['plan']>) =>
     set((s) => (s.train.plan.reqId === reqId ? { train: { ...s.train, plan: { ...s.train.plan, ...p } } } : s));
+  const patchCalibration = (reqId: number, p: Partial<TrainState['calibration']>) =>
+    set((s) => (s.train.calibration.reqId === reqId ? { train: { ...s.train, calibration: { ...s.train.calibration, ...p } } } : s));
+  const patchBudget = (reqId: number, p: Partial<TrainState['budget']>) =>
+    set((s) => (s.train.budget.reqId === reqId ? { train: { ...s.train, budget: { ...s.train.budget, ...p } } } : s));
   const patchRun = (runId: number, p: (r: TrainRunState) => Partial<TrainRunState>) =>
     set((s) => (s.train.run.runId === runId ? { train: { ...s.train, run: { ...s.train.run, ...p(s.train.run) } } } : s));
   return {
@@ -275,5 +304,28 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
       // A run an error ended after some steps is kept like a stopped one (its report says what happened).
       patchRun(runId, () => ({ status: r.stop === 'stopped' || r.stop === 'failed' ? 'stopped' : 'done', result: r, samples: r.samples, pausing: false, stopping: false, etaSeconds: 0, progress: null })),
     trainFailed: (runId, err) => patchRun(runId, () => ({ status: 'error', error: toErrorText(err), pausing: false, stopping: false, progress: null })),
+
+    calibrationStarted: () => {
+      const reqId = get().train.calibration.reqId + 1;
+      set((s) => ({ train: { ...s.train, calibration: { ...s.train.calibration, reqId, status: 'running', progress: null, error: null } } }));
+      return reqId;
+    },
+    calibrationProgress: (reqId, p) => patchCalibration(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
+    calibrated: (reqId, r) => patchCalibration(reqId, { status: 'ready', report: r, progress: null }),
+    calibrationFailed: (reqId, err, cancelled) =>
+      set((s) =>
+        s.train.calibration.reqId === reqId
+          ? { train: { ...s.train, calibration: { ...s.train.calibration, status: s.train.calibration.report ? 'ready' : 'idle', progress: null, error: cancelled ? null : toErrorText(err) } } }
+          : s,
+      ),
+
+    budgetStarted: () => {
+      const reqId = get().train.budget.reqId + 1;
+      set((s) => ({ train: { ...s.train, budget: { ...s.train.budget, reqId, status: 'planning', progress: null } } }));
+      return reqId;
+    },
+    budgetProgress: (reqId, p) => patchBudget(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
+    budgetPlanned: (reqId, r) => patchBudget(reqId, { status: 'ready', report: r, error: null, progress: null }),
+    budgetFailed: (reqId, err) => patchBudget(reqId, { status: 'error', report: null, error: toErrorText(err), progress: null }),
   };
 };

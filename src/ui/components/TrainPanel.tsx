@@ -2,17 +2,23 @@
 // planner's memory estimate, Start / Pause / Stop, and the run as it goes (loss
 // chart, speed, ETA, GPU memory, samples before and after). Everything heavy
 // happens in the engine worker (actions.startTraining and friends); this only
-// renders the store's train slice. Disabled until a model is loaded.
+// renders the store's train slice. Disabled until a model is loaded. With a
+// dataset, "Calibrate on this data" collects the importance matrix in the
+// worker; LQ-LoRA on a float model can plan its base by a bit budget (slider).
 import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import { currentTrainFile, pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
 import { askPersistence, refreshRuns } from '../../state/saved_runs.ts';
+import { calibrateOnData, cancelCalibration, planBudget, saveCalibration } from '../../state/calibration_actions.ts';
+import { saveBlob } from '../save.ts';
+import { BudgetPlan } from './BudgetPlan.tsx';
+import { Calibration } from './Calibration.tsx';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { DatasetPicker } from './DatasetPicker.tsx';
 import { ExportFormatsHint } from './ExportFormatsHint.tsx';
 import { TrainPlan } from './TrainPlan.tsx';
 import { TrainRun } from './TrainRun.tsx';
-import { TrainSettings } from './TrainSettings.tsx';
+import { storesQuantized, TrainSettings } from './TrainSettings.tsx';
 
 // Memoized: a run updates the store several times a second, and these only change with their own props.
 const Data = memo(DatasetPicker);
@@ -21,6 +27,8 @@ const Plan = memo(TrainPlan);
 
 /** Settings are re-planned (and the data re-read) this long after the last keystroke. */
 const SETTLE_MS = 250;
+/** A budget plan measures every matrix's candidates: asked for this long after the slider stops. */
+const BUDGET_SETTLE_MS = 400;
 
 function statusWord(r: TrainRunState): string {
   if (r.status === 'running') return r.stopping ? 'stopping' : r.pausing ? 'pausing' : 'running';
@@ -36,6 +44,8 @@ export function TrainPanel() {
   const data = useAppStore((s) => s.train.data);
   const plan = useAppStore((s) => s.train.plan);
   const r = useAppStore((s) => s.train.run);
+  const calibration = useAppStore((s) => s.train.calibration);
+  const budget = useAppStore((s) => s.train.budget);
   const [picked, setFile] = useState<File | null>(null);
   // What the user picked here, else the file an action read (the built-in demo's): the store re-renders on its report.
   const file = picked ?? (data.name ? currentTrainFile(store) : null);
@@ -57,6 +67,17 @@ export function TrainPanel() {
   }, [client, store, ready, loadId, form]);
 
   // A setting the worker refused (the plan checks every field; the data read checks seq len and seed) is shown at its field.
+  // LQ-LoRA on a float model can plan its base by a bit budget; the plan is asked again when what it depends on changes.
+  const budgetShown = form.method === 'lqlora' && !!facts && !storesQuantized(facts);
+  const budgetOn = budgetShown && form.budget.trim() !== '';
+  const calibrationId = calibration.report?.id ?? null;
+  useEffect(() => {
+    if (!ready || !budgetOn) return;
+    const h = setTimeout(() => void planBudget(client, store), BUDGET_SETTLE_MS);
+    return () => clearTimeout(h);
+  }, [client, store, ready, loadId, budgetOn, form.budget, form.rank, form.alpha, form.seed, form.bits, form.group, calibrationId]);
+  const onBudget = useCallback((b: string) => store.getState().trainFormChanged({ budget: b }), [store]);
+
   const fieldError = plan.error?.field ? plan.error : data.error?.field ? data.error : null;
   // While the data is read again for new settings, the last report still stands: Start stays enabled (a button
   // that turns disabled under the keyboard drops focus to the page), and the worker checks the windows again at Start.
@@ -94,12 +115,24 @@ export function TrainPanel() {
           <div>
             <h3>Data</h3>
             <Data data={data} enabled={ready} file={file} onFile={setFile} plainChat={form.plainChat} onPlainChat={onPlainChat} />
+            <Calibration
+              calibration={calibration}
+              enabled={ready && !!file && dataReady && !active}
+              onCalibrate={() => void calibrateOnData(client, store)}
+              onCancel={() => cancelCalibration(store)}
+              onSave={() => void saveCalibration(client, (f) => saveBlob(f.blob, f.name)).catch((err: unknown) => console.error(err))}
+            />
           </div>
           <div>
             <h3>Method</h3>
             <fieldset disabled={active}>
               <Settings form={form} facts={facts} error={fieldError} onChange={onForm} />
             </fieldset>
+            {budgetShown && (
+              <fieldset disabled={active}>
+                <BudgetPlan budget={form.budget} plan={budget} onBudget={onBudget} />
+              </fieldset>
+            )}
             <Plan plan={plan} />
             <ExportFormatsHint />
             <div
