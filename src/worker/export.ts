@@ -51,7 +51,7 @@ function keptRun(env: HandlerEnv, file: LoadedModel, ctx: GpuContext): TrainedRu
 async function tunedFromRun(run: TrainedRun, progress: Progress): Promise<TunedModel> {
   const stateName = `${run.info.base.name} (trained in this page)`;
   progress('reading the run', 0, 1);
-  const encoded = await encodeTrainedState(run.trainable, run.info, run.quantized ?? undefined);
+  const encoded = await encodeTrainedState(run.trainable, run.info, run.quantized ?? undefined, run.ggufLayers);
   const state = await decodeTrainedState(encoded.json, encoded.safetensors, stateName);
   progress('rebuilding the model', 0, 1);
   const tm = await tunedModel(run.file, state, stateName);

@@ -18,7 +18,8 @@ import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
-import { withGgufLayers } from '../train/budget/overlay.ts';
+import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
+import type { BudgetPlan } from '../train/budget/plan.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import { applyPlan, budgetPlanFor, lqloraWeightsOf } from './calibrate.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
@@ -170,6 +171,7 @@ async function runTraining(
   let prepared: Awaited<ReturnType<typeof quantizeForTuning>> | null = null;
   // The model the run builds on: the file, or under a bit budget the file with the plan's GGUF-typed layers over it.
   let base: LoadedModel = file;
+  let budgetRun: { plan: BudgetPlan; ggufLayers: Map<string, GgufLayer> } | null = null;
   if (quant && s.budget !== null) {
     // LQ-LoRA under a bit budget: the plan the panel showed (kept by budget-plan, else measured now), split as planned.
     const plan = await budgetPlanFor(file, s, io.progress, signal);
@@ -177,6 +179,7 @@ async function runTraining(
     io.progress('quantizing', 0, 1);
     const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t));
     base = withGgufLayers(file, applied.ggufLayers);
+    budgetRun = { plan, ggufLayers: applied.ggufLayers };
     prepared = { quantized: applied.quantized, factors: applied.factors };
     stopIfReplaced(signal);
   } else if (quant) {
@@ -306,15 +309,17 @@ async function runTraining(
     // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
     if (!parts.weights) await restoreBaseScales(parts.tr);
     slot.keep(
-      new TrainedRun(base, parts.llama, parts.tr, prepared?.quantized ?? null, {
+      new TrainedRun(file, parts.llama, parts.tr, prepared?.quantized ?? null, {
         method: s.method,
-        quant: quant && { bits: quant.bits, groupSize: quant.groupSize },
+        // A budget run's base is the plan's (as `sub4 tune --budget` records it), not one grid.
+        quant: budgetRun ? null : quant && { bits: quant.bits, groupSize: quant.groupSize },
+        budget: budgetRun?.plan ?? null,
         base: { path: file.name, name: file.name },
         data: { file: name, bytes: data.size },
         seed: s.seed, steps: sum.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
         perplexity: { before: sum.before?.evalPpl ?? null, after: sum.after?.evalPpl ?? null },
         losses: { first: sum.losses[0] ?? null, last: sum.losses.at(-1) ?? null },
-      }, parts.weights),
+      }, parts.weights, budgetRun?.ggufLayers),
     );
     kept = true;
     return report();

@@ -4,7 +4,8 @@
 // entry per layer linear weight, windows × seq len tokens), save it as a
 // .imatrix.gguf, then LQ-LoRA with the bit-budget slider: the plan's bits per
 // weight stay within the slider's budget, it is importance-weighted, a lower
-// budget gives a smaller plan, and Start trains a few steps on the plan's base.
+// budget gives a smaller plan, and Start trains a few steps on the plan's base,
+// whose kept run offers its exports.
 // The same through the CLI: `sub4 imatrix` and `sub4 tune --method lqlora --budget B --imatrix F`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -124,5 +125,13 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     expect(result).toContain('Bit budget 4.5');
     expect(result).toContain('(importance-weighted)');
     expect(Number.isFinite(await num(page, 'train-eval', 'data-after'))).toBe(true);
+    // The kept run rebuilds for export as `sub4 export` rebuilds a --budget state (its GGUF-typed layers included).
+    await until(page, `['ready', 'error'].includes(document.querySelector('[data-testid="export-panel"]')?.getAttribute('data-choices'))`, 60_000);
+    expect(await attr(page, 'export-panel', 'data-choices')).toBe('ready');
+    const details = await page.locator('[data-testid="export-panel"] [data-testid$="-detail"]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}: ${e.textContent}`));
+    console.log(`export choices:\n${details.join('\n')}`);
+    // Some formats hold the plan's mixed types (a sub4 grid has no GGUF type, so GGUF may be refused, saying why).
+    const enabled = await page.locator('[data-testid="export-panel"] button[data-testid^="export-"]:not([disabled])').count();
+    expect(enabled).toBeGreaterThan(0);
   });
 });
