@@ -184,7 +184,8 @@ async function runTraining(
     stopIfReplaced(signal);
   } else if (quant) {
     io.progress('quantizing', 0, 1);
-    const log = (line: string) => notes.push(line);
+    // The weighted split's per-layer lines (one per linear weight) stay out of the run's notes: its summary line says it.
+    const log = (line: string) => void (/^LQ-LoRA \S+: weighted error /.test(line) || notes.push(line));
     // A calibrated model's LQ-LoRA split is importance-weighted (sub4 tune --weighting imatrix).
     const weights = s.method === 'lqlora' ? lqloraWeightsOf(file, log) : undefined;
     prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => io.progress('quantizing', d, t), weights);

@@ -58,6 +58,16 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of ${SEQ} tokens')`, 30_000);
     await until(page, `!document.querySelector('[data-testid="calibrate"]')?.disabled`, 30_000);
 
+    // Cancel right after Calibrate: the worker stops before its next batch and keeps no matrix (on a fast machine the
+    // collection may finish first; either way no error is shown and nothing is left running).
+    await page.getByTestId('calibrate').click();
+    await page.getByTestId('calibrate-cancel').click();
+    await until(page, `${testAttr('calibration', 'data-status')} !== 'running'`, 60_000);
+    const afterCancel = await attr(page, 'calibration', 'data-status');
+    console.log(`calibration after Cancel: ${afterCancel}`);
+    expect(['idle', 'ready']).toContain(afterCancel);
+    expect(await page.locator('[data-testid="calibration"] [role="alert"]').count()).toBe(0);
+
     // Record every progress value the bar shows while the worker collects.
     await page.evaluate(() => {
       const seen: number[] = [];
@@ -133,5 +143,20 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     // Some formats hold the plan's mixed types (a sub4 grid has no GGUF type, so GGUF may be refused, saying why).
     const enabled = await page.locator('[data-testid="export-panel"] button[data-testid^="export-"]:not([disabled])').count();
     expect(enabled).toBeGreaterThan(0);
+  });
+
+  it('without a budget, a calibrated model\'s LQ-LoRA split is importance-weighted', async () => {
+    await page.getByTestId('budget-on').uncheck();
+    await until(page, `!document.querySelector('[data-testid="train-start"]')?.disabled`, 60_000);
+    const before = Number(await attr(page, 'train-panel', 'data-run-id'));
+    await page.getByTestId('train-start').click();
+    await until(page, `Number(document.querySelector('[data-testid="train-panel"]')?.getAttribute('data-run-id')) > ${before} && ['done', 'error', 'stopped'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? '')`);
+    const result = await page.getByTestId('train-result').innerText();
+    console.log(`weighted LQ-LoRA run: ${result.replace(/\s+/g, ' ')}`);
+    expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    expect(result).toContain('LQ-LoRA weighted by the importance matrix of shakespeare.txt: 35 layers');
+    expect(result).not.toContain('Bit budget');
+    expect(result).toMatch(/LQ-LoRA: 35 layers quantized with a rank-2 correction; 35 weighted, mean weighted error \d/);
+    expect(result).not.toContain('(round 1)'); // the per-layer lines stay out of the notes
   });
 });
