@@ -18,6 +18,7 @@ import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
+import { CheckpointError } from '../train/checkpoint/errors.ts';
 import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
 import type { BudgetPlan } from '../train/budget/plan.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
@@ -162,12 +163,9 @@ async function runTraining(
   const run = { sampleLength: promptLength ? promptLength + s.sampleTokens : 0 };
   checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run }), ctx.limits);
 
-  const out = new StreamOut(io);
-  const runStore = saved ?? (await newRunStore());
-  const cps = new RunCheckpoints({ store: runStore.store, settings: s, identity, send: (e) => out.send(e), notes });
-  if (runStore.memoryOnly) cps.note(`Checkpoints stay in memory: ${runStore.memoryOnly}. A reload loses this run.`, 'storage');
-  out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [] });
-
+  // What built the quantized base, when the page's state (a budget plan, a calibration) did: kept in the checkpoint
+  // so that a resume after a reload, which plans again from the settings, never continues on another base.
+  let baseKey: string | null = null;
   let prepared: Awaited<ReturnType<typeof quantizeForTuning>> | null = null;
   // The model the run builds on: the file, or under a bit budget the file with the plan's GGUF-typed layers over it.
   let base: LoadedModel = file;
@@ -180,6 +178,7 @@ async function runTraining(
     const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t));
     base = withGgufLayers(file, applied.ggufLayers);
     budgetRun = { plan, ggufLayers: applied.ggufLayers };
+    baseKey = `budget plan ${plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|')}${plan.imatrix ? ' (importance-weighted)' : ''}`;
     prepared = { quantized: applied.quantized, factors: applied.factors };
     stopIfReplaced(signal);
   } else if (quant) {
@@ -188,9 +187,23 @@ async function runTraining(
     const log = (line: string) => void (/^LQ-LoRA \S+: weighted error /.test(line) || notes.push(line));
     // A calibrated model's LQ-LoRA split is importance-weighted (sub4 tune --weighting imatrix).
     const weights = s.method === 'lqlora' ? lqloraWeightsOf(file, log) : undefined;
+    baseKey = weights ? 'lqlora split weighted by the calibration' : null;
     prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => io.progress('quantizing', d, t), weights);
     stopIfReplaced(signal);
   }
+  const savedKey = saved ? ((saved.checkpoint.settings as { baseKey?: unknown }).baseKey ?? null) : null;
+  if (saved && savedKey !== baseKey)
+    throw new CheckpointError(
+      saved.file,
+      `was trained on a base built ${savedKey ? `by a ${String(savedKey).startsWith('budget') ? 'bit-budget plan' : 'calibrated split'}` : 'without the calibration'} that this page ${baseKey ? 'now builds differently' : 'no longer has'}: load the same model and data, ${savedKey ? 'Calibrate on this data again (and set the same bit budget), ' : 'clear the calibration, '}then Resume`,
+    );
+
+  const out = new StreamOut(io);
+  const runStore = saved ?? (await newRunStore());
+  const cps = new RunCheckpoints({ store: runStore.store, settings: baseKey ? ({ ...s, baseKey } as CheckedSettings) : s, identity, send: (e) => out.send(e), notes });
+  if (runStore.memoryOnly) cps.note(`Checkpoints stay in memory: ${runStore.memoryOnly}. A reload loses this run.`, 'storage');
+  out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [] });
+
   // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
   const prompt = s.samplePrompt ? promptIds(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat, what: 'the sample prompt' }) : [];
   const trainerOptions = {
