@@ -16,6 +16,7 @@ import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
 import { planAqlmExport, writeAqlmFolder } from './aqlm.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
+import { reencodeBits, reencodeNotes, reencodeReallm, reencodeRule, writeReallmGguf } from './reallm_gguf.ts';
 
 export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx', 'aqlm'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -98,12 +99,24 @@ function aqlmChoice(tm: TunedModel): ExportChoice {
 /** Every format, whether this tuned model can be written to it, and why not. */
 export function exportChoices(tm: TunedModel): ExportChoice[] {
   if (learnedLinears(tm).length > 0) {
-    // A learned table is no GGUF block type, no GPTQ/MLX grid: AQLM (+ PEFT), or the adapter alone.
+    // A learned table is no GGUF block type, no GPTQ/MLX grid: AQLM (+ PEFT), the adapter alone, or for
+    // llama.cpp the codebooks re-encoded into GGUF types (approximate, the added error reported) + the adapter.
     const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
     const none = (format: ExportFormat, what: string): ExportChoice => ({ format, ok: false, detail: `the base's linears are learned codebooks, which no ${what} type holds: export aqlm (the codebooks + the PEFT adapter)`, notes: [] });
+    const trained = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
+    const bits = tm.manifest.reallm ? reencodeBits(tm.manifest.reallm) : null;
+    const ggufLora: ExportChoice = !hasLora
+      ? { format: 'gguf-lora', ok: false, detail: 'this run trained no LoRA factors', notes: [] }
+      : trained || bits === null
+        ? none('gguf-lora', 'GGUF')
+        : {
+            format: 'gguf-lora', ok: true,
+            detail: `${ggufFileName(tm)} (approximate: ${reencodeRule(bits)}; the added error is measured and reported per layer and in total) + ${GGUF_LORA_FILE} (the LoRA factors, unchanged): load both`,
+            notes: [],
+          };
     return [
-      none('gguf', 'GGUF'),
-      none('gguf-lora', 'GGUF'),
+      { ...none('gguf', 'GGUF'), detail: `the base's linears are learned codebooks, which no GGUF type holds exactly, and the tune is in the LoRA factors: export gguf-lora (re-encoded into GGUF types, the added error reported) or aqlm` },
+      ggufLora,
       hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors); its base is the AQLM export of the learned codebooks', notes: [] } : { format: 'peft', ok: false, detail: 'this run trained no LoRA factors', notes: [] },
       none('gptq', 'GPTQ'),
       none('mlx', 'MLX'),
@@ -180,7 +193,8 @@ export function ggufFileName(tm: Pick<TunedModel, 'manifest' | 'base' | 'linears
   for (const t of tm.base.tensors.values())
     if (tm.linears.has(t.name) || tm.vqLinears.has(t.name)) values.set(t.type, (values.get(t.type) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
   const main = [...values].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
-  return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : main}.gguf`;
+  const r = tm.manifest.reallm;
+  return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : r ? `${reencodeBits(r)}bit` : main}.gguf`;
 }
 
 /** The base's Hub id: config.json's _name_or_path when it reads "owner/name" (not a local path), else null. */
@@ -271,6 +285,11 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
     case 'gguf':
       return [`\`${ggufFileName(tm)}\`: the whole tuned model (the base's integer codes with the tuned scales); the held-out perplexity after is this file's`];
     case 'gguf-lora':
+      if (tm.manifest.reallm)
+        return [
+          `\`${ggufFileName(tm)}\`: the learned codebooks re-encoded into GGUF types (${reencodeRule(reencodeBits(tm.manifest.reallm))}): approximate, the added error per layer and in total is in the notes below; every other tensor as in the base; on its own it is not the tuned model`,
+          `\`${GGUF_LORA_FILE}\`: ${lora}, unchanged; the held-out perplexity after is that of the run's learned-codebook base with these factors, not of ${ggufFileName(tm)} (the re-encoding changes the base by the error reported)`,
+        ];
       return [
         `\`${ggufFileName(tm)}\`: ${scalesTuned ? 'the quantized base with the tuned scales' : 'the quantized base, unchanged'}; on its own it is not the tuned model`,
         `\`${GGUF_LORA_FILE}\`: ${lora}; the held-out perplexity after is that of ${ggufFileName(tm)} with this adapter applied (\`--lora ${GGUF_LORA_FILE}\`)`,
@@ -319,7 +338,11 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
   switch (format) {
     case 'gguf':
     case 'gguf-lora':
-      await file(ggufFileName(tm), async (sink) => void notes.push(...(await writeTunedGguf(tm, sink, provenanceKv(tm))).notes));
+      if (format === 'gguf-lora' && tm.manifest.reallm) {
+        const r = reencodeReallm(tm, await readLearned(tm));
+        notes.push(...reencodeNotes(r));
+        await file(ggufFileName(tm), async (sink) => void (await writeReallmGguf(tm, sink, provenanceKv(tm), r)));
+      } else await file(ggufFileName(tm), async (sink) => void notes.push(...(await writeTunedGguf(tm, sink, provenanceKv(tm))).notes));
       if (format === 'gguf-lora')
         await file(GGUF_LORA_FILE, async (sink) => void (await writeGgufLoraAdapter(sink, tm.lora!, tm.base.config, { name: `${tm.manifest.base.name} sub4 ${tm.manifest.method} adapter`, kv: provenanceKv(tm).filter(([k]) => k.startsWith('general.')) })));
       break;

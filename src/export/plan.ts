@@ -69,7 +69,9 @@ function aqlm(r: RunShape): PlannedExport {
 export function plannedExports(r: RunShape): PlannedExport[] {
   if (r.method === 'reallm') {
     const no = (format: PlannedFormat, what: string): PlannedExport => ({ format, exact: false, why: `a learned codebook has no ${what} type: export AQLM (+ PEFT adapter)` });
-    return [no('gguf', 'GGUF'), no('gguf-lora', 'GGUF'), { format: 'peft', exact: true, why: 'PEFT adapter (the base is the AQLM export)' }, no('gptq', 'GPTQ'), no('mlx', 'MLX'), aqlm(r)];
+    // Not exact, but writable: llama.cpp gets the codebooks re-encoded into GGUF types (src/export/reallm_gguf.ts).
+    const ggufLora: PlannedExport = { format: 'gguf-lora', exact: false, why: 'approximate: each learned codebook re-encoded into the nearest GGUF type at the run\'s bits (the added error is reported) + the LoRA adapter GGUF; exact: AQLM (+ PEFT adapter)' };
+    return [no('gguf', 'GGUF'), ggufLora, { format: 'peft', exact: true, why: 'PEFT adapter (the base is the AQLM export)' }, no('gptq', 'GPTQ'), no('mlx', 'MLX'), aqlm(r)];
   }
   return [...plannedExportsOf(r), aqlm(r)];
 }

@@ -32,6 +32,7 @@ describe('plannedExports', () => {
     // ReALLM's learned codebooks: AQLM (+ PEFT) or the adapter alone; no GGUF/GPTQ/MLX type holds a learned table.
     expect(exact({ method: 'reallm', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: true });
     expect(plannedExports({ method: 'reallm', quant: null, base: hf })[0].why).toMatch(/learned codebook has no GGUF type/);
+    expect(plannedExports({ method: 'reallm', quant: null, base: hf })[1].why).toMatch(/^approximate: .*nearest GGUF type.*error is reported/);
     expect(exact({ method: 'lora', quant: null, base: { format: 'hf', linearTypes: ['AQLM 1x16 g8'] } }).aqlm).toBe(true);
     expect(plannedExports({ method: 'lora', quant: null, base: hf }).find((p) => p.format === 'aqlm')!.why).toMatch(/--method reallm/);
   });
