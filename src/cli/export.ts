@@ -47,6 +47,7 @@ export const exportCommand: Command = {
     'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder> [--base <model>]',
     '  --format   gguf: the quantized model with its tuned scales (codes untouched), in the base\'s block types',
     '             gguf-lora: llama.cpp LoRA adapter (adapter.gguf) + the quantized base (<model>-<method>-<bits>.gguf)',
+    '                        (a --method reallm run: its codebooks re-encoded into GGUF types, approximate, the added error reported)',
     '             peft: adapter_config.json + adapter_model.safetensors for PEFT / transformers / vLLM',
     '             gptq: GPTQ safetensors + config.json + tokenizer files (models quantized by sub4 from safetensors)',
     '             mlx: MLX affine safetensors (+ an mlx-lm LoRA adapter) + config.json + tokenizer files (as gptq)',
