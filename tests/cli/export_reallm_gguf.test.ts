@@ -4,11 +4,15 @@
 // 3-bit GGUF type (src/export/reallm_gguf.ts; stories260K's 64- and 172-wide rows
 // fall back as llama-quantize does: IQ4_NL / Q4_0 / F16) and writes the LoRA
 // factors unchanged into adapter.gguf. Then:
+//  - the GGUF read back by sub4 (q/k rows back in engine order) differs from the
+//    state's VQ weight by exactly the per-layer error the export reports;
 //  - llama.cpp (node-llama-cpp) on the exported GGUF + adapter.gguf scores as
 //    sub4 on the same GGUF with the same factors (`sub4 eval <gguf> --lora
 //    <peft export>`: sub4's eval takes PEFT adapters) within 0.5 %;
 //  - `sub4 eval` of the reallm state is printed beside them, with the added
-//    error the export reports, so the cost of the re-encoding is visible.
+//    error the export reports, so the cost of the re-encoding is visible. (On
+//    stories260K the 2^12-entry table outnumbers a 64×64 layer's 1024 vectors, so
+//    the VQ base is the float weights and the re-encoding is all the change.)
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +23,9 @@ import { fixture } from '../helpers/fixtures.ts';
 import { gpuReady } from '../helpers/gpu_available.ts';
 import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
 import { perplexity, pplWindows } from '../helpers/perplexity.ts';
+import { openModelPath } from '../../src/io/model.node.ts';
+import { decodeTrainedState } from '../../src/train/state.ts';
+import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
@@ -67,6 +74,23 @@ describe('sub4 export --format gguf-lora of a ReALLM run', () => {
     const card = readFileSync(join(g, 'README.md'), 'utf8');
     expect(card).toMatch(/added error .* in total/);
     expect(card).toMatch(/model\.layers\.0\.mlp\.down_proj\.weight: F16, added error/); // 172 columns: F16 (no 32-block tiles them)
+
+    // The GGUF read back (engine row order: q/k rows undone) is the state's VQ weight plus exactly the reported error.
+    const state = await decodeTrainedState(readFileSync(join(out, 'sub4-run.json'), 'utf8'), new Uint8Array(readFileSync(join(out, 'trained.safetensors'))));
+    const back = await openModelPath(model);
+    try {
+      for (const [name, q] of state.vqBase) {
+        const w = dequantizeVq(q);
+        const got = await back.tensors.get(name)!.readF32();
+        let sq = 0;
+        let n2 = 0;
+        for (let i = 0; i < w.length; i++) (sq += (got[i] - w[i]) ** 2), (n2 += w[i] ** 2);
+        const reported = Number(new RegExp(`${name.replace(/\./g, '\\.')}: \\w+, added error ([\\d.]+) %`).exec(res.stderr)![1]);
+        expect(Math.abs(100 * Math.sqrt(sq / n2) - reported), name).toBeLessThanOrEqual(0.0006);
+      }
+    } finally {
+      await back.close();
+    }
 
     const p = join(dir, 'peft');
     await sub4(['export', out, '--format', 'peft', '--out', p]);
