@@ -1,7 +1,7 @@
 // A ReALLM run exported for llama.cpp, end to end through the bin entry:
-// `sub4 tune stories260K --method reallm --bits 3` → `sub4 export --format
+// `sub4 tune stories260K --method reallm --bits 2` → `sub4 export --format
 // gguf-lora`, which re-encodes each learned-codebook layer into the nearest
-// 3-bit GGUF type (src/export/reallm_gguf.ts; stories260K's 64- and 172-wide rows
+// 2-bit GGUF type (src/export/reallm_gguf.ts; stories260K's 64- and 172-wide rows
 // fall back as llama-quantize does: IQ4_NL / Q4_0 / F16) and writes the LoRA
 // factors unchanged into adapter.gguf. Then:
 //  - the GGUF read back by sub4 (q/k rows back in engine order) differs from the
@@ -10,9 +10,10 @@
 //    sub4 on the same GGUF with the same factors (`sub4 eval <gguf> --lora
 //    <peft export>`: sub4's eval takes PEFT adapters) within 0.5 %;
 //  - `sub4 eval` of the reallm state is printed beside them, with the added
-//    error the export reports, so the cost of the re-encoding is visible. (On
-//    stories260K the 2^12-entry table outnumbers a 64×64 layer's 1024 vectors, so
-//    the VQ base is the float weights and the re-encoding is all the change.)
+//    error the export reports, so the cost of the re-encoding is visible. (--bits 2
+//    is a 2^8-entry table of 4-weight vectors on stories260K's 172-wide rows: a real
+//    codebook, unlike 3 bits, whose 2^12 entries outnumber a 64×64 layer's 1024
+//    vectors; it also keeps the codebook fit short.)
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,15 +55,15 @@ describe('sub4 export --format gguf-lora of a ReALLM run', () => {
     writeFileSync(join(dir, 'heldout.txt'), text.slice(cut, cut + 8000));
     const heldout = join(dir, 'heldout.txt');
     const out = join(dir, 'run');
-    await sub4(['tune', hf!, '--method', 'reallm', '--bits', '3', '--rank', '4', '--steps', '4', '--batch', '2', '--seq', '64', '--data', join(dir, 'train.txt'), '--out', out]);
+    await sub4(['tune', hf!, '--method', 'reallm', '--bits', '2', '--rank', '4', '--steps', '4', '--batch', '2', '--seq', '64', '--data', join(dir, 'train.txt'), '--out', out]);
 
     const list = (await sub4(['export', out, '--list'])).stdout;
-    expect(list).toMatch(/^gguf-lora\s+yes\s+stories260K-reallm-3bit\.gguf \(approximate: .*nearest 3-bit GGUF type.*added error is measured and reported/m);
+    expect(list).toMatch(/^gguf-lora\s+yes\s+stories260K-reallm-2bit\.gguf \(approximate: .*nearest 2-bit GGUF type.*added error is measured and reported/m);
     expect(list).toMatch(/^gguf\s+no .*learned codebooks/m);
 
     const g = join(dir, 'gguf-lora');
     const res = await sub4(['export', out, '--format', 'gguf-lora', '--out', g]);
-    const model = join(g, 'stories260K-reallm-3bit.gguf');
+    const model = join(g, 'stories260K-reallm-2bit.gguf');
     const adapter = join(g, 'adapter.gguf');
     for (const f of [model, adapter, join(g, 'README.md')]) expect(existsSync(f), f).toBe(true);
     const notes = res.stderr.split('\n').filter((l) => /added error/.test(l));
