@@ -42,7 +42,7 @@ export async function exportStateFolder(stateDir: string, format: ExportFormat, 
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, GPTQ or MLX safetensors',
+  summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, GPTQ or MLX safetensors, or an AQLM checkpoint (ReALLM runs)',
   usage: [
     'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder> [--base <model>]',
     '  --format   gguf: the quantized model with its tuned scales (codes untouched), in the base\'s block types',
