@@ -48,17 +48,13 @@ import { folderStore } from '../train/checkpoint/store.node.ts';
 import { klGuard, openTeacher, planDistillRun, prepareTeacherCache, printDistillEval, teacherModeFlags, type TeacherFile, type TeacherModeFlags } from './tune_distill.ts';
 import { CachedTeacher } from '../train/distill/cache.ts';
 import { LiveTeacher } from '../train/distill/teacher.ts';
-import { applyBudgetPlan, formatPlan, planBudget, type BudgetPlan } from '../train/budget/plan.ts';
-import { defaultChoices, parseChoice, ranksFor } from '../train/budget/candidates.ts';
+import type { BudgetPlan } from '../train/budget/plan.ts';
 import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
-import { readImatrix } from '../io/imatrix/index.ts';
-import { fileSource } from '../io/source.node.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LoraStart } from '../train/setup.ts';
 import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
-import { calibrationWindows, fisherLqloraWeights, imatrixLqloraWeights } from '../train/weighting.ts';
-import type { RowColWeights } from '../train/lqlora.ts';
+import { lqloraWeighting, prepareBudget, readImatrixFile } from './tune_base.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
@@ -356,64 +352,5 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     ctx?.destroy();
     await teacherFile?.close();
     await m.file.close();
-  }
-}
-
-/** --weighting imatrix|fisher: the rank-1 importance of every layer linear (src/train/weighting.ts). */
-async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Awaited<ReturnType<typeof openWithTokenizer>>, log: (line: string) => void, progress: CliProgress): Promise<Map<string, RowColWeights>> {
-  if (s.weighting === 'imatrix') {
-    const src = await fileSource(s.imatrix!);
-    let im;
-    try {
-      im = await readImatrix(src);
-    } finally {
-      await src.close?.();
-    }
-    const { weights, missing } = imatrixLqloraWeights(m.file, im);
-    log(`LQ-LoRA weighted by ${s.imatrix}: ${weights.size} layers${missing.length ? `; no entry (unweighted): ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}` : ''}`);
-    return weights;
-  }
-  const ids = m.tokenizer.encode(await readTextFile(s.calib!), { addBos: true });
-  const windows = calibrationWindows(ids, s.seqLen, s.calibWindows ?? 32);
-  if (windows.length === 0) throw new UsageError(`--calib ${s.calib}: ${ids.length} tokens, fewer than one window of --seq ${s.seqLen} + 1`);
-  const weights = await fisherLqloraWeights(ctx, m.file, windows, s.batch, (d, t) => progress.update('fisher', d * s.seqLen, t * s.seqLen, 'tokens'));
-  progress.end();
-  log(`LQ-LoRA weighted by the empirical Fisher over ${windows.length} windows of ${s.seqLen} tokens of ${basename(s.calib!)}`);
-  return weights;
-}
-
-/** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
-async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress) {
-  const ggufOnly = s.format === 'gguf' || s.format === 'gguf-lora';
-  const choices = s.types
-    ? s.types.map((t) => {
-        const c = parseChoice(t);
-        if (!c) throw new UsageError(`--types: ${JSON.stringify(t)} is not a GGUF type sub4 decodes or a sub4 grid (sub4-<2|3|4>bit-g<N>)`);
-        if (ggufOnly && c.kind === 'grid') throw new UsageError(`--types: ${t} is a sub4 grid, which --format ${s.format} cannot hold`);
-        return c;
-      })
-    : defaultChoices(ggufOnly);
-  // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
-  for (const p of paramSpec(file.config))
-    if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
-      throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
-  const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
-  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
-  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
-  progress.end();
-  for (const k of plan.skipped) log(`not a candidate: ${k}`);
-  if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
-  else formatPlan(plan).forEach((line) => console.log(line));
-  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
-  progress.end();
-  return { plan, ...applied };
-}
-
-async function readImatrixFile(path: string) {
-  const src = await fileSource(path);
-  try {
-    return await readImatrix(src);
-  } finally {
-    await src.close?.();
   }
 }

@@ -1,0 +1,72 @@
+// How `sub4 tune` prepares a quantized base from data, beside the run itself
+// (tune.ts): LQ-LoRA's importance weighting (--weighting imatrix|fisher) and the
+// bit-budget plan (--budget), with the importance-matrix file they read.
+import { basename } from 'node:path';
+import { UsageError } from './args.ts';
+import { readTextFile } from './eval.ts';
+import { openWithTokenizer } from './model_gpu.ts';
+import type { TuneSettings } from './tune_settings.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { CliProgress } from './progress.ts';
+import { paramSpec } from '../arch/params.ts';
+import { applyBudgetPlan, formatPlan, planBudget } from '../train/budget/plan.ts';
+import { defaultChoices, parseChoice, ranksFor } from '../train/budget/candidates.ts';
+import { readImatrix } from '../io/imatrix/index.ts';
+import { fileSource } from '../io/source.node.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import { calibrationWindows, fisherLqloraWeights, imatrixLqloraWeights } from '../train/weighting.ts';
+import type { RowColWeights } from '../train/lqlora.ts';
+
+/** --weighting imatrix|fisher: the rank-1 importance of every layer linear (src/train/weighting.ts). */
+export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Awaited<ReturnType<typeof openWithTokenizer>>, log: (line: string) => void, progress: CliProgress): Promise<Map<string, RowColWeights>> {
+  if (s.weighting === 'imatrix') {
+    const im = await readImatrixFile(s.imatrix!);
+    const { weights, missing } = imatrixLqloraWeights(m.file, im);
+    log(`LQ-LoRA weighted by ${s.imatrix}: ${weights.size} layers${missing.length ? `; no entry (unweighted): ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}` : ''}`);
+    return weights;
+  }
+  const ids = m.tokenizer.encode(await readTextFile(s.calib!), { addBos: true });
+  const windows = calibrationWindows(ids, s.seqLen, s.calibWindows ?? 32);
+  if (windows.length === 0) throw new UsageError(`--calib ${s.calib}: ${ids.length} tokens, fewer than one window of --seq ${s.seqLen} + 1`);
+  const weights = await fisherLqloraWeights(ctx, m.file, windows, s.batch, (d, t) => progress.update('fisher', d * s.seqLen, t * s.seqLen, 'tokens'));
+  progress.end();
+  log(`LQ-LoRA weighted by the empirical Fisher over ${windows.length} windows of ${s.seqLen} tokens of ${basename(s.calib!)}`);
+  return weights;
+}
+
+/** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
+export async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress) {
+  const ggufOnly = s.format === 'gguf' || s.format === 'gguf-lora';
+  const choices = s.types
+    ? s.types.map((t) => {
+        const c = parseChoice(t);
+        if (!c) throw new UsageError(`--types: ${JSON.stringify(t)} is not a GGUF type sub4 decodes or a sub4 grid (sub4-<2|3|4>bit-g<N>)`);
+        if (ggufOnly && c.kind === 'grid') throw new UsageError(`--types: ${t} is a sub4 grid, which --format ${s.format} cannot hold`);
+        return c;
+      })
+    : defaultChoices(ggufOnly);
+  // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
+  for (const p of paramSpec(file.config))
+    if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
+      throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
+  const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
+  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
+  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
+  progress.end();
+  for (const k of plan.skipped) log(`not a candidate: ${k}`);
+  if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
+  else formatPlan(plan).forEach((line) => console.log(line));
+  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
+  progress.end();
+  return { plan, ...applied };
+}
+
+/** An importance matrix file (GGUF or legacy .dat), read whole. */
+export async function readImatrixFile(path: string) {
+  const src = await fileSource(path);
+  try {
+    return await readImatrix(src);
+  } finally {
+    await src.close?.();
+  }
+}
