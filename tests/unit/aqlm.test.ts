@@ -11,6 +11,7 @@
 // installable in this environment) — the layout is written from formats-2.md §3.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeLearned } from '../../src/quant/vq/kmeans.ts';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { memoryTarget } from '../helpers/export_target.ts';
@@ -34,48 +35,9 @@ import { dequantizeVq, emptyVqTensor, getIndex, setIndex, type VqDim, type VqTen
 const AUX = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
 const f16 = (x: number) => f16ToF32(f32ToF16(x));
 
-/** A learned-table VqTensor of W [O, I]: scale = max|row|, table = seeded sample of normalized vectors + Lloyd steps. */
-function learnVq(w: Float32Array, O: number, I: number, d: VqDim, k: number, seed: number): VqTensor {
-  const C = 2 ** k;
-  const q = emptyVqTensor(O, I, { name: 'learned', dim: d, size: C, values: new Float32Array(C * d) }, I, false);
-  const IG = I / d;
-  const x = new Float32Array(O * I);
-  for (let r = 0; r < O; r++) {
-    let m = 0;
-    for (let i = 0; i < I; i++) m = Math.max(m, Math.abs(w[r * I + i]));
-    q.scale[r] = m || 1;
-    for (let i = 0; i < I; i++) x[r * I + i] = w[r * I + i] / q.scale[r];
-  }
-  const N = O * IG;
-  const rand = rng(seed);
-  const t = q.codebook.values;
-  for (let e = 0; e < C; e++) {
-    const v = Math.floor(rand() * N);
-    t.set(x.subarray(v * d, v * d + d), e * d);
-  }
-  const assign = new Uint32Array(N);
-  for (let it = 0; it < 3; it++) {
-    for (let v = 0; v < N; v++) {
-      let best = 0;
-      let bd = Infinity;
-      for (let e = 0; e < C; e++) {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += (x[v * d + j] - t[e * d + j]) ** 2;
-        if (s < bd) ((bd = s), (best = e));
-      }
-      assign[v] = best;
-    }
-    if (it === 2) break;
-    const sum = new Float64Array(C * d);
-    const cnt = new Uint32Array(C);
-    for (let v = 0; v < N; v++) {
-      cnt[assign[v]]++;
-      for (let j = 0; j < d; j++) sum[assign[v] * d + j] += x[v * d + j];
-    }
-    for (let e = 0; e < C; e++) if (cnt[e]) for (let j = 0; j < d; j++) t[e * d + j] = sum[e * d + j] / cnt[e];
-  }
-  for (let v = 0; v < N; v++) setIndex(q, Math.floor(v / IG), v % IG, assign[v]);
-  return q;
+/** A learned-table VqTensor of W [O, I] by the engine's encoder (src/quant/vq/kmeans.ts): per-row absmax scales, k-means. */
+async function learnVq(w: Float32Array, O: number, I: number, d: VqDim, k: number, seed: number): Promise<VqTensor> {
+  return (await encodeLearned(w, O, I, { dim: d as 2 | 4 | 8, bits: k, iters: 2, seed })).q;
 }
 
 /** A random learned-table VqTensor (for the refusals). */
@@ -111,7 +73,7 @@ describe('AQLM export → import of stories260K', () => {
       let seed = 1;
       for (const p of paramSpec(base.config).filter((e) => e.kind === 'linear' && e.role !== 'lm_head')) {
         const [O, I] = p.shape;
-        linears.set(p.name, learnVq(await base.tensors.get(p.name)!.readF32(), O, I, 4, 8, seed++));
+        linears.set(p.name, await learnVq(await base.tensors.get(p.name)!.readF32(), O, I, 4, 8, seed++));
       }
       expect(linears.size).toBe(7 * base.config.numLayers);
       const target = memoryTarget();
