@@ -4,7 +4,8 @@
 // W) or a VqTensor (the codebook types: i-quants, IQ4/FP4 tables, ternary;
 // src/quant/vq/, run by the codebook kernels behind the same qlinear calls).
 // An optional bias is added by bias_add. y = x · Wᵀ (+ b), W [O, I]; with a
-// LoRA adapter (training) y += s·(x·Aᵀ)·Bᵀ (src/model/lora.ts).
+// LoRA adapter (training) y += s·(x·Aᵀ)·Bᵀ (src/model/lora.ts); with DoRA
+// (src/model/dora.ts) that sum is then scaled by m/n per output, before the bias.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
 import { matmul } from '../gpu/kernels/matmul.ts';
@@ -24,6 +25,7 @@ import type { VqOrigin } from '../quant/vq/codec.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { uploadVqTensor } from '../gpu/vq_gpu.ts';
 import { loraDenseForward } from './lora.ts';
+import { doraScale } from '../gpu/kernels/dora.ts';
 import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
 import type { Recorder } from './recorder.ts';
 
@@ -128,12 +130,13 @@ export function quantizedLinear(ctx: GpuContext, name: string, q: QTensor, bias:
   return { kind: 'quant', rows: q.rows, cols: q.cols, w: uploadQTensor(ctx, q, name, { clock }), bias, type: `${q.bits}-bit ${group}`, ggmlType: null, q };
 }
 
-/** y [N, O] ← x [N, I] · Wᵀ (+ s·(x·Aᵀ)·Bᵀ) (+ b), recorded into rec. */
+/** y [N, O] ← x [N, I] · Wᵀ (+ s·(x·Aᵀ)·Bᵀ) (· m/n with DoRA) (+ b), recorded into rec. */
 export function linearForward(ctx: GpuContext, rec: Recorder, y: GpuTensor<'f32'>, x: GpuTensor<'f32'>, lin: GpuLinear, lora?: GpuLora): void {
   if (lin.kind === 'dense') {
     matmul(ctx, y, x, lin.w, { encoder: rec.encoder });
     if (lora) loraDenseForward(ctx, rec.encoder, y, x, lora);
   } else qlinearForward(ctx, y, x, lin.w, lora, { encoder: rec.encoder });
+  if (lora?.dora) doraScale(ctx, y, lora.dora.m, lora.dora.n, { encoder: rec.encoder });
   if (lin.bias) biasAdd(ctx, y, lin.bias, { encoder: rec.encoder });
 }
 

@@ -1,6 +1,8 @@
 // Backward of one linear layer of the model (src/model/linear.ts) into what a
 // run trains: dX for the layer below, and per src/model/trainable.ts the PEQA
-// chain dY → (dscale, doffset) → dθ and/or the LoRA factor gradients. W itself
+// chain dY → (dscale, doffset) → dθ and/or the LoRA factor gradients; with
+// DoRA the gradient first passes the m/n scale (src/model/dora.ts: dm, and dZ
+// in place of dY for everything below). W itself
 // (codes, or a dense f32 matrix) and the bias are frozen: never a gradient.
 // Input and parameter gradients accumulate independently (dX sums over the
 // q/k/v or gate/up branches within one backward; parameter gradients over
@@ -12,6 +14,7 @@ import { qlinearBackward } from '../gpu/kernels/qlinear.ts';
 import { qparamBackward } from '../gpu/kernels/qparam.ts';
 import type { GpuLinear } from './linear.ts';
 import { denseBackward } from './lora.ts';
+import { doraBackwardStep } from './dora.ts';
 import type { LinearTrain } from './trainable.ts';
 
 export interface LinearBackwardArgs {
@@ -33,6 +36,11 @@ export function linearBackward(ctx: GpuContext, enc: GPUCommandEncoder, lin: Gpu
   const lora = a.train?.lora;
   const peqa = a.train?.peqa;
   const opts = { encoder: enc };
+  const dora = a.train?.dora;
+  if (dora) {
+    if (!lora) throw new RangeError('linearBackward: DoRA without its LoRA factors');
+    a = { ...a, dy: doraBackwardStep(ctx, enc, lin, a.x, a.dy, lora.lora, dora, a.accumulate ?? false) };
+  }
   if (lin.kind === 'dense') {
     if (peqa) throw new RangeError(`linearBackward: PEQA on the dense layer ${lin.w.shape} (${lin.type})`);
     denseBackward(ctx, enc, a.dy, a.x, lin.w, { dx: a.dx, dxAccumulate: a.dxAccumulate, da: lora?.da, db: lora?.db, accumulate: a.accumulate }, lora?.lora);

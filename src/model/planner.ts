@@ -203,6 +203,7 @@ export function planStep(p: StepPlanInput): StepPlan {
   const peqaRoles = new Set<LinearRole>(peqa ? (t.peqaTargets ?? LINEAR_ROLES) : []);
   const loraRoles = new Set<LinearRole>(loraOn ? (t.lora?.targets ?? LINEAR_ROLES) : []);
   const R = t.lora?.rank ?? 0;
+  const dora = loraOn && !!t.lora?.dora;
   const scratchKeys = new Set<string>();
   const linears = spec.filter((e) => e.kind === 'linear' && e.layer !== null);
   const stores = new Map(linears.map((e) => [e.name, p.storage(e.name)]));
@@ -226,6 +227,11 @@ export function planStep(p: StepPlanInput): StepPlan {
     if (loraRoles.has(role)) {
       for (const [what, shape] of [['lora_a', [R, I]], ['lora_b', [O, R]], ['lora_a.grad', [R, I]], ['lora_b.grad', [O, R]]] as const) count('trainable', `${e.name} ${what}`, [...shape]);
       trainedSizes.push(R * I, O * R);
+      if (dora) {
+        // src/model/dora.ts: m (trained), its gradient, the norms n and the frozen ‖W_o‖².
+        for (const what of ['lora_magnitude', 'lora_magnitude.grad', 'dora_norm', 'dora_wsq']) count('trainable', `${e.name} ${what}`, [O]);
+        trainedSizes.push(O);
+      }
     }
   }
   if (t.norms)
@@ -258,6 +264,25 @@ export function planStep(p: StepPlanInput): StepPlan {
   const rows = Math.min(p.ceChunk ?? 64, N);
   const ce = ceOf(rows);
   largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
+  /**
+   * DoRA's temporaries outside the step: Trainable.apply() records every
+   * layer's norms into one submit (A·Wᵀ [R, O], A·Aᵀ [R, R] and the f32
+   * forward's X copies over R tokens, all live at once); at the start, one
+   * identity chunk [256, I] and its output [256, O] per submit.
+   */
+  function doraTemps(): number {
+    let norms = 0, init = 0;
+    for (const e of linears) {
+      if (!loraRoles.has(e.role as LinearRole)) continue;
+      const [O, I] = e.shape;
+      const s = stores.get(e.name)!;
+      const x32 = (n: number) => (s.kind === 'quant' ? 4 + qlinearForwardTemps(n, I, s.groupSize, false).reduce((a, shape) => a + entryBytes(shape), 0) : 0);
+      norms += entryBytes([R, O]) + entryBytes([R, R]) + x32(R);
+      const k = Math.min(256, I);
+      init = Math.max(init, entryBytes([k, I]) + entryBytes([k, O]) + x32(k));
+    }
+    return Math.max(norms, init);
+  }
   /** The largest forward and backward layer temporaries over n tokens. */
   const layerTemps = (n: number) => {
     const nr = entryBytes([n, R]);
@@ -273,6 +298,8 @@ export function planStep(p: StepPlanInput): StepPlan {
         if (role !== 'down') recompute += fw;
         // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.
         b += quant ? (lora ? 3 * nr : 4) : lora ? 2 * nr : 0;
+        // DoRA (src/model/dora.ts): Z recomputed by an f32 forward (its X·Aᵀ and X copies), and dZ.
+        if (lora && dora) b += 2 * entryBytes([n, e.shape[0]]) + nr + (quant ? qlinearForwardTemps(n, e.shape[1], (stores.get(e.name) as { groupSize: number }).groupSize, false).reduce((a, shape) => a + entryBytes(shape), 0) : 0);
       }
       fwd = Math.max(fwd, f);
       bwd = Math.max(bwd, b + (p.save === 'inputs' && l < c.numLayers - 1 ? recompute : 0));
@@ -280,7 +307,7 @@ export function planStep(p: StepPlanInput): StepPlan {
     return { fwd, bwd };
   };
   const { fwd, bwd } = layerTemps(N);
-  let temps = Math.max(ce, fwd, bwd);
+  let temps = Math.max(ce, fwd, bwd, dora ? doraTemps() : 0);
   if (p.run) {
     // Trainer.evaluate: its own activations for the run, then targets, mask and per-token loss, and the chunk.
     for (const s of planActivations(c, B, T, false).slots) count('activations', `eval.${s.key}`, s.shape);

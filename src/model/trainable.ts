@@ -1,7 +1,9 @@
 // What a fine-tuning run trains on a loaded model, and nothing else: per linear
 // layer a PEQA parametrization of its quantization scales/offsets
 // (src/quant/parametrize.ts: θ → scale, offset), a LoRA adapter
-// (src/model/lora.ts), or both; optionally the RMSNorm weights. Integer codes,
+// (src/model/lora.ts), or both; optionally the RMSNorm weights. A LoRA adapter
+// may be DoRA (src/model/dora.ts): a magnitude per output row trains with A
+// and B, and the row norms are recomputed in apply(). Integer codes,
 // embeddings, biases and the LM head stay frozen: no gradient buffer exists
 // for them. Each trainable tensor comes with its gradient buffer, grouped for
 // the optimizer (src/train/optimizer.ts).
@@ -27,6 +29,7 @@ import type { VqOrigin } from '../quant/vq/codec.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
 import { createLora, type LoraOptions } from './lora.ts';
+import { doraNorms, rowSumSquares, type DoraTrain } from './dora.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 
 export type TrainMethod = 'peqa' | 'lora' | 'peqa+lora';
@@ -40,7 +43,7 @@ export interface TrainConfig {
   /** Roles PEQA trains; default all seven. */
   peqaTargets?: readonly LinearRole[];
   /** Required by 'lora' and 'peqa+lora'; targets default to all seven roles. */
-  lora?: LoraOptions & { targets?: readonly LinearRole[] };
+  lora?: LoraOptions & { targets?: readonly LinearRole[]; dora?: boolean };
   /** Train the RMSNorm weights as well. */
   norms?: boolean;
   /** AdamW weight decay of the LoRA factors (scales and norms get none, as in PEQA). */
@@ -70,6 +73,8 @@ export interface LoraTrain {
 export interface LinearTrain {
   peqa?: PeqaTrain;
   lora?: LoraTrain;
+  /** DoRA's magnitude, norms and frozen ‖W_o‖² (with lora; lora.lora.dora points at m and n). */
+  dora?: DoraTrain;
 }
 
 export interface NormGrads {
@@ -89,7 +94,7 @@ export class Trainable {
     private readonly owned: { destroy(): void }[],
   ) {}
 
-  /** θ → scale, offset of every PEQA layer (before each forward, i.e. after each optimizer update). */
+  /** θ → scale, offset of every PEQA layer, and DoRA's row norms (before each forward, i.e. after each optimizer update). */
   apply(encoder?: GPUCommandEncoder): void {
     const ctx = this.model.ctx;
     const enc = encoder ?? ctx.device.createCommandEncoder();
@@ -97,9 +102,23 @@ export class Trainable {
       for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) {
         const lin = this.model.weights.layers[l][role];
         if (t.peqa && lin.kind === 'quant') qparamForward(ctx, t.peqa.gpu, lin.w.scale, lin.w.offset, enc);
+        if (t.dora && t.lora) doraNorms(ctx, enc, lin, t.lora.lora, t.dora);
       }
     });
     if (!encoder) submit(ctx, enc);
+  }
+
+  /**
+   * DoRA's start, as PEFT's: m ← ‖W_o + s·(B·A)_o‖ for the factors as they are
+   * now (B = 0: the base's row norms; a LoRA start: with it), so m/n = 1 and
+   * the model is unchanged. Call again after writing a LoRA start.
+   */
+  initDoraMagnitude(): void {
+    const ctx = this.model.ctx;
+    const enc = ctx.device.createCommandEncoder();
+    this.apply(enc);
+    for (const roles of this.layers) for (const t of Object.values(roles)) if (t?.dora) enc.copyBufferToBuffer(t.dora.n.buffer, 0, t.dora.m.buffer, 0, t.dora.n.byteSize);
+    submit(ctx, enc);
   }
 
   /** The adapters per layer, as LlamaModel.forward takes them. */
@@ -120,6 +139,7 @@ export class Trainable {
         const name = `layers.${l}.${role}`;
         if (t.peqa) peqa.push({ name: `${name}.theta`, param: t.peqa.gpu.theta, grad: t.peqa.grad });
         if (t.lora) lora.push({ name: `${name}.lora_a`, param: t.lora.lora.a, grad: t.lora.da }, { name: `${name}.lora_b`, param: t.lora.lora.b, grad: t.lora.db });
+        if (t.dora) lora.push({ name: `${name}.lora_magnitude`, param: t.dora.m, grad: t.dora.dm });
       }
     });
     const out: ParamGroup[] = [];
@@ -207,6 +227,8 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
   const usesLora = cfg.method === 'lora' || cfg.method === 'peqa+lora';
   if (!['peqa', 'lora', 'peqa+lora'].includes(cfg.method)) throw new TrainConfigError(`training method '${cfg.method}' is not peqa, lora or peqa+lora`);
   if (usesLora && !cfg.lora) throw new TrainConfigError(`method '${cfg.method}' needs lora options (rank, alpha)`);
+  // DoRA's norms use the frozen ‖W_o‖²; PEQA would move W under them every step.
+  if (cfg.lora?.dora && cfg.method !== 'lora') throw new TrainConfigError(`DoRA trains on a frozen base: use it with method 'lora' (lora, lqlora, reallm), not '${cfg.method}'`);
   const peqaRoles = usesPeqa ? rolesOf(cfg.peqaTargets, 'peqaTargets') : new Set<LinearRole>();
   const loraRoles = usesLora ? rolesOf(cfg.lora!.targets, 'lora.targets') : new Set<LinearRole>();
   const kind = cfg.peqa ?? 'auto';
@@ -244,6 +266,12 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
           own(lora.a);
           own(lora.b);
           t.lora = { lora, da: own(GpuTensor.empty(ctx, lora.a.shape, 'f32', `${label}.lora_a.grad`)), db: own(GpuTensor.empty(ctx, lora.b.shape, 'f32', `${label}.lora_b.grad`)) };
+          if (cfg.lora!.dora) {
+            const vec = (what: string) => own(GpuTensor.empty(ctx, [lin.rows], 'f32', `${label}.${what}`));
+            t.dora = { m: vec('lora_magnitude'), dm: vec('lora_magnitude.grad'), n: vec('dora_norm'), wsq: vec('dora_wsq') };
+            rowSumSquares(ctx, lin, t.dora.wsq);
+            lora.dora = { m: t.dora.m, n: t.dora.n };
+          }
         }
         if (t.peqa || t.lora) roles[role] = t;
       }
@@ -254,7 +282,9 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
     const normGrads: NormGrads | null = cfg.norms
       ? { attn: layers.map((_, l) => vec(`layers.${l}.attn_norm`)), mlp: layers.map((_, l) => vec(`layers.${l}.mlp_norm`)), final: vec('final_norm') }
       : null;
-    return new Trainable(model, cfg, layers, normGrads, owned);
+    const tr = new Trainable(model, cfg, layers, normGrads, owned);
+    if (cfg.lora?.dora) tr.initDoraMagnitude();
+    return tr;
   } catch (e) {
     for (const o of owned) o.destroy();
     throw e;

@@ -188,6 +188,7 @@ export function applyLoraStart(tr: Trainable, factors: LoraStart): void {
       }
     }
   });
+  if (tr.config.lora?.dora) tr.initDoraMagnitude(); // m from the started factors, as PEFT's DoRA init
 }
 
 /**

@@ -1,5 +1,5 @@
 // The memory planner (src/model/planner.ts) is an upper bound held to the
-// allocation ledger: for every method (PEQA, LoRA, PEQA+LoRA, LQ-LoRA), weight
+// allocation ledger: for every method (PEQA, LoRA, PEQA+LoRA, LQ-LoRA, DoRA), weight
 // type (F32, Q4_0 with a Q6_K head, the Q4_K_M mix of Q4_K and Q6_K, i-quants and MXFP4, a GPTQ
 // folder, layers sub4 quantized) and save mode (all activations, or layer inputs
 // with recomputation), a real training step (load, trainable state, AdamW,
@@ -38,11 +38,16 @@ const SETTINGS: [file: string, B: number, T: number, train: TrainConfig, save: t
   ['random-llama-256-MXFP4.gguf', 1, 64, { method: 'peqa' }, true, 'file'],
   ['random-llama-256-F32.gguf', 1, 64, { method: 'peqa' }, true, 'sub4-4bit'],
   ['random-llama-256-F32.gguf', 1, 64, { method: 'lora', lora: { rank: 8, alpha: 16, seed: 0 } }, 'inputs', 'lqlora'],
+  // DoRA (src/model/dora.ts): magnitudes, norms, ‖W_o‖², the backward's Z and dZ, the norms' temporaries.
+  ['random-llama-256-F32.gguf', 1, 64, { method: 'lora', lora: { rank: 8, dora: true } }, true, 'file'],
+  ['random-llama-256-Q4_0.gguf', 1, 128, { method: 'lora', lora: { rank: 8, dora: true } }, 'inputs', 'file'],
+  ['random-llama-256-IQ2_XXS.gguf', 2, 32, { method: 'lora', lora: { rank: 4, dora: true } }, true, 'file'],
+  ['random-llama-256-F32.gguf', 1, 64, { method: 'lora', lora: { rank: 8, alpha: 16, seed: 0, dora: true } }, 'inputs', 'lqlora'],
 ];
 
 describe('memory planner vs the ledger on random-llama-256', () => {
   for (const [file, B, T, train, save, prep] of SETTINGS)
-    it(`${file}${prep === 'file' ? '' : ` (${prep})`} ${train.method}${save === 'inputs' ? ' (recompute)' : ''} at B=${B} T=${T}: measured ≤ planned ≤ 1.1 × measured`, async () => {
+    it(`${file}${prep === 'file' ? '' : ` (${prep})`} ${train.method}${train.lora?.dora ? ' DoRA' : ''}${save === 'inputs' ? ' (recompute)' : ''} at B=${B} T=${T}: measured ≤ planned ≤ 1.1 × measured`, async () => {
       const path = fixture(DIR + file);
       if (!path) return;
       const ctx = await gpu();
@@ -52,7 +57,7 @@ describe('memory planner vs the ledger on random-llama-256', () => {
         const ready = prep === 'file' ? null : await quantizeForTuning(m, prep === 'lqlora' ? 'lqlora' : 'peqa', q, { rank: 8, alpha: 16, seed: 0 }, () => {});
         const storage = prep === 'file' ? storageOf(m) : planStorage(m, q);
         const r = await measureStep(ctx, { m, storage, train, B, T, save, quantized: ready?.quantized, factors: ready?.factors });
-        console.log(boundLine(`${file} ${prep} ${train.method} ${save === 'inputs' ? 'recompute' : 'saved'} B=${B} T=${T}`, r.measured, r.planned));
+        console.log(boundLine(`${file} ${prep} ${train.method}${train.lora?.dora ? ' DoRA' : ''} ${save === 'inputs' ? 'recompute' : 'saved'} B=${B} T=${T}`, r.measured, r.planned));
         expect(r.measured).toBeLessThanOrEqual(r.planned);
         expect(r.planned).toBeLessThanOrEqual(1.1 * r.measured);
       } finally {

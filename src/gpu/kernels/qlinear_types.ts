@@ -7,6 +7,12 @@ export interface GpuLora {
   a: GpuTensor<'f32'>; // [R, I]
   b: GpuTensor<'f32'>; // [O, R]
   scale: number; // alpha / R
+  /**
+   * DoRA (src/model/dora.ts): the output is scaled by m/n per output row. Applied
+   * by the model's linearForward (src/model/linear.ts) after these kernels,
+   * which ignore it.
+   */
+  dora?: { m: GpuTensor<'f32'>; n: GpuTensor<'f32'> };
 }
 
 export interface QLinearOptions {
