@@ -1,4 +1,4 @@
-// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder>`:
+// `sub4 export <trained-state> --format gguf|gguf-lora|peft|gptq|mlx|aqlm|merged --out <folder>`:
 // write what `sub4 tune` trained in a format other tools load unchanged
 // (src/export/export.ts). The base model is the one the run trained on
 // (its path is in the state's manifest; --base overrides it when it moved).
@@ -44,7 +44,7 @@ export const exportCommand: Command = {
   name: 'export',
   summary: 'write a trained state as GGUF, a llama.cpp or PEFT LoRA adapter, GPTQ or MLX safetensors, or an AQLM checkpoint (ReALLM runs)',
   usage: [
-    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx|aqlm --out <folder> [--base <model>]',
+    'usage: sub4 export <trained-state folder> --format gguf|gguf-lora|peft|gptq|mlx|aqlm|merged --out <folder> [--base <model>]',
     '  --format   gguf: the quantized model with its tuned scales (codes untouched), in the base\'s block types',
     '             gguf-lora: llama.cpp LoRA adapter (adapter.gguf) + the quantized base (<model>-<method>-<bits>.gguf)',
     '                        (a --method reallm run: its codebooks re-encoded into GGUF types, approximate, the added error reported)',
@@ -52,6 +52,7 @@ export const exportCommand: Command = {
     '             gptq: GPTQ safetensors + config.json + tokenizer files (models quantized by sub4 from safetensors)',
     '             mlx: MLX affine safetensors (+ an mlx-lm LoRA adapter) + config.json + tokenizer files (as gptq)',
     '             aqlm: AQLM folder of a --method reallm run\'s learned codebooks + its PEFT adapter beside it',
+    '             merged: F16 safetensors + config.json + tokenizer files, the LoRA / DoRA update merged (HF bases)',
     '  --out      the folder to write (created; every export also gets a README.md model card)',
     '  --base     the base model, when it is no longer where the run found it',
     '  --list     print which formats this state can be written to, and why not',

@@ -80,7 +80,8 @@ export async function tunedToGpu(stateDir: string, basePath?: string): Promise<T
 export async function attachPeftAdapter(s: GpuModelSession, dir: string): Promise<{ lora: LayerLora[]; destroy(): void }> {
   const set = await readPeftFolder(dir);
   const targets = [...new Set(set.factors.map((f) => f.role))];
-  const tr = await createTrainable(s.model, s.file, { method: 'lora', lora: { rank: set.rank, alpha: set.alpha, targets } });
+  const dora = set.factors.some((f) => f.magnitude);
+  const tr = await createTrainable(s.model, s.file, { method: 'lora', lora: { rank: set.rank, alpha: set.alpha, targets, dora } });
   try {
     loadLoraSet(tr, set, dir);
   } catch (e) {

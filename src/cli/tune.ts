@@ -82,6 +82,8 @@ export const tuneCommand: Command = {
     '  --peqa        what PEQA trains: auto (the view that exports exactly to the layer\'s own type; the default),',
     '                scale, scale+offset (free per-group values), gguf-superblock (K-quant d and dmin)',
     '  --rank        LoRA rank (default 8); --alpha LoRA alpha (default = rank)',
+    '  --dora        with --method lora, lqlora or reallm: DoRA (PEFT\'s): a magnitude per output row trained with',
+    '                the LoRA factors, W\' = m ⊙ (W + s·BA) / ‖W + s·BA‖ (row norms, detached in the backward)',
     '  --steps       optimizer steps (default 100)',
     '  --lr          peak learning rate (default 1e-3), --warmup steps (default steps/10), cosine to lr/10',
     '  --batch       windows per micro-batch (default 4); --accum micro-batches per step (default 1)',
@@ -121,7 +123,7 @@ export const tuneCommand: Command = {
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
-    'plain-chat': { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
+    'plain-chat': { type: 'boolean' }, dora: { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
     'teacher-mode': { type: 'string' }, 'cache-dir': { type: 'string' },
@@ -187,7 +189,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     // A budget run's export is exact by construction: its GGUF layers are written as their blocks, LoRA trains alone.
     if (s.format && budget === null) {
       const linearTypes = paramSpec(m.file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.file.tensors.get(p.name)?.type ?? 'missing');
-      const planned = plannedExports({ method: s.method, quant, peqa: s.peqa, base: { format: m.file.format, linearTypes } }).find((p) => p.format === s.format)!;
+      const planned = plannedExports({ method: s.method, quant, peqa: s.peqa, dora: s.dora, base: { format: m.file.format, linearTypes } }).find((p) => p.format === s.format)!;
       if (!planned.exact) throw new ExportError(s.format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
     }
     teacherFile = await openTeacher(s, m);
@@ -196,6 +198,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     if (teacherFile) log(`distilling from ${teacherFile.implicit ? `${m.file.name} itself (float weights)` : teacherFile.m.file.name}${s.distillLoss === 'label' ? ' (scoring only: --loss label trains on the labels)' : ''}, top-${topK} of ${m.file.config.vocabSize} tokens, temperature ${s.temperature ?? 1}`);
     const { cfg, notes } = trainConfig(m.file, s.method, s.rank, s.alpha, s.seed, quant !== null);
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
+    if (s.dora) cfg.lora = { ...cfg.lora!, dora: true };
     notes.forEach(log);
 
     const progress = CliProgress.for(json);

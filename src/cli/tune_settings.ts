@@ -22,6 +22,8 @@ export interface TuneSettings {
   method: Method;
   rank: number;
   alpha: number;
+  /** DoRA (--dora): the LoRA factors plus a trained magnitude per output row (src/model/dora.ts). */
+  dora?: boolean;
   steps: number;
   lr: number;
   warmup: number;
@@ -95,6 +97,8 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     if (vqDim !== null && ![2, 4, 8].includes(vqDim)) throw new UsageError(`--vq-dim must be 2, 4 or 8, got ${vqDim}`);
     if (vqBits !== null && vqBits > 16) throw new UsageError(`--vq-bits must be 1 to 16 (AQLM codes are at most int16), got ${vqBits}`);
   }
+  const dora = values.dora === true;
+  if (dora && !['lora', 'lqlora', 'reallm'].includes(method)) throw new UsageError(`--dora adds a magnitude to LoRA on a frozen base: it needs --method lora, lqlora or reallm, not ${method}`);
   const peqa = (values.peqa ?? 'auto') as PeqaKind;
   if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
   const format = (values.format ?? null) as ExportFormat | null;
@@ -110,6 +114,7 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     method,
     rank,
     alpha: numFlag(values.alpha, 'alpha', rank, 1e-6, 1e6),
+    dora,
     steps,
     lr: numFlag(values.lr, 'lr', 1e-3, 0, 10),
     warmup,
@@ -161,7 +166,7 @@ function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'la
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'dora', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

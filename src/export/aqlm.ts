@@ -23,9 +23,9 @@
 //   llama AQLM configs do.
 // config.json is written last, so a folder that failed midway is not a model.
 import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from './target.ts';
-import { plainTensorEntries, type PlainTensor } from './plain_tensors.ts';
+import { encodeF16, plainTensorEntries, type PlainTensor } from './plain_tensors.ts';
 import { writeSafetensors, type SafetensorsWriteTensor } from '../io/safetensors/writer.ts';
-import { f16Table, f32ToF16 } from '../quant/f16.ts';
+import { f16Table } from '../quant/f16.ts';
 import { vqGroupsPerRow, vqWordsPerRow, type VqTensor } from '../quant/vq/vqtensor.ts';
 
 export interface AqlmExportFile {
@@ -90,16 +90,7 @@ export function aqlmLayoutProblem(q: VqTensor): string | null {
 }
 
 /** f32 → f16 bits; values beyond the f16 range are refused (they would load as ±inf). */
-function toF16(v: Float32Array, name: string): Uint16Array {
-  const out = new Uint16Array(v.length);
-  const t = f16Table();
-  for (let i = 0; i < v.length; i++) {
-    const h = f32ToF16(v[i]);
-    if (!Number.isFinite(t[h])) fail(`${name}: value ${v[i]} at index ${i} does not fit F16 (max 65504)`);
-    out[i] = h;
-  }
-  return out;
-}
+const toF16 = (v: Float32Array, name: string): Uint16Array => encodeF16(v, name, fail);
 
 /** Index of vector v of row r (words at `base`), `b`-bit fields. */
 const indexAt = (codes: Uint32Array, base: number, v: number, b: number) => (codes[base + ((v * b) >>> 5)] >>> ((v * b) & 31)) & ((2 ** b - 1) >>> 0);

@@ -17,8 +17,9 @@ import type { TunedModel } from './tuned.ts';
 import { planAqlmExport, writeAqlmFolder } from './aqlm.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { reencodeBits, reencodeNotes, reencodeReallm, reencodeRule, writeReallmGguf } from './reallm_gguf.ts';
+import { mergedLinears, writeMergedFolder } from './merged.ts';
 
-export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx', 'aqlm'] as const;
+export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx', 'aqlm', 'merged'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportChoice {
@@ -96,8 +97,38 @@ function aqlmChoice(tm: TunedModel): ExportChoice {
   };
 }
 
+const isDora = (tm: TunedModel) => tm.lora?.factors.some((f) => f.magnitude) === true;
+
+/** The float checkpoint with the adapter merged (merged.ts): any Hugging Face base. */
+function mergedChoice(tm: TunedModel): ExportChoice {
+  if (!tm.base.hf) return { format: 'merged', ok: false, detail: `a merged checkpoint needs a Hugging Face base folder (config.json, tokenizer files); ${tm.base.name} is a GGUF`, notes: [] };
+  const what = tm.lora ? (isDora(tm) ? 'the DoRA update (magnitude over row norm) merged' : 'the LoRA factors merged') : 'the tuned base';
+  return { format: 'merged', ok: true, detail: `F16 safetensors Hugging Face folder: every linear layer is the run's weight with ${what}`, notes: [] };
+}
+
+/**
+ * What a DoRA run cannot write: llama.cpp's converter and mlx-lm's adapters take
+ * no magnitude vectors, and PEFT refuses DoRA on AQLM layers (formats-2.md §5).
+ */
+function doraLimits(c: ExportChoice, tm: TunedModel, learned: boolean): ExportChoice {
+  if (!isDora(tm)) return c;
+  // The learned-codebook refusals point at aqlm / gguf-lora, which a DoRA run cannot take either.
+  if (!c.ok) return learned ? { ...c, detail: c.detail.replace(/: export .*$/, ': export merged (PEFT refuses DoRA on AQLM, llama.cpp adapters hold no DoRA)') } : c;
+  const no = (detail: string): ExportChoice => ({ ...c, ok: false, detail, notes: [] });
+  if (c.format === 'gguf-lora') return no('a DoRA adapter has magnitude vectors, which llama.cpp\'s LoRA adapters cannot hold (convert_lora_to_gguf.py rejects them): export merged');
+  if (c.format === 'mlx') return no('a DoRA adapter has magnitude vectors, which the mlx-lm LoRA adapter sub4 writes does not carry: export merged');
+  if ((c.format === 'aqlm' || c.format === 'peft') && learned) return no('PEFT refuses DoRA on AQLM layers: export merged (F16, the update merged), or keep the sub4 trained state for eval and generate');
+  if (c.format === 'peft') return { ...c, detail: 'PEFT DoRA adapter (use_dora, lora_magnitude_vector per module; PEFT takes the row norms of the base it loads, the float model or this run\'s GPTQ export)' };
+  return c;
+}
+
 /** Every format, whether this tuned model can be written to it, and why not. */
 export function exportChoices(tm: TunedModel): ExportChoice[] {
+  const learned = learnedLinears(tm).length > 0;
+  return [...formatChoices(tm), mergedChoice(tm)].map((c) => doraLimits(c, tm, learned));
+}
+
+function formatChoices(tm: TunedModel): ExportChoice[] {
   if (learnedLinears(tm).length > 0) {
     // A learned table is no GGUF block type, no GPTQ/MLX grid: AQLM (+ PEFT), the adapter alone, or for
     // llama.cpp the codebooks re-encoded into GGUF types (approximate, the added error reported) + the adapter.
@@ -305,8 +336,10 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
       return [
         '`model.safetensors` + `config.json`: the learned codebooks as AQLM layers (1 codebook, out_group_size 1; codes exactly sub4\'s, tables and row scales rounded to f16), every other tensor F16',
         ...(lora ? [`\`${PEFT_WEIGHTS_FILE}\` + \`${PEFT_CONFIG_FILE}\`: ${lora}, for this folder's model; the held-out perplexity after is that of the AQLM model with this adapter`] : []),
-        'DoRA is not offered: PEFT refuses DoRA on AQLM layers',
+        'DoRA is not offered: PEFT refuses DoRA on AQLM layers (a DoRA run exports merged, or stays a sub4 state)',
       ];
+    case 'merged':
+      return [`\`model.safetensors\` + \`config.json\`: every tensor F16, each linear layer the run's weight${lora ? ` with ${lora} merged${isDora(tm) ? ' (DoRA: each row times magnitude over its norm)' : ''}` : ''}; the held-out perplexity after is this model's up to the F16 rounding`];
     case 'mlx':
       return [
         '`model.safetensors` + `config.json`: the tuned grid as MLX affine layers (codes, scales and biases exactly sub4\'s)',
@@ -363,6 +396,16 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
       opts.onProgress?.(0, 0, 'model.safetensors');
       files.push(...(await writeMlx(tm, target, (names) => modelCard(cardFacts(tm, format, names, notes)))));
       return { files: [...files, 'README.md'], notes };
+    case 'merged': {
+      opts.onProgress?.(0, 0, 'model.safetensors');
+      const aux = auxFiles(tm);
+      const linears = mergedLinears(tm);
+      const names = new Set(linears.map((t) => t.name));
+      const tensors = [...linears, ...plainTensors(tm).filter((t) => !names.has(t.name))];
+      const readme = modelCard(cardFacts(tm, format, ['model.safetensors', ...aux.map((f) => f.name), 'config.json'], notes));
+      const res = await writeMergedFolder(target, { config: tm.base.hf!.configJson, tensors, files: aux, readme });
+      return { files: res.files, notes };
+    }
   }
   await writeWholeFile(target, 'README.md', modelCard(cardFacts(tm, format, files, notes)));
   return { files: [...files, 'README.md'], notes };

@@ -10,8 +10,12 @@ import { ExportError } from './target.ts';
 
 const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
 
-/** Throws ExportError(format, …) naming the first factor that cannot be written. */
-export function checkLoraSet(set: LoraSet, format: string): void {
+/**
+ * Throws ExportError(format, …) naming the first factor that cannot be written.
+ * `dora`: whether the format holds DoRA magnitudes (PEFT); a format that does
+ * not (llama.cpp, mlx-lm adapters) refuses a set that has them.
+ */
+export function checkLoraSet(set: LoraSet, format: string, dora = false): void {
   const fail = (detail: string): never => {
     throw new ExportError(format, detail);
   };
@@ -30,7 +34,9 @@ export function checkLoraSet(set: LoraSet, format: string): void {
       fail(`${where}: A holds ${f.a?.length} values, [${set.rank}, ${f.inFeatures}] needs ${set.rank * f.inFeatures}`);
     if (!(f.b instanceof Float32Array) || f.b.length !== f.outFeatures * set.rank)
       fail(`${where}: B holds ${f.b?.length} values, [${f.outFeatures}, ${set.rank}] needs ${f.outFeatures * set.rank}`);
-    const bad = firstNonFinite(f.a) ?? firstNonFinite(f.b);
+    if (f.magnitude && !dora) fail(`${where} is DoRA (it has a magnitude vector), which a ${format} LoRA adapter cannot hold: export peft or merged`);
+    if (f.magnitude && (!(f.magnitude instanceof Float32Array) || f.magnitude.length !== f.outFeatures)) fail(`${where}: the DoRA magnitude holds ${f.magnitude.length} values, not ${f.outFeatures}`);
+    const bad = firstNonFinite(f.a) ?? firstNonFinite(f.b) ?? (f.magnitude ? firstNonFinite(f.magnitude) : null);
     if (bad !== null) fail(`${where}: a factor holds ${bad} (the tune diverged?)`);
   }
 }

@@ -4,7 +4,7 @@
 // YAML front matter block, then prose).
 
 export interface CardFacts {
-  format: 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx' | 'aqlm';
+  format: 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx' | 'aqlm' | 'merged';
   files: string[];
   base: string;
   /**
@@ -44,6 +44,8 @@ const USAGE: Record<CardFacts['format'], (f: CardFacts) => string> = {
     `\`\`\`sh\npip install mlx-lm\nmlx_lm.generate --model path/to/this/folder${f.files.includes('adapters.safetensors') ? ' --adapter-path path/to/this/folder' : ''} --prompt "Once upon a time"\n\`\`\``,
   aqlm: () =>
     `\`\`\`python\nfrom transformers import AutoModelForCausalLM  # needs the aqlm package\nfrom peft import PeftModel\nbase = AutoModelForCausalLM.from_pretrained("path/to/this/folder", device_map="auto")\nmodel = PeftModel.from_pretrained(base, "path/to/this/folder")  # the adapter beside the AQLM weights\n\`\`\`\n\nsub4: \`sub4 eval path/to/this/folder --lora path/to/this/folder\``,
+  merged: () =>
+    `\`\`\`python\nfrom transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained("path/to/this/folder")  # a plain float checkpoint\n\`\`\`\n\nsub4: \`sub4 eval path/to/this/folder\``,
   gptq: () =>
     `\`\`\`python\nfrom transformers import AutoModelForCausalLM  # needs gptqmodel (or: vllm serve path/to/this/folder)\nmodel = AutoModelForCausalLM.from_pretrained("path/to/this/folder", device_map="auto")\n\`\`\``,
 };

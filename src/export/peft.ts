@@ -6,9 +6,12 @@
 //   nn.Linear(r, out) as PEFT builds them, the adapter name already removed.
 // - Rows are in HF order, which is the engine's (q/k half-split), so the
 //   factors are written as they are; only the GGUF adapter permutes q/k.
+// - DoRA (factors with a magnitude): use_dora true and one
+//   …lora_magnitude_vector [out] per module (formats-2.md §5.1). PEFT takes the
+//   norm of the base it loads (dequantized for GPTQ), so m means the same only
+//   on the base the run trained on: float weights, or its GPTQ export.
 // - The config lists every field PEFT's LoraConfig saves that changes what the
-//   adapter means, set to the plain-LoRA values sub4 trains with (no rsLoRA, no
-//   DoRA, no bias, no modules_to_save: vLLM refuses the last three otherwise).
+//   adapter means, set to the values sub4 trains with (no rsLoRA, no bias, no modules_to_save: vLLM refuses the last three otherwise).
 //   target_modules is the set of leaf names actually present; a module PEFT
 //   creates from it but finds no tensors for keeps PEFT's init (B = 0), which
 //   adds nothing, so partial layer coverage still means the same adapter.
@@ -19,7 +22,7 @@ import { LINEAR_ROLES } from '../arch/params.ts';
 import { checkLoraSet } from './lora_check.ts';
 import { moduleLeaf, sortedFactors, type LoraSet } from '../io/lora/set.ts';
 import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from './target.ts';
-import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey } from '../io/lora/peft_names.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey, peftMagnitudeKey } from '../io/lora/peft_names.ts';
 
 export interface PeftOptions {
   /** base_model_name_or_path: a Hub id or a local path (PEFT loads the base from it). */
@@ -44,7 +47,7 @@ export function peftAdapterConfig(set: LoraSet, opts: PeftOptions): Record<strin
     bias: 'none',
     fan_in_fan_out: false,
     use_rslora: false,
-    use_dora: false,
+    use_dora: set.factors.some((f) => f.magnitude),
     inference_mode: true,
     init_lora_weights: true,
     modules_to_save: null,
@@ -58,12 +61,15 @@ export function peftAdapterConfig(set: LoraSet, opts: PeftOptions): Record<strin
 
 /** Write adapter_model.safetensors, then adapter_config.json, into `target`. */
 export async function writePeftAdapter(target: ExportTarget, set: LoraSet, opts: PeftOptions): Promise<void> {
-  checkLoraSet(set, 'PEFT');
+  checkLoraSet(set, 'PEFT', true);
+  const dora = set.factors.filter((f) => f.magnitude).length;
+  if (dora !== 0 && dora !== set.factors.length) throw new ExportError('PEFT', `${dora} of ${set.factors.length} modules are DoRA; use_dora is one flag for the whole adapter`);
   if (typeof opts.baseModel !== 'string' || opts.baseModel.length === 0) throw new ExportError('PEFT', 'baseModel (base_model_name_or_path) is empty');
   if ((opts.dtype ?? 'F32') !== 'F32') throw new ExportError('PEFT', `dtype ${opts.dtype} is not supported (F32)`);
   const tensors: SafetensorsWriteTensor[] = sortedFactors(set).flatMap((f) => [
     { name: peftKey(f.layer, f.role, 'A'), dtype: 'F32', shape: [set.rank, f.inFeatures], data: f.a },
     { name: peftKey(f.layer, f.role, 'B'), dtype: 'F32', shape: [f.outFeatures, set.rank], data: f.b },
+    ...(f.magnitude ? [{ name: peftMagnitudeKey(f.layer, f.role), dtype: 'F32' as const, shape: [f.outFeatures], data: f.magnitude }] : []),
   ]);
   await writeExportFile(target, PEFT_WEIGHTS_FILE, (sink) => writeSafetensors(sink, tensors, { metadata: { format: 'pt' }, file: PEFT_WEIGHTS_FILE }).then(() => {}));
   await writeWholeFile(target, PEFT_CONFIG_FILE, `${JSON.stringify(peftAdapterConfig(set, opts), null, 2)}\n`);

@@ -3,6 +3,19 @@
 // the file streams: shared by the GPTQ and MLX writers, which differ only in
 // the float type they store them as.
 import type { SafetensorsWriteTensor, TensorBytes } from '../io/safetensors/writer.ts';
+import { f16Table, f32ToF16 } from '../quant/f16.ts';
+
+/** f32 → f16 bits; values beyond the f16 range are refused through `fail` (they would load as ±inf). */
+export function encodeF16(v: Float32Array, name: string, fail: (detail: string) => never): Uint16Array {
+  const out = new Uint16Array(v.length);
+  const t = f16Table();
+  for (let i = 0; i < v.length; i++) {
+    const h = f32ToF16(v[i]);
+    if (!Number.isFinite(t[h])) fail(`${name}: value ${v[i]} at index ${i} does not fit F16 (max 65504)`);
+    out[i] = h;
+  }
+  return out;
+}
 
 export interface PlainTensor {
   /** HF name: 'model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight', biases... */

@@ -3,12 +3,14 @@
 // the quantization grid, and what the base is. Plain data in and out, so the UI
 // can call it without the engine. After training, exportChoices
 // (./export.ts) decides from the tuned model itself, with the same rules.
-export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx' | 'aqlm';
+export type PlannedFormat = 'gguf' | 'gguf-lora' | 'peft' | 'gptq' | 'mlx' | 'aqlm' | 'merged';
 
 export interface RunShape {
   method: 'peqa' | 'lora' | 'peqa+lora' | 'lqlora' | 'reallm';
   /** sub4 quantizes float weights first (null: the file's own storage). */
   quant: { bits: number; groupSize: number | 'channel' } | null;
+  /** DoRA (--dora): magnitude vectors that llama.cpp and mlx-lm adapters cannot hold, nor PEFT on AQLM. */
+  dora?: boolean;
   /** What PEQA trains ('auto' or absent: the view native to each layer's type). */
   peqa?: 'auto' | 'scale' | 'scale+offset' | 'gguf-superblock';
   base: {
@@ -67,6 +69,18 @@ function aqlm(r: RunShape): PlannedExport {
 }
 
 export function plannedExports(r: RunShape): PlannedExport[] {
+  const merged: PlannedExport = r.base.format === 'hf' ? { format: 'merged', exact: true, why: 'F16 Hugging Face folder with the update merged' } : { format: 'merged', exact: false, why: 'a merged checkpoint needs a Hugging Face base folder' };
+  return [...plannedOf(r), merged].map((p) => (r.dora && p.exact ? doraLimit(p, r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)))) : p));
+}
+
+/** As export.ts doraLimits: what a DoRA run cannot write. */
+function doraLimit(p: PlannedExport, learned: boolean): PlannedExport {
+  if (p.format === 'gguf-lora' || p.format === 'mlx') return { ...p, exact: false, why: `a DoRA adapter's magnitude vectors do not fit ${p.format === 'mlx' ? 'the mlx-lm' : 'a llama.cpp'} LoRA adapter: export merged` };
+  if ((p.format === 'peft' || p.format === 'aqlm') && learned) return { ...p, exact: false, why: 'PEFT refuses DoRA on AQLM layers: export merged' };
+  return p;
+}
+
+function plannedOf(r: RunShape): PlannedExport[] {
   if (r.method === 'reallm') {
     const no = (format: PlannedFormat, what: string): PlannedExport => ({ format, exact: false, why: `a learned codebook has no ${what} type: export AQLM (+ PEFT adapter)` });
     // Not exact, but writable: llama.cpp gets the codebooks re-encoded into GGUF types (src/export/reallm_gguf.ts).

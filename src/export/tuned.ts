@@ -166,7 +166,9 @@ export async function tunedModel(
       const [rank, inF] = t.shape;
       const [outF] = bInfo.shape;
       if (rank !== manifest.lora.rank || bInfo.shape[1] !== rank) throw new TrainedStateError(file, `${t.name}/${bName} are not rank ${manifest.lora.rank}`);
-      factors.push({ layer: t.layer!, role: t.role as LinearRole, a, b, inFeatures: inF, outFeatures: outF });
+      const magnitude = tensors.get(t.name.replace(/lora_a$/, 'lora_magnitude'));
+      if (manifest.trainConfig.lora?.dora && magnitude?.length !== outF) throw new TrainedStateError(file, `${t.name}: a DoRA run without its ${outF}-value magnitude ${t.name.replace(/lora_a$/, 'lora_magnitude')}`);
+      factors.push({ layer: t.layer!, role: t.role as LinearRole, a, b, inFeatures: inF, outFeatures: outF, ...(manifest.trainConfig.lora?.dora ? { magnitude } : {}) });
     }
     lora = { rank: manifest.lora.rank, alpha: manifest.lora.alpha, factors };
   }

@@ -5,6 +5,9 @@
 // write; then A and B are written, and a trained role the set has no factor for
 // gets B = 0 (no contribution, as a missing module in a PEFT folder), keeping its
 // A so a run continued from here still has gradients for it.
+// DoRA sets (factors with magnitudes) go into a DoRA trainable only, and the
+// other way round; their m is written, the norms recomputed, and a module the
+// set lacks gets m = n (PEFT's init: it adds nothing either).
 // The scale is part of the check rather than overwritten: the trained state
 // records alpha from the trainable's config (src/train/state.ts), so a silently
 // changed scale would be exported wrongly later.
@@ -29,6 +32,8 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
   const scale = trained[0].lora.scale;
   if (!(Math.abs(set.alpha / set.rank - scale) <= 1e-6 * Math.abs(scale))) fail(`the adapter's alpha ${set.alpha} (scale ${set.alpha / set.rank}) differs from the training setup's scale ${scale}; set alpha to ${set.alpha}`);
 
+  const dora = set.factors.some((f) => f.magnitude);
+  if (dora !== !!tr.config.lora?.dora) fail(dora ? 'the adapter is DoRA (magnitude vectors); the training setup is plain LoRA' : 'the adapter is plain LoRA; the training setup is DoRA');
   const seen = new Set<string>();
   for (const f of set.factors) {
     const where = `layer ${f.layer} ${LORA_MODULES[f.role] ?? f.role}`;
@@ -42,6 +47,7 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
     if (f.inFeatures !== I || f.outFeatures !== O) fail(`${where} maps ${f.inFeatures} → ${f.outFeatures} features, the model's layer ${I} → ${O}`);
     if (f.a.length !== R * I) fail(`${where}: A holds ${f.a.length} values, [${R}, ${I}] needs ${R * I}`);
     if (f.b.length !== O * R) fail(`${where}: B holds ${f.b.length} values, [${O}, ${R}] needs ${O * R}`);
+    if (dora && f.magnitude?.length !== O) fail(`${where}: the magnitude holds ${f.magnitude?.length ?? 0} values, the layer has ${O} outputs`);
   }
 
   const byKey = new Map(set.factors.map((f) => [`${f.layer}.${f.role}`, f]));
@@ -51,6 +57,12 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
       t.lora.a.write(f.a);
       t.lora.b.write(f.b);
     } else t.lora.b.write(new Float32Array(t.lora.b.size));
+  }
+  if (!dora) return;
+  tr.initDoraMagnitude(); // norms of the written factors; m = n where the set has no module
+  for (const t of trained) {
+    const f = byKey.get(`${t.l}.${t.r}`);
+    if (f) tr.layers[t.l][t.r]!.dora!.m.write(f.magnitude!);
   }
 }
 

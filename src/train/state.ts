@@ -4,6 +4,7 @@
 // tensor saying what it is) plus one safetensors file holding the tensors:
 //   layers.L.ROLE.theta     PEQA θ of that linear layer (its parametrization kind in the manifest)
 //   layers.L.ROLE.lora_a    LoRA A [R, I]; lora_b: B [O, R] (scale alpha / R in the manifest)
+//   layers.L.ROLE.lora_magnitude   DoRA's magnitude m [O] (trainConfig.lora.dora)
 //   layers.L.attn_norm … final_norm   trained RMSNorm weights, when norms train
 //   base:NAME:codes|scale|offset   the quantized base sub4 made itself (--bits, LQ-LoRA):
 //                                  its codes (U32) and starting scale/offset, so export never
@@ -34,7 +35,7 @@ export const STATE_VERSION = 1;
 export const STATE_TENSORS_FILE = 'trained.safetensors';
 export const STATE_MANIFEST_FILE = 'sub4-run.json';
 
-export type StateTensorKind = 'peqa-theta' | 'lora-a' | 'lora-b' | 'norm';
+export type StateTensorKind = 'peqa-theta' | 'lora-a' | 'lora-b' | 'dora-magnitude' | 'norm';
 
 export interface StateTensor {
   name: string;
@@ -101,8 +102,9 @@ export async function encodeTrainedState(
   let lora: StateManifest['lora'] = null;
   for (const g of tr.groups())
     for (const p of g.params) {
-      const m = /^layers\.(\d+)\.(\w+)\.(theta|lora_a|lora_b)$/.exec(p.name);
-      const kind: StateTensorKind = m ? (m[3] === 'theta' ? 'peqa-theta' : m[3] === 'lora_a' ? 'lora-a' : 'lora-b') : 'norm';
+      const m = /^layers\.(\d+)\.(\w+)\.(theta|lora_a|lora_b|lora_magnitude)$/.exec(p.name);
+      const kinds: Record<string, StateTensorKind> = { theta: 'peqa-theta', lora_a: 'lora-a', lora_b: 'lora-b', lora_magnitude: 'dora-magnitude' };
+      const kind: StateTensorKind = m ? kinds[m[3]] : 'norm';
       const layer = m ? Number(m[1]) : null;
       const role = m ? m[2] : null;
       const t: StateTensor = { name: p.name, kind, shape: [...p.param.shape], layer, role };

@@ -29,7 +29,7 @@ export class NoTrainedRunError extends Sub4Error {}
 const BYTES_POST_MS = 100;
 
 /** Files each format writes, README.md included (GPTQ and MLX copy what the base folder has: not known ahead). */
-const FILE_COUNT: Record<ExportFormat, number> = { gguf: 2, 'gguf-lora': 3, peft: 3, gptq: 0, mlx: 0, aqlm: 0 };
+const FILE_COUNT: Record<ExportFormat, number> = { gguf: 2, 'gguf-lora': 3, peft: 3, gptq: 0, mlx: 0, aqlm: 0, merged: 0 };
 
 type Progress = (phase: string, done: number, total: number) => void;
 

@@ -20,17 +20,21 @@ const exact = (r: RunShape) => Object.fromEntries(plannedExports(r).map((p) => [
 describe('plannedExports', () => {
   it('follows the grid, the method and the base', () => {
     const hf = { format: 'hf' as const, linearTypes: ['F32'] };
-    expect(exact({ method: 'peqa', quant: { bits: 4, groupSize: 32 }, base: hf })).toEqual({ gguf: true, 'gguf-lora': false, peft: false, gptq: true, mlx: true, aqlm: false });
-    expect(exact({ method: 'peqa', quant: { bits: 2, groupSize: 32 }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: true, mlx: true, aqlm: false });
-    expect(exact({ method: 'lqlora', quant: { bits: 3, groupSize: 'channel' }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: true, mlx: false, aqlm: false }); // MLX has no per-channel grid
-    expect(exact({ method: 'lora', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false, mlx: false, aqlm: false }); // a lone GGUF would lack the factors
+    expect(exact({ method: 'peqa', quant: { bits: 4, groupSize: 32 }, base: hf })).toEqual({ gguf: true, 'gguf-lora': false, peft: false, gptq: true, mlx: true, aqlm: false, merged: true });
+    expect(exact({ method: 'peqa', quant: { bits: 2, groupSize: 32 }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: true, mlx: true, aqlm: false, merged: true });
+    expect(exact({ method: 'lqlora', quant: { bits: 3, groupSize: 'channel' }, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: true, mlx: false, aqlm: false, merged: true }); // MLX has no per-channel grid
+    expect(exact({ method: 'lora', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false, mlx: false, aqlm: false, merged: true }); // a lone GGUF would lack the factors
     const q4k = { format: 'gguf' as const, linearTypes: ['Q4_K', 'Q6_K'] };
-    expect(exact({ method: 'peqa+lora', quant: null, base: q4k })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false, mlx: false, aqlm: false });
+    expect(exact({ method: 'peqa+lora', quant: null, base: q4k })).toEqual({ gguf: false, 'gguf-lora': true, peft: true, gptq: false, mlx: false, aqlm: false, merged: false });
     expect(exact({ method: 'peqa', quant: null, base: { format: 'hf', linearTypes: ['GPTQ 4-bit g128'] } }).mlx).toBe(true);
+    // DoRA: no llama.cpp or mlx-lm adapter holds magnitudes; PEFT refuses DoRA on AQLM; merged always (HF bases).
+    expect(exact({ method: 'lora', quant: null, dora: true, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: false, merged: true });
+    expect(exact({ method: 'reallm', quant: null, dora: true, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: false, mlx: false, aqlm: false, merged: true });
+    expect(plannedExports({ method: 'reallm', quant: null, dora: true, base: hf }).find((p) => p.format === 'aqlm')!.why).toMatch(/PEFT refuses DoRA on AQLM/);
     expect(plannedExports({ method: 'peqa', quant: { bits: 4, groupSize: 16 }, base: hf }).find((p) => p.format === 'mlx')!.why).toMatch(/groups of 16 is not an MLX grid/);
     expect(plannedExports({ method: 'peqa', quant: { bits: 3, groupSize: 64 }, base: hf })[0].why).toMatch(/3-bit groups of 64 has no GGUF block type/);
     // ReALLM's learned codebooks: AQLM (+ PEFT) or the adapter alone; no GGUF/GPTQ/MLX type holds a learned table.
-    expect(exact({ method: 'reallm', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: true });
+    expect(exact({ method: 'reallm', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: true, merged: true });
     expect(plannedExports({ method: 'reallm', quant: null, base: hf })[0].why).toMatch(/learned codebook has no GGUF type/);
     expect(plannedExports({ method: 'reallm', quant: null, base: hf })[1].why).toMatch(/^approximate: .*nearest GGUF type.*error is reported/);
     expect(exact({ method: 'lora', quant: null, base: { format: 'hf', linearTypes: ['AQLM 1x16 g8'] } }).aqlm).toBe(true);

@@ -143,7 +143,8 @@ describe('PEFT adapter: hostile and unsupported input', () => {
   it('config: other adapter kinds and LoRA variants sub4 would compute differently → UnsupportedError', async () => {
     await rejects(cfg({ peft_type: 'IA3' }), good(), UnsupportedError, /peft_type is "IA3"/);
     await rejects(cfg({ use_rslora: true }), good(), UnsupportedError, /use_rslora is true: rsLoRA scales by lora_alpha\/√r/);
-    await rejects(cfg({ use_dora: true }), good(), UnsupportedError, /use_dora is true/);
+    // DoRA is read (tests/unit/export_dora.test.ts), but every module needs its magnitude.
+    await rejects(cfg({ use_dora: true }), good(), SafetensorsError, /layer 0 self_attn\.q_proj has no lora_magnitude_vector, which use_dora needs/);
     await rejects(cfg({ rank_pattern: { q_proj: 4 } }), good(), UnsupportedError, /rank_pattern sets per-module ranks/);
     await rejects(cfg({ alpha_pattern: { q_proj: 4 } }), good(), UnsupportedError, /alpha_pattern/);
     await rejects(cfg({ bias: 'lora_only' }), good(), UnsupportedError, /bias is "lora_only"/);
@@ -178,7 +179,7 @@ describe('PEFT adapter: hostile and unsupported input', () => {
   it('weights: keys that are not LoRA factors of the seven linear modules → UnsupportedError', async () => {
     await rejects(cfg(), st([...pair(0, 'q', 2, 64, 64), ['base_model.model.model.embed_tokens.lora_A.weight', [2, 512], randomF32(1024, 5)]]), UnsupportedError, /embed_tokens\.lora_A\.weight: a LoRA on a module sub4 does not adapt/);
     await rejects(cfg(), st([...pair(0, 'q', 2, 64, 64), ['base_model.model.lm_head.weight', [4, 4], randomF32(16, 5)]]), UnsupportedError, /lm_head\.weight is not a LoRA factor/);
-    await rejects(cfg(), st([['base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector', [64], randomF32(64, 5)]]), UnsupportedError, /is not a LoRA factor/);
+    await rejects(cfg(), st([['base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector', [64], randomF32(64, 5)]]), UnsupportedError, /is a DoRA magnitude, but use_dora is not true/);
     await rejects(cfg(), st([['base_model.model.model.layers.01.self_attn.q_proj.lora_A.weight', [2, 64], randomF32(128, 5)]]), UnsupportedError, /layers\.01/);
     await rejects(cfg(), st([[peftKey(0, 'q', 'A'), [2, 64], new Int32Array(128), 'I32'], pair(0, 'q', 2, 64, 64)[1]]), UnsupportedError, /is I32; LoRA factors must be F32, F16 or BF16/);
   });

@@ -16,9 +16,8 @@
 // held twice; config.json is written last, so a folder that failed midway does
 // not look like a loadable model.
 import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from '../target.ts';
-import { plainTensorEntries, type PlainTensor } from '../plain_tensors.ts';
+import { encodeF16, plainTensorEntries, type PlainTensor } from '../plain_tensors.ts';
 import { writeSafetensors, type SafetensorsWriteTensor } from '../../io/safetensors/writer.ts';
-import { f16Table, f32ToF16 } from '../../quant/f16.ts';
 import { dequantizeQ, groupsPerRow, type QTensor } from '../../quant/qtensor.ts';
 import { gptqGIdx, gptqGroupSize, gptqLayoutProblem, isGptqBits, packQweight, packQzeros, packScales, type GptqFormat } from '../../io/gptq/pack.ts';
 import { gptqZeroPoints } from './check.ts';
@@ -192,16 +191,7 @@ export function planGptqExport(linears: ReadonlyMap<string, QTensor>, opts: { fo
 }
 
 /** f32 → f16 bits; values beyond the f16 range are refused (they would load as ±inf). */
-function toF16(v: Float32Array, name: string): Uint16Array {
-  const out = new Uint16Array(v.length);
-  const t = f16Table();
-  for (let i = 0; i < v.length; i++) {
-    const h = f32ToF16(v[i]);
-    if (!Number.isFinite(t[h])) fail(`${name}: value ${v[i]} at index ${i} does not fit F16 (max 65504)`);
-    out[i] = h;
-  }
-  return out;
-}
+const toF16 = (v: Float32Array, name: string): Uint16Array => encodeF16(v, name, fail);
 
 const RESERVED = ['config.json', 'quantize_config.json', 'model.safetensors', 'model.safetensors.index.json'];
 

@@ -14,3 +14,8 @@ export const PEFT_PREFIX = 'base_model.model.';
 export function peftKey(layer: number, role: keyof typeof LORA_MODULES, factor: 'A' | 'B'): string {
   return `${PEFT_PREFIX}model.layers.${layer}.${LORA_MODULES[role]}.lora_${factor}.weight`;
 }
+
+/** DoRA's magnitude key: saved without `.weight` (PEFT's _get_adapter_state_dict strips it; formats-2.md §5.1). */
+export function peftMagnitudeKey(layer: number, role: keyof typeof LORA_MODULES): string {
+  return `${PEFT_PREFIX}model.layers.${layer}.${LORA_MODULES[role]}.lora_magnitude_vector`;
+}

@@ -1,8 +1,10 @@
 // Reads a Hugging Face PEFT LoRA adapter (docs/formats.md §5) into a LoraSet,
 // treating both files as hostile: every field that changes what the adapter
 // computes is checked, and anything sub4 would silently compute differently is
-// refused by name (rsLoRA's alpha/√r scale, DoRA's magnitude vectors, per-module
-// rank/alpha patterns, trained biases, modules_to_save, fan_in_fan_out).
+// refused by name (rsLoRA's alpha/√r scale, per-module rank/alpha patterns,
+// trained biases, modules_to_save, fan_in_fan_out). DoRA (use_dora) is read:
+// each module then needs its lora_magnitude_vector [out] (with or without
+// `.weight`, formats-2.md §5.1), and a magnitude without use_dora is refused.
 // Config fields PEFT defaults when absent (r = 8, lora_alpha = 8) get the same
 // defaults here, as PEFT's LoraConfig would load them.
 // Errors: ConfigError for adapter_config.json, SafetensorsError for the weights
@@ -22,13 +24,14 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 const ROLE_OF_MODULE = new Map(LINEAR_ROLES.map((r) => [LORA_MODULES[r], r] as const));
 // base_model.model.model.layers.N.<module>.lora_A.weight (no leading zeros in N, as PyTorch names modules).
-const KEY = new RegExp(`^${PEFT_PREFIX.replace(/\./g, '\\.')}model\\.layers\\.(0|[1-9]\\d{0,8})\\.(\\w+\\.\\w+)\\.lora_(A|B)\\.weight$`);
+const KEY = new RegExp(`^${PEFT_PREFIX.replace(/\./g, '\\.')}model\\.layers\\.(0|[1-9]\\d{0,8})\\.(\\w+\\.\\w+)\\.(?:lora_(A|B)\\.weight|lora_(magnitude)_vector(?:\\.weight)?)$`);
 
 type Json = Record<string, unknown>;
 
 interface PeftConfig {
   rank: number;
   alpha: number;
+  dora: boolean;
 }
 
 /** The fields of adapter_config.json that decide the math, validated. */
@@ -51,7 +54,6 @@ export function parsePeftConfig(text: string, file: string): PeftConfig {
   if (!has('peft_type')) fail('has no peft_type (is this a PEFT adapter_config.json?)');
   if (c.peft_type !== 'LORA') unsupported(`peft_type is ${JSON.stringify(c.peft_type)}; sub4 reads LoRA adapters (peft_type "LORA") only`);
   if (c.use_rslora === true) unsupported('use_rslora is true: rsLoRA scales by lora_alpha/√r, sub4 and llama.cpp adapters by lora_alpha/r');
-  if (c.use_dora === true) unsupported('use_dora is true: DoRA adds magnitude vectors that a LoRA adapter cannot hold');
   for (const k of ['use_rslora', 'use_dora', 'fan_in_fan_out', 'lora_bias'])
     if (has(k) && typeof c[k] !== 'boolean') fail(`${k} is ${JSON.stringify(c[k])}, expected true or false`);
   if (c.fan_in_fan_out === true) unsupported('fan_in_fan_out is true (Conv1D-style transposed weights, GPT-2 models); Llama adapters have it false');
@@ -69,7 +71,7 @@ export function parsePeftConfig(text: string, file: string): PeftConfig {
   if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 1) fail(`r is ${JSON.stringify(c.r)}, expected a positive integer`);
   const alpha = has('lora_alpha') ? c.lora_alpha : 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(`lora_alpha is ${JSON.stringify(c.lora_alpha)}, expected a number`);
-  return { rank: rank as number, alpha: alpha as number };
+  return { rank: rank as number, alpha: alpha as number, dora: c.use_dora === true };
 }
 
 /**
@@ -92,7 +94,7 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
     throw new SafetensorsError(file, detail);
   };
   try {
-    const pairs = new Map<string, { layer: number; role: LinearRole; A?: string; B?: string }>();
+    const pairs = new Map<string, { layer: number; role: LinearRole; A?: string; B?: string; magnitude?: string }>();
     for (const [key, t] of st.tensors) {
       const m = KEY.exec(key);
       const role = m ? ROLE_OF_MODULE.get(m[2]) : undefined;
@@ -103,9 +105,10 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
       const layer = Number(m[1]);
       if (layer >= MAX_LAYERS) fail(`tensor ${key}: layer ${layer} is beyond any model sub4 loads (< ${MAX_LAYERS})`);
       if (!FLOAT_DTYPES.has(t.dtype)) throw new UnsupportedError(file, `tensor ${key} is ${t.dtype}; LoRA factors must be F32, F16 or BF16`);
+      if (m[4] && !cfg.dora) throw new UnsupportedError(file, `tensor ${key} is a DoRA magnitude, but use_dora is not true in ${PEFT_CONFIG_FILE}`);
       const k = `${layer}.${role}`;
       const p = pairs.get(k) ?? { layer, role };
-      p[m[3] as 'A' | 'B'] = key;
+      p[(m[3] ?? 'magnitude') as 'A' | 'B' | 'magnitude'] = key;
       pairs.set(k, p);
     }
     if (pairs.size === 0) fail('holds no LoRA factors');
@@ -122,6 +125,9 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
       if (a[0] !== R) fail(`${p.A}: shape [${a.join(', ')}] has rank ${a[0]}, but r is ${R} in ${PEFT_CONFIG_FILE}`);
       if (b[1] !== R) fail(`${p.B}: shape [${b.join(', ')}] has rank ${b[1]}, but r is ${R} in ${PEFT_CONFIG_FILE}`);
       if (a[1] < 1 || b[0] < 1) fail(`${which}: empty factor (lora_A [${a.join(', ')}], lora_B [${b.join(', ')}])`);
+      if (cfg.dora && !p.magnitude) fail(`${which} has no lora_magnitude_vector, which use_dora needs`);
+      const mag = p.magnitude && st.tensors.get(p.magnitude)!.shape;
+      if (mag && (mag.length !== 1 || mag[0] !== b[0])) fail(`${p.magnitude}: shape [${mag.join(', ')}], the module has ${b[0]} outputs`);
       return { inFeatures: a[1], outFeatures: b[0] };
     });
 
@@ -130,9 +136,10 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
       const p = plan[i];
       const a = await st.readTensorF32(p.A!);
       const b = await st.readTensorF32(p.B!);
-      const bad = firstNonFinite(a) ?? firstNonFinite(b);
+      const magnitude = p.magnitude ? await st.readTensorF32(p.magnitude) : undefined;
+      const bad = firstNonFinite(a) ?? firstNonFinite(b) ?? (magnitude ? firstNonFinite(magnitude) : null);
       if (bad !== null) fail(`layer ${p.layer} ${LORA_MODULES[p.role]}: a factor holds ${bad}`);
-      factors.push({ layer: p.layer, role: p.role, a, b, ...dims[i] });
+      factors.push({ layer: p.layer, role: p.role, a, b, ...dims[i], ...(magnitude ? { magnitude } : {}) });
     }
     return { rank: R, alpha: cfg.alpha, factors };
   } finally {

@@ -42,6 +42,11 @@ export interface LoraFactor {
   b: Float32Array;
   inFeatures: number;
   outFeatures: number;
+  /**
+   * DoRA's magnitude m [outFeatures] (PEFT's lora_magnitude_vector): the layer is
+   * (m/n)·(W + scale·B·A) with n its row norms. Absent: plain LoRA.
+   */
+  magnitude?: Float32Array;
 }
 
 export interface LoraSet {

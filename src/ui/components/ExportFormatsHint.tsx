@@ -15,6 +15,7 @@ export const FORMAT_NAMES: Record<PlannedFormat, string> = {
   gptq: 'GPTQ',
   mlx: 'MLX',
   aqlm: 'AQLM + PEFT adapter',
+  merged: 'merged F16 checkpoint',
 };
 
 /** The form's quantization choice as plannedExports reads it (the group as typed; NaN is named in the reason). */
