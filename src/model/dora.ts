@@ -96,7 +96,19 @@ export function doraBackwardStep(ctx: GpuContext, enc: GPUCommandEncoder, lin: G
   return dz;
 }
 
-/** Bytes of DoRA's temporaries for a layer [O, I] at rank R with N tokens: the backward's Z and dZ, the norms' A·Wᵀ and A·Aᵀ (for the planner). */
-export function doraTempShapes(N: number, O: number, R: number): { backward: number[][]; norms: number[][] } {
-  return { backward: [[N, O], [N, O]], norms: [[R, O], [R, R]] };
+/**
+ * DoRA's temporaries outside a step, in bytes, for the planner: Trainable.apply()
+ * records every layer's norms into one submit (A·Wᵀ [R, O], A·Aᵀ [R, R] and the
+ * f32 forward's copies of X over R tokens, `xBytes(R)`, all live at once); at
+ * the start, one identity chunk [k, I] and its output [k, O] per submit.
+ */
+export function doraSideBytes(layers: readonly { O: number; I: number; xBytes: (n: number) => number }[], R: number, bytes: (shape: number[]) => number): number {
+  let norms = 0;
+  let init = 0;
+  for (const { O, I, xBytes } of layers) {
+    norms += bytes([R, O]) + bytes([R, R]) + xBytes(R);
+    const k = Math.min(IDENTITY_CHUNK, I);
+    init = Math.max(init, bytes([k, I]) + bytes([k, O]) + xBytes(k));
+  }
+  return Math.max(norms, init);
 }

@@ -29,6 +29,7 @@ import { entryBytes, gradSpec } from './grad_spec.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { planActivations, type SaveMode } from './spec.ts';
 import type { PeqaKind, TrainConfig } from './trainable.ts';
+import { doraSideBytes } from './dora.ts';
 
 export type PartName = 'base' | 'embeddings' | 'trainable' | 'optimizer' | 'activations' | 'logits' | 'workspace';
 
@@ -258,31 +259,15 @@ export function planStep(p: StepPlanInput): StepPlan {
   // A quantized forward's temporaries for X (qlinear_forward_prep's XP and SX, or X in f16).
   const xTemps = (n: number, s: LinearStorage, I: number) =>
     s.kind === 'quant' ? qlinearForwardTemps(n, I, s.groupSize, !!p.f16).reduce((a, shape) => a + entryBytes(shape), 0) : 0;
+  // The same in f32 plus qlinear's 4-byte LoRA stand-in (DoRA's f32 forwards, src/model/dora.ts).
+  const xTemps32 = (n: number, s: LinearStorage, I: number) =>
+    s.kind === 'quant' ? 4 + qlinearForwardTemps(n, I, s.groupSize, false).reduce((a, shape) => a + entryBytes(shape), 0) : 0;
   const head = (rows: number) => (lmHead.kind === 'quant' ? 4 + xTemps(rows, lmHead, C) : 0);
   // The cross-entropy chunk: hidden rows and their gradient, logits, per-slice partials, the head's temporaries.
   const ceOf = (rows: number) => entryBytes([rows, C]) * 2 + entryBytes([rows, V]) + entryBytes([rows, crossEntropySlices(V), 2]) + head(rows);
   const rows = Math.min(p.ceChunk ?? 64, N);
   const ce = ceOf(rows);
   largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
-  /**
-   * DoRA's temporaries outside the step: Trainable.apply() records every
-   * layer's norms into one submit (A·Wᵀ [R, O], A·Aᵀ [R, R] and the f32
-   * forward's X copies over R tokens, all live at once); at the start, one
-   * identity chunk [256, I] and its output [256, O] per submit.
-   */
-  function doraTemps(): number {
-    let norms = 0, init = 0;
-    for (const e of linears) {
-      if (!loraRoles.has(e.role as LinearRole)) continue;
-      const [O, I] = e.shape;
-      const s = stores.get(e.name)!;
-      const x32 = (n: number) => (s.kind === 'quant' ? 4 + qlinearForwardTemps(n, I, s.groupSize, false).reduce((a, shape) => a + entryBytes(shape), 0) : 0);
-      norms += entryBytes([R, O]) + entryBytes([R, R]) + x32(R);
-      const k = Math.min(256, I);
-      init = Math.max(init, entryBytes([k, I]) + entryBytes([k, O]) + x32(k));
-    }
-    return Math.max(norms, init);
-  }
   /** The largest forward and backward layer temporaries over n tokens. */
   const layerTemps = (n: number) => {
     const nr = entryBytes([n, R]);
@@ -299,7 +284,7 @@ export function planStep(p: StepPlanInput): StepPlan {
         // Backward: dX (U = dY·B, or the 4-byte stand-in) and the LoRA gradients (U and X·Aᵀ again); dense: U and X·Aᵀ once.
         b += quant ? (lora ? 3 * nr : 4) : lora ? 2 * nr : 0;
         // DoRA (src/model/dora.ts): Z recomputed by an f32 forward (its X·Aᵀ and X copies), and dZ.
-        if (lora && dora) b += 2 * entryBytes([n, e.shape[0]]) + nr + (quant ? qlinearForwardTemps(n, e.shape[1], (stores.get(e.name) as { groupSize: number }).groupSize, false).reduce((a, shape) => a + entryBytes(shape), 0) : 0);
+        if (lora && dora) b += 2 * entryBytes([n, e.shape[0]]) + nr + xTemps32(n, stores.get(e.name)!, e.shape[1]) - (quant ? 4 : 0);
       }
       fwd = Math.max(fwd, f);
       bwd = Math.max(bwd, b + (p.save === 'inputs' && l < c.numLayers - 1 ? recompute : 0));
@@ -307,7 +292,10 @@ export function planStep(p: StepPlanInput): StepPlan {
     return { fwd, bwd };
   };
   const { fwd, bwd } = layerTemps(N);
-  let temps = Math.max(ce, fwd, bwd, dora ? doraTemps() : 0);
+  const doraLayers = linears
+    .filter((e) => dora && loraRoles.has(e.role as LinearRole))
+    .map((e) => ({ O: e.shape[0], I: e.shape[1], xBytes: (n: number) => xTemps32(n, stores.get(e.name)!, e.shape[1]) }));
+  let temps = Math.max(ce, fwd, bwd, doraSideBytes(doraLayers, R, entryBytes));
   if (p.run) {
     // Trainer.evaluate: its own activations for the run, then targets, mask and per-token loss, and the chunk.
     for (const s of planActivations(c, B, T, false).slots) count('activations', `eval.${s.key}`, s.shape);

@@ -22,7 +22,8 @@ import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
-const sub4 = (args: string[]) => run('node', [BIN, ...args], { timeout: 400_000 });
+// ReALLM's k-means split runs on the CPU: minutes on a shared 2-core machine.
+const sub4 = (args: string[]) => run('node', [BIN, ...args], { timeout: 900_000 });
 const shakespeare = fixture('data/tinyshakespeare/input.txt');
 const hf = fixture('models/stories260K');
 const evalPpl = async (args: string[], heldout: string) =>
@@ -43,7 +44,7 @@ async function magnitudes(out: string) {
 }
 
 describe('sub4 tune --dora', () => {
-  it('ReALLM 2-bit + DoRA trains; merged F16 export evals as the state within 0.1 %', { timeout: 900_000 }, async () => {
+  it('ReALLM 2-bit + DoRA trains; merged F16 export evals as the state within 0.1 %', { timeout: 1_500_000 }, async () => {
     if (!(shakespeare && hf && gpuReady())) return;
     const { dir, train, heldout } = texts('sub4-dora-');
     const out = join(dir, 'run');
