@@ -19,6 +19,18 @@
 //   dz[n,v] = gradScale · τ · (q_v − p̃_v),  p̃_v = p_i if v = id_i, else
 //             p_tail · exp(s_v − lset)  (the teacher's tail spread like the student's)
 // Rows that do not count (the label loss's mask) get loss 0 and dz 0.
+//
+// The other divergences (--distill-loss), over the same K + 1 outcomes j (the
+// tail bucket as above), with log p̂_j = max(log p_j, FLOOR) where a log of the
+// teacher's is divided by (a teacher tail of 0 next to a student tail > 0
+// would make the reverse KL infinite; FLOOR = ln 1e−30):
+//   skl: KL(p ‖ q) + KL(q ‖ p̂),  KL(q ‖ p̂) = Σ_j q_j (log q_j − log p̂_j)
+//   jsd: ½ KL(p ‖ m) + ½ KL(q ‖ m),  m = (p + q) / 2   (no floor needed: m > 0 where p or q is)
+// both times τ². Their gradient through the softmax over buckets: with
+// h_j = ∂/∂q_j of the non-KL(p‖q) part less a constant (skl: log q_j − log p̂_j;
+// jsd: ½ (log q_j − log m_j)) and h̄ = Σ_j q_j h_j,
+//   dz[n,v] = gradScale · τ · ( [skl: q_v − p̃_v] + q_v (h_{j(v)} − h̄) )
+// (a token of the tail bucket shares its h_tail).
 
 export interface DistillTeacherRows {
   /** Top-K ids [N·K], distinct within a row, each < V. */
@@ -46,13 +58,52 @@ function logSumExp(vals: number[]): number {
   return m + Math.log(s);
 }
 
+export type Divergence = 'kl' | 'skl' | 'jsd';
+export const DIVERGENCES: readonly Divergence[] = ['kl', 'skl', 'jsd'];
+/** ln 1e−30: the floor of the teacher's log-probabilities where the reverse KL divides by them. */
+export const LOGP_FLOOR = Math.log(1e-30);
+
+const logAddExp = (a: number, b: number) => {
+  const m = Math.max(a, b);
+  return m === -Infinity ? -Infinity : m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+};
+
+/**
+ * One row's divergence over its buckets (log q_j, log p_j; −∞ for a zero) less
+ * the KL(p ‖ q) part, and the h_j, h̄ of its gradient (see the header).
+ */
+function extraTerms(lq: number[], lp: number[], div: Divergence): { value: number; h: number[]; hbar: number } {
+  const h = new Array<number>(lq.length).fill(0);
+  if (div === 'kl') return { value: 0, h, hbar: 0 };
+  let value = 0;
+  let hbar = 0;
+  for (let j = 0; j < lq.length; j++) {
+    const q = Math.exp(lq[j]);
+    if (div === 'skl') {
+      h[j] = lq[j] - Math.max(lp[j], LOGP_FLOOR);
+      if (q > 0) value += q * h[j];
+    } else {
+      const lm = logAddExp(lp[j], lq[j]) - Math.LN2;
+      h[j] = 0.5 * (lq[j] - lm);
+      if (q > 0) value += 0.5 * q * (lq[j] - lm);
+      if (lp[j] > -Infinity) value += 0.5 * Math.exp(lp[j]) * (lp[j] - lm);
+    }
+    if (q > 0) hbar += q * h[j];
+    else h[j] = 0; // q_j = 0: its tokens' gradient q_v (h_j − h̄) is 0, not 0 · ∞
+  }
+  return { value, h, hbar };
+}
+
 /** Per-row loss, the student's lse and tail lse at τ, the count of rows that count and the mean loss. */
-export function distillForwardRef(z: ArrayLike<number>, N: number, V: number, t: DistillTeacherRows, mask: ArrayLike<number>, tau: number) {
+export function distillForwardRef(z: ArrayLike<number>, N: number, V: number, t: DistillTeacherRows, mask: ArrayLike<number>, tau: number, div: Divergence = 'kl') {
   check('distillForwardRef', N, V, z, t, mask);
   const K = t.K;
   const loss = new Float64Array(N);
   const lse = new Float64Array(N);
   const lset = new Float64Array(N);
+  /** Per row: h_j of the top-K then of the tail (K + 1 values), and h̄. */
+  const h = new Float64Array(N * (K + 1));
+  const hbar = new Float64Array(N);
   let count = 0;
   let sum = 0;
   for (let n = 0; n < N; n++) {
@@ -67,33 +118,46 @@ export function distillForwardRef(z: ArrayLike<number>, N: number, V: number, t:
     lset[n] = logSumExp(s.filter((_, v) => !member[v]));
     if (mask[n] === 0) continue;
     let kl = 0;
+    const lq: number[] = [];
+    const lp: number[] = [];
     for (let i = 0; i < K; i++) {
-      const lp = t.logp[n * K + i];
-      const p = Math.exp(lp);
-      if (p > 0) kl += p * (lp - (s[t.ids[n * K + i]] - lse[n]));
+      const l = t.logp[n * K + i];
+      const p = Math.exp(l);
+      lq.push(s[t.ids[n * K + i]] - lse[n]);
+      lp.push(l);
+      if (p > 0) kl += p * (l - lq[i]);
     }
     const pt = t.tail[n];
     if (pt > 0) kl += pt * (Math.log(pt) - (lset[n] - lse[n]));
-    loss[n] = tau * tau * kl;
+    if (K < V) {
+      lq.push(lset[n] - lse[n]);
+      lp.push(pt > 0 ? Math.log(pt) : -Infinity);
+    }
+    const x = extraTerms(lq, lp, div);
+    x.h.forEach((v, j) => (h[n * (K + 1) + j] = v));
+    hbar[n] = x.hbar;
+    loss[n] = tau * tau * ((div === 'jsd' ? 0 : kl) + x.value);
     sum += loss[n];
     count++;
   }
-  return { loss, lse, lset, count, mean: count ? sum / count : 0 };
+  return { loss, lse, lset, h, hbar, count, mean: count ? sum / count : 0 };
 }
 
-export function distillBackwardRef(z: ArrayLike<number>, N: number, V: number, t: DistillTeacherRows, mask: ArrayLike<number>, tau: number, gradScale: number): Float64Array {
-  const { lse, lset } = distillForwardRef(z, N, V, t, mask, tau);
+export function distillBackwardRef(z: ArrayLike<number>, N: number, V: number, t: DistillTeacherRows, mask: ArrayLike<number>, tau: number, gradScale: number, div: Divergence = 'kl'): Float64Array {
+  const { lse, lset, h, hbar } = distillForwardRef(z, N, V, t, mask, tau, div);
   const K = t.K;
   const dz = new Float64Array(N * V);
   for (let n = 0; n < N; n++) {
     if (mask[n] === 0) continue;
-    const pTeacher = new Float64Array(V).fill(NaN); // NaN: not in the top-K
-    for (let i = 0; i < K; i++) pTeacher[t.ids[n * K + i]] = Math.exp(t.logp[n * K + i]);
+    const slot = new Int32Array(V).fill(K); // the bucket of each token: i < K in the top-K, K the tail
+    for (let i = 0; i < K; i++) slot[t.ids[n * K + i]] = i;
     for (let v = 0; v < V; v++) {
       const s = z[n * V + v] / tau;
       const q = Math.exp(s - lse[n]);
-      const p = Number.isNaN(pTeacher[v]) ? t.tail[n] * Math.exp(s - lset[n]) : pTeacher[v];
-      dz[n * V + v] = gradScale * tau * (q - p);
+      const j = slot[v];
+      const p = j === K ? t.tail[n] * Math.exp(s - lset[n]) : Math.exp(t.logp[n * K + j]);
+      const kl = div === 'jsd' ? 0 : q - p;
+      dz[n * V + v] = gradScale * tau * (kl + q * (h[n * (K + 1) + j] - hbar[n]));
     }
   }
   return dz;

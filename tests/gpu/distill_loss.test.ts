@@ -1,5 +1,5 @@
 // Distillation loss (KL over the teacher's top-K plus a tail bucket, at a
-// temperature): GPU forward (loss, lse, lset) and in-place backward (dz) against
+// temperature; also the symmetric KL and JSD over the same buckets): GPU forward (loss, lse, lset) and in-place backward (dz) against
 // the f64 reference on awkward shapes — V not a multiple of any workgroup,
 // K = V, K = 1, K = 64, one token, masked rows, a row offset and a short last
 // chunk; the chunked LM-head loop against the whole batch; the reference's
@@ -14,7 +14,7 @@ import type { LmHead } from '../../src/gpu/kernels/cross_entropy.ts';
 import { matmul } from '../../src/gpu/kernels/matmul.ts';
 import { matmulT } from '../../src/gpu/kernels/matmul_strided.ts';
 import { randomF32 } from '../../src/gpu/random.ts';
-import { distillBackwardRef, distillForwardRef, fullKlRef, teacherTopKRef, type DistillTeacherRows } from '../../src/ref/distill.ts';
+import { DIVERGENCES, distillBackwardRef, distillForwardRef, fullKlRef, teacherTopKRef, type DistillTeacherRows } from '../../src/ref/distill.ts';
 
 const worst: Record<string, { rel: number; abs: number }> = {};
 afterAll(() => console.log(`distill: worst errors (rel-to-max, max abs) ${JSON.stringify(worst)}`));
@@ -56,8 +56,9 @@ const CASES: Case[] = [
 ];
 
 describe('distillation kernels: GPU vs reference', () => {
+  for (const div of DIVERGENCES)
   for (const c of CASES)
-    it(`V=${c.V} K=${c.K} τ=${c.tau} rows ${c.row0}..${c.row0 + c.rows - 1} of N=${c.N} in an R=${c.R} buffer`, async () => {
+    it(`${div} V=${c.V} K=${c.K} τ=${c.tau} rows ${c.row0}..${c.row0 + c.rows - 1} of N=${c.N} in an R=${c.R} buffer`, async () => {
       const ctx = await gpu();
       const { zs, teacher, mask } = problem(c.N, c.V, c.K, c.tau, c.V + c.K);
       const z = new Float32Array(c.R * c.V);
@@ -67,23 +68,23 @@ describe('distillation kernels: GPU vs reference', () => {
       const t = uploadTeacher(ctx, rows, c.N, c.V);
       const tz = GpuTensor.from(ctx, z, [c.R, c.V], 'f32');
       const tloss = GpuTensor.from(ctx, new Float32Array(c.N).fill(NaN), [c.N], 'f32');
-      const tstat = GpuTensor.from(ctx, new Float32Array(2 * c.N).fill(NaN), [c.N, 2], 'f32');
-      distillForward(ctx, tloss, tstat, tz, t, { tau: c.tau, row0: c.row0, rows: c.rows });
-      distillBackward(ctx, tz, tstat, t, { tau: c.tau, row0: c.row0, rows: c.rows, gradScale: 0.3 });
+      const tstat = GpuTensor.from(ctx, new Float32Array(4 * c.N).fill(NaN), [c.N, 4], 'f32');
+      distillForward(ctx, tloss, tstat, tz, t, { tau: c.tau, divergence: div, row0: c.row0, rows: c.rows });
+      distillBackward(ctx, tz, tstat, t, { tau: c.tau, divergence: div, row0: c.row0, rows: c.rows, gradScale: 0.3 });
       // The reference sees the f32 teacher values the GPU sees.
       const sl = <T extends ArrayLike<number>>(a: T, w = 1) => Array.from(a).slice(c.row0 * w, (c.row0 + c.rows) * w);
       const tr: DistillTeacherRows = { K: c.K, ids: sl(rows.ids, c.K), logp: sl(rows.logp, c.K), tail: sl(teacher.tail).map(Math.fround) };
       const used = z.slice(0, c.rows * c.V);
-      const ref = distillForwardRef(used, c.rows, c.V, tr, sl(mask), c.tau);
-      const label = `V=${c.V} K=${c.K}`;
+      const ref = distillForwardRef(used, c.rows, c.V, tr, sl(mask), c.tau, div);
+      const label = `${div} V=${c.V} K=${c.K}`;
       const loss = await tloss.read();
       check('loss', label, sl(loss), ref.loss, 1e-5);
       const stat = await tstat.read();
-      check('lse', label, sl(stat, 2).filter((_, i) => i % 2 === 0), ref.lse, 1e-5);
-      if (c.K < c.V) check('lset', label, sl(stat, 2).filter((_, i) => i % 2 === 1), ref.lset, 1e-5);
+      check('lse', label, sl(stat, 4).filter((_, i) => i % 4 === 0), ref.lse, 1e-5);
+      if (c.K < c.V) check('lset', label, sl(stat, 4).filter((_, i) => i % 4 === 1), ref.lset, 1e-5);
       expect(loss.every((x, n) => (n >= c.row0 && n < c.row0 + c.rows) !== Number.isNaN(x)), 'rows outside the chunk untouched').toBe(true);
       const dz = new Float64Array(c.R * c.V); // rows ≥ rows must come back zeroed
-      dz.set(distillBackwardRef(used, c.rows, c.V, tr, sl(mask), c.tau, 0.3));
+      dz.set(distillBackwardRef(used, c.rows, c.V, tr, sl(mask), c.tau, 0.3, div));
       check('dz', label, await tz.read(), dz, 1e-4);
       destroyTeacher(t);
       [tz, tloss, tstat].forEach((x) => x.destroy());
@@ -97,21 +98,24 @@ describe('distillation kernels: GPU vs reference', () => {
     const t = uploadTeacher(ctx, packTeacherRows([0, 1, 2, 3], [0, 0, 0, 0], [0, 0, 0, 0], () => true, 4, 1, 10), 4, 10);
     const z = GpuTensor.empty(ctx, [3, 10], 'f32');
     const f = GpuTensor.empty(ctx, [4], 'f32');
-    const s = GpuTensor.empty(ctx, [4, 2], 'f32');
+    const s = GpuTensor.empty(ctx, [4, 4], 'f32');
     expect(() => distillForward(ctx, f, s, z, t, { tau: 1, row0: 2, rows: 3 })).toThrow(/do not fit/);
     expect(() => distillForward(ctx, f, s, z, t, { tau: 0 })).toThrow(/temperature/);
     expect(() => distillForward(ctx, f, s, GpuTensor.empty(ctx, [3, 64], 'f32'), t, { tau: 1 })).toThrow(/another vocabulary/);
     expect(() => distillBackward(ctx, z, s, t, { tau: 1, gradScale: Infinity })).toThrow(/not finite/);
+    expect(() => distillForward(ctx, f, s, GpuTensor.empty(ctx, [4, 10], 'f32'), t, { tau: 1, divergence: 'tv' as never })).toThrow(/divergence tv/);
     destroyTeacher(t);
   });
 });
 
 describe('distillChunked: LM head in chunks vs the whole batch at once', () => {
-  for (const [V, K, chunk] of [
-    [512, 64, 5],
-    [1000, 1000, 6],
-  ])
-    it(`N=13 C=16 V=${V} K=${K} chunk=${chunk}`, async () => {
+  for (const [V, K, chunk, div] of [
+    [512, 64, 5, 'kl'],
+    [1000, 1000, 6, 'kl'],
+    [512, 64, 5, 'jsd'],
+    [300, 7, 4, 'skl'],
+  ] as const)
+    it(`${div} N=13 C=16 V=${V} K=${K} chunk=${chunk}`, async () => {
       const ctx = await gpu();
       const [N, C, tau] = [13, 16, 1.5];
       const hs = randomF32(N * C, 1);
@@ -122,8 +126,8 @@ describe('distillChunked: LM head in chunks vs the whole batch at once', () => {
       const mask = new Uint32Array(N).map((_, n) => (n % 4 === 1 ? 0 : 1));
       const rows = packTeacherRows(teacher.ids, teacher.logp, teacher.tail, (n) => mask[n] !== 0, N, K, V);
       const tr = { ...teacher, logp: rows.logp, tail: Array.from(teacher.tail, Math.fround) };
-      const ref = distillForwardRef(zs, N, V, tr, mask, tau);
-      const dz = distillBackwardRef(zs, N, V, tr, mask, tau, 1 / ref.count);
+      const ref = distillForwardRef(zs, N, V, tr, mask, tau, div);
+      const dz = distillBackwardRef(zs, N, V, tr, mask, tau, 1 / ref.count, div);
       const dhRef = new Float64Array(N * C);
       const dwRef = new Float64Array(V * C);
       for (let n = 0; n < N; n++)
@@ -146,8 +150,8 @@ describe('distillChunked: LM head in chunks vs the whole batch at once', () => {
       };
       const loss = GpuTensor.empty(ctx, [N], 'f32');
       const dhidden = GpuTensor.from(ctx, new Float32Array(N * C).fill(NaN), [N, C], 'f32');
-      distillChunked(ctx, hidden, head, t, chunk, { tau, loss, dhidden, gradScale: 1 / ref.count });
-      const label = `V=${V} K=${K}`;
+      distillChunked(ctx, hidden, head, t, chunk, { tau, divergence: div, loss, dhidden, gradScale: 1 / ref.count });
+      const label = `${div} V=${V} K=${K}`;
       check('chunked loss', label, await loss.read(), ref.loss, 1e-5);
       check('chunked dh', label, await dhidden.read(), dhRef, 1e-4);
       check('chunked dW', label, await dw.read(), dwRef, 1e-4);
@@ -157,24 +161,26 @@ describe('distillChunked: LM head in chunks vs the whole batch at once', () => {
 });
 
 describe('distillation reference', () => {
+  for (const div of DIVERGENCES)
   for (const [N, V, K, tau] of [
     [5, 7, 3, 1],
     [3, 40, 40, 2],
     [4, 97, 8, 0.5],
+    [3, 9, 1, 1],
   ])
-    it(`gradient = central finite differences (N=${N} V=${V} K=${K} τ=${tau})`, () => {
+    it(`${div} gradient = central finite differences (N=${N} V=${V} K=${K} τ=${tau})`, () => {
       const { zs, teacher, mask } = problem(N, V, K, tau, 11);
       const z = Float64Array.from(zs);
-      const { count } = distillForwardRef(z, N, V, teacher, mask, tau);
-      const dz = distillBackwardRef(z, N, V, teacher, mask, tau, 1 / count);
+      const { count } = distillForwardRef(z, N, V, teacher, mask, tau, div);
+      const dz = distillBackwardRef(z, N, V, teacher, mask, tau, 1 / count, div);
       const h = 1e-5;
       const fd = new Float64Array(N * V);
       for (let i = 0; i < fd.length; i++) {
-        const at = (d: number) => distillForwardRef(z.map((x, j) => (j === i ? x + d : x)), N, V, teacher, mask, tau).mean;
+        const at = (d: number) => distillForwardRef(z.map((x, j) => (j === i ? x + d : x)), N, V, teacher, mask, tau, div).mean;
         fd[i] = (at(h) - at(-h)) / (2 * h);
       }
       const err = normRelError(dz, fd);
-      console.log(`finite differences N=${N} V=${V} K=${K} τ=${tau}: rel-to-max ${err.toExponential(2)}`);
+      console.log(`${div} finite differences N=${N} V=${V} K=${K} τ=${tau}: rel-to-max ${err.toExponential(2)}`);
       expect(err).toBeLessThanOrEqual(1e-6);
     });
 
@@ -190,5 +196,40 @@ describe('distillation reference', () => {
     expect(top8.some((x, n) => x < full[n] - 1e-6), 'the bucket loses something at K < V').toBe(true);
     const self = distillForwardRef(zt, N, V, teacherTopKRef(zt, N, V, 8, 1), mask, 1);
     for (const x of self.loss) expect(Math.abs(x)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('K = V: skl is KL(p ‖ q) + KL(q ‖ p) and jsd the full JSD; both 0 when the student is the teacher; a teacher tail of 0 stays finite', () => {
+    const [N, V] = [5, 30];
+    const { zs, zt } = problem(N, V, V, 1, 8);
+    const all = new Uint32Array(N).fill(1);
+    const t = teacherTopKRef(zt, N, V, V, 1);
+    const skl = distillForwardRef(zs, N, V, t, all, 1, 'skl').loss;
+    const sym = fullKlRef(zt, zs, N, V).map((x, n) => x + fullKlRef(zs, zt, N, V)[n]);
+    expect(normRelError(skl, sym)).toBeLessThanOrEqual(1e-12);
+    const jsd = distillForwardRef(zs, N, V, t, all, 1, 'jsd').loss;
+    for (let n = 0; n < N; n++) {
+      const soft = (z: ArrayLike<number>) => {
+        const row = Array.from({ length: V }, (_, v) => z[n * V + v]);
+        const m = Math.max(...row);
+        const e = row.map((x) => Math.exp(x - m));
+        const sum = e.reduce((a, b) => a + b, 0);
+        return e.map((x) => x / sum);
+      };
+      const [p, q] = [soft(zt), soft(zs)];
+      let want = 0;
+      for (let v = 0; v < V; v++) {
+        const m = (p[v] + q[v]) / 2;
+        want += 0.5 * p[v] * Math.log(p[v] / m) + 0.5 * q[v] * Math.log(q[v] / m);
+      }
+      expect(Math.abs(jsd[n] - want)).toBeLessThanOrEqual(1e-12);
+    }
+    for (const div of ['skl', 'jsd'] as const) {
+      const self = distillForwardRef(zt, N, V, teacherTopKRef(zt, N, V, 8, 1), all, 1, div);
+      for (const x of self.loss) expect(Math.abs(x)).toBeLessThanOrEqual(1e-12);
+      const t8 = teacherTopKRef(zt, N, V, 8, 1);
+      const noTail = { ...t8, tail: new Float64Array(N) };
+      const r = distillForwardRef(zs, N, V, noTail, all, 1, div);
+      expect(r.loss.every(Number.isFinite) && distillBackwardRef(zs, N, V, noTail, all, 1, 1, div).every(Number.isFinite)).toBe(true);
+    }
   });
 });

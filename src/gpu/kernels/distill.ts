@@ -1,7 +1,9 @@
 // Typed wrappers of the distillation loss, KL(teacher ‖ student) over the
-// teacher's top-K plus a tail bucket at temperature τ (math: src/ref/distill.ts):
-//   distillForward   loss, (lse, lset) ← student logits chunk   distill_forward.wgsl (partial + combine)
-//   distillBackward  logits chunk ← dz (in place)              distill_backward.wgsl (main + topk)
+// teacher's top-K plus a tail bucket at temperature τ, or (`divergence`) the
+// symmetric KL or the Jensen–Shannon divergence over the same buckets (math:
+// src/ref/distill.ts):
+//   distillForward   loss, (lse, lset, h_tail, h̄) ← student logits chunk   distill_forward.wgsl (partial + combine)
+//   distillBackward  logits chunk ← dz (in place)                         distill_backward.wgsl (topk, then main)
 //   distillChunked   the loop over token chunks around an LM head, as crossEntropyChunked
 // The teacher side of a batch is a DistillTeacher: its top-K ids and
 // log-probabilities per token, its tail mass, and a membership bitmask of the
@@ -13,8 +15,12 @@ import { dispatch, submit, type KernelDef } from '../pipelines.ts';
 import { UniformStruct } from '../uniforms.ts';
 import { checkU32Count } from './elementwise.ts';
 import { crossEntropySlices, type LmHead } from './cross_entropy.ts';
+import type { Divergence } from '../../ref/distill.ts';
 
-const params = new UniformStruct({ rows: 'u32', V: 'u32', row0: 'u32', NS: 'u32', K: 'u32', W: 'u32', invTau: 'f32', tau: 'f32', gradScale: 'f32' });
+export type { Divergence };
+const MODE: Record<Divergence, number> = { kl: 0, skl: 1, jsd: 2 };
+
+const params = new UniformStruct({ rows: 'u32', V: 'u32', row0: 'u32', NS: 'u32', K: 'u32', W: 'u32', invTau: 'f32', tau: 'f32', gradScale: 'f32', mode: 'u32' });
 const FWD_BIND = ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage', 'storage', 'storage'] as const;
 const BWD_BIND = ['uniform', 'storage', 'read', 'read', 'read', 'read', 'read'] as const;
 const PARTIAL: KernelDef = { shader: 'distill_forward', entryPoint: 'partial', bindings: FWD_BIND };
@@ -99,6 +105,8 @@ export function destroyTeacher(t: DistillTeacher): void {
 export interface DistillRowOptions {
   /** Temperature τ > 0 (the teacher's logp must be at the same τ). */
   tau: number;
+  /** The divergence (default kl, KL(teacher ‖ student)); the backward must be given the forward's. */
+  divergence?: Divergence;
   /** Token index of the chunk's row 0; default 0. */
   row0?: number;
   /** Rows of the chunk in use; default all of logits. */
@@ -115,7 +123,9 @@ function check(what: string, logits: GpuTensor, t: DistillTeacher, perToken: Gpu
   if (!Number.isInteger(K) || K < 1 || K > V) throw new RangeError(`${what}: top-K of ${K} must be in 1..V = ${V}`);
   if (t.ids.size !== N * K || t.logp.size !== N * K) throw new RangeError(`${what}: teacher ids/logp must be [${N}, ${K}]`);
   if (t.member.size !== N * memberWords(V)) throw new RangeError(`${what}: the teacher's bitmask is for another vocabulary (${t.member.size} words for N = ${N}, V = ${V})`);
-  for (const x of perToken) if (x.size !== N && x.size !== 2 * N) throw new RangeError(`${what}: per-token outputs must be [N] = [${N}] (stat [N, 2]), got [${x.shape}]`);
+  for (const x of perToken) if (x.size !== N && x.size !== 4 * N) throw new RangeError(`${what}: per-token outputs must be [N] = [${N}] (stat [N, 4]), got [${x.shape}]`);
+  const mode = MODE[opts.divergence ?? 'kl'];
+  if (mode === undefined) throw new RangeError(`${what}: divergence ${String(opts.divergence)} is not one of ${Object.keys(MODE).join(', ')}`);
   if (!(opts.tau > 0) || !Number.isFinite(opts.tau)) throw new RangeError(`${what}: temperature ${opts.tau} must be a positive number`);
   const row0 = opts.row0 ?? 0;
   const rows = opts.rows ?? R;
@@ -123,7 +133,7 @@ function check(what: string, logits: GpuTensor, t: DistillTeacher, perToken: Gpu
     throw new RangeError(`${what}: rows ${row0}..${row0 + rows - 1} do not fit a [${R}, ${V}] chunk of ${N} tokens`);
   checkU32Count(`${what} logits`, logits.size);
   checkU32Count(`${what} teacher`, N * K);
-  return { R, V, K, row0, rows, W: memberWords(V) };
+  return { R, V, K, row0, rows, W: memberWords(V), mode };
 }
 
 /** Scratch for the forward's per-slice (max, sum, tail max, tail sum) of an [R, V] chunk. */
@@ -131,7 +141,7 @@ export function distillScratch(ctx: GpuContext, R: number, V: number): GpuTensor
   return GpuTensor.empty(ctx, [R, crossEntropySlices(V), 4], 'f32', 'distill.partials');
 }
 
-/** loss[n] and stat[n] = (lse, lset) at τ for n = row0..row0+rows−1 from logits rows 0..rows−1. */
+/** loss[n] and stat[n] = (lse, lset, h_tail, h̄) at τ for n = row0..row0+rows−1 from logits rows 0..rows−1. */
 export function distillForward(
   ctx: GpuContext,
   loss: GpuTensor<'f32'>,
@@ -141,7 +151,7 @@ export function distillForward(
   opts: DistillRowOptions & { scratch?: GpuTensor<'f32'> },
 ): void {
   const c = check('distillForward', logits, teacher, [loss, stat], opts);
-  if (stat.size !== 2 * teacher.tail.size) throw new RangeError(`distillForward: stat must be [N, 2], got [${stat.shape}]`);
+  if (stat.size !== 4 * teacher.tail.size) throw new RangeError(`distillForward: stat must be [N, 4], got [${stat.shape}]`);
   const NS = crossEntropySlices(c.V);
   if (opts.scratch && opts.scratch.size < c.rows * NS * 4) throw new RangeError(`distillForward: scratch [${opts.scratch.shape}] is smaller than [${c.rows}, ${NS}, 4]; use distillScratch`);
   if (!opts.scratch && opts.encoder) throw new RangeError('distillForward: pass a scratch tensor (distillScratch) when recording into an encoder');
@@ -149,7 +159,7 @@ export function distillForward(
   const scratch = opts.scratch ?? distillScratch(ctx, c.rows, c.V);
   const enc = opts.encoder ?? ctx.device.createCommandEncoder();
   const args = {
-    uniform: params.pack({ rows: c.rows, V: c.V, row0: c.row0, NS, K: c.K, W: c.W, invTau: 1 / opts.tau, tau: opts.tau, gradScale: 0 }),
+    uniform: params.pack({ rows: c.rows, V: c.V, row0: c.row0, NS, K: c.K, W: c.W, invTau: 1 / opts.tau, tau: opts.tau, gradScale: 0, mode: c.mode }),
     buffers: [logits.buffer, teacher.ids.buffer, teacher.logp.buffer, teacher.tail.buffer, teacher.member.buffer, loss.buffer, stat.buffer, scratch.buffer],
     encoder: enc,
   };
@@ -161,27 +171,29 @@ export function distillForward(
   }
 }
 
-/** logits ← dz = τ·(q − p̃)·gradScale on counted rows, 0 elsewhere (rows ≥ `rows` included). */
+/** logits ← dz (KL: τ·(q − p̃)·gradScale) on counted rows, 0 elsewhere (rows ≥ `rows` included); stat from distillForward with the same divergence. */
 export function distillBackward(ctx: GpuContext, logits: GpuTensor<'f32'>, stat: GpuTensor<'f32'>, teacher: DistillTeacher, opts: DistillRowOptions & { gradScale: number }): void {
   const c = check('distillBackward', logits, teacher, [stat], opts);
   if (!Number.isFinite(opts.gradScale)) throw new RangeError(`distillBackward: gradScale ${opts.gradScale} is not finite (no counted tokens?)`);
   if (c.R === 0) return;
   const enc = opts.encoder ?? ctx.device.createCommandEncoder();
   const args = {
-    uniform: params.pack({ rows: c.rows, V: c.V, row0: c.row0, NS: 0, K: c.K, W: c.W, invTau: 1 / opts.tau, tau: opts.tau, gradScale: opts.gradScale }),
+    uniform: params.pack({ rows: c.rows, V: c.V, row0: c.row0, NS: 0, K: c.K, W: c.W, invTau: 1 / opts.tau, tau: opts.tau, gradScale: opts.gradScale, mode: c.mode }),
     buffers: [logits.buffer, teacher.ids.buffer, teacher.logp.buffer, teacher.tail.buffer, teacher.member.buffer, stat.buffer],
     encoder: enc,
   };
-  dispatch(ctx, BACKWARD, { ...args, workgroups: [Math.ceil(c.V / 256), c.R] });
+  // topk first: it reads the top-K logits that main leaves alone on counted rows.
   if (c.rows > 0) dispatch(ctx, BACKWARD_TOPK, { ...args, workgroups: [Math.ceil(c.K / 64), c.rows] });
+  dispatch(ctx, BACKWARD, { ...args, workgroups: [Math.ceil(c.V / 256), c.R] });
   if (!opts.encoder) submit(ctx, enc);
 }
 
 export interface DistillChunkedOptions {
   tau: number;
+  divergence?: Divergence;
   /** Per-token loss [N] (written; 0 on rows that do not count). */
   loss: GpuTensor<'f32'>;
-  /** Per-token (lse, lset) [N, 2] (written); allocated and freed here when absent. */
+  /** Per-token (lse, lset, h_tail, h̄) [N, 4] (written); allocated and freed here when absent. */
   stat?: GpuTensor<'f32'>;
   /** dL/dhidden [N, C] (written) when head.backward is given. */
   dhidden?: GpuTensor<'f32'>;
@@ -216,7 +228,7 @@ export function distillChunked(ctx: GpuContext, hidden: GpuTensor<'f32'>, head: 
     const z = temp([R, V], 'distill.logits');
     const scratch = distillScratch(ctx, R, V);
     temps.push(scratch);
-    const stat = opts.stat ?? temp([N, 2], 'distill.stat');
+    const stat = opts.stat ?? temp([N, 4], 'distill.stat');
     const dh = backward ? temp([R, C], 'distill.dhidden_rows') : undefined;
     const step = (record: (enc: GPUCommandEncoder) => void) => {
       const enc = ctx.device.createCommandEncoder();
@@ -228,8 +240,9 @@ export function distillChunked(ctx: GpuContext, hidden: GpuTensor<'f32'>, head: 
       step((enc) => enc.copyBufferToBuffer(hidden.buffer, row0 * C * 4, h.buffer, 0, rows * C * 4));
       step((enc) => head.forward(enc, z, h));
       step((enc) => {
-        distillForward(ctx, opts.loss, stat, z, teacher, { tau: opts.tau, row0, rows, scratch, encoder: enc });
-        if (backward) distillBackward(ctx, z, stat, teacher, { tau: opts.tau, row0, rows, gradScale: opts.gradScale!, encoder: enc });
+        const o = { tau: opts.tau, divergence: opts.divergence, row0, rows, encoder: enc };
+        distillForward(ctx, opts.loss, stat, z, teacher, { ...o, scratch });
+        if (backward) distillBackward(ctx, z, stat, teacher, { ...o, gradScale: opts.gradScale! });
       });
       if (backward && dh) {
         step((enc) => backward(enc, dh, z, h));

@@ -18,6 +18,7 @@
 // (ensureTeacherCache rebuilds it); every field and row read is checked.
 import { FormatError } from '../../base/errors.ts';
 import type { GpuContext } from '../../gpu/device.ts';
+import type { Divergence } from '../../gpu/kernels/distill.ts';
 import { f16ToF32, f32ToF16 } from '../../quant/f16.ts';
 import type { Windows } from '../data/pack.ts';
 import type { TeacherCacheStore } from './cache_store.ts';
@@ -324,6 +325,7 @@ export class CachedTeacher implements DistillSource, TeacherSource {
     readonly ctx: GpuContext,
     readonly reader: TeacherCacheReader,
     readonly temperature: number,
+    readonly divergence: Divergence = 'kl',
   ) {
     const s = reader.spec;
     if (!(temperature > 0) || !Number.isFinite(temperature)) throw new RangeError(`distill: --temperature ${temperature} must be a positive number`);
@@ -362,7 +364,7 @@ export class CachedTeacher implements DistillSource, TeacherSource {
 
   async prepare(_ids: Uint32Array, counts: (n: number) => boolean, windows?: readonly number[]): Promise<DistillBatch> {
     if (!windows) throw new RangeError('distill: a cached teacher needs the train window index of each row (Trainer passes them)');
-    return teacherBatch(this.ctx, this.reader.spec.V, await this.targets(windows), this.temperature, counts);
+    return teacherBatch(this.ctx, this.reader.spec.V, await this.targets(windows), this.temperature, counts, this.divergence);
   }
 
   destroy(): void {}
