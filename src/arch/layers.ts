@@ -31,3 +31,14 @@ export function layerRope(c: LlamaConfig, l: number): 'global' | 'local' | null 
 export function layerUsesRope(c: LlamaConfig, l: number): boolean {
   return layerRope(c, l) !== null;
 }
+
+/**
+ * The four quarter points of an L-layer model's depth as residual-stream
+ * indices (layers done): ⌈q·L/4⌉ for q = 1..4, rounded up so never the
+ * embeddings; with L < 4 some quarters share a layer (DWQ's hidden-state term,
+ * src/ref/hidden_l1.ts).
+ */
+export function quarterLayers(L: number): number[] {
+  if (!Number.isInteger(L) || L < 1) throw new RangeError(`quarterLayers: ${L} layers`);
+  return [1, 2, 3, 4].map((q) => Math.ceil((q * L) / 4));
+}

@@ -15,18 +15,24 @@
 // right before its backward, into buffers shared by all layers. The last layer
 // is not re-run: its activations are still in those buffers after the forward.
 // One submit per layer, as in the forward.
+// DWQ's hidden-state term (StepOptions.distill.hidden, src/ref/hidden_l1.ts):
+// after the head's loss, each quarter point's L1 to the teacher's residual
+// stream joins the per-token loss, and its gradient is added into dres right
+// before the backward of the layer whose output that point is (dres holds
+// dL/d(that output) there), so it flows on through the layers below.
 // `observe` (StepOptions) hears every layer linear's backward inputs (dY and
 // its forward input X, recorded into the layer's encoder): the empirical
 // Fisher of the weights (src/train/fisher.ts) squares per-example dYᵀ·X there.
 import { GpuTensor } from '../gpu/buffers.ts';
 import { attentionBackward } from '../gpu/kernels/attention.ts';
 import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
-import { distillChunked, type DistillTeacher } from '../gpu/kernels/distill.ts';
+import { distillChunked, type Divergence, type DistillTeacher } from '../gpu/kernels/distill.ts';
+import { hiddenL1Backward, hiddenL1Forward, type CountedRows } from '../gpu/kernels/hidden_l1.ts';
+import { layerWindow, quarterLayers } from '../arch/layers.ts';
 import { rmsnormBackward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeBackward } from '../gpu/kernels/rope.ts';
 import { swigluBackward } from '../gpu/kernels/swiglu.ts';
 import { gradSpec, type GradName } from './grad_spec.ts';
-import { layerWindow } from '../arch/layers.ts';
 import { gegluBackward } from '../gpu/kernels/geglu.ts';
 import { linearBackward } from './linear_backward.ts';
 import type { Activations, LlamaModel } from './llama.ts';
@@ -61,11 +67,18 @@ export interface StepOptions {
   /**
    * Distillation: the loss is KL(teacher ‖ student) over the teacher's top-K
    * (src/gpu/kernels/distill.ts) instead of the label loss; the rows that count
-   * are the same (the teacher's tail is −1 elsewhere).
+   * are the same (the teacher's tail is −1 elsewhere). `divergence`: skl or
+   * jsd over the same buckets instead (default kl).
    */
-  distill?: { teacher: DistillTeacher; tau: number };
+  distill?: { teacher: DistillTeacher; tau: number; divergence?: Divergence; hidden?: HiddenTargets };
   /** Hears each layer linear's dY and X during the backward (see LinearGradObserver). */
   observe?: LinearGradObserver;
+}
+
+/** DWQ's hidden-state term: W and the teacher's residual stream [B·T, C] at the four quarter points (quarterLayers). */
+export interface HiddenTargets {
+  weight: number;
+  states: readonly GpuTensor<'f32'>[];
 }
 
 export interface StepResult {
@@ -128,7 +141,7 @@ export class ModelBackward {
     const ctx = model.ctx;
     const lin = model.weights.lmHead;
     const head: LmHead = { ...model.lmHead(), backward: (enc, dh, dz, h) => linearBackward(ctx, enc, lin, { dy: dz, x: h, dx: dh }) };
-    if (o.distill) distillChunked(ctx, acts.get('hidden'), head, o.distill.teacher, this.chunk, { tau: o.distill.tau, loss: this.g('loss'), dhidden: this.g('dhidden'), gradScale });
+    if (o.distill) distillChunked(ctx, acts.get('hidden'), head, o.distill.teacher, this.chunk, { tau: o.distill.tau, divergence: o.distill.divergence, loss: this.g('loss'), dhidden: this.g('dhidden'), gradScale });
     else
       crossEntropyChunked(ctx, acts.get('hidden'), head, this.ws.get('targets') as GpuTensor<'u32'>, this.ws.get('mask') as GpuTensor<'u32'>, this.chunk, {
         loss: this.g('loss'),
@@ -137,17 +150,31 @@ export class ModelBackward {
         gradScale,
       });
 
+    const hidden = o.distill?.hidden;
+    const points = hidden ? this.hiddenPoints(acts, hidden) : [];
+    const rows: CountedRows = { targets: this.ws.get('targets') as GpuTensor<'u32'>, mask: this.ws.get('mask') as GpuTensor<'u32'>, V: c.vocabSize };
+    const scale = hidden ? hidden.weight / (4 * c.hiddenSize) : 0;
     const rec = new Recorder(ctx);
+    for (const p of points) hiddenL1Forward(ctx, this.g('loss'), p.student, p.teacher, rows, scale, { encoder: rec.encoder });
     const norms = trainable.normGrads;
     this.norm(rec, acts.get('x_out'), model.weights.finalNorm, acts.get('rstd_f'), norms?.final, false, o.accumulate);
     rec.flush();
     const recompute = acts.plan.save === 'inputs';
     for (let l = c.numLayers - 1; l >= 0; l--) {
       if (recompute && l < c.numLayers - 1) model.layer(acts, l, rec, { lora: lora[l], upToH: true });
+      for (const p of points) if (p.layer === l + 1) hiddenL1Backward(ctx, this.g('dres'), p.student, p.teacher, rows, scale, gradScale, { encoder: rec.encoder });
       this.layer(acts, l, rec, o.accumulate ?? false, o.observe);
       rec.flush();
     }
     return { loss: this.g('loss'), count };
+  }
+
+  /** The quarter points: the student's residual stream after layer ⌈q·L/4⌉ beside the teacher's state for quarter q. */
+  private hiddenPoints(acts: Activations, h: HiddenTargets) {
+    const L = this.model.config.numLayers;
+    if (h.states.length !== 4) throw new RangeError(`ModelBackward.step: the hidden-state term needs the teacher's 4 quarter points, got ${h.states.length}`);
+    if (!(h.weight >= 0) || !Number.isFinite(h.weight)) throw new RangeError(`ModelBackward.step: hidden-state weight ${h.weight} must be a finite number ≥ 0`);
+    return quarterLayers(L).map((layer, q) => ({ layer, student: acts.residual(layer, L), teacher: h.states[q] }));
   }
 
   /**

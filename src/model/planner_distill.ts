@@ -1,7 +1,9 @@
 // What a live distillation teacher adds to a training step's peak GPU bytes,
 // counted from the same tables the engine allocates from (as planner.ts does
 // for the student): the teacher's weights as loadWeights holds them, its
-// forward activations (nothing saved: it never runs a backward), one logits
+// forward activations (nothing saved: it never runs a backward; with DWQ's
+// hidden-state term its residual stream per layer, which the student's step
+// reads), one logits
 // chunk read back at a time (src/train/distill/teacher.ts), and the rows handed
 // to the student's loss (top-K ids and log-probabilities, tail, id bitmask) with
 // the loss's own temporaries beyond the cross-entropy's it replaces. Counted as
@@ -28,6 +30,8 @@ export interface TeacherPlanInput {
   chunk?: number;
   /** Cached mode: only the rows uploaded per step (the teacher is not on the GPU while the student trains). */
   cached?: boolean;
+  /** DWQ's hidden-state term: the teacher keeps its residual stream per layer (activations planned 'inputs'). */
+  hidden?: boolean;
 }
 
 export interface TeacherPlan {
@@ -62,7 +66,7 @@ export function planTeacher(p: TeacherPlanInput): TeacherPlan {
   }
   count('weights', 'rope.turns', [c.headDim / 2, 2]);
   count('weights', 'rope.no_k', [1]);
-  for (const s of planActivations(c, p.B, p.T, false).slots) count('activations', `act.${s.key}`, s.shape);
+  for (const s of planActivations(c, p.B, p.T, p.hidden ? 'inputs' : false).slots) count('activations', `act.${s.key}`, s.shape);
   count('logits', 'logits', [R, V]);
   count('logits', 'logits.hidden_rows', [R, c.hiddenSize]);
   return finishRows(count, parts, () => largest, N, V, p.topK, R);
@@ -76,7 +80,7 @@ function finishRows(count: Count, parts: TeacherPlan['parts'], largest: () => Te
   count('rows', 'distill.logp', [N, K]);
   count('rows', 'distill.tail', [N]);
   count('rows', 'distill.member', [N, memberWords(V)]);
-  count('rows', 'distill.stat', [N, 2]);
+  count('rows', 'distill.stat', [N, 4]);
   count('rows', 'distill.partials beyond cross-entropy', [R, crossEntropySlices(V), 2]);
   return { total: parts.weights + parts.activations + parts.logits + parts.rows, parts, largest: largest() };
 }

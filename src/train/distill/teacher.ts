@@ -5,12 +5,17 @@
 // mass and id bitmask at the temperature. The top-K is taken on the CPU in f64
 // (topk.ts): the same rows a cache of the teacher would hold, so live and
 // cached runs see the same numbers. A teacher with another vocabulary or
-// tokenizer is refused before anything is loaded (checkTeacherMatches).
+// tokenizer is refused before anything is loaded (checkTeacherMatches). With
+// DWQ's hidden-state term (`hiddenLoss`) it keeps its residual stream per
+// layer (activations planned 'inputs') and hands the student's step its four
+// quarter points (src/ref/hidden_l1.ts), valid until its next forward.
 import { Sub4Error } from '../../base/errors.ts';
 import type { LoadedModel } from '../../io/loaded_model.ts';
 import type { Tokenizer } from '../../io/tokenizer/types.ts';
-import { packTeacherRows, uploadTeacher, destroyTeacher, type DistillTeacher } from '../../gpu/kernels/distill.ts';
+import { packTeacherRows, uploadTeacher, destroyTeacher, type Divergence, type DistillTeacher } from '../../gpu/kernels/distill.ts';
 import type { Activations, LlamaModel } from '../../model/llama.ts';
+import type { HiddenTargets } from '../../model/backward.ts';
+import { quarterLayers } from '../../arch/layers.ts';
 import type { GpuContext } from '../../gpu/device.ts';
 import { topKRows } from './topk.ts';
 
@@ -39,6 +44,13 @@ export function checkTeacherMatches(student: { file: LoadedModel; tokenizer: Tok
       throw new DistillTeacherError(s.name, t.name, `its tokenizer differs at token ${id} (${JSON.stringify(b.tokenText(id))} where the student has ${JSON.stringify(a.tokenText(id))})`);
 }
 
+/** DWQ's hidden-state term compares residual streams: both models must have one width. */
+export function checkHiddenWidths(student: { file: LoadedModel }, teacher: { file: LoadedModel }): void {
+  const [s, t] = [student.file, teacher.file];
+  if (s.config.hiddenSize !== t.config.hiddenSize)
+    throw new DistillTeacherError(s.name, t.name, `--hidden-loss compares hidden states, and its hidden width is ${t.config.hiddenSize}, the student's ${s.config.hiddenSize}`);
+}
+
 export interface DistillOptions {
   /** Teacher tokens kept per position, 1..V (V: the exact KL). */
   topK: number;
@@ -46,12 +58,19 @@ export interface DistillOptions {
   temperature: number;
   /** Teacher logit rows read back at once; default 64. */
   chunk?: number;
+  /** The loss's divergence over the top-K buckets (default kl). */
+  divergence?: Divergence;
+  /** DWQ's hidden-state term's weight W (0 or absent: off; live only). */
+  hiddenLoss?: number;
 }
 
 /** What ModelBackward.step takes for one micro-batch, and how to free it. */
 export interface DistillBatch {
   teacher: DistillTeacher;
   tau: number;
+  divergence: Divergence;
+  /** The teacher's quarter points for the hidden-state term (live teacher with hiddenLoss only). */
+  hidden?: HiddenTargets;
   release(): void;
 }
 
@@ -89,10 +108,10 @@ export interface TeacherSource {
 }
 
 /** A micro-batch's targets on the GPU, as ModelBackward.step takes them. */
-export function teacherBatch(ctx: GpuContext, V: number, t: TeacherTargets, tau: number, counts: (n: number) => boolean): DistillBatch {
+export function teacherBatch(ctx: GpuContext, V: number, t: TeacherTargets, tau: number, counts: (n: number) => boolean, divergence: Divergence = 'kl'): DistillBatch {
   const N = t.tail.length;
   const teacher = uploadTeacher(ctx, packTeacherRows(t.ids, t.logp, t.tail, counts, N, t.K, V), N, V);
-  return { teacher, tau, release: () => destroyTeacher(teacher) };
+  return { teacher, tau, divergence, release: () => destroyTeacher(teacher) };
 }
 
 /** A live teacher: borrows its model (the caller frees the weights); destroy() frees the activations. */
@@ -108,13 +127,15 @@ export class LiveTeacher implements DistillSource, TeacherSource {
     const V = model.config.vocabSize;
     if (!Number.isInteger(opts.topK) || opts.topK < 1 || opts.topK > V) throw new RangeError(`distill: --topk ${opts.topK} must be in 1..${V} (the vocabulary)`);
     if (!(opts.temperature > 0) || !Number.isFinite(opts.temperature)) throw new RangeError(`distill: --temperature ${opts.temperature} must be a positive number`);
+    const W = opts.hiddenLoss ?? 0;
+    if (!(W >= 0) || !Number.isFinite(W)) throw new RangeError(`distill: --hidden-loss ${W} must be a finite number ≥ 0`);
   }
 
   /** Teacher top-K rows of ids [B·T] on the CPU (also the held-out evaluation's and a cache's source). */
   async topK(ids: Uint32Array) {
     const N = this.B * this.T;
     const V = this.model.config.vocabSize;
-    this.acts ??= this.model.activations(this.B, this.T, false);
+    this.acts ??= this.model.activations(this.B, this.T, this.opts.hiddenLoss ? 'inputs' : false);
     this.model.forward(this.acts, ids);
     const R = Math.min(this.opts.chunk ?? 64, N);
     const topIds = new Uint32Array(N * this.opts.topK);
@@ -150,7 +171,14 @@ export class LiveTeacher implements DistillSource, TeacherSource {
   }
 
   async prepare(ids: Uint32Array, counts: (n: number) => boolean): Promise<DistillBatch> {
-    return teacherBatch(this.model.ctx, this.model.config.vocabSize, await this.targets([], ids), this.opts.temperature, counts);
+    const batch = teacherBatch(this.model.ctx, this.model.config.vocabSize, await this.targets([], ids), this.opts.temperature, counts, this.opts.divergence);
+    const W = this.opts.hiddenLoss ?? 0;
+    if (W > 0 && this.acts) {
+      const L = this.model.config.numLayers;
+      const acts = this.acts;
+      batch.hidden = { weight: W, states: quarterLayers(L).map((l) => acts.residual(l, L)) };
+    }
+    return batch;
   }
 
   destroy(): void {
