@@ -53,7 +53,7 @@ import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LoraStart } from '../train/setup.ts';
-import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
+import { evaluateDistill, evaluateHeldOut, type DistillEval } from '../train/distill/eval.ts';
 import { lqloraWeighting, prepareBudget, readImatrixFile } from './tune_base.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
@@ -112,6 +112,10 @@ export const tuneCommand: Command = {
     '  --loss        with --distill: kl (the default) distills; label trains on the labels as without a teacher',
     '                and only scores against it (the baseline a distillation is compared with)',
     '  --temperature of teacher and student in the loss (default 1; the loss is scaled by T²)',
+    '  --distill-loss  the divergence over the same top-K + tail buckets: kl (default, KL(teacher ‖ student)),',
+    '                skl (KL both ways) or jsd (Jensen–Shannon)',
+    '  --hidden-loss W  add W · mean |h_teacher − h_student| of the residual stream after every quarter of the',
+    '                depth (DWQ; live teacher only, same hidden width)',
     '  --teacher-mode  live: the teacher runs beside the student; cached: it runs once alone over the train windows',
     '                into a cache of its top-K (read back each step); auto (default): cached when it does not fit',
     '  --cache-dir   where the teacher cache goes (default: --out/teacher-cache); reused when teacher, data and K match',
@@ -125,7 +129,7 @@ export const tuneCommand: Command = {
     out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' }, dora: { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
-    distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' },
+    distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' }, 'distill-loss': { type: 'string' }, 'hidden-loss': { type: 'string' },
     'teacher-mode': { type: 'string' }, 'cache-dir': { type: 'string' },
   },
   async run(values, positionals) {
@@ -165,7 +169,8 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
   const dataBytes = (await stat(s.data)).size;
   const m = await openWithTokenizer(s.model);
   let ctx: NodeGpuContext | undefined;
-  type Parts = RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel } | null };
+  // distill.teacher null: cached mode, scored against the teacher's held-out rows taken before the student loaded.
+  type Parts = RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel | null } | null };
   let parts: Parts | undefined;
   let teacherFile: TeacherFile | null = null;
   const stop = new AbortController();
@@ -231,10 +236,11 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const samplePrompts = s.sample !== null ? [promptIds(m.tokenizer, s.sample, ds.parsed.kind, { plainChat: plainChatFallback, what: '--sample' })] : [];
     const run = { sampleLength: samplePrompts.length ? samplePrompts[0].length + 16 : 0 };
     const studentPlan = planStep({ config: m.file.config, storage: planStorage(base, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
-    const { plan, mode: tMode, why: tWhy, teacherBytes } = planDistillRun(studentPlan, teacherFile, { B: s.batch, T: s.seqLen, topK, mode: teacherMode.mode, limits: ctx.limits });
+    const { plan, mode: tMode, why: tWhy, teacherBytes } = planDistillRun(studentPlan, teacherFile, { B: s.batch, T: s.seqLen, topK, mode: teacherMode.mode, limits: ctx.limits, hidden: (s.hiddenLoss ?? 0) > 0 });
     if (tMode) log(`teacher ${tMode}: ${tWhy}`);
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${tMode ? ` (the teacher ${(teacherBytes / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
-    const teacherCache = tMode === 'cached' && s.distillLoss !== 'label' ? await prepareTeacherCache(ctx, teacherFile!, ds.train, { B: s.batch, topK, temperature: s.temperature ?? 1, dir: teacherMode.cacheDir }, log) : null;
+    const cached = tMode === 'cached' && s.distillLoss !== 'label' ? await prepareTeacherCache(ctx, teacherFile!, ds.train, evalWins, { B: s.batch, topK, temperature: s.temperature ?? 1, dir: teacherMode.cacheDir, evalWindows: s.evalWindows }, log) : null;
+    const teacherCache = cached?.reader ?? null;
     const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'), lqWeights)
@@ -243,7 +249,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const schedule: LrSchedule = { kind: 'cosine', peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, floor: s.lr / 10 };
     // The whole run on one device; called again on a new device after a loss (src/train/checkpoint/recover.ts).
     const tf = teacherFile;
-    const build = async (c: GpuContext): Promise<RunParts & { tr: Trainable; distill: { student: LlamaModel; teacher: LlamaModel } | null }> => {
+    const build = async (c: GpuContext): Promise<Parts> => {
       let weights: ModelWeights | undefined;
       let tw: ModelWeights | undefined;
       let live: LiveTeacher | CachedTeacher | undefined;
@@ -253,16 +259,16 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
         progress.end();
         const model = new LlamaModel(c, weights);
         // The teacher as loaded: the student's own file without --bits' quantization when implicit.
-        // Cached: the teacher stays off the GPU (no held-out KL before/after; its rows come from the cache).
+        // Cached: the teacher stays off the GPU (its rows come from the cache, its held-out side from cached.heldOut).
         if (tf && !teacherCache) tw = await loadWeights(c, tf.m.file);
-        if (teacherCache) live = new CachedTeacher(c, teacherCache, s.temperature ?? 1);
+        if (teacherCache) live = new CachedTeacher(c, teacherCache, s.temperature ?? 1, s.divergence ?? 'kl');
         const teacher = tw && new LlamaModel(c, tw);
-        if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1 });
+        if (teacher) live = new LiveTeacher(teacher, s.batch, s.seqLen, { topK, temperature: s.temperature ?? 1, divergence: s.divergence ?? 'kl', hiddenLoss: s.hiddenLoss ?? 0 });
         tr = await createTrainable(model, base, cfg);
         if (prepared?.factors) applyLoraStart(tr, prepared.factors);
         const trainer = new Trainer(model, tr, { train: ds.train, eval: evalWins }, { batch: s.batch, accumulate: s.accumulate, steps: s.steps, schedule, evalEvery: s.evalEvery, evalWindows: s.evalWindows, samplePrompts, sampleTokens: 16, distill: s.distillLoss === 'label' ? undefined : live });
         const [w, t, l, x] = [weights, tr, live, tw];
-        return { trainer, tr, distill: teacher ? { student: model, teacher } : null, destroy: () => [trainer, t, l, x, w].forEach((y) => y?.destroy()) };
+        return { trainer, tr, distill: teacher ? { student: model, teacher } : cached?.heldOut ? { student: model, teacher: null } : null, destroy: () => [trainer, t, l, x, w].forEach((y) => y?.destroy()) };
       } catch (e) {
         tr?.destroy();
         live?.destroy();
@@ -274,7 +280,8 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     parts = await build(ctx);
     const scoreDistill = async (p: Parts, when: 'before' | 'after'): Promise<DistillEval | null> => {
       if (!p?.distill) return null;
-      const e = await evaluateDistill(p.distill.student, p.tr, p.distill.teacher, evalWins, s.batch, s.evalWindows);
+      const { student, teacher } = p.distill;
+      const e = teacher ? await evaluateDistill(student, p.tr, teacher, evalWins, s.batch, s.evalWindows) : await evaluateHeldOut(student, p.tr, cached!.heldOut!, evalWins, s.batch);
       if (e) printDistillEval(e, when, json);
       return e;
     };

@@ -11,8 +11,8 @@ import { openWithTokenizer, type ModelFile } from './model_gpu.ts';
 import type { TuneSettings } from './tune_settings.ts';
 import { isQuantized } from '../model/linear.ts';
 import { GgmlType, ggmlTypeName } from '../quant/formats.ts';
-import { checkTeacherMatches, DistillTeacherError } from '../train/distill/teacher.ts';
-import { evaluateDistill, type DistillEval } from '../train/distill/eval.ts';
+import { checkHiddenWidths, checkTeacherMatches, DistillTeacherError } from '../train/distill/teacher.ts';
+import { evaluateDistill, teacherHeldOut, type DistillEval, type TeacherHeldOut } from '../train/distill/eval.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights } from '../model/weights.ts';
 import type { Trainable } from '../model/trainable.ts';
@@ -48,6 +48,7 @@ export async function openTeacher(s: TuneSettings, student: ModelFile): Promise<
     if (quantized.length)
       throw new DistillTeacherError(student.file.name, m.file.name, `it is quantized (${quantized[0].name} is ${quantized[0].ggmlType === null ? 'GPTQ' : ggmlTypeName(quantized[0].ggmlType)}); a teacher must be a float model (F32/F16/BF16) or Q8_0`);
     checkTeacherMatches(student, m);
+    if ((s.hiddenLoss ?? 0) > 0) checkHiddenWidths(student, m);
   } catch (e) {
     await m.file.close();
     throw e;
@@ -118,10 +119,11 @@ export function teacherModeFlags(values: Record<string, unknown>, out: string, d
 }
 
 /** The run's plan with its teacher, live or cached as chosen (printed by the caller). */
-export function planDistillRun(student: StepPlan, tf: TeacherFile | null, p: { B: number; T: number; topK: number; mode: TeacherMode | 'auto'; limits: DeviceLimits }): { plan: StepPlan; mode: TeacherMode | null; why: string | null; teacherBytes: number } {
+export function planDistillRun(student: StepPlan, tf: TeacherFile | null, p: { B: number; T: number; topK: number; mode: TeacherMode | 'auto'; limits: DeviceLimits; hidden: boolean }): { plan: StepPlan; mode: TeacherMode | null; why: string | null; teacherBytes: number } {
   if (!tf) return { plan: checkPlanFits(student, p.limits), mode: null, why: null, teacherBytes: 0 };
-  const input = { config: tf.m.file.config, storage: storageOf(tf.m.file), B: p.B, T: p.T, topK: p.topK };
-  const c = chooseTeacherMode({ mode: p.mode, student, live: planTeacher(input), cached: planTeacher({ ...input, cached: true }), limits: p.limits, available: null });
+  const input = { config: tf.m.file.config, storage: storageOf(tf.m.file), B: p.B, T: p.T, topK: p.topK, hidden: p.hidden };
+  // The hidden-state term needs the teacher live: never chosen cached for it (a live teacher that does not fit is refused with its bytes).
+  const c = chooseTeacherMode({ mode: p.hidden ? 'live' : p.mode, student, live: planTeacher(input), cached: planTeacher({ ...input, cached: true }), limits: p.limits, available: null });
   return { plan: c.plan, mode: c.mode, why: c.why, teacherBytes: c.plan.teacher.total };
 }
 
@@ -129,8 +131,10 @@ export function planDistillRun(student: StepPlan, tf: TeacherFile | null, p: { B
  * Cached mode's one pass of the teacher alone over the train windows (before
  * the student is loaded): the cache in `dir` reused when it matches this
  * teacher, data, K and temperature, else rebuilt; its size printed first.
+ * Then the teacher's side of the held-out figures (the first `evalWindows` of
+ * `heldOut`), so that cached runs score and guard as live ones do.
  */
-export async function prepareTeacherCache(ctx: GpuContext, tf: TeacherFile, train: Windows, o: { B: number; topK: number; temperature: number; dir: string }, log: (line: string) => void): Promise<TeacherCacheReader> {
+export async function prepareTeacherCache(ctx: GpuContext, tf: TeacherFile, train: Windows, heldOut: Windows, o: { B: number; topK: number; temperature: number; dir: string; evalWindows: number }, log: (line: string) => void): Promise<{ reader: TeacherCacheReader; heldOut: TeacherHeldOut | null }> {
   const V = tf.m.file.config.vocabSize;
   const tau = storedTemperature(o.topK, V, Math.fround(o.temperature));
   const values = defaultCacheValues(o.topK, V);
@@ -139,14 +143,18 @@ export async function prepareTeacherCache(ctx: GpuContext, tf: TeacherFile, trai
   const store = folderCacheStore(o.dir);
   let weights: Awaited<ReturnType<typeof loadWeights>> | undefined;
   let maker: LiveTeacher | undefined;
+  const model = async () => new LlamaModel(ctx, (weights ??= await loadWeights(ctx, tf.m.file)));
   const rowsOf = async (wins: readonly number[], ids: Uint32Array) => {
-    weights ??= await loadWeights(ctx, tf.m.file);
-    maker ??= new LiveTeacher(new LlamaModel(ctx, weights), o.B, train.seqLen, { topK: o.topK, temperature: tau });
+    maker ??= new LiveTeacher(await model(), o.B, train.seqLen, { topK: o.topK, temperature: tau });
     return maker.targets(wins, ids);
   };
-  log('teacher cache: the teacher is not on the GPU while the student trains, so the held-out KL before and after (and its guard) are not scored in cached mode; `sub4 eval --teacher` scores the result');
   try {
-    return (await ensureTeacherCache(store, spec, train, rowsOf, o.B, log)).reader;
+    const reader = (await ensureTeacherCache(store, spec, train, rowsOf, o.B, log)).reader;
+    maker?.destroy();
+    maker = undefined;
+    const held = await teacherHeldOut(await model(), heldOut, o.B, o.evalWindows, o.topK);
+    if (held) log(`teacher held-out side: ${held.tail.length} tokens of ${held.windows} windows scored once (${held.K === V ? 'the whole vocabulary: the exact KL' : `top-${held.K} + tail: the KL is a lower bound`}), for the held-out KL and its guard`);
+    return { reader, heldOut: held };
   } finally {
     maker?.destroy();
     weights?.destroy();

@@ -11,6 +11,7 @@ import { EXPORT_FORMATS, type ExportFormat } from '../export/export.ts';
 import { CLI_TUNE_METHODS as METHODS, type CliTuneMethod as Method } from '../train/setup.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
 import { WEIGHTINGS, type Weighting } from '../train/weighting.ts';
+import { DIVERGENCES, type Divergence } from '../ref/distill.ts';
 
 const PEQA_KINDS: readonly PeqaKind[] = ['auto', 'scale', 'scale+offset', 'gguf-superblock'];
 
@@ -65,6 +66,10 @@ export interface TuneSettings {
   temperature?: number;
   /** With a teacher: 'kl' distills; 'label' trains on the labels and only scores against the teacher (a baseline). */
   distillLoss?: 'kl' | 'label';
+  /** The distillation's divergence over the top-K buckets (--distill-loss; absent: kl). */
+  divergence?: Divergence;
+  /** DWQ's hidden-state term's weight (--hidden-loss W; live teacher only); null/absent: off. */
+  hiddenLoss?: number | null;
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -144,6 +149,8 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     topK: values.topk === undefined ? null : intFlag(values.topk, 'topk', 64, 1),
     temperature: numFlag(values.temperature, 'temperature', 1, 1e-3, 100),
     distillLoss: lossFlag(values.loss, values.distill !== undefined),
+    divergence: divergenceFlag(values['distill-loss'], values.distill !== undefined, values.loss),
+    hiddenLoss: hiddenLossFlag(values, values.distill !== undefined),
   };
 }
 
@@ -165,8 +172,25 @@ function lossFlag(v: string | boolean | undefined, distill: boolean): 'kl' | 'la
   return v;
 }
 
+function divergenceFlag(v: string | boolean | undefined, distill: boolean, loss: string | boolean | undefined): Divergence {
+  if (v === undefined) return 'kl';
+  if (!distill) throw new UsageError('--distill-loss chooses the divergence to a teacher; it needs --distill <teacher>');
+  if (!DIVERGENCES.includes(v as Divergence)) throw new UsageError(`--distill-loss must be ${DIVERGENCES.join(', ')}, got ${JSON.stringify(v)}`);
+  if (loss === 'label') throw new UsageError('--distill-loss chooses the divergence a distillation trains on; --loss label trains on the labels instead');
+  return v as Divergence;
+}
+
+function hiddenLossFlag(values: Values, distill: boolean): number | null {
+  const v = values['hidden-loss'];
+  if (v === undefined) return null;
+  if (!distill) throw new UsageError('--hidden-loss adds L1 to a teacher\'s hidden states; it needs --distill <teacher>');
+  if (values.loss === 'label') throw new UsageError('--hidden-loss is a term of the distillation loss; --loss label trains on the labels instead');
+  if (values['teacher-mode'] === 'cached') throw new UsageError('--hidden-loss needs a live teacher (--teacher-mode live or auto): its hidden states are computed beside the student each step, and a cache holds only its top-K log-probabilities');
+  return numFlag(v, 'hidden-loss', 0, 0, 1e6);
+}
+
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'dora', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'dora', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss', 'distill-loss', 'hidden-loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

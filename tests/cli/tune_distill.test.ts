@@ -3,8 +3,13 @@
 //    `--format gguf` is written, llama.cpp loads it and its held-out perplexity
 //    equals `sub4 eval` of the tuned state within 0.5 %; `sub4 eval --teacher`
 //    scores the same windows against the teacher;
+//  - cached mode (stories260K f32 folder, --bits 2, --distill self, jsd): the
+//    held-out KL, top-1 agreement and guard are there as in live mode, and its
+//    held-out KL before training equals a live run's (K = V: the exact KL; that
+//    live run trains a step with --hidden-loss);
 //  - teachers refused before any GPU work: a quantized teacher (naming both
-//    models), `--distill self` without --bits, --topk without --distill.
+//    models), `--distill self` without --bits, --topk without --distill;
+//    --distill-loss without --distill, --hidden-loss in cached mode.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +28,7 @@ const fails = (args: string[]) => sub4(args).then(() => null, (err) => err as { 
 const shakespeare = fixture('data/tinyshakespeare/input.txt');
 const student = fixture('models/stories260K-quantized/stories260K-q4_0.gguf');
 const teacher = fixture('models/stories260K.gguf');
+const floatFolder = fixture('models/stories260K/config.json')?.replace(/\/config\.json$/, '');
 const CTX = 128;
 
 function setup() {
@@ -75,5 +81,41 @@ describe.skipIf(!shakespeare || !student || !teacher)('sub4 tune --distill', () 
     const topk = await fails(['tune', student!, '--topk', '64', '--data', train, '--out', join(dir, 'c')]);
     expect(topk?.code).toBe(2);
     expect(topk?.stderr).toMatch(/--topk and --temperature belong to --distill/);
+  });
+
+  it.skipIf(!floatFolder)('cached mode scores the held-out KL, top-1 and guard as live mode does (jsd, --bits 2, --distill self)', { timeout: 300_000 }, async () => {
+    if (!gpuReady()) return;
+    const { dir, heldout } = setup();
+    const train = join(dir, 'train-short.txt'); // a short cache build
+    writeFileSync(train, readFileSync(shakespeare!, 'utf8').slice(0, 4000));
+    const common = [floatFolder!, '--bits', '2', '--group', '32', '--distill', 'self', '--data', train, '--eval-data', heldout, '--batch', '2', '--seq', '32', '--eval-windows', '4', '--lr', '1e-4', '--json'];
+    const parse = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l));
+    const cached = parse((await sub4(['tune', ...common, '--teacher-mode', 'cached', '--distill-loss', 'jsd', '--steps', '3', '--out', join(dir, 'cached')])).stdout);
+    // The live run also takes DWQ's hidden-state term (its held-out figures before training do not depend on it).
+    const live = parse((await sub4(['tune', ...common, '--teacher-mode', 'live', '--hidden-loss', '0.5', '--steps', '1', '--out', join(dir, 'live')])).stdout);
+    const ev = (lines: { type: string; when?: string; kl: number; top1: number; tokens: number }[], when: string) => lines.find((l) => l.type === 'distill-eval' && l.when === when)!;
+    const [before, after, liveBefore] = [ev(cached, 'before'), ev(cached, 'after'), ev(live, 'before')];
+    console.log(`cached: held-out KL ${before.kl.toFixed(6)} → ${after.kl.toFixed(6)}, top-1 ${before.top1.toFixed(4)} → ${after.top1.toFixed(4)}; live before ${liveBefore.kl.toFixed(6)} (${before.tokens} tokens)`);
+    expect(before.tokens).toBe(liveBefore.tokens);
+    expect(Math.abs(before.kl / liveBefore.kl - 1)).toBeLessThanOrEqual(1e-4);
+    expect(before.top1).toBe(liveBefore.top1);
+    expect(before.kl).toBeGreaterThan(0.01); // 2 bits: far from the teacher
+    const summary = cached.at(-1);
+    expect(summary.distill.refused).toBe(after.kl > before.kl);
+    const step = live.find((l) => l.type === 'step') as unknown as { loss: number };
+    expect(Number.isFinite(step.loss) && step.loss > 0).toBe(true);
+  });
+
+  it('refuses --distill-loss without --distill, an unknown divergence, and --hidden-loss in cached mode (naming why)', { timeout: 120_000 }, async () => {
+    const { dir, train } = setup();
+    const a = await fails(['tune', student!, '--distill-loss', 'jsd', '--data', train, '--out', join(dir, 'a')]);
+    expect(a?.code).toBe(2);
+    expect(a?.stderr).toMatch(/--distill-loss .* needs --distill/);
+    const b = await fails(['tune', student!, '--distill', teacher!, '--distill-loss', 'tv', '--data', train, '--out', join(dir, 'b')]);
+    expect(b?.code).toBe(2);
+    expect(b?.stderr).toMatch(/--distill-loss must be kl, skl, jsd/);
+    const c = await fails(['tune', student!, '--distill', teacher!, '--hidden-loss', '0.5', '--teacher-mode', 'cached', '--data', train, '--out', join(dir, 'c')]);
+    expect(c?.code).toBe(2);
+    expect(c?.stderr).toMatch(/--hidden-loss .* live teacher/);
   });
 });
