@@ -255,6 +255,15 @@ describe('chooseTeacherMode', () => {
     // The build runs the teacher alone: a device that cannot hold it cannot cache either.
     expect(() => auto(Math.min(student.total + cached.total, live.total - 1) + 0)).toThrow(PlanRefusedError);
   });
+
+  it('--hidden-loss: the live teacher keeps its residual stream per layer (numLayers + 1 more [N, C] buffers at most)', () => {
+    const hidden = planTeacher({ config, storage: dense, B: 2, T: 64, topK: 64, hidden: true });
+    const extra = hidden.parts.activations - live.parts.activations;
+    const NC = 2 * 64 * config.hiddenSize * 4;
+    expect(extra).toBeGreaterThanOrEqual((config.numLayers - 1) * NC);
+    expect(extra).toBeLessThanOrEqual((config.numLayers + 1) * NC);
+    expect(hidden.parts.weights).toBe(live.parts.weights);
+  });
 });
 
 describe('opfsCacheStore', () => {
