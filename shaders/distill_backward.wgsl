@@ -2,11 +2,11 @@
 // with respect to the student's logits, written over the logits in place
 // (row r of the chunk is token n = row0 + r), by MODE (src/ref/distill.ts):
 //   dz[r,v] = gradScale · τ · ( [kl, skl: q_v − p̃_v] + [skl, jsd: q_v (h_{j(v)} − h̄)] ),
-//   q_v = exp(z[r,v]/τ − lse_n),
+//   q_v = exp(z[r,v]/τ − lse_n)  (taken as exp((s − m) − log L), as distill_forward),
 //   p̃_v = p_i for v = id_i in the teacher's top-K, else p_tail · exp(z[r,v]/τ − lset_n)
 // (the teacher's tail mass spread over the tail as the student spreads its own;
 // every tail token shares the tail bucket's h_tail, kept by distill_forward
-// with h̄ in STAT.zw). dz = 0 on rows that do not count (TAIL[n] < 0) and on
+// with h̄ in STAT). dz = 0 on rows that do not count (TAIL[n] < 0) and on
 // rows r ≥ rows, the unused end of the last chunk's buffer, so the head's
 // weight gradient gets nothing from them. Two entry points, dispatched in this
 // order:
@@ -18,7 +18,8 @@
 //         left as topk wrote it.
 // Bindings: 0 uniform Params (as distill_forward); 1 Z f32[R*V] (read,
 //           overwritten with dz); 2 IDS u32[N*K]; 3 LOGP f32[N*K]; 4 TAIL f32[N];
-//           5 MEMBER u32[N*W]; 6 STAT vec4<f32>[N] (lse, lset, h_tail, h̄).
+//           5 MEMBER u32[N*W]; 6 STAT vec4<f32>[2N] ([2n] m, log L, m_t, log L_t;
+//           [2n+1] h_tail, h̄, lse, lset: distill_forward's).
 // Threads:  main: x → v (256 per workgroup), y → r over all R rows of the buffer;
 //           topk: x → i (64 per workgroup), y → r.
 // Why:      elementwise once lse/lset are known, and in place, so a chunk never
@@ -52,15 +53,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   if (((MEMBER[n * p.W + v / 32u] >> (v % 32u)) & 1u) != 0u) { return; } // topk's
-  let st = STAT[n];
+  let st = STAT[2u * n];
+  let h = STAT[2u * n + 1u];
   let s = Z[i] * p.invTau;
-  let q = exp(s - st.x);
+  let q = exp((s - st.x) - st.y);
   var d = 0.0;
   if (p.mode != 2u) {
     d = q;
-    if (pt > 0.0) { d -= pt * exp(s - st.y); } // pt = 0: no tail term (and no 0·∞ when lset is NEG)
+    if (pt > 0.0) { d -= pt * exp((s - st.z) - st.w); } // v is in the tail, so it is not empty; pt = 0: no tail term
   }
-  if (p.mode != 0u) { d += q * (st.z - st.w); }
+  if (p.mode != 0u) { d += q * (h.x - h.y); }
   Z[i] = d * p.tau * p.gradScale;
 }
 
@@ -71,18 +73,19 @@ fn topk(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (k >= p.K || r >= p.rows) { return; }
   let n = p.row0 + r;
   if (TAIL[n] < 0.0) { return; }
-  let st = STAT[n];
+  let st = STAT[2u * n];
+  let hbar = STAT[2u * n + 1u].y;
   let i = r * p.V + min(IDS[n * p.K + k], p.V - 1u);
   let lp = LOGP[n * p.K + k];
-  let lq = Z[i] * p.invTau - st.x;
+  let lq = (Z[i] * p.invTau - st.x) - st.y;
   let q = exp(lq);
   var d = 0.0;
   if (p.mode != 2u) { d = q - exp(lp); }
-  if (p.mode == 1u && q > 0.0) { d += q * ((lq - max(lp, FLOOR)) - st.w); }
+  if (p.mode == 1u && q > 0.0) { d += q * ((lq - max(lp, FLOOR)) - hbar); }
   if (p.mode == 2u && q > 0.0) {
     let hi = max(lp, lq);
     let lm = hi + log(exp(lp - hi) + exp(lq - hi)) - LN2;
-    d += q * (0.5 * (lq - lm) - st.w);
+    d += q * (0.5 * (lq - lm) - hbar);
   }
   Z[i] = d * p.tau * p.gradScale;
 }

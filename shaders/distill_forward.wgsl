@@ -23,8 +23,11 @@
 //           < V); 3 LOGP f32[N*K] (teacher log-probabilities at τ);
 //           4 TAIL f32[N] (teacher tail mass, or −1: row does not count);
 //           5 MEMBER u32[N*W] (bit v of row n set iff v ∈ I_n, W = ⌈V/32⌉);
-//           6 LOSS f32[N]; 7 STAT vec4<f32>[N] (lse, lset, h_tail, h̄; read by
-//           distill_backward); 8 PART vec4<f32>[R*NS] (scratch).
+//           6 LOSS f32[N]; 7 STAT vec4<f32>[2N]: [2n] (m, log L, m_t, log L_t),
+//           the max and log Σ exp(s − max) of all logits and of the tail's,
+//           [2n+1] (h_tail, h̄, lse, lset); read by distill_backward, which
+//           takes log q = (s − m) − log L as here: s − lse would lose the
+//           low bits of a large lse; 8 PART vec4<f32>[R*NS] (scratch).
 // Threads:  partial: x → slice (64 per workgroup), y → row; combine: x → row.
 // Why:      the same split as cross_entropy_forward (V up to 128256 is far too
 //           long for one invocation; strided slices keep reads coalesced and a
@@ -139,7 +142,8 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
   let lset = select(NEG, mt + log(lt), lt > 0.0);
   let pt = TAIL[n];
   if (pt < 0.0) {
-    STAT[n] = vec4<f32>(lse, lset, 0.0, 0.0);
+    STAT[2u * n] = vec4<f32>(m, logL, mt, select(0.0, log(lt), lt > 0.0));
+    STAT[2u * n + 1u] = vec4<f32>(0.0, 0.0, lse, lset);
     LOSS[n] = 0.0;
     return;
   }
@@ -171,6 +175,7 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
       hbar += exp(lqt) * e.y;
     }
   }
-  STAT[n] = vec4<f32>(lse, lset, htail, hbar);
+  STAT[2u * n] = vec4<f32>(m, logL, mt, select(0.0, log(lt), lt > 0.0));
+  STAT[2u * n + 1u] = vec4<f32>(htail, hbar, lse, lset);
   LOSS[n] = p.tau * p.tau * (select(kl, 0.0, p.mode == 2u) + ex);
 }

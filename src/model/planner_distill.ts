@@ -80,7 +80,7 @@ function finishRows(count: Count, parts: TeacherPlan['parts'], largest: () => Te
   count('rows', 'distill.logp', [N, K]);
   count('rows', 'distill.tail', [N]);
   count('rows', 'distill.member', [N, memberWords(V)]);
-  count('rows', 'distill.stat', [N, 4]);
+  count('rows', 'distill.stat', [N, 8]);
   count('rows', 'distill.partials beyond cross-entropy', [R, crossEntropySlices(V), 2]);
   return { total: parts.weights + parts.activations + parts.logits + parts.rows, parts, largest: largest() };
 }

@@ -2,7 +2,7 @@
 // temperature; also the symmetric KL and JSD over the same buckets): GPU forward (loss, lse, lset) and in-place backward (dz) against
 // the f64 reference on awkward shapes — V not a multiple of any workgroup,
 // K = V, K = 1, K = 64, one token, masked rows, a row offset and a short last
-// chunk; the chunked LM-head loop against the whole batch; the reference's
+// chunk, a nearly converged student (teacher − student logits of 0.01); the chunked LM-head loop against the whole batch; the reference's
 // gradient against central finite differences; K = V equal to the full KL and
 // K < V below it.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,9 +30,9 @@ function check(kind: string, label: string, got: ArrayLike<number>, want: ArrayL
 }
 
 /** Teacher logits near the student's (a distillation in progress) with every 4th row masked. */
-function problem(N: number, V: number, K: number, tau: number, seed: number) {
+function problem(N: number, V: number, K: number, tau: number, seed: number, gap = 3) {
   const zs = randomF32(N * V, seed).map((x) => 6 * x);
-  const zt = Float64Array.from(zs, (x, i) => x + 3 * Math.sin(i * 0.37 + seed));
+  const zt = Float64Array.from(zs, (x, i) => x + gap * Math.sin(i * 0.37 + seed));
   const teacher = teacherTopKRef(zt, N, V, K, tau);
   const mask = new Uint32Array(N).map((_, n) => (n % 4 === 1 ? 0 : 1));
   return { zs, zt, teacher, mask };
@@ -46,6 +46,8 @@ interface Case {
   row0: number;
   rows: number;
   tau: number;
+  /** Teacher − student logit scale: 3 early in a distillation, 0.01 near its end (p ≈ q, where jsd cancels). */
+  gap?: number;
 }
 const CASES: Case[] = [
   { V: 7, K: 7, N: 6, R: 6, row0: 0, rows: 6, tau: 1 }, // K = V: no tail
@@ -53,6 +55,7 @@ const CASES: Case[] = [
   { V: 513, K: 64, N: 40, R: 16, row0: 24, rows: 13, tau: 2 }, // short last chunk, τ = 2
   { V: 512, K: 512, N: 9, R: 5, row0: 4, rows: 5, tau: 0.7 }, // K = V on a round vocabulary
   { V: 32000, K: 64, N: 5, R: 3, row0: 1, rows: 3, tau: 1 },
+  { V: 1000, K: 100, N: 8, R: 8, row0: 0, rows: 8, tau: 1, gap: 0.01 }, // nearly converged
 ];
 
 describe('distillation kernels: GPU vs reference', () => {
@@ -60,7 +63,7 @@ describe('distillation kernels: GPU vs reference', () => {
   for (const c of CASES)
     it(`${div} V=${c.V} K=${c.K} τ=${c.tau} rows ${c.row0}..${c.row0 + c.rows - 1} of N=${c.N} in an R=${c.R} buffer`, async () => {
       const ctx = await gpu();
-      const { zs, teacher, mask } = problem(c.N, c.V, c.K, c.tau, c.V + c.K);
+      const { zs, teacher, mask } = problem(c.N, c.V, c.K, c.tau, c.V + c.K, c.gap);
       const z = new Float32Array(c.R * c.V);
       z.set(zs.subarray(c.row0 * c.V, (c.row0 + Math.min(c.R, c.N - c.row0)) * c.V));
       for (let v = 0; v < c.V; v++) z[v] += 90; // exp overflows f32 unless the max is taken out
@@ -68,7 +71,7 @@ describe('distillation kernels: GPU vs reference', () => {
       const t = uploadTeacher(ctx, rows, c.N, c.V);
       const tz = GpuTensor.from(ctx, z, [c.R, c.V], 'f32');
       const tloss = GpuTensor.from(ctx, new Float32Array(c.N).fill(NaN), [c.N], 'f32');
-      const tstat = GpuTensor.from(ctx, new Float32Array(4 * c.N).fill(NaN), [c.N, 4], 'f32');
+      const tstat = GpuTensor.from(ctx, new Float32Array(8 * c.N).fill(NaN), [c.N, 8], 'f32');
       distillForward(ctx, tloss, tstat, tz, t, { tau: c.tau, divergence: div, row0: c.row0, rows: c.rows });
       distillBackward(ctx, tz, tstat, t, { tau: c.tau, divergence: div, row0: c.row0, rows: c.rows, gradScale: 0.3 });
       // The reference sees the f32 teacher values the GPU sees.
@@ -76,12 +79,19 @@ describe('distillation kernels: GPU vs reference', () => {
       const tr: DistillTeacherRows = { K: c.K, ids: sl(rows.ids, c.K), logp: sl(rows.logp, c.K), tail: sl(teacher.tail).map(Math.fround) };
       const used = z.slice(0, c.rows * c.V);
       const ref = distillForwardRef(used, c.rows, c.V, tr, sl(mask), c.tau, div);
-      const label = `${div} V=${c.V} K=${c.K}`;
+      const label = `${div} V=${c.V} K=${c.K}${c.gap ? ` gap ${c.gap}` : ''}`;
       const loss = await tloss.read();
-      check('loss', label, sl(loss), ref.loss, 1e-5);
+      if (c.gap && div === 'kl') {
+        // Nearly converged, KL(p ‖ q) is far below one f32 ulp of log Σ exp (≈ 5e-7 at log L ≈ 7), which every
+        // term shares: its absolute error, not its relative one, is what f32 can bound (skl's reverse KL
+        // shares that normaliser with the opposite sign, and jsd has none: both stay within 1e-5 relative).
+        const abs = compareArrays(sl(loss), ref.loss).maxAbs;
+        console.log(`${label} loss: max abs ${abs.toExponential(2)} (of ${Math.max(...ref.loss).toExponential(2)})`);
+        expect(abs).toBeLessThanOrEqual(1e-6);
+      } else check('loss', label, sl(loss), ref.loss, 1e-5);
       const stat = await tstat.read();
-      check('lse', label, sl(stat, 4).filter((_, i) => i % 4 === 0), ref.lse, 1e-5);
-      if (c.K < c.V) check('lset', label, sl(stat, 4).filter((_, i) => i % 4 === 1), ref.lset, 1e-5);
+      check('lse', label, sl(stat, 8).filter((_, i) => i % 8 === 6), ref.lse, 1e-5);
+      if (c.K < c.V) check('lset', label, sl(stat, 8).filter((_, i) => i % 8 === 7), ref.lset, 1e-5);
       expect(loss.every((x, n) => (n >= c.row0 && n < c.row0 + c.rows) !== Number.isNaN(x)), 'rows outside the chunk untouched').toBe(true);
       const dz = new Float64Array(c.R * c.V); // rows ≥ rows must come back zeroed
       dz.set(distillBackwardRef(used, c.rows, c.V, tr, sl(mask), c.tau, 0.3, div));
@@ -98,7 +108,7 @@ describe('distillation kernels: GPU vs reference', () => {
     const t = uploadTeacher(ctx, packTeacherRows([0, 1, 2, 3], [0, 0, 0, 0], [0, 0, 0, 0], () => true, 4, 1, 10), 4, 10);
     const z = GpuTensor.empty(ctx, [3, 10], 'f32');
     const f = GpuTensor.empty(ctx, [4], 'f32');
-    const s = GpuTensor.empty(ctx, [4, 4], 'f32');
+    const s = GpuTensor.empty(ctx, [4, 8], 'f32');
     expect(() => distillForward(ctx, f, s, z, t, { tau: 1, row0: 2, rows: 3 })).toThrow(/do not fit/);
     expect(() => distillForward(ctx, f, s, z, t, { tau: 0 })).toThrow(/temperature/);
     expect(() => distillForward(ctx, f, s, GpuTensor.empty(ctx, [3, 64], 'f32'), t, { tau: 1 })).toThrow(/another vocabulary/);

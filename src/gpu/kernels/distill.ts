@@ -2,7 +2,8 @@
 // teacher's top-K plus a tail bucket at temperature τ, or (`divergence`) the
 // symmetric KL or the Jensen–Shannon divergence over the same buckets (math:
 // src/ref/distill.ts):
-//   distillForward   loss, (lse, lset, h_tail, h̄) ← student logits chunk   distill_forward.wgsl (partial + combine)
+//   distillForward   loss, stat ← student logits chunk (stat [N, 8]: max, log Σ of all and of the tail; h_tail, h̄, lse, lset)
+//                    distill_forward.wgsl (partial + combine)
 //   distillBackward  logits chunk ← dz (in place)                         distill_backward.wgsl (topk, then main)
 //   distillChunked   the loop over token chunks around an LM head, as crossEntropyChunked
 // The teacher side of a batch is a DistillTeacher: its top-K ids and
@@ -123,7 +124,7 @@ function check(what: string, logits: GpuTensor, t: DistillTeacher, perToken: Gpu
   if (!Number.isInteger(K) || K < 1 || K > V) throw new RangeError(`${what}: top-K of ${K} must be in 1..V = ${V}`);
   if (t.ids.size !== N * K || t.logp.size !== N * K) throw new RangeError(`${what}: teacher ids/logp must be [${N}, ${K}]`);
   if (t.member.size !== N * memberWords(V)) throw new RangeError(`${what}: the teacher's bitmask is for another vocabulary (${t.member.size} words for N = ${N}, V = ${V})`);
-  for (const x of perToken) if (x.size !== N && x.size !== 4 * N) throw new RangeError(`${what}: per-token outputs must be [N] = [${N}] (stat [N, 4]), got [${x.shape}]`);
+  for (const x of perToken) if (x.size !== N && x.size !== 8 * N) throw new RangeError(`${what}: per-token outputs must be [N] = [${N}] (stat [N, 8]), got [${x.shape}]`);
   const mode = MODE[opts.divergence ?? 'kl'];
   if (mode === undefined) throw new RangeError(`${what}: divergence ${String(opts.divergence)} is not one of ${Object.keys(MODE).join(', ')}`);
   if (!(opts.tau > 0) || !Number.isFinite(opts.tau)) throw new RangeError(`${what}: temperature ${opts.tau} must be a positive number`);
@@ -141,7 +142,7 @@ export function distillScratch(ctx: GpuContext, R: number, V: number): GpuTensor
   return GpuTensor.empty(ctx, [R, crossEntropySlices(V), 4], 'f32', 'distill.partials');
 }
 
-/** loss[n] and stat[n] = (lse, lset, h_tail, h̄) at τ for n = row0..row0+rows−1 from logits rows 0..rows−1. */
+/** loss[n] and stat[n] = (m, log L, m_t, log L_t, h_tail, h̄, lse, lset) at τ (distill_forward.wgsl) for n = row0..row0+rows−1 from logits rows 0..rows−1. */
 export function distillForward(
   ctx: GpuContext,
   loss: GpuTensor<'f32'>,
@@ -151,7 +152,7 @@ export function distillForward(
   opts: DistillRowOptions & { scratch?: GpuTensor<'f32'> },
 ): void {
   const c = check('distillForward', logits, teacher, [loss, stat], opts);
-  if (stat.size !== 4 * teacher.tail.size) throw new RangeError(`distillForward: stat must be [N, 4], got [${stat.shape}]`);
+  if (stat.size !== 8 * teacher.tail.size) throw new RangeError(`distillForward: stat must be [N, 8], got [${stat.shape}]`);
   const NS = crossEntropySlices(c.V);
   if (opts.scratch && opts.scratch.size < c.rows * NS * 4) throw new RangeError(`distillForward: scratch [${opts.scratch.shape}] is smaller than [${c.rows}, ${NS}, 4]; use distillScratch`);
   if (!opts.scratch && opts.encoder) throw new RangeError('distillForward: pass a scratch tensor (distillScratch) when recording into an encoder');
@@ -193,7 +194,7 @@ export interface DistillChunkedOptions {
   divergence?: Divergence;
   /** Per-token loss [N] (written; 0 on rows that do not count). */
   loss: GpuTensor<'f32'>;
-  /** Per-token (lse, lset, h_tail, h̄) [N, 4] (written); allocated and freed here when absent. */
+  /** Per-token statistics [N, 8] (distillForward's; written); allocated and freed here when absent. */
   stat?: GpuTensor<'f32'>;
   /** dL/dhidden [N, C] (written) when head.backward is given. */
   dhidden?: GpuTensor<'f32'>;
@@ -228,7 +229,7 @@ export function distillChunked(ctx: GpuContext, hidden: GpuTensor<'f32'>, head: 
     const z = temp([R, V], 'distill.logits');
     const scratch = distillScratch(ctx, R, V);
     temps.push(scratch);
-    const stat = opts.stat ?? temp([N, 4], 'distill.stat');
+    const stat = opts.stat ?? temp([N, 8], 'distill.stat');
     const dh = backward ? temp([R, C], 'distill.dhidden_rows') : undefined;
     const step = (record: (enc: GPUCommandEncoder) => void) => {
       const enc = ctx.device.createCommandEncoder();
