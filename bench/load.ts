@@ -13,6 +13,10 @@
 //    too, so `gpu_bytes` — the ledger's — is given beside it and
 //    `host_bytes_excl_gpu` is the difference; RSS does not shrink back between
 //    runs, so only a process's first load measures it: one mix per run for it);
+//  - gpu upload floor: the load's GPU bytes created and written from one reused
+//    array (no file, no decode): what the adapter alone costs, as file MB/s;
+//  - cpu_s: the load's CPU seconds over all threads, steadier than wall time
+//    on a shared machine;
 //  - the first forward (T = 64; its time includes building the pipelines) and,
 //    with --forward 2, a second one (the same forward with every pipeline cached).
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
@@ -47,6 +51,30 @@ async function diskRead(path: string): Promise<number> {
   for (let o = 0; o < src.size; o += slice) await src.read(o, Math.min(slice, src.size - o));
   const s = (performance.now() - t0) / 1000;
   await src.close?.();
+  return s;
+}
+
+/**
+ * The adapter's share of any load: buffers of `bytes` in all (16 MiB each, the
+ * size of a large weight's codes) created and filled by writeBuffer from one
+ * reused host array, until the queue is idle. On a software adapter the buffers
+ * are host memory touched for the first time here, and Dawn stages each write:
+ * a bound no decoder can beat, measured in the same run.
+ */
+async function uploadFloor(ctx: GpuContext, bytes: number): Promise<number> {
+  const chunk = 16 << 20;
+  const src = new Uint32Array(chunk / 4).fill(0x01020304);
+  const bufs: GPUBuffer[] = [];
+  const t0 = performance.now();
+  for (let done = 0; done < bytes; done += chunk) {
+    const n = Math.min(chunk, bytes - done) & ~3;
+    const b = ctx.device.createBuffer({ size: Math.max(4, n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    ctx.device.queue.writeBuffer(b, 0, src, 0, n / 4);
+    bufs.push(b);
+  }
+  await ctx.device.queue.onSubmittedWorkDone();
+  const s = (performance.now() - t0) / 1000;
+  for (const b of bufs) b.destroy();
   return s;
 }
 
@@ -121,6 +149,7 @@ export async function* loadBench(ctx: GpuContext) {
         const rss0 = process.memoryUsage().rss;
         let rssPeak = rss0;
         const clock = new PhaseClock();
+        const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const file = await openModelPath(path);
         const tOpen = performance.now() - t0;
@@ -135,6 +164,7 @@ export async function* loadBench(ctx: GpuContext) {
         await ctx.device.queue.onSubmittedWorkDone();
         clock.add('gpu queue', performance.now() - tq);
         const loadS = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
         rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
         const gpuBytes = ledger.live - live0;
         const model = new LlamaModel(ctx, weights);
@@ -146,12 +176,18 @@ export async function* loadBench(ctx: GpuContext) {
         yield {
           bench: 'load', kernel: 'file → ready', path: gpuConvert === undefined ? 'default' : gpuConvert ? 'gpu convert' : 'cpu decode', mix, layers, file_bytes: size, s: round(loadS, 2), mb_per_s: round(size / MB / loadS, 1),
           baseline: 'disk read', vs_baseline: round(size / MB / loadS / diskRate, 3),
+          // CPU seconds of every thread of the process (main, file reads, the software adapter's): the work, whatever the machine's load.
+          cpu_s: { user: round(cpu.user / 1e6), system: round(cpu.system / 1e6) },
           phases_s: { open: round(tOpen / 1000), ...Object.fromEntries(Object.entries(clock.ms).map(([k, v]) => [k, round(v / 1000)])) },
           peak_rss_growth_bytes: rssPeak - rss0, gpu_bytes: gpuBytes, host_bytes_excl_gpu: host, host_vs_file: round(host / size, 3),
           first_forward_s: forwards >= 1 ? round(first / 1000) : null, second_forward_s: forwards >= 2 ? round(second / 1000) : null, T,
         };
         weights.destroy();
         await file.close();
+        if (gpuConvert === paths[paths.length - 1]) {
+          const floorS = await uploadFloor(ctx, gpuBytes);
+          yield { bench: 'load', kernel: 'gpu upload floor (baseline)', mix, gpu_bytes: gpuBytes, s: round(floorS, 2), file_mb_per_s: round(size / MB / floorS, 1), vs_disk: round(size / MB / floorS / diskRate, 3) };
+        }
       }
       if (arg('train') !== undefined && mix === 'Q4_K_M') yield* trainSteps(ctx, path, T);
       if (!keep) rmSync(path, { force: true });

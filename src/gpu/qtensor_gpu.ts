@@ -25,6 +25,7 @@ import { GpuTensor } from './buffers.ts';
 import { GpuLimitError } from './errors.ts';
 import { timed, type PhaseClock } from '../base/phase_clock.ts';
 import { groupsPerRow, planeWidths, wordsPerRow, type QBits, type QTensor } from '../quant/qtensor.ts';
+import type { QTensorScratch } from '../quant/qtensor_scratch.ts';
 
 export interface CodePart {
   /** First row of the weight held by this part, and how many rows it holds. */
@@ -70,6 +71,8 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** Where the time goes: 'repack' (3/5/6-bit codes to the dense layout) and 'upload'. */
   clock?: PhaseClock;
+  /** Reused memory for the dense repack (a model load passes one for all its tensors); else a fresh array per part. */
+  scratch?: QTensorScratch;
 }
 
 export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', opts: UploadOptions = {}): GpuQTensor {
@@ -84,7 +87,7 @@ export function uploadQTensor(ctx: GpuContext, q: QTensor, label = 'qweight', op
   const codeParts: CodePart[] = [];
   for (let row0 = 0; row0 < q.rows; row0 += rowsPerPart) {
     const rows = Math.min(rowsPerPart, q.rows - row0);
-    const words = straddles ? timed(opts.clock, 'repack', () => denseRows(q, row0, rows)) : q.codes.subarray(row0 * wpr, (row0 + rows) * wpr);
+    const words = straddles ? timed(opts.clock, 'repack', () => denseRows(q, row0, rows, opts.scratch?.words(rows * wpr + 1))) : q.codes.subarray(row0 * wpr, (row0 + rows) * wpr);
     const codes = timed(opts.clock, 'upload', () => GpuTensor.from(ctx, words, [words.length], 'u32', `${label}.codes[${row0}]`));
     codeParts.push({ row0, rows, codes });
   }
@@ -115,14 +118,15 @@ export function gpuQTensor(rows: number, cols: number, bits: QBits, groupSize: n
 
 /**
  * Rows row0..row0+rows of a QTensor in the GPU's dense layout (see the header),
- * plus one zero word of padding. Exported for its unit test (against getCode).
+ * plus one zero word of padding, into `out` (rows·wordsPerRow + 1 zeroed words)
+ * when given. Exported for its unit test (against getCode).
  * This runs once per weight of every 3/5/6-bit layer at upload (a billion codes
  * for a 1B model), so it works four codes at a time: a 32-code group is `bits`
  * whole words in both layouts, and within it each quad's plane-0 bits (8 or 16)
  * and plane-1 bits (4 or 8) are spread to their dense positions by two lookup
  * tables, then or-ed into the group's words.
  */
-export function denseRows(q: QTensor, row0: number, rows: number): Uint32Array {
+export function denseRows(q: QTensor, row0: number, rows: number, out?: Uint32Array): Uint32Array {
   const { bits, cols } = q;
   const wpr = wordsPerRow(cols, bits);
   const [p0, p1] = planeWidths(bits);
@@ -132,7 +136,7 @@ export function denseRows(q: QTensor, row0: number, rows: number): Uint32Array {
   const loMask = (1 << (4 * p0)) - 1, hiMask = (1 << (4 * p1)) - 1;
   const quadBits = 4 * bits;
   const codes = q.codes;
-  const out = new Uint32Array(rows * wpr + 1);
+  out ??= new Uint32Array(rows * wpr + 1);
   for (let r = 0; r < rows; r++) {
     const src = (row0 + r) * wpr;
     for (let g = 0; g < groups; g++) {

@@ -27,8 +27,8 @@ export interface ModelTensor {
   rowOrder: Uint32Array | null;
   /** Values in engine layout, dequantized to f32. */
   readF32(): Promise<Float32Array>;
-  /** Bytes exactly as stored in the file (file row order). */
-  readRaw(): Promise<Uint8Array>;
+  /** Bytes exactly as stored in the file (file row order); `into`: a buffer the reader may fill instead of allocating (ByteSource.read). */
+  readRaw(into?: Uint8Array): Promise<Uint8Array>;
   /** Quantized layers that are not GGUF blocks (GPTQ checkpoints): the QTensor, engine row order. */
   readQ?(): Promise<QTensor>;
   /** With readQ: its grid (group size in columns; per-channel = the row length), for planning before reading. */

@@ -46,7 +46,7 @@ async function openGgufModel(src: ByteSource): Promise<LoadedModel> {
           const v = await readTensorF32(f, t);
           return rowOrder ? applyRowOrder(v, shape[1], rowOrder) : v;
         },
-        readRaw: () => readTensorBytes(f, t),
+        readRaw: (into) => readTensorBytes(f, t, into),
       });
     }
     let tokenizer: Tokenizer | null = null;

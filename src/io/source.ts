@@ -6,8 +6,14 @@ export interface ByteSource {
   /** Name shown in errors (file name or path). */
   readonly name: string;
   readonly size: number;
-  /** Bytes [offset, offset+length). Rejects if the range is outside the source. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Bytes [offset, offset+length). Rejects if the range is outside the source.
+   * `into` (at least `length` bytes) is a buffer the source may fill and return a
+   * view of instead of allocating: a load reads every tensor through the same
+   * few buffers (src/model/read_ahead.ts). Sources that cannot fill it ignore it,
+   * so callers use the returned bytes, never `into` itself.
+   */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   close?(): Promise<void>;
 }
 

@@ -17,7 +17,8 @@ import type { ModelTensor } from '../io/loaded_model.ts';
 import { applyRowOrder } from '../arch/names.ts';
 import { BLOCK_FORMATS, ggmlTypeInfo } from '../quant/formats.ts';
 import { FormatError } from '../base/errors.ts';
-import { ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
+import { decodeGgufInto, ggufGrid, ggufToQTensor, isQuantGgmlType, type GgufOrigin, type QuantGgmlType } from '../quant/gguf_qtensor.ts';
+import { QTensorScratch } from '../quant/qtensor_scratch.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import type { GgmlType } from '../quant/formats.ts';
 import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
@@ -75,20 +76,25 @@ export async function readVqLinear(t: ModelTensor, type: GgmlType, clock?: Phase
  * decoding, exactly as readF32 reorders float rows.
  */
 export async function readQuantLinear(t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock): Promise<{ q: QTensor; origin: GgufOrigin }> {
-  const [rows, cols] = t.shape;
-  const f = BLOCK_FORMATS[type];
-  let bytes = await timedAsync(clock, 'read', () => t.readRaw());
-  return timed(clock, 'decode', () => {
-    if (t.rowOrder) bytes = applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder);
-    return ggufToQTensor(type, bytes, rows, cols);
-  });
+  const bytes = await rawRows(t, type, clock);
+  return timed(clock, 'decode', () => ggufToQTensor(type, bytes, t.shape[0], t.shape[1]));
 }
 
-/** Upload a [O, I] weight: quantized types as a GpuQTensor (readQuantLinear), others as f32. */
-export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, clock?: PhaseClock, gpuConvert?: boolean): Promise<GpuLinear> {
+export interface UploadQuantOptions {
+  /** Wall time per phase (read, decode, repack, upload, convert). */
+  clock?: PhaseClock;
+  /** Convert on the GPU where a kernel exists (uploadQuant); default: hardware adapters only. */
+  gpuConvert?: boolean;
+  /** Host memory reused across the tensors of a load; else a fresh one per tensor. */
+  scratch?: QTensorScratch;
+}
+
+/** Upload a [O, I] weight: quantized types as a GpuQTensor (uploadQuant), others as f32. */
+export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTensor<'f32'> | null, opts: UploadQuantOptions = {}): Promise<GpuLinear> {
   const [rows, cols] = t.shape;
+  const clock = opts.clock;
   if (t.ggmlType !== null && isQuantGgmlType(t.ggmlType))
-    return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, clock, gpuConvert), bias, type: t.type, ggmlType: t.ggmlType };
+    return { kind: 'quant', rows, cols, w: await uploadQuant(ctx, t, t.ggmlType, opts), bias, type: t.type, ggmlType: t.ggmlType };
   if (t.ggmlType !== null && isVqGgmlType(t.ggmlType)) {
     const { q } = await readVqLinear(t, t.ggmlType, clock);
     return { kind: 'quant', rows, cols, w: timed(clock, 'upload', () => uploadVqTensor(ctx, q, t.name)), bias, type: t.type, ggmlType: t.ggmlType };
@@ -106,19 +112,23 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
 /**
  * A GGUF-quantized [O, I] weight on the GPU: the file's blocks uploaded as they
  * are and converted by gguf_convert.wgsl where it knows the type (Q4_0, Q4_K,
- * Q6_K), else decoded on the CPU (ggufToQTensor) and uploaded. Either way, one
- * tensor's bytes at a time, and the same GpuQTensor word for word.
+ * Q6_K), else decoded on the CPU (decodeGgufInto, into the scratch QTensor:
+ * no origin, no fresh arrays) and uploaded. Either way, one tensor's bytes at a
+ * time, and the same GpuQTensor word for word.
  * `gpuConvert` defaults to hardware adapters only: on SwiftShader the "GPU" is
  * the same CPU cores, and there the word-level JavaScript decoder measured
  * faster than the kernel (`npm run bench -- load --compare`).
  */
-export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, clock?: PhaseClock, gpuConvert = !ctx.adapter.isSoftware): Promise<GpuQTensor> {
-  if (!gpuConvert || !gpuConvertible(type)) return uploadQTensor(ctx, (await readQuantLinear(t, type, clock)).q, t.name, { clock });
+export async function uploadQuant(ctx: GpuContext, t: ModelTensor, type: QuantGgmlType, opts: UploadQuantOptions = {}): Promise<GpuQTensor> {
+  const { clock, gpuConvert = !ctx.adapter.isSoftware } = opts;
   const [rows, cols] = t.shape;
-  const f = BLOCK_FORMATS[type];
-  let bytes = await timedAsync(clock, 'read', () => t.readRaw());
-  if (t.rowOrder) bytes = timed(clock, 'reorder', () => applyRowOrder(bytes, (cols / f.blockSize) * f.bytesPerBlock, t.rowOrder!));
-  return timed(clock, 'convert', () => uploadGgufBlocks(ctx, type, bytes, rows, cols, t.name, { clock }));
+  const bytes = await rawRows(t, type, clock);
+  if (gpuConvert && gpuConvertible(type)) return timed(clock, 'convert', () => uploadGgufBlocks(ctx, type, bytes, rows, cols, t.name, { clock }));
+  const scratch = opts.scratch ?? new QTensorScratch();
+  const { bits, group } = ggufGrid(type);
+  const q = scratch.qtensor(rows, cols, bits, group);
+  timed(clock, 'decode', () => decodeGgufInto(type, bytes, q, null));
+  return uploadQTensor(ctx, q, t.name, { clock, scratch });
 }
 
 /**

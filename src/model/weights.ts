@@ -11,7 +11,9 @@ import { FormatError } from '../base/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
-import { destroyLinear, quantizedLinear, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
+import { destroyLinear, isQuantized, quantizedLinear, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
+import { ReadAhead } from './read_ahead.ts';
+import { QTensorScratch } from '../quant/qtensor_scratch.ts';
 import { dequantizeGpu } from '../gpu/kernels/qlinear.ts';
 import { isQuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
@@ -70,6 +72,19 @@ function tensorFor(model: LoadedModel, p: ParamEntry): ModelTensor {
   return t;
 }
 
+/**
+ * The file tensors loadWeights reads as raw blocks, in the order it reads them
+ * (the token table, an untied head, then layer by layer): the read-ahead's plan.
+ */
+function rawReadOrder(model: LoadedModel, spec: ParamEntry[], quantized?: ReadonlyMap<string, QTensor>): ModelTensor[] {
+  const first = spec.filter((p) => p.role === 'embed' || p.role === 'lm_head');
+  const layers = spec.filter((p) => p.layer !== null).sort((a, b) => a.layer! - b.layer!);
+  return [...first, ...layers]
+    .filter((p) => (p.kind === 'linear' || p.kind === 'embedding') && !quantized?.has(p.name))
+    .map((p) => model.tensors.get(p.name))
+    .filter((t): t is ModelTensor => t !== undefined && isQuantized(t) && !t.readQ && !t.readVq);
+}
+
 /** Upload every parameter the forward needs; on failure, whatever was uploaded is freed. */
 export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const c = model.config;
@@ -78,11 +93,14 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
   const live0 = ledger.live;
   const owned: { destroy(): void }[] = [];
   const clock = opts.clock;
+  // Raw tensors are read one ahead of their decode and upload, into reused buffers; decoding reuses one scratch QTensor.
+  const ahead = new ReadAhead(rawReadOrder(model, spec, opts.quantized));
+  const upOpts = { clock, gpuConvert: opts.gpuConvert, scratch: new QTensorScratch() };
   const vector = async (p: ParamEntry): Promise<GpuTensor<'f32'>> => {
     const src = tensorFor(model, p);
     if (p.kind === 'embedding' && src.ggmlType !== null && isQuantGgmlType(src.ggmlType) && src.shape.length === 2) {
       // A quantized token table goes up as blocks and is dequantized there: no f32 copy in host memory.
-      const q = await uploadQuant(ctx, src, src.ggmlType, clock, opts.gpuConvert);
+      const q = await uploadQuant(ctx, ahead.wrap(src), src.ggmlType, upOpts);
       const t = GpuTensor.empty(ctx, p.shape, 'f32', p.name);
       try {
         timed(clock, 'convert', () => dequantizeGpu(ctx, q, t));
@@ -123,7 +141,7 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
         ? quantizedLinear(ctx, p.name, q, bias, clock)
         : t!.readQ
           ? quantizedLinear(ctx, p.name, await timedAsync(clock, 'read+decode', () => t!.readQ!()), bias, clock)
-          : await uploadLinear(ctx, t!, bias, clock, opts.gpuConvert);
+          : await uploadLinear(ctx, ahead.wrap(t!), bias, upOpts);
       owned.push({ destroy: () => destroyLinear(lin) });
       step(p);
       return lin;

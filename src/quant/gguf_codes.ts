@@ -12,7 +12,9 @@
 // of width p, code i of the group sits at bits (i·p) mod 32 of word ⌊i·p/32⌋.
 import { GgmlType } from './formats.ts';
 
-const u32 = (b: Uint8Array, o: number) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+// Every field this file reads starts at an even byte (all block sizes and field offsets are even), so a
+// 32-bit read is two 16-bit loads from the tensor's Uint16Array view (little-endian, as the file is).
+const u32 = (b: Uint16Array, o: number) => b[o >>> 1] | (b[(o >>> 1) + 1] << 16);
 
 /** Four 4-bit fields at bits 0, 8, 16, 24 → 16 bits. */
 function c4(x: number): number {
@@ -31,17 +33,17 @@ function c1(x: number): number {
 }
 
 /** n·8 bytes from `o`, the nibble at `shift` of each → n words of 8 codes. */
-function put4(b: Uint8Array, o: number, shift: number, n: number, out: Uint32Array, w: number): void {
+function put4(b: Uint16Array, o: number, shift: number, n: number, out: Uint32Array, w: number): void {
   for (let j = 0; j < n; j++, o += 8) out[w + j] = (c4((u32(b, o) >>> shift) & 0x0f0f0f0f) | (c4((u32(b, o + 4) >>> shift) & 0x0f0f0f0f) << 16)) >>> 0;
 }
 /** 32 bytes from `o`, the 2 bits at `shift` of each → 2 words of 16 codes. */
-function put2(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {
+function put2(b: Uint16Array, o: number, shift: number, out: Uint32Array, w: number): void {
   const m = 0x03030303;
   for (let j = 0; j < 2; j++, o += 16)
     out[w + j] = (c2((u32(b, o) >>> shift) & m) | (c2((u32(b, o + 4) >>> shift) & m) << 8) | (c2((u32(b, o + 8) >>> shift) & m) << 16) | (c2((u32(b, o + 12) >>> shift) & m) << 24)) >>> 0;
 }
 /** 32 bytes from `o`, the bit at `shift` of each → 1 word of 32 codes. */
-function put1(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: number): void {
+function put1(b: Uint16Array, o: number, shift: number, out: Uint32Array, w: number): void {
   let v = 0;
   for (let k = 0; k < 8; k++) v |= c1((u32(b, o + 4 * k) >>> shift) & 0x01010101) << (4 * k);
   out[w] = v >>> 0;
@@ -52,7 +54,7 @@ function put1(b: Uint8Array, o: number, shift: number, out: Uint32Array, w: numb
  * first 32-code group within its row, `row` the row's first word, `plane1` the
  * offset of plane 1 within a row (ceil(cols/32)·p0).
  */
-export function blockCodes(type: GgmlType, b: Uint8Array, o: number, codes: Uint32Array, row: number, g0: number, plane1: number): void {
+export function blockCodes(type: GgmlType, b: Uint16Array, o: number, codes: Uint32Array, row: number, g0: number, plane1: number): void {
   switch (type) {
     case GgmlType.Q4_0:
     case GgmlType.Q4_1:

@@ -108,75 +108,107 @@ function minField(f: BlockFormat): number | undefined {
 export function ggufToQTensor(type: QuantGgmlType, bytes: Uint8Array, rows: number, cols: number): { q: QTensor; origin: GgufOrigin } {
   const f = BLOCK_FORMATS[type];
   const L = LAYOUTS[type];
-  const bs = f.blockSize;
-  if (cols % bs !== 0) throw new RangeError(`${f.name}: row length ${cols} is not a multiple of the block size ${bs}`);
-  const nb = (rows * cols) / bs;
-  if (bytes.length !== nb * f.bytesPerBlock) throw new RangeError(`${f.name}: ${bytes.length} bytes for ${rows}×${cols} (expected ${nb * f.bytesPerBlock})`);
-  const q = emptyQTensor(rows, cols, L.bits, L.group);
-  const subs = bs / L.group;
-  const mOff = minField(f);
+  checkGgufBytes(type, bytes, rows, cols);
+  const nb = (rows * cols) / f.blockSize;
+  const subs = f.blockSize / L.group;
   const origin: GgufOrigin = {
     type,
     d: new Uint16Array(nb),
-    min: mOff === undefined ? null : new Uint16Array(nb),
+    min: minField(f) === undefined ? null : new Uint16Array(nb),
     sc: f.scales ? new Int32Array(nb * subs) : null,
     m: f.scales?.mRange ? new Int32Array(nb * subs) : null,
   };
-  const sc = new Int32Array(16);
-  const mn = new Int32Array(16);
+  const q = emptyQTensor(rows, cols, L.bits, L.group);
+  decodeGgufInto(type, bytes, q, origin);
+  return { q, origin };
+}
+
+/** Throws a RangeError unless `bytes` is exactly a rows × cols tensor of `type`'s blocks. */
+function checkGgufBytes(type: QuantGgmlType, bytes: Uint8Array, rows: number, cols: number): void {
+  const f = BLOCK_FORMATS[type];
+  if (cols % f.blockSize !== 0) throw new RangeError(`${f.name}: row length ${cols} is not a multiple of the block size ${f.blockSize}`);
+  const nb = (rows * cols) / f.blockSize;
+  if (bytes.length !== nb * f.bytesPerBlock) throw new RangeError(`${f.name}: ${bytes.length} bytes for ${rows}×${cols} (expected ${nb * f.bytesPerBlock})`);
+}
+
+/**
+ * Decode ggml blocks into an existing QTensor of the type's grid (`ggufGrid`),
+ * overwriting every code word, scale and offset; and into `origin` unless it is
+ * null (an upload that never trains needs no origin: loading skips it). The
+ * load path reuses one QTensor per shape across tensors (src/model/decode_scratch.ts),
+ * so no fresh pages are touched per tensor.
+ */
+export function decodeGgufInto(type: QuantGgmlType, bytes: Uint8Array, q: QTensor, origin: GgufOrigin | null): void {
+  const f = BLOCK_FORMATS[type];
+  const L = LAYOUTS[type];
+  const { rows, cols } = q;
+  checkGgufBytes(type, bytes, rows, cols);
+  if (q.bits !== L.bits || q.groupSize !== L.group) throw new RangeError(`${f.name}: the QTensor grid (${q.bits}-bit, group ${q.groupSize}) is not this type's`);
+  const bs = f.blockSize, bpb = f.bytesPerBlock;
+  const nb = (rows * cols) / bs;
+  const subs = bs / L.group;
+  // Every code field starts at an even byte (gguf_codes.ts): read through a 16-bit view of the bytes.
+  const h = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 1) : new Uint16Array(bytes.slice().buffer, 0, bytes.length >>> 1);
   const perRow = cols / bs;
   const wpr = (cols / 32) * L.bits;
   const plane1 = (cols / 32) * planeWidths(L.bits)[0];
-  const ng = groupsPerRow(cols, L.group);
-  const fr = Math.fround;
-  const f16 = f16Table();
-  const dOff = f.f16Fields!.d;
-  for (let b = 0; b < nb; b++) {
-    const off = b * f.bytesPerBlock;
-    const r = Math.floor(b / perRow);
-    const c0 = (b % perRow) * bs;
-    const dBits = bytes[off + dOff] | (bytes[off + dOff + 1] << 8);
-    origin.d[b] = dBits;
-    const d = f16[dBits];
-    let mv = 0;
-    if (mOff !== undefined) {
-      const mBits = bytes[off + mOff] | (bytes[off + mOff + 1] << 8);
-      origin.min![b] = mBits;
-      mv = f16[mBits];
-    }
-    if (f.scales) {
-      f.scales.decode(bytes, off, sc, origin.m ? mn : null);
-      for (let s = 0; s < subs; s++) origin.sc![b * subs + s] = sc[s];
-      if (origin.m) for (let s = 0; s < subs; s++) origin.m[b * subs + s] = mn[s];
-    }
-    // Effective scale and offset per group (the table in the header); f32 products as C computes them.
-    const g0 = r * ng + c0 / L.group;
-    for (let s = 0; s < subs; s++) {
-      let scale: number, offset: number;
-      switch (L.kind) {
-        case 'legacy-sym':
-          scale = d;
-          offset = fr(-L.zero * d);
-          break;
-        case 'legacy-min':
-          scale = d;
-          offset = mv;
-          break;
-        case 'k-min':
-          scale = fr(d * sc[s]);
-          offset = -fr(mv * mn[s]);
-          break;
-        case 'k-sym':
-          scale = fr(d * sc[s]);
-          offset = fr(-L.zero * scale);
-          break;
-      }
-      q.scale[g0 + s] = scale;
-      q.offset[g0 + s] = offset;
-    }
-    blockCodes(type, bytes, off, q.codes, r * wpr, c0 / 32, plane1);
+  for (let b = 0, r = 0, c = 0; b < nb; b++) {
+    blockCodes(type, h, b * bpb, q.codes, r * wpr, c * (bs / 32), plane1);
+    if (++c === perRow) (c = 0), r++;
   }
-  return { q, origin };
+  // Effective scale and offset per group (the table in the header); f32 products as C computes them.
+  // Block b's groups are b·subs.. in both (groups run along a row, and a row is whole blocks). One loop per kind.
+  const f16 = f16Table();
+  const fr = Math.fround;
+  const { scale, offset } = q;
+  const dOff = f.f16Fields!.d;
+  const mOff = minField(f);
+  const dAt = (o: number) => bytes[o + dOff] | (bytes[o + dOff + 1] << 8);
+  const mAt = (o: number) => bytes[o + mOff!] | (bytes[o + mOff! + 1] << 8);
+  if (origin) {
+    for (let b = 0; b < nb; b++) origin.d[b] = dAt(b * bpb);
+    if (mOff !== undefined) for (let b = 0; b < nb; b++) origin.min![b] = mAt(b * bpb);
+  }
+  if (L.kind === 'legacy-sym') {
+    for (let b = 0; b < nb; b++) {
+      const d = f16[dAt(b * bpb)];
+      scale[b] = d;
+      offset[b] = fr(-L.zero * d);
+    }
+    return;
+  }
+  if (L.kind === 'legacy-min') {
+    for (let b = 0; b < nb; b++) {
+      scale[b] = f16[dAt(b * bpb)];
+      offset[b] = f16[mAt(b * bpb)];
+    }
+    return;
+  }
+  const codec = f.scales!;
+  const sc = new Int32Array(16);
+  const mn = new Int32Array(16);
+  const withMin = L.kind === 'k-min';
+  for (let b = 0, g = 0; b < nb; b++, g += subs) {
+    const o = b * bpb;
+    codec.decode(bytes, o, sc, withMin ? mn : null);
+    const d = f16[dAt(o)];
+    if (withMin) {
+      const mv = f16[mAt(o)];
+      for (let s = 0; s < subs; s++) {
+        scale[g + s] = fr(d * sc[s]);
+        offset[g + s] = -fr(mv * mn[s]);
+      }
+    } else
+      for (let s = 0; s < subs; s++) {
+        const sv = fr(d * sc[s]);
+        scale[g + s] = sv;
+        offset[g + s] = fr(-L.zero * sv);
+      }
+    if (origin) {
+      origin.sc!.set(sc.subarray(0, subs), g);
+      if (origin.m) origin.m.set(mn.subarray(0, subs), g);
+    }
+  }
 }
 
 /** Write a QTensor back as ggml blocks: codes from the QTensor, f16 fields and sub-scales from the origin. */

@@ -88,9 +88,9 @@ function observeSource(src: ByteSource, onRead: (file: string, bytes: number) =>
   return {
     name: src.name,
     size: src.size,
-    async read(offset, length) {
+    async read(offset, length, into) {
       check();
-      const bytes = await src.read(offset, length);
+      const bytes = await src.read(offset, length, into);
       onRead(src.name, bytes.length);
       return bytes;
     },

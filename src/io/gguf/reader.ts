@@ -220,10 +220,10 @@ export function findTensor(f: GgufFile, name: string): GgufTensorInfo | undefine
 }
 
 /** The raw bytes of one tensor (quantized blocks as stored). */
-export async function readTensorBytes(f: GgufFile, t: GgufTensorInfo): Promise<Uint8Array> {
+export async function readTensorBytes(f: GgufFile, t: GgufTensorInfo, into?: Uint8Array): Promise<Uint8Array> {
   if (!Number.isSafeInteger(t.offset) || !Number.isSafeInteger(t.nbytes) || t.offset < 0 || t.nbytes < 0 || t.offset + t.nbytes > f.source.size)
     throw fileError(f.name, `tensor ${shown(t.name)}: bytes [${t.offset}, ${t.offset + t.nbytes}) are outside the file (${f.source.size} bytes)`);
-  return f.source.read(t.offset, t.nbytes);
+  return f.source.read(t.offset, t.nbytes, into);
 }
 
 /** One tensor decoded to f32 through the block-format table (UnsupportedError for types sub4 cannot decode). */
