@@ -32,15 +32,26 @@ function c1(x: number): number {
   return (x | (x >>> 14)) & 0xf;
 }
 
-/** n·8 bytes from `o`, the nibble at `shift` of each → n words of 8 codes. */
-function put4(b: Uint16Array, o: number, shift: number, n: number, out: Uint32Array, w: number): void {
-  for (let j = 0; j < n; j++, o += 8) out[w + j] = (c4((u32(b, o) >>> shift) & 0x0f0f0f0f) | (c4((u32(b, o + 4) >>> shift) & 0x0f0f0f0f) << 16)) >>> 0;
+// Every type keeps two nibble fields (or four 2-bit fields) of different groups in the same bytes, so
+// each word of bytes is loaded once and all its fields are compacted from it.
+
+/** n·8 bytes from `o`: the low nibbles → n words of 8 codes at `lo`, the high nibbles → n words at `hi`. */
+function put4(b: Uint16Array, o: number, n: number, out: Uint32Array, lo: number, hi: number): void {
+  const m = 0x0f0f0f0f;
+  for (let j = 0; j < n; j++, o += 8) {
+    const x = u32(b, o), y = u32(b, o + 4);
+    out[lo + j] = (c4(x & m) | (c4(y & m) << 16)) >>> 0;
+    out[hi + j] = (c4((x >>> 4) & m) | (c4((y >>> 4) & m) << 16)) >>> 0;
+  }
 }
-/** 32 bytes from `o`, the 2 bits at `shift` of each → 2 words of 16 codes. */
-function put2(b: Uint16Array, o: number, shift: number, out: Uint32Array, w: number): void {
+/** 32 bytes from `o`: the 2 bits at 2s of each → 2 words of 16 codes at w + 2s, for s = 0..3. */
+function put2(b: Uint16Array, o: number, out: Uint32Array, w: number): void {
   const m = 0x03030303;
-  for (let j = 0; j < 2; j++, o += 16)
-    out[w + j] = (c2((u32(b, o) >>> shift) & m) | (c2((u32(b, o + 4) >>> shift) & m) << 8) | (c2((u32(b, o + 8) >>> shift) & m) << 16) | (c2((u32(b, o + 12) >>> shift) & m) << 24)) >>> 0;
+  for (let j = 0; j < 2; j++, o += 16) {
+    const x0 = u32(b, o), x1 = u32(b, o + 4), x2 = u32(b, o + 8), x3 = u32(b, o + 12);
+    for (let s = 0, sh = 0; s < 4; s++, sh += 2)
+      out[w + 2 * s + j] = (c2((x0 >>> sh) & m) | (c2((x1 >>> sh) & m) << 8) | (c2((x2 >>> sh) & m) << 16) | (c2((x3 >>> sh) & m) << 24)) >>> 0;
+  }
 }
 /** 32 bytes from `o`, the bit at `shift` of each → 1 word of 32 codes. */
 function put1(b: Uint16Array, o: number, shift: number, out: Uint32Array, w: number): void {
@@ -63,8 +74,7 @@ export function blockCodes(type: GgmlType, b: Uint16Array, o: number, codes: Uin
       // qs[16]: codes 0–15 the low nibbles, 16–31 the high ones; Q5's fifth bits are one u32 qh.
       const qs = o + (type === GgmlType.Q4_0 ? 2 : type === GgmlType.Q4_1 ? 4 : type === GgmlType.Q5_0 ? 6 : 8);
       const w = row + g0 * 4;
-      put4(b, qs, 0, 2, codes, w);
-      put4(b, qs, 4, 2, codes, w + 2);
+      put4(b, qs, 2, codes, w, w + 2);
       if (type === GgmlType.Q5_0 || type === GgmlType.Q5_1) codes[row + plane1 + g0] = u32(b, qs - 4) >>> 0;
       return;
     }
@@ -78,28 +88,23 @@ export function blockCodes(type: GgmlType, b: Uint16Array, o: number, codes: Uin
     case GgmlType.Q3_K: {
       // Group G = 4n + j: the 2 bits at 2j of qs[32n..32n+31]; Q3_K's third bit is bit G of hmask[0..31].
       const qs = o + (type === GgmlType.Q2_K ? 16 : 32);
-      for (let G = 0; G < 8; G++) {
-        put2(b, qs + 32 * (G >> 2), 2 * (G & 3), codes, row + (g0 + G) * 2);
-        if (type === GgmlType.Q3_K) put1(b, o, G, codes, row + plane1 + g0 + G);
-      }
+      for (let n = 0; n < 2; n++) put2(b, qs + 32 * n, codes, row + (g0 + 4 * n) * 2);
+      if (type === GgmlType.Q3_K) for (let G = 0; G < 8; G++) put1(b, o, G, codes, row + plane1 + g0 + G);
       return;
     }
     case GgmlType.Q4_K:
     case GgmlType.Q5_K: {
       // Group G = 2c + h: the nibble at 4h of qs[32c..32c+31]; Q5_K's fifth bit is bit G of qh[0..31].
       const qs = o + (type === GgmlType.Q4_K ? 16 : 48);
-      for (let G = 0; G < 8; G++) {
-        put4(b, qs + 32 * (G >> 1), 4 * (G & 1), 4, codes, row + (g0 + G) * 4);
-        if (type === GgmlType.Q5_K) put1(b, o + 16, G, codes, row + plane1 + g0 + G);
-      }
+      for (let c = 0; c < 4; c++) put4(b, qs + 32 * c, 4, codes, row + (g0 + 2 * c) * 4, row + (g0 + 2 * c + 1) * 4);
+      if (type === GgmlType.Q5_K) for (let G = 0; G < 8; G++) put1(b, o + 16, G, codes, row + plane1 + g0 + G);
       return;
     }
     case GgmlType.Q6_K: {
       // Group G = 4n + k: the nibble at 4(k >> 1) of ql[64n + 32(k & 1)..], the 2 bits at 2k of qh[32n..].
-      for (let G = 0; G < 8; G++) {
-        const n = G >> 2, k = G & 3;
-        put4(b, o + 64 * n + 32 * (k & 1), 4 * (k >> 1), 4, codes, row + (g0 + G) * 4);
-        put2(b, o + 128 + 32 * n, 2 * k, codes, row + plane1 + (g0 + G) * 2);
+      for (let n = 0; n < 2; n++) {
+        for (let h = 0; h < 2; h++) put4(b, o + 64 * n + 32 * h, 4, codes, row + (g0 + 4 * n + h) * 4, row + (g0 + 4 * n + h + 2) * 4);
+        put2(b, o + 128 + 32 * n, codes, row + plane1 + (g0 + 4 * n) * 2);
       }
       return;
     }
