@@ -10,7 +10,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { CliProgress } from './progress.ts';
 import { paramSpec } from '../arch/params.ts';
 import { applyBudgetPlan, formatPlan, planBudget } from '../train/budget/plan.ts';
-import { defaultChoices, parseChoice, ranksFor } from '../train/budget/candidates.ts';
+import { defaultChoices, parseChoice, ranksFor, type QuantChoice } from '../train/budget/candidates.ts';
 import { readImatrix } from '../io/imatrix/index.ts';
 import { fileSource } from '../io/source.node.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
@@ -36,15 +36,7 @@ export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Await
 
 /** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
 export async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress) {
-  const ggufOnly = s.format === 'gguf' || s.format === 'gguf-lora';
-  const choices = s.types
-    ? s.types.map((t) => {
-        const c = parseChoice(t);
-        if (!c) throw new UsageError(`--types: ${JSON.stringify(t)} is not a GGUF type sub4 decodes or a sub4 grid (sub4-<2|3|4>bit-g<N>)`);
-        if (ggufOnly && c.kind === 'grid') throw new UsageError(`--types: ${t} is a sub4 grid, which --format ${s.format} cannot hold`);
-        return c;
-      })
-    : defaultChoices(ggufOnly);
+  const choices = budgetChoices(s.types ?? null, s.format === 'gguf' || s.format === 'gguf-lora' ? `--format ${s.format}` : null);
   // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
   for (const p of paramSpec(file.config))
     if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
@@ -59,6 +51,20 @@ export async function prepareBudget(s: TuneSettings, budget: number, file: Loade
   const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
   progress.end();
   return { plan, ...applied };
+}
+
+/**
+ * The plan's candidate types from --types (null: the default set); `ggufOnly`
+ * names what holds only GGUF types (--format gguf, convert), which keeps the sub4 grids out.
+ */
+export function budgetChoices(types: readonly string[] | null, ggufOnly: string | null): QuantChoice[] {
+  if (!types) return defaultChoices(ggufOnly !== null);
+  return types.map((t) => {
+    const c = parseChoice(t);
+    if (!c) throw new UsageError(`--types: ${JSON.stringify(t)} is not a GGUF type sub4 decodes or a sub4 grid (sub4-<2|3|4>bit-g<N>)`);
+    if (ggufOnly && c.kind === 'grid') throw new UsageError(`--types: ${t} is a sub4 grid, which ${ggufOnly} cannot hold`);
+    return c;
+  });
 }
 
 /** An importance matrix file (GGUF or legacy .dat), read whole. */

@@ -2,6 +2,7 @@
 // written to (exactly, or why not), and writing one of them into an export
 // target with its model card. Used by `sub4 export`, `sub4 tune --format` and
 // the studio's export panel (through the worker).
+import { budgetPlanKv } from './budget_kv.ts';
 import { type ExportTarget, ExportError, writeExportFile, writeWholeFile } from './target.ts';
 import { modelCard, type CardFacts } from './model_card.ts';
 import { GgufValueType, type GgufKv } from '../io/gguf/types.ts';
@@ -64,6 +65,7 @@ export function provenanceKv(tm: TunedModel): [string, GgufKv][] {
     ['general.sub4.tuned', s(what || 'none')],
     ['general.sub4.data', s(`${m.data.file} (${m.data.bytes} bytes)`)],
     ['general.sub4.steps', { type: GgufValueType.UINT32, value: m.steps }],
+    ...(m.budget ? budgetPlanKv(m.budget, m.budget.fisher ? 'fisher' : m.budget.imatrix ? 'imatrix' : 'none') : []),
   ];
 }
 

@@ -50,6 +50,8 @@ export interface ConvertOptions {
   onTensor?(index: number, total: number, name: string, type: GgmlType): void;
   /** Tensors written differently (tuned exports): their ggml type and bytes in GGUF row order; null keeps the rule. */
   override?(t: ModelTensor): { type: GgmlType; bytes(): Promise<Uint8Array> } | null;
+  /** GGUF name → ggml type, replacing the file type's choice for that tensor (a bit-budget plan's per-matrix types). */
+  types?: ReadonlyMap<string, GgmlType>;
   /** Metadata added after the converter's own (a key already present is replaced in place). */
   extraKv?: [string, GgufKv][];
 }
@@ -116,7 +118,7 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
   const specs: (GgufTensorSpec & { src: (typeof list)[number]; o: ReturnType<NonNullable<ConvertOptions['override']>>; weights: Float32Array | null })[] = list.map((t, i) => {
     const ne = nes[i];
     const o = opts.override?.(t) ?? null;
-    let type = planned[i];
+    let type = opts.types?.get(t.ggufName!) ?? planned[i];
     if (type === null) {
       // Not quantizable (norms, 1-D tensors, …): llama-quantize copies the stored type; vectors are F32
       // as llama.cpp's converter writes them, and a float-type file keeps its type for 2-D ones.

@@ -2,7 +2,8 @@
 // weight W [O, I] (and optional per-column importance weights w, the imatrix's
 // mean x² per input column), measure every candidate configuration
 // (quantization type × LoRA rank): its bytes and the error of its LQ split
-//   error = ‖(W − Q − L)·diag(√w)‖²_F     (w = 1 without an importance matrix)
+//   error = ‖diag(√r)·(W − Q − L)·diag(√w)‖²_F     (w = 1 without an importance matrix;
+//   r = 1 but for the Fisher weighting, whose rank-1 form r·wᵀ weighs rows too)
 // where Q = dequant(quantize(W − L)) and L is the rank-r correction.
 //
 // Types: sub4's own grids (2/3/4-bit, groups 32/64/128, asymmetric RTN with
@@ -24,9 +25,9 @@
 //    2·r·(O + I) bytes. (sub4 trains them in f32 and its adapter.gguf writes F32;
 //    the plan counts the 16-bit storage a deployment would use.)
 //
-// The weighted low-rank fit is exact for column weights: the best rank-r L
-// under ‖(R − L)·D‖ is SVD_r(R·D)·D⁻¹ with D = diag(√w), so every SVD below
-// runs on the column-scaled residual.
+// The weighted low-rank fit is exact for rank-1 weights: the best rank-r L
+// under ‖D_r·(R − L)·D‖ is D_r⁻¹·SVD_r(D_r·R·D)·D⁻¹ with D = diag(√w),
+// D_r = diag(√r), so every SVD below runs on the scaled residual.
 //
 // Cost, per type: round 1 quantizes W once (L = 0: shared by every rank) and
 // takes ONE randomized SVD of its residual at the largest rank asked
@@ -118,8 +119,10 @@ export function quantizeAs(c: QuantChoice, target: Float32Array, rows: number, c
 }
 
 export interface SplitOptions {
-  /** Per-column importance (length cols), or null for the plain Frobenius error. */
+  /** Per-column importance (length cols), or null for the plain Frobenius error; also the quantizer's weights. */
   weights: Float32Array | null;
+  /** Per-row importance (length rows; the Fisher estimate's row sums), or null/absent: all rows alike. */
+  rowWeights?: ArrayLike<number> | null;
   /** Alternating rounds (≥ 1; default 2). */
   rounds?: number;
   /** Rank of the shared round-1 SVD: the largest rank measured for this matrix (default: the largest asked). */
@@ -127,27 +130,27 @@ export interface SplitOptions {
   seed?: number;
 }
 
-/** √w per column, floored so that D⁻¹ exists (1 without weights). */
-function columnScale(weights: Float32Array | null, cols: number): Float64Array {
+/** √w per column (or row), floored so that D⁻¹ exists (1 without weights). */
+function columnScale(weights: ArrayLike<number> | null | undefined, cols: number): Float64Array {
   const d = new Float64Array(cols).fill(1);
   if (!weights) return d;
   let mean = 0;
-  for (const x of weights) mean += Math.max(x, 0);
+  for (let c = 0; c < cols; c++) mean += Math.max(weights[c], 0);
   mean /= cols;
   const floor = Math.max(mean * 1e-6, 1e-30);
   for (let c = 0; c < cols; c++) d[c] = Math.sqrt(Math.max(weights[c], floor));
   return d;
 }
 
-/** (W − dq)·D in f64. */
-function scaledResidual(w: Float32Array, dq: Float32Array, d: Float64Array, cols: number): Float64Array {
+/** D_r·(W − dq)·D in f64. */
+function scaledResidual(w: Float32Array, dq: Float32Array, d: Float64Array, dr: Float64Array, cols: number): Float64Array {
   const out = new Float64Array(w.length);
-  for (let i = 0; i < w.length; i++) out[i] = (w[i] - dq[i]) * d[i % cols];
+  for (let i = 0; i < w.length; i++) out[i] = (w[i] - dq[i]) * d[i % cols] * dr[Math.floor(i / cols)];
   return out;
 }
 
-/** L = (U_r Σ_r V_rᵀ)·D⁻¹, the first r components of `svd`. */
-function lowRank(svd: Svd, r: number, rows: number, cols: number, d: Float64Array): Float64Array {
+/** L = D_r⁻¹·(U_r Σ_r V_rᵀ)·D⁻¹, the first r components of `svd`. */
+function lowRank(svd: Svd, r: number, rows: number, cols: number, d: Float64Array, dr: Float64Array): Float64Array {
   const low = new Float64Array(rows * cols);
   const k = svd.k;
   for (let i = 0; i < rows; i++)
@@ -156,14 +159,14 @@ function lowRank(svd: Svd, r: number, rows: number, cols: number, d: Float64Arra
       if (us === 0) continue;
       for (let c = 0; c < cols; c++) low[i * cols + c] += us * svd.v[c * k + j];
     }
-  for (let i = 0; i < low.length; i++) low[i] /= d[i % cols];
+  for (let i = 0; i < low.length; i++) low[i] /= d[i % cols] * dr[Math.floor(i / cols)];
   return low;
 }
 
-function weightedError(w: Float32Array, dq: Float32Array, low: Float64Array | null, d: Float64Array, cols: number): number {
+function weightedError(w: Float32Array, dq: Float32Array, low: Float64Array | null, d: Float64Array, dr: Float64Array, cols: number): number {
   let e = 0;
   for (let i = 0; i < w.length; i++) {
-    const x = (w[i] - dq[i] - (low ? low[i] : 0)) * d[i % cols];
+    const x = (w[i] - dq[i] - (low ? low[i] : 0)) * d[i % cols] * dr[Math.floor(i / cols)];
     e += x * x;
   }
   return e;
@@ -196,39 +199,41 @@ export function lqSplit(
   const rounds = o.rounds ?? 2;
   if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`${name}: LQ-LoRA rounds ${rounds} is not a positive integer`);
   const d = columnScale(o.weights, cols);
+  const dr = columnScale(o.rowWeights, rows);
+  if (o.rowWeights && o.rowWeights.length !== rows) throw new RangeError(`${name}: ${o.rowWeights.length} row weights for ${rows} rows`);
   const seed = o.seed ?? 0;
   const errors = new Map<number, number>();
   let kept: SplitResult | null = null;
   const q0 = quantizeAs(c, w, rows, cols, o.weights, name);
   const positive = ranks.filter((r) => r > 0);
   if (ranks.includes(0)) {
-    errors.set(0, weightedError(w, q0.dq, null, d, cols));
+    errors.set(0, weightedError(w, q0.dq, null, d, dr, cols));
     if (keep?.rank === 0) kept = { quant: q0, a: null, b: null, error: errors.get(0)! };
   }
   if (positive.length === 0) return { errors, kept };
   const sketch = Math.max(o.sketchRank ?? 0, ...positive);
-  const svd0 = randomizedSvd(scaledResidual(w, q0.dq, d, cols), rows, cols, sketch, { seed: seed * 7919 });
+  const svd0 = randomizedSvd(scaledResidual(w, q0.dq, d, dr, cols), rows, cols, sketch, { seed: seed * 7919 });
   const target = new Float32Array(w.length);
   for (const r of positive) {
     let svd = svd0;
-    let low = lowRank(svd, r, rows, cols, d);
+    let low = lowRank(svd, r, rows, cols, d, dr);
     let q = q0;
     for (let round = 1; round < rounds; round++) {
       for (let i = 0; i < w.length; i++) target[i] = w[i] - low[i];
       q = quantizeAs(c, target, rows, cols, o.weights, name);
-      svd = randomizedSvd(scaledResidual(w, q.dq, d, cols), rows, cols, r, { seed: seed * 7919 + round });
-      low = lowRank(svd, r, rows, cols, d);
+      svd = randomizedSvd(scaledResidual(w, q.dq, d, dr, cols), rows, cols, r, { seed: seed * 7919 + round });
+      low = lowRank(svd, r, rows, cols, d, dr);
     }
-    const e = weightedError(w, q.dq, low, d, cols);
+    const e = weightedError(w, q.dq, low, d, dr, cols);
     errors.set(r, e);
     if (keep?.rank === r) {
-      // s·B·A = U_r Σ_r V_rᵀ D⁻¹ with the singular values split evenly between the factors.
+      // s·B·A = D_r⁻¹ U_r Σ_r V_rᵀ D⁻¹ with the singular values split evenly between the factors.
       const a = new Float32Array(r * cols);
       const b = new Float32Array(rows * r);
       for (let j = 0; j < Math.min(r, svd.k); j++) {
         const f = Math.sqrt(svd.s[j] / keep.scale);
         for (let cc = 0; cc < cols; cc++) a[j * cols + cc] = (f * svd.v[cc * svd.k + j]) / d[cc];
-        for (let i = 0; i < rows; i++) b[i * r + j] = f * svd.u[i * svd.k + j];
+        for (let i = 0; i < rows; i++) b[i * r + j] = (f * svd.u[i * svd.k + j]) / dr[i];
       }
       kept = { quant: q, a, b, error: e };
     }
@@ -254,6 +259,8 @@ export interface CandidateOptions {
   /** Ranks asked; each is capped at ⌊min(O, I) / 2⌋ (duplicates after capping dropped). */
   ranks: readonly number[];
   weights: Float32Array | null;
+  /** Per-row importance (SplitOptions.rowWeights). */
+  rowWeights?: ArrayLike<number> | null;
   rounds?: number;
   seed?: number;
 }
@@ -280,7 +287,7 @@ export function measureCandidates(w: Float32Array, rows: number, cols: number, o
     }
     let errors: Map<number, number>;
     try {
-      ({ errors } = lqSplit(w, rows, cols, c, ranks, { weights: o.weights, rounds: o.rounds, seed: o.seed }, undefined, name));
+      ({ errors } = lqSplit(w, rows, cols, c, ranks, { weights: o.weights, rowWeights: o.rowWeights, rounds: o.rounds, seed: o.seed }, undefined, name));
     } catch (e) {
       if (e instanceof QuantizeUnsupportedError || e instanceof ImatrixRequiredError) {
         skipped.push({ type, why: e.message });

@@ -14,6 +14,7 @@ import { originalWeights } from '../quantize_model.ts';
 import type { LoraStart } from '../setup.ts';
 import { choiceName, lqSplit, measureCandidates, parseChoice, ranksFor, type Candidate, type QuantChoice } from './candidates.ts';
 import type { GgufLayer } from './overlay.ts';
+import type { RowColWeights } from '../lqlora.ts';
 import { bitsPerWeight, solveBudget } from './solve.ts';
 
 export interface BudgetOptions {
@@ -26,6 +27,11 @@ export interface BudgetOptions {
   seed: number;
   rounds: number;
   imatrix: Imatrix | null;
+  /**
+   * The diagonal Fisher's rank-1 form per engine weight name (src/train/weighting.ts): when given it
+   * weighs the errors instead of the imatrix (rows and columns), and its column sums weigh the quantizers.
+   */
+  fisher?: ReadonlyMap<string, RowColWeights> | null;
 }
 
 export interface PlanRow {
@@ -53,6 +59,8 @@ export interface BudgetPlan {
   budget: number;
   rounds: number;
   imatrix: boolean;
+  /** The errors are weighted by the diagonal Fisher estimate (absent in plans from before it). */
+  fisher?: boolean;
   rows: PlanRow[];
   weights: number;
   bytes: number;
@@ -69,11 +77,27 @@ function linears(file: LoadedModel) {
   return paramSpec(file.config).filter((p) => p.kind === 'linear' && p.layer !== null);
 }
 
-async function layerInput(file: LoadedModel, name: string, im: Imatrix | null) {
+/** A layer's float weights and its importance: the Fisher estimate's row and column sums when given, else the imatrix's columns. */
+async function layerInput(file: LoadedModel, name: string, im: Imatrix | null, fisher: ReadonlyMap<string, RowColWeights> | null | undefined) {
   const t = file.tensors.get(name)!;
   const w = await originalWeights(file, t, 'LQ-LoRA under a budget');
+  if (fisher) {
+    const f = fisher.get(name);
+    if (!f?.row || !f.col) throw new RangeError(`${name}: the Fisher estimate has no row and column sums for it`);
+    // F ≈ r·cᵀ / ΣF (rowColForm's sums), written as (r·mean(c)/ΣF)·(c/mean(c))ᵀ: the same product, so errors
+    // compare across matrices as the Fisher weighs them, while the quantizers get column weights of mean 1
+    // (llama.cpp's weighted searches are scale-free, but floor tiny weights).
+    let total = 0;
+    for (let i = 0; i < f.row.length; i++) total += f.row[i];
+    const mean = total / f.col.length;
+    const col = new Float32Array(f.col.length);
+    for (let j = 0; j < col.length; j++) col[j] = mean > 0 ? f.col[j] / mean : 1;
+    const row = new Float64Array(f.row.length);
+    for (let i = 0; i < row.length; i++) row[i] = total > 0 ? (f.row[i] * mean) / total : 1;
+    return { t, w, weights: col, rowWeights: row };
+  }
   const weights = im && t.ggufName ? (importanceWeights(im, t.ggufName) ?? null) : null;
-  return { t, w, weights: weights && weights.length === t.shape[1] ? weights : null };
+  return { t, w, weights: weights && weights.length === t.shape[1] ? weights : null, rowWeights: null };
 }
 
 /** Measure and solve: the plan (BudgetError when the budget is below the cheapest plan). */
@@ -84,15 +108,15 @@ export async function planBudget(file: LoadedModel, o: BudgetOptions, onLayer?: 
   const skipped = new Set<string>();
   let weightsCount = 0;
   for (const p of ps) {
-    const { t, w, weights } = await layerInput(file, p.name, o.imatrix);
+    const { t, w, weights, rowWeights } = await layerInput(file, p.name, o.imatrix, o.fisher);
     const [rows, cols] = t.shape;
     weightsCount += rows * cols;
     const seed = layerSeed(o.seed, p.layer!, p.role as LinearRole);
-    const r = measureCandidates(w, rows, cols, { choices: o.choices, ranks: o.ranks, weights, rounds: o.rounds, seed }, p.name);
+    const r = measureCandidates(w, rows, cols, { choices: o.choices, ranks: o.ranks, weights, rowWeights, rounds: o.rounds, seed }, p.name);
     r.skipped.forEach((s) => skipped.add(`${s.type}: ${s.why}`));
     groups.push(r.candidates);
     let norm = 0;
-    for (let i = 0; i < w.length; i++) norm += w[i] * w[i] * (weights ? weights[i % cols] : 1);
+    for (let i = 0; i < w.length; i++) norm += w[i] * w[i] * (weights ? weights[i % cols] : 1) * (rowWeights ? rowWeights[Math.floor(i / cols)] : 1);
     meta.push({ norm, sketchRank: Math.max(0, ...ranksFor(o.ranks, rows, cols)), seed });
     onLayer?.(groups.length, ps.length);
   }
@@ -102,20 +126,23 @@ export async function planBudget(file: LoadedModel, o: BudgetOptions, onLayer?: 
     const t = file.tensors.get(p.name)!;
     return { name: p.name, layer: p.layer!, role: p.role as LinearRole, rows: t.shape[0], cols: t.shape[1], type: c.type, rank: c.rank, quantBytes: c.quantBytes, loraBytes: c.loraBytes, bytes: c.bytes, error: c.error, ...meta[k] };
   });
-  return { budget: o.budget, rounds: o.rounds, imatrix: o.imatrix !== null, rows, weights: weightsCount, bytes: sol.bytes, bits: bitsPerWeight(sol.bytes, weightsCount), error: sol.error, candidates: Math.max(0, ...groups.map((g) => g.length)), skipped: [...skipped] };
+  return { budget: o.budget, rounds: o.rounds, imatrix: !o.fisher && o.imatrix !== null, fisher: !!o.fisher, rows, weights: weightsCount, bytes: sol.bytes, bits: bitsPerWeight(sol.bytes, weightsCount), error: sol.error, candidates: Math.max(0, ...groups.map((g) => g.length)), skipped: [...skipped] };
 }
 
-/** The plan's table, one line per matrix then the totals. */
-export function formatPlan(plan: BudgetPlan): string[] {
-  const head = `${'matrix'.padEnd(40)} ${'type'.padEnd(14)} ${'rank'.padStart(4)} ${'bytes'.padStart(10)} ${'bpw'.padStart(6)} ${'error'.padStart(11)} ${'rel'.padStart(8)}`;
+/** The plan's table, one line per matrix then the totals; `lora: false` (post-training plans, rank 0 only) drops the rank column. */
+export function formatPlan(plan: BudgetPlan, o: { lora?: boolean } = {}): string[] {
+  const lora = o.lora ?? true;
+  const rank = (s: string) => (lora ? ` ${s.padStart(4)}` : '');
+  const head = `${'matrix'.padEnd(40)} ${'type'.padEnd(14)}${rank('rank')} ${'bytes'.padStart(10)} ${'bpw'.padStart(6)} ${'error'.padStart(11)} ${'rel'.padStart(8)}`;
   const lines = plan.rows.map(
     (r) =>
-      `${r.name.padEnd(40)} ${r.type.padEnd(14)} ${String(r.rank).padStart(4)} ${String(r.bytes).padStart(10)} ${bitsPerWeight(r.bytes, r.rows * r.cols).toFixed(3).padStart(6)} ${r.error.toExponential(3).padStart(11)} ${(r.norm > 0 ? r.error / r.norm : 0).toExponential(2).padStart(8)}`,
+      `${r.name.padEnd(40)} ${r.type.padEnd(14)}${rank(String(r.rank))} ${String(r.bytes).padStart(10)} ${bitsPerWeight(r.bytes, r.rows * r.cols).toFixed(3).padStart(6)} ${r.error.toExponential(3).padStart(11)} ${(r.norm > 0 ? r.error / r.norm : 0).toExponential(2).padStart(8)}`,
   );
+  const weighted = plan.fisher ? ' (Fisher-weighted)' : plan.imatrix ? ' (importance-weighted)' : '';
   return [
     head,
     ...lines,
-    `total: ${plan.bytes} bytes for ${plan.weights} linear weights = ${plan.bits.toFixed(4)} bits per weight (budget ${plan.budget}; LoRA counted at 16 bits per value), error ${plan.error.toExponential(4)}${plan.imatrix ? ' (importance-weighted)' : ''}`,
+    `total: ${plan.bytes} bytes for ${plan.weights} linear weights = ${plan.bits.toFixed(4)} bits per weight (budget ${plan.budget}${lora ? '; LoRA counted at 16 bits per value' : ''}), error ${plan.error.toExponential(4)}${weighted}`,
   ];
 }
 
@@ -123,7 +150,7 @@ export function formatPlan(plan: BudgetPlan): string[] {
 export async function applyBudgetPlan(
   file: LoadedModel,
   plan: BudgetPlan,
-  o: { alpha: number; imatrix: Imatrix | null },
+  o: { alpha: number; imatrix: Imatrix | null; fisher?: ReadonlyMap<string, RowColWeights> | null },
   onLayer?: (done: number, total: number) => void,
 ): Promise<{ quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart }> {
   const quantized = new Map<string, QTensor>();
@@ -133,8 +160,8 @@ export async function applyBudgetPlan(
   for (const r of plan.rows) {
     const choice = parseChoice(r.type);
     if (!choice) throw new RangeError(`${r.name}: the plan's type ${r.type} is not one sub4 quantizes to`);
-    const { w, weights } = await layerInput(file, r.name, o.imatrix);
-    const { kept } = lqSplit(w, r.rows, r.cols, choice, [r.rank], { weights, rounds: plan.rounds, sketchRank: r.sketchRank, seed: r.seed }, { rank: r.rank, scale: r.rank > 0 ? o.alpha / r.rank : 1 }, r.name);
+    const { w, weights, rowWeights } = await layerInput(file, r.name, o.imatrix, o.fisher);
+    const { kept } = lqSplit(w, r.rows, r.cols, choice, [r.rank], { weights, rowWeights, rounds: plan.rounds, sketchRank: r.sketchRank, seed: r.seed }, { rank: r.rank, scale: r.rank > 0 ? o.alpha / r.rank : 1 }, r.name);
     const k = kept!;
     if (k.error !== r.error) throw new RangeError(`${r.name}: redoing the ${choiceName(choice)} rank-${r.rank} split gave error ${k.error}, the plan measured ${r.error} (not the same base?)`);
     if (k.quant.q) quantized.set(r.name, k.quant.q);
