@@ -75,8 +75,9 @@ export const tuneCommand: Command = {
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
     '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora).',
     '                The plan is printed before training. --imatrix F weights the errors and quantizers by an',
-    '                importance matrix; --types T1,T2 restricts the candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
-    '  --weighting   with --method lqlora --bits: data-aware split (LQ-LoRA §3.3), none (default), imatrix',
+    '                importance matrix (or --weighting fisher by the Fisher estimate); --types T1,T2 restricts the',
+    '                candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
+    '  --weighting   with --method lqlora --bits or --budget: data-aware split (LQ-LoRA §3.3), none (default), imatrix',
     '                (--imatrix F: per-column mean x²) or fisher (--calib TEXT [--calib-windows N, default 32]:',
     '                the diagonal empirical Fisher over N windows of --seq tokens); per-layer weighted errors are printed',
     '  --peqa        what PEQA trains: auto (the view that exports exactly to the layer\'s own type; the default),',
@@ -207,18 +208,21 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     notes.forEach(log);
 
     const progress = CliProgress.for(json);
-    // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned.
+    ctx = await createNodeGpuContext();
+    // Data-aware LQ-LoRA: the importance of every layer linear (imatrix or the Fisher estimate on the GPU).
+    const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
+    // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned
+    // (its errors weighted by the Fisher estimate with --weighting fisher, else by --imatrix when given).
     let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
-    if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress);
+    if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress, s.weighting === 'fisher' ? lqWeights : undefined);
     let base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
     // A resumed budget run re-measures its plan (deterministic): it must be the plan the checkpoint trained on,
     // else the float model or the --imatrix file changed since (neither is re-planned silently).
     const budgetPlanKey = budgetRun && budgetRun.plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|');
     const savedPlanKey = resume ? (resume.state.settings as { budgetPlan?: unknown }).budgetPlan : undefined;
     if (resume && budgetPlanKey && savedPlanKey !== undefined && savedPlanKey !== budgetPlanKey)
-      throw new CheckpointError(resume.file, 'was trained on another budget plan than the one measured now: the model or the --imatrix file changed since the run started');
+      throw new CheckpointError(resume.file, 'was trained on another budget plan than the one measured now: the model, the --imatrix file or the --calib text changed since the run started');
 
-    ctx = await createNodeGpuContext();
     // ReALLM: every layer linear split into a learned codebook + a low-rank start of its LoRA factors (GPU assignment).
     let reallmRun: Awaited<ReturnType<typeof reallmForTuning>> | null = null;
     if (s.method === 'reallm') {
@@ -241,7 +245,6 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     log(`planned peak ${(plan.total / 2 ** 20).toFixed(1)} MiB${tMode ? ` (the teacher ${(teacherBytes / 2 ** 20).toFixed(1)} MiB of it)` : ''} on ${ctx.adapter.description || ctx.adapter.vendor}`);
     const cached = tMode === 'cached' && s.distillLoss !== 'label' ? await prepareTeacherCache(ctx, teacherFile!, ds.train, evalWins, { B: s.batch, topK, temperature: s.temperature ?? 1, dir: teacherMode.cacheDir, evalWindows: s.evalWindows }, log) : null;
     const teacherCache = cached?.reader ?? null;
-    const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
     const prepared = quant
       ? await quantizeForTuning(m.file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'), lqWeights)
       : (reallmRun && { quantized: new Map<string, QTensor>(), factors: reallmRun.factors }) ?? budgetRun;

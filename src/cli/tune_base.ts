@@ -35,20 +35,21 @@ export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Await
 }
 
 /** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
-export async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress) {
+export async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress, fisher?: ReadonlyMap<string, RowColWeights>) {
   const choices = budgetChoices(s.types ?? null, s.format === 'gguf' || s.format === 'gguf-lora' ? `--format ${s.format}` : null);
   // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
   for (const p of paramSpec(file.config))
     if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
       throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
   const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
-  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${imatrix ? `, weighted by ${s.imatrix}` : ''}`);
-  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
+  const by = fisher ? ', weighted by the Fisher estimate' : imatrix ? `, weighted by ${s.imatrix}` : '';
+  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${by}`);
+  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix, fisher }, (d, t) => progress.update('plan', d, t, 'layers'));
   progress.end();
   for (const k of plan.skipped) log(`not a candidate: ${k}`);
   if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
   else formatPlan(plan).forEach((line) => console.log(line));
-  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix }, (d, t) => progress.update('quantize', d, t, 'layers'));
+  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix, fisher }, (d, t) => progress.update('quantize', d, t, 'layers'));
   progress.end();
   return { plan, ...applied };
 }

@@ -158,7 +158,9 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
 function weightingFlag(values: Values, method: Method, bits: number | null, budget: number | null): Weighting {
   const w = (values.weighting ?? 'none') as Weighting;
   if (!WEIGHTINGS.includes(w)) throw new UsageError(`--weighting must be ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(values.weighting)}`);
-  if (w !== 'none' && (method !== 'lqlora' || bits === null || budget !== null)) throw new UsageError('--weighting weighs LQ-LoRA\'s split: it needs --method lqlora --bits B (--budget weighs by --imatrix itself)');
+  if (w !== 'none' && (method !== 'lqlora' || (bits === null && budget === null))) throw new UsageError('--weighting weighs LQ-LoRA\'s split: it needs --method lqlora with --bits B or --budget B');
+  if (w === 'fisher' && budget !== null && values.imatrix !== undefined)
+    throw new UsageError('--budget --weighting fisher weighs the plan by the Fisher estimate; drop --imatrix (or use --weighting imatrix)');
   if (w === 'imatrix' && typeof values.imatrix !== 'string') throw new UsageError('--weighting imatrix needs --imatrix <file>');
   if (w === 'fisher' && typeof values.calib !== 'string') throw new UsageError('--weighting fisher needs --calib <text file> (the calibration text of the Fisher estimate)');
   if (w !== 'fisher' && (values.calib !== undefined || values['calib-windows'] !== undefined)) throw new UsageError('--calib and --calib-windows belong to --weighting fisher');

@@ -7,7 +7,8 @@
 // construction), and — measured on this data, deterministic on SwiftShader,
 // and by a wide margin (481 → 376 at 8 windows when written) — the Fisher-weighted
 // start has the lower held-out perplexity; the same for --weighting imatrix
-// (an imatrix by sub4 imatrix over the calibration text; 481 → 329). Plus the flag checks.
+// (an imatrix by sub4 imatrix over the calibration text; 481 → 329). Plus the flag checks, and
+// --budget --weighting fisher: the plan's errors weighted by the Fisher estimate (35 rows within the budget).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,9 @@ describe('tune --weighting: flag checks', () => {
     expect((await fail(['tune', '/x', '--data', '/y', '--method', 'lqlora', '--bits', '2', '--weighting', 'imatrix'])).stderr).toMatch(/needs --imatrix/);
     expect((await fail(['tune', '/x', '--data', '/y', '--method', 'lqlora', '--bits', '2', '--weighting', 'hessian'])).stderr).toMatch(/--weighting must be/);
     expect((await fail(['tune', '/x', '--data', '/y', '--method', 'lqlora', '--bits', '2', '--calib', '/z'])).stderr).toMatch(/belong to --weighting fisher/);
+    // With --budget: the Fisher estimate weighs the plan instead of an imatrix, so both at once are refused.
+    expect((await fail(['tune', '/x', '--data', '/y', '--method', 'lqlora', '--budget', '3', '--weighting', 'fisher', '--calib', '/z', '--imatrix', '/w'])).stderr).toMatch(/drop --imatrix/);
+    expect((await fail(['tune', '/x', '--data', '/y', '--method', 'lqlora', '--budget', '3', '--weighting', 'imatrix'])).stderr).toMatch(/needs --imatrix/);
   });
 });
 
@@ -69,5 +73,26 @@ describe.skipIf(!(shakespeare && model && gpuReady()))('tune --weighting fisher 
     console.log(`stories260K LQ-LoRA 2-bit rank 4, initialised, held-out perplexity: unweighted ${p.pplBefore.toFixed(3)}, Fisher-weighted (8 windows) ${f.pplBefore.toFixed(3)}, imatrix-weighted (32 chunks) ${i.pplBefore.toFixed(3)}`);
     expect(f.pplBefore).toBeLessThan(p.pplBefore);
     expect(i.pplBefore).toBeLessThan(p.pplBefore);
+  }, 480_000);
+});
+
+describe.skipIf(!(shakespeare && model && gpuReady()))('tune --budget --weighting fisher on stories260K', () => {
+  it('plans under the budget with the errors weighted by the Fisher estimate, not unweighted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sub4-weighting-budget-'));
+    writeFileSync(join(dir, 'train.txt'), readFileSync(shakespeare!, 'utf8').slice(0, 40000));
+    const common = ['tune', model!, '--data', join(dir, 'train.txt'), '--method', 'lqlora', '--budget', '5.5', '--rank', '4', '--steps', '0', '--types', 'sub4-2bit-g32,sub4-3bit-g32,sub4-4bit-g32,Q4_0,Q8_0', '--eval-windows', '0'];
+    const plan = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('model.layers.') || l.startsWith('total: '));
+    const plain = plan((await sub4([...common, '--out', join(dir, 'plain')])).stdout);
+    const r = await sub4([...common, '--weighting', 'fisher', '--calib', join(dir, 'train.txt'), '--calib-windows', '4', '--out', join(dir, 'fisher')]);
+    const fisher = plan(r.stdout);
+    console.log(fisher.join('\n'));
+    expect(r.stderr).toMatch(/weighted by the empirical Fisher over 4 windows of 128 tokens/);
+    expect(r.stderr).toMatch(/measuring 5 types at LoRA rank 4 on every linear layer, weighted by the Fisher estimate/);
+    expect(fisher).toHaveLength(36); // 35 matrices + the totals
+    expect(fisher.at(-1)).toMatch(/error [\d.e+-]+ \(Fisher-weighted\)$/);
+    expect(Number(/= ([\d.]+) bits per weight/.exec(fisher.at(-1)!)![1])).toBeLessThanOrEqual(5.5);
+    // Another weighting, other errors (the Fisher's scale is not the plain Frobenius norm's).
+    const err = (rows: string[]) => rows.slice(0, -1).map((l) => l.trim().split(/\s+/)[5]);
+    expect(err(fisher)).not.toEqual(err(plain));
   }, 480_000);
 });
