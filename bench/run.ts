@@ -9,6 +9,7 @@ import { modelBench } from './model.ts';
 import { loadBench } from './load.ts';
 import { vqAssignBench } from './vq_assign.ts';
 import { doraBench } from './dora.ts';
+import { quantizeBench } from './quantize.ts';
 
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
@@ -16,7 +17,7 @@ const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${c
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
 try {
   // The load suite writes ~700 MB models and runs for minutes: only when asked for by name.
-  const suites = [matmulBench, qlinearBench, modelBench, vqAssignBench, doraBench, loadBench];
+  const suites = [matmulBench, qlinearBench, modelBench, vqAssignBench, doraBench, quantizeBench, loadBench];
   for (const suite of suites) {
     if (filter ? !suite.name.includes(filter) : suite === loadBench) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));

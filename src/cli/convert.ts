@@ -13,6 +13,9 @@ import { GgmlType } from '../quant/formats.ts';
 import { importanceOf } from './convert_imatrix.ts';
 import { budgetFlags, planConvertBudget } from './convert_budget.ts';
 import { readImatrixFile } from './tune_base.ts';
+import { intFlag } from './model_gpu.ts';
+import { createNodeQuantizePool } from '../quant/quantize/pool.node.ts';
+import { availableParallelism } from 'node:os';
 
 const PURE_ONLY = PURE_TYPE_NAMES.filter((t) => !isFileTypeName(t));
 
@@ -32,6 +35,7 @@ export const convertCommand: Command = {
     '              error within B (exact knapsack over the candidates, no LoRA); prints the plan and writes it into the metadata',
     '  --types     with --budget: the candidate GGUF types (default: every type sub4 quantizes to, i-quants with --imatrix)',
     '              with --budget, --type is the rest\'s type (embeddings, output; default F16)',
+    `  --workers   quantizer threads (default ${availableParallelism()}, the cores; 1: on the main thread)`,
   ].join('\n'),
   options: {
     type: { type: 'string' },
@@ -39,6 +43,7 @@ export const convertCommand: Command = {
     pure: { type: 'boolean' },
     imatrix: { type: 'string' },
     budget: { type: 'string' },
+    workers: { type: 'string' },
     types: { type: 'string' },
     name: { type: 'string' },
     json: { type: 'boolean' },
@@ -51,6 +56,7 @@ export const convertCommand: Command = {
     const imPath = values.imatrix ? String(values.imatrix) : null;
     const im = imPath ? await readImatrixFile(imPath) : null;
     const importance = im ? importanceOf(im, imPath!) : undefined;
+    const pool = createNodeQuantizePool(intFlag(values.workers, 'workers', availableParallelism()));
     const model = await openModelPath(positionals[0]);
     try {
       const planned = budget ? await planConvertBudget(model, budget, im, !!values.json) : null;
@@ -62,6 +68,7 @@ export const convertCommand: Command = {
           importance,
           types: planned?.types,
           extraKv: planned?.extraKv,
+          quantize: (t, x, rows, cols, w) => pool.quantize(t, x, rows, cols, w),
           name: values.name as string | undefined,
           onTensor: (i, n, name, t) => {
             if (!values.json) process.stderr.write(`\r[${i + 1}/${n}] ${name} → ${GgmlType[t]}`.padEnd(60));
@@ -79,6 +86,7 @@ export const convertCommand: Command = {
         throw e;
       }
     } finally {
+      pool.destroy();
       await model.close();
     }
   },

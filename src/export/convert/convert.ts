@@ -12,7 +12,7 @@ import type { LoadedModel, ModelTensor } from '../../io/loaded_model.ts';
 import { configKv } from './config_kv.ts';
 import { Sub4Error } from '../../base/errors.ts';
 import { quantizeRequiresImatrix } from '../../quant/quantize/ggml_quantize.ts';
-import { quantizeTensor } from './encode_tensor.ts';
+import { quantizeTensor, type TensorQuantizer } from './encode_tensor.ts';
 import { LLAMA_FTYPE, planTensorTypes, resolveTypeChoice, tensorRequiresImatrix, type TypeChoice } from './ftype_mix.ts';
 import { tokenizerKv } from './tokenizer_kv.ts';
 
@@ -52,6 +52,8 @@ export interface ConvertOptions {
   override?(t: ModelTensor): { type: GgmlType; bytes(): Promise<Uint8Array> } | null;
   /** GGUF name → ggml type, replacing the file type's choice for that tensor (a bit-budget plan's per-matrix types). */
   types?: ReadonlyMap<string, GgmlType>;
+  /** The quantizer of each tensor: ggmlQuantize (default) or a worker pool's (src/quant/quantize/pool.ts), same bytes. */
+  quantize?: TensorQuantizer;
   /** Metadata added after the converter's own (a key already present is replaced in place). */
   extraKv?: [string, GgufKv][];
 }
@@ -161,7 +163,7 @@ export async function convertToGguf(model: LoadedModel, sink: ByteSink, opts: Co
       let x = await t.readF32();
       const kind = qkKind(t.name);
       if (permute && kind && t.shape.length === 2) x = permuteQK(x, t.shape[0], t.shape[1], kind === 'q' ? c.numHeads : c.numKvHeads);
-      return quantizeTensor(spec.type, x, spec.ne, specs[i].weights);
+      return quantizeTensor(spec.type, x, spec.ne, specs[i].weights, opts.quantize);
     },
     opts.name ?? model.name,
   );

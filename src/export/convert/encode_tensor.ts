@@ -27,24 +27,28 @@ export function encodeTensor(type: GgmlType, x: Float32Array): Uint8Array {
   }
 }
 
+/** ggmlQuantize's signature, possibly across workers (src/quant/quantize/pool.ts gives one that returns the same bytes). */
+export type TensorQuantizer = (type: GgmlType, src: Float32Array, rows: number, cols: number, weights: Float32Array | null) => Uint8Array | Promise<Uint8Array>;
+
 /**
  * Any type ggmlQuantize writes, with per-column importance weights or none, as
  * llama-quantize's llama_tensor_quantize_impl does: `ne` = [cols, rows, experts];
  * `weights` holds cols values (one vector for every row) or cols × experts (expert
  * e uses weights[e*cols .. (e+1)*cols), llama.cpp's `imatrix + i03*n_per_row`).
+ * `quantize`: ggmlQuantize itself (default) or a worker pool's.
  */
-export function quantizeTensor(type: GgmlType, x: Float32Array, ne: readonly number[], weights: Float32Array | null): Uint8Array {
+export async function quantizeTensor(type: GgmlType, x: Float32Array, ne: readonly number[], weights: Float32Array | null, quantize: TensorQuantizer = ggmlQuantize): Promise<Uint8Array> {
   const cols = ne[0];
   const rows = x.length / cols;
   if (type === GgmlType.F32) return encodeTensor(type, x);
   const experts = ne.length > 2 ? ne.slice(2).reduce((a, b) => a * b, 1) : 1;
-  if (!weights || weights.length === cols) return ggmlQuantize(type, x, rows, cols, weights);
+  if (!weights || weights.length === cols) return quantize(type, x, rows, cols, weights);
   if (weights.length !== cols * experts) throw new RangeError(`quantizeTensor: ${weights.length} importance weights for ${cols} columns × ${experts} experts`);
   const perExpert = rows / experts;
   const parts = [];
   let total = 0;
   for (let e = 0; e < experts; e++) {
-    const p = ggmlQuantize(type, x.subarray(e * perExpert * cols, (e + 1) * perExpert * cols), perExpert, cols, weights.subarray(e * cols, (e + 1) * cols));
+    const p = await quantize(type, x.subarray(e * perExpert * cols, (e + 1) * perExpert * cols), perExpert, cols, weights.subarray(e * cols, (e + 1) * cols));
     parts.push(p);
     total += p.length;
   }
