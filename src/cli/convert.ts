@@ -57,9 +57,10 @@ export const convertCommand: Command = {
     const im = imPath ? await readImatrixFile(imPath) : null;
     const importance = im ? importanceOf(im, imPath!) : undefined;
     const pool = createNodeQuantizePool(intFlag(values.workers, 'workers', availableParallelism()));
+    const quantize = (t: GgmlType, x: Float32Array, rows: number, cols: number, w: Float32Array | null) => pool.quantize(t, x, rows, cols, w);
     const model = await openModelPath(positionals[0]);
     try {
-      const planned = budget ? await planConvertBudget(model, budget, im, !!values.json) : null;
+      const planned = budget ? await planConvertBudget(model, budget, im, !!values.json, quantize) : null;
       const sink = await fileSink(String(values.out));
       try {
         const res = await convertToGguf(model, sink, {
@@ -68,7 +69,7 @@ export const convertCommand: Command = {
           importance,
           types: planned?.types,
           extraKv: planned?.extraKv,
-          quantize: (t, x, rows, cols, w) => pool.quantize(t, x, rows, cols, w),
+          quantize,
           name: values.name as string | undefined,
           onTensor: (i, n, name, t) => {
             if (!values.json) process.stderr.write(`\r[${i + 1}/${n}] ${name} → ${GgmlType[t]}`.padEnd(60));

@@ -19,6 +19,7 @@ import type { LoadedModel } from '../io/loaded_model.ts';
 import type { ConvertOptions } from '../export/convert/convert.ts';
 import { GgmlType } from '../quant/formats.ts';
 import type { Imatrix } from '../io/imatrix/index.ts';
+import type { Quantizer } from '../quant/quantize/pool.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -44,10 +45,11 @@ export async function planConvertBudget(
   /** Already checked for non-finite entries (convert_imatrix.ts importanceOf). */
   imatrix: Imatrix | null,
   json: boolean,
+  quantize: Quantizer,
 ): Promise<{ plan: BudgetPlan; types: Map<string, GgmlType>; extraKv: NonNullable<ConvertOptions['extraKv']> }> {
   const choices = budgetChoices(flags.types, 'a GGUF file');
   const progress = CliProgress.for(json);
-  const plan = await planBudget(model, { budget: flags.budget, choices, ranks: [0], alpha: 1, seed: 0, rounds: 1, imatrix }, (d, t) => progress.update('plan', d, t, 'layers'));
+  const plan = await planBudget(model, { budget: flags.budget, choices, ranks: [0], alpha: 1, seed: 0, rounds: 1, imatrix, quantize }, (d, t) => progress.update('plan', d, t, 'layers'));
   progress.end();
   for (const k of plan.skipped) if (!json) process.stderr.write(`not a candidate: ${k}\n`);
   if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));

@@ -13,6 +13,8 @@ import { applyBudgetPlan, formatPlan, planBudget } from '../train/budget/plan.ts
 import { defaultChoices, parseChoice, ranksFor, type QuantChoice } from '../train/budget/candidates.ts';
 import { readImatrix } from '../io/imatrix/index.ts';
 import { fileSource } from '../io/source.node.ts';
+import { createNodeQuantizePool } from '../quant/quantize/pool.node.ts';
+import type { Quantizer } from '../quant/quantize/pool.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import { calibrationWindows, fisherLqloraWeights, imatrixLqloraWeights } from '../train/weighting.ts';
 import type { RowColWeights } from '../train/lqlora.ts';
@@ -44,14 +46,21 @@ export async function prepareBudget(s: TuneSettings, budget: number, file: Loade
   const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
   const by = fisher ? ', weighted by the Fisher estimate' : imatrix ? `, weighted by ${s.imatrix}` : '';
   log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${by}`);
-  const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix, fisher }, (d, t) => progress.update('plan', d, t, 'layers'));
-  progress.end();
-  for (const k of plan.skipped) log(`not a candidate: ${k}`);
-  if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
-  else formatPlan(plan).forEach((line) => console.log(line));
-  const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix, fisher }, (d, t) => progress.update('quantize', d, t, 'layers'));
-  progress.end();
-  return { plan, ...applied };
+  // The GGUF candidates' quantizers across worker threads (rows split, the same bytes as on this thread).
+  const pool = createNodeQuantizePool();
+  const quantize: Quantizer = (t, x, rows, cols, w) => pool.quantize(t, x, rows, cols, w);
+  try {
+    const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix, fisher, quantize }, (d, t) => progress.update('plan', d, t, 'layers'));
+    progress.end();
+    for (const k of plan.skipped) log(`not a candidate: ${k}`);
+    if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
+    else formatPlan(plan).forEach((line) => console.log(line));
+    const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix, fisher, quantize }, (d, t) => progress.update('quantize', d, t, 'layers'));
+    progress.end();
+    return { plan, ...applied };
+  } finally {
+    pool.destroy();
+  }
 }
 
 /**

@@ -28,7 +28,7 @@ describe('budget candidates', () => {
   const w = matrix(rows, cols, 7);
   const weights = Float32Array.from({ length: cols }, (_, c) => 0.5 + (c % 7));
 
-  it('counts bytes as stated and measures every fitting type × rank', () => {
+  it('counts bytes as stated and measures every fitting type × rank', async () => {
     const choices: QuantChoice[] = [
       { kind: 'gguf', type: GgmlType.Q4_K },
       { kind: 'gguf', type: GgmlType.Q2_K },
@@ -36,7 +36,7 @@ describe('budget candidates', () => {
       { kind: 'gguf', type: GgmlType.IQ2_XXS }, // grid i-quant: skipped until its port lands (or measured once it has)
       { kind: 'grid', bits: 3, groupSize: 64 },
     ];
-    const { candidates, skipped } = measureCandidates(w, rows, cols, { choices, ranks: [0, 8, 64], weights }, 'w');
+    const { candidates, skipped } = await measureCandidates(w, rows, cols, { choices, ranks: [0, 8, 64], weights }, 'w');
     // rank 64 caps at min(64, 256) / 2 = 32.
     expect([...new Set(candidates.map((c) => c.rank))]).toEqual([0, 8, 32]);
     const types = new Set(candidates.map((c) => c.type));
@@ -57,12 +57,12 @@ describe('budget candidates', () => {
     expect(parseChoice('Q4_K')).toEqual(choices[0]);
   });
 
-  it('the kept split reproduces its measured error; with one round its blocks are ggmlQuantize of W', () => {
+  it('the kept split reproduces its measured error; with one round its blocks are ggmlQuantize of W', async () => {
     const c: QuantChoice = { kind: 'gguf', type: GgmlType.Q3_K };
-    const { errors } = lqSplit(w, rows, cols, c, [0, 8, 16], { weights, seed: 3 });
-    const { kept } = lqSplit(w, rows, cols, c, [16], { weights, seed: 3, sketchRank: 16 }, { rank: 16, scale: 2 });
+    const { errors } = await lqSplit(w, rows, cols, c, [0, 8, 16], { weights, seed: 3 });
+    const { kept } = await lqSplit(w, rows, cols, c, [16], { weights, seed: 3, sketchRank: 16 }, { rank: 16, scale: 2 });
     expect(kept!.error).toBe(errors.get(16));
-    const { kept: k8 } = lqSplit(w, rows, cols, c, [8], { weights, seed: 3, sketchRank: 16 }, { rank: 8, scale: 0.5 });
+    const { kept: k8 } = await lqSplit(w, rows, cols, c, [8], { weights, seed: 3, sketchRank: 16 }, { rank: 8, scale: 0.5 });
     expect(k8!.error).toBe(errors.get(8));
     // Recompute ‖(W − Q − s·B·A)·√w‖² from the kept pieces.
     const s = 0.5;
@@ -77,7 +77,7 @@ describe('budget candidates', () => {
     }
     expect(e / errors.get(8)!).toBeCloseTo(1, 4);
     // The base is llama.cpp's quantization of W − L for the L of the round before: with one round, of W itself.
-    const { kept: one } = lqSplit(w, rows, cols, c, [8], { weights, seed: 3, rounds: 1 }, { rank: 8, scale: 1 });
+    const { kept: one } = await lqSplit(w, rows, cols, c, [8], { weights, seed: 3, rounds: 1 }, { rank: 8, scale: 1 });
     expect(one!.quant.blocks).toEqual(ggmlQuantize(GgmlType.Q3_K, w, rows, cols, weights));
   });
 });

@@ -4,6 +4,7 @@ import { GgmlType } from '../../quant/formats.ts';
 import { f32ToBf16, f32ToF16 } from '../../quant/f16.ts';
 import { isLegacyType, quantizeLegacy } from '../../quant/quantize/ggml_legacy.ts';
 import { ggmlQuantize } from '../../quant/quantize/ggml_quantize.ts';
+import type { Quantizer } from '../../quant/quantize/pool.ts';
 import { quantizeKQuant } from '../../quant/quantize/kquants.ts';
 
 const K_TYPES = new Set([GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
@@ -28,7 +29,7 @@ export function encodeTensor(type: GgmlType, x: Float32Array): Uint8Array {
 }
 
 /** ggmlQuantize's signature, possibly across workers (src/quant/quantize/pool.ts gives one that returns the same bytes). */
-export type TensorQuantizer = (type: GgmlType, src: Float32Array, rows: number, cols: number, weights: Float32Array | null) => Uint8Array | Promise<Uint8Array>;
+export type TensorQuantizer = Quantizer;
 
 /**
  * Any type ggmlQuantize writes, with per-column importance weights or none, as

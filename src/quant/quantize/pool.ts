@@ -18,6 +18,9 @@
 import { ggmlQuantize } from './ggml_quantize.ts';
 import type { GgmlType } from '../formats.ts';
 
+/** ggmlQuantize's signature, on this thread or across a pool's workers (same bytes either way). */
+export type Quantizer = (type: GgmlType, src: Float32Array, rows: number, cols: number, weights: Float32Array | null) => Uint8Array | Promise<Uint8Array>;
+
 export interface QuantizeRequest {
   id: number;
   type: GgmlType;

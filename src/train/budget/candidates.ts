@@ -41,6 +41,7 @@ import { randomizedSvd, type Svd } from '../lqlora.ts';
 import { quantizeWeight } from '../quantize_model.ts';
 import { BLOCK_FORMATS, GgmlType, ggmlTypeName, isSupportedType } from '../../quant/formats.ts';
 import { GRID_IQUANTS, ggmlQuantize, ImatrixRequiredError, QuantizeUnsupportedError } from '../../quant/quantize/ggml_quantize.ts';
+import type { Quantizer } from '../../quant/quantize/pool.ts';
 import { dequantizeQ, type QTensor } from '../../quant/qtensor.ts';
 
 /** One quantization configuration of a matrix. */
@@ -106,12 +107,13 @@ export interface Quantized {
   q: QTensor | null;
 }
 
-export function quantizeAs(c: QuantChoice, target: Float32Array, rows: number, cols: number, weights: Float32Array | null, name = 'weight'): Quantized {
+/** `quantize`: ggmlQuantize (default) or a worker pool's (src/quant/quantize/pool.ts), same bytes. */
+export async function quantizeAs(c: QuantChoice, target: Float32Array, rows: number, cols: number, weights: Float32Array | null, name = 'weight', quantize: Quantizer = ggmlQuantize): Promise<Quantized> {
   if (c.kind === 'grid') {
     const q = quantizeWeight(target, rows, cols, { bits: c.bits, groupSize: c.groupSize }, name);
     return { choice: c, dq: dequantizeQ(q), blocks: null, q };
   }
-  const blocks = ggmlQuantize(c.type, target, rows, cols, weights);
+  const blocks = await quantize(c.type, target, rows, cols, weights);
   const f = BLOCK_FORMATS[c.type as keyof typeof BLOCK_FORMATS];
   const dq = new Float32Array(rows * cols);
   f.dequantize(blocks, dq, (rows * cols) / f.blockSize);
@@ -128,6 +130,8 @@ export interface SplitOptions {
   /** Rank of the shared round-1 SVD: the largest rank measured for this matrix (default: the largest asked). */
   sketchRank?: number;
   seed?: number;
+  /** The GGUF types' quantizer (quantizeAs). */
+  quantize?: Quantizer;
 }
 
 /** √w per column (or row), floored so that D⁻¹ exists (1 without weights). */
@@ -186,7 +190,7 @@ export interface SplitResult {
  * (errors by rank; see the file comment for the rounds and the shared SVD).
  * `keep`: also return the split at that rank with factors for LoRA scale `scale`.
  */
-export function lqSplit(
+export async function lqSplit(
   w: Float32Array,
   rows: number,
   cols: number,
@@ -195,7 +199,7 @@ export function lqSplit(
   o: SplitOptions,
   keep?: { rank: number; scale: number },
   name = 'weight',
-): { errors: Map<number, number>; kept: SplitResult | null } {
+): Promise<{ errors: Map<number, number>; kept: SplitResult | null }> {
   const rounds = o.rounds ?? 2;
   if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`${name}: LQ-LoRA rounds ${rounds} is not a positive integer`);
   const d = columnScale(o.weights, cols);
@@ -204,7 +208,7 @@ export function lqSplit(
   const seed = o.seed ?? 0;
   const errors = new Map<number, number>();
   let kept: SplitResult | null = null;
-  const q0 = quantizeAs(c, w, rows, cols, o.weights, name);
+  const q0 = await quantizeAs(c, w, rows, cols, o.weights, name, o.quantize);
   const positive = ranks.filter((r) => r > 0);
   if (ranks.includes(0)) {
     errors.set(0, weightedError(w, q0.dq, null, d, dr, cols));
@@ -220,7 +224,7 @@ export function lqSplit(
     let q = q0;
     for (let round = 1; round < rounds; round++) {
       for (let i = 0; i < w.length; i++) target[i] = w[i] - low[i];
-      q = quantizeAs(c, target, rows, cols, o.weights, name);
+      q = await quantizeAs(c, target, rows, cols, o.weights, name, o.quantize);
       svd = randomizedSvd(scaledResidual(w, q.dq, d, dr, cols), rows, cols, r, { seed: seed * 7919 + round });
       low = lowRank(svd, r, rows, cols, d, dr);
     }
@@ -263,6 +267,7 @@ export interface CandidateOptions {
   rowWeights?: ArrayLike<number> | null;
   rounds?: number;
   seed?: number;
+  quantize?: Quantizer;
 }
 
 /** The ranks measured for a [rows, cols] matrix. */
@@ -272,7 +277,7 @@ export function ranksFor(ranks: readonly number[], rows: number, cols: number): 
 }
 
 /** Every candidate of one matrix, and the choices that could not be measured (with why). */
-export function measureCandidates(w: Float32Array, rows: number, cols: number, o: CandidateOptions, name = 'weight'): { candidates: Candidate[]; skipped: { type: string; why: string }[] } {
+export async function measureCandidates(w: Float32Array, rows: number, cols: number, o: CandidateOptions, name = 'weight'): Promise<{ candidates: Candidate[]; skipped: { type: string; why: string }[] }> {
   if (w.length !== rows * cols) throw new RangeError(`${name}: ${w.length} values for [${rows}, ${cols}]`);
   if (o.weights && o.weights.length !== cols) throw new RangeError(`${name}: ${o.weights.length} importance weights for ${cols} columns`);
   const ranks = ranksFor(o.ranks, rows, cols);
@@ -287,7 +292,7 @@ export function measureCandidates(w: Float32Array, rows: number, cols: number, o
     }
     let errors: Map<number, number>;
     try {
-      ({ errors } = lqSplit(w, rows, cols, c, ranks, { weights: o.weights, rowWeights: o.rowWeights, rounds: o.rounds, seed: o.seed }, undefined, name));
+      ({ errors } = await lqSplit(w, rows, cols, c, ranks, { weights: o.weights, rowWeights: o.rowWeights, rounds: o.rounds, seed: o.seed, quantize: o.quantize }, undefined, name));
     } catch (e) {
       if (e instanceof QuantizeUnsupportedError || e instanceof ImatrixRequiredError) {
         skipped.push({ type, why: e.message });

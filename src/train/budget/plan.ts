@@ -15,6 +15,7 @@ import type { LoraStart } from '../setup.ts';
 import { choiceName, lqSplit, measureCandidates, parseChoice, ranksFor, type Candidate, type QuantChoice } from './candidates.ts';
 import type { GgufLayer } from './overlay.ts';
 import type { RowColWeights } from '../lqlora.ts';
+import type { Quantizer } from '../../quant/quantize/pool.ts';
 import { bitsPerWeight, solveBudget } from './solve.ts';
 
 export interface BudgetOptions {
@@ -32,6 +33,8 @@ export interface BudgetOptions {
    * weighs the errors instead of the imatrix (rows and columns), and its column sums weigh the quantizers.
    */
   fisher?: ReadonlyMap<string, RowColWeights> | null;
+  /** The GGUF types' quantizer: ggmlQuantize (default) or a worker pool's (src/quant/quantize/pool.ts), same bytes. */
+  quantize?: Quantizer;
 }
 
 export interface PlanRow {
@@ -112,7 +115,7 @@ export async function planBudget(file: LoadedModel, o: BudgetOptions, onLayer?: 
     const [rows, cols] = t.shape;
     weightsCount += rows * cols;
     const seed = layerSeed(o.seed, p.layer!, p.role as LinearRole);
-    const r = measureCandidates(w, rows, cols, { choices: o.choices, ranks: o.ranks, weights, rowWeights, rounds: o.rounds, seed }, p.name);
+    const r = await measureCandidates(w, rows, cols, { choices: o.choices, ranks: o.ranks, weights, rowWeights, rounds: o.rounds, seed, quantize: o.quantize }, p.name);
     r.skipped.forEach((s) => skipped.add(`${s.type}: ${s.why}`));
     groups.push(r.candidates);
     let norm = 0;
@@ -150,7 +153,7 @@ export function formatPlan(plan: BudgetPlan, o: { lora?: boolean } = {}): string
 export async function applyBudgetPlan(
   file: LoadedModel,
   plan: BudgetPlan,
-  o: { alpha: number; imatrix: Imatrix | null; fisher?: ReadonlyMap<string, RowColWeights> | null },
+  o: { alpha: number; imatrix: Imatrix | null; fisher?: ReadonlyMap<string, RowColWeights> | null; quantize?: Quantizer },
   onLayer?: (done: number, total: number) => void,
 ): Promise<{ quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart }> {
   const quantized = new Map<string, QTensor>();
@@ -161,7 +164,7 @@ export async function applyBudgetPlan(
     const choice = parseChoice(r.type);
     if (!choice) throw new RangeError(`${r.name}: the plan's type ${r.type} is not one sub4 quantizes to`);
     const { w, weights, rowWeights } = await layerInput(file, r.name, o.imatrix, o.fisher);
-    const { kept } = lqSplit(w, r.rows, r.cols, choice, [r.rank], { weights, rowWeights, rounds: plan.rounds, sketchRank: r.sketchRank, seed: r.seed }, { rank: r.rank, scale: r.rank > 0 ? o.alpha / r.rank : 1 }, r.name);
+    const { kept } = await lqSplit(w, r.rows, r.cols, choice, [r.rank], { weights, rowWeights, rounds: plan.rounds, sketchRank: r.sketchRank, seed: r.seed, quantize: o.quantize }, { rank: r.rank, scale: r.rank > 0 ? o.alpha / r.rank : 1 }, r.name);
     const k = kept!;
     if (k.error !== r.error) throw new RangeError(`${r.name}: redoing the ${choiceName(choice)} rank-${r.rank} split gave error ${k.error}, the plan measured ${r.error} (not the same base?)`);
     if (k.quant.q) quantized.set(r.name, k.quant.q);
