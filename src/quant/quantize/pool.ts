@@ -15,6 +15,7 @@
 // inline: it validates the job (type, block fit, importance weights) with the
 // quantizer's own typed errors before anything is posted, and its bytes are the
 // output's first row.
+import { Sub4Error } from '../../base/errors.ts';
 import { ggmlQuantize } from './ggml_quantize.ts';
 import type { GgmlType } from '../formats.ts';
 
@@ -57,10 +58,9 @@ export function runQuantizeJob(req: QuantizeRequest): { reply: QuantizeReply; tr
 }
 
 /** A quantizer failed inside a worker (the worker's error name and message). */
-export class QuantizeWorkerError extends Error {
+export class QuantizeWorkerError extends Sub4Error {
   constructor(name: string, message: string) {
-    super(`${name}: ${message}`);
-    this.name = 'QuantizeWorkerError';
+    super(`quantizer worker: ${name}: ${message}`);
   }
 }
 
