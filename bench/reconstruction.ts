@@ -64,13 +64,13 @@ function weighted(m: Matrix, dq: Float32Array): [number, number] {
 interface Line { type: string; bits: number; tableBits?: number; plain: number | null; imatrix: number | null; note?: string }
 const lines: Line[] = [];
 
-function scalar(c: QuantChoice): Line | null {
+async function scalar(c: QuantChoice): Promise<Line | null> {
   if (mats.some((m) => choiceMisfit(c, m.cols))) return null;
-  const rel = (useIm: boolean): number | string => {
+  const rel = async (useIm: boolean): Promise<number | string> => {
     let e = 0, n = 0;
     for (const m of mats) {
       try {
-        const [de, dn] = weighted(m, quantizeAs(c, m.w, m.rows, m.cols, useIm ? m.a : null, m.name).dq);
+        const [de, dn] = weighted(m, (await quantizeAs(c, m.w, m.rows, m.cols, useIm ? m.a : null, m.name)).dq);
         e += de;
         n += dn;
       } catch (err) {
@@ -81,7 +81,7 @@ function scalar(c: QuantChoice): Line | null {
     }
     return e / n;
   };
-  const plain = rel(false), weightedRel = c.kind === 'gguf' ? rel(true) : plain;
+  const plain = await rel(false), weightedRel = c.kind === 'gguf' ? await rel(true) : plain;
   const bits = (8 * mats.reduce((s, m) => s + quantBytes(c, m.rows, m.cols), 0)) / weights;
   const note = [plain, weightedRel].find((x) => typeof x === 'string') as string | undefined;
   return { type: choiceName(c), bits, plain: typeof plain === 'number' ? plain : null, imatrix: typeof weightedRel === 'number' ? weightedRel : null, note };
@@ -105,7 +105,7 @@ async function learned(dim: 2 | 4 | 8, bits: number): Promise<Line> {
 }
 
 for (const c of defaultChoices(false)) {
-  const l = scalar(c);
+  const l = await scalar(c);
   if (!l) continue;
   lines.push(l);
   console.log(JSON.stringify({ bench: 'reconstruction', ...l }));
