@@ -9,10 +9,8 @@ import { join, resolve } from 'node:path';
 import { UsageError } from './args.ts';
 import { openWithTokenizer, type ModelFile } from './model_gpu.ts';
 import type { TuneSettings } from './tune_settings.ts';
-import { isQuantized } from '../model/linear.ts';
-import { GgmlType, ggmlTypeName } from '../quant/formats.ts';
-import { checkHiddenWidths, checkTeacherMatches, DistillTeacherError } from '../train/distill/teacher.ts';
-import { evaluateDistill, teacherHeldOut, type DistillEval, type TeacherHeldOut } from '../train/distill/eval.ts';
+import { checkHiddenWidths, checkTeacherIsFloat, checkTeacherMatches } from '../train/distill/teacher.ts';
+import { evaluateDistill, heldOutKlGuard, teacherHeldOut, type DistillEval, type TeacherHeldOut } from '../train/distill/eval.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights } from '../model/weights.ts';
 import type { Trainable } from '../model/trainable.ts';
@@ -44,9 +42,7 @@ export async function openTeacher(s: TuneSettings, student: ModelFile): Promise<
   }
   const m = await openWithTokenizer(resolve(d));
   try {
-    const quantized = [...m.file.tensors.values()].filter((t) => isQuantized(t) && t.ggmlType !== GgmlType.Q8_0);
-    if (quantized.length)
-      throw new DistillTeacherError(student.file.name, m.file.name, `it is quantized (${quantized[0].name} is ${quantized[0].ggmlType === null ? 'GPTQ' : ggmlTypeName(quantized[0].ggmlType)}); a teacher must be a float model (F32/F16/BF16) or Q8_0`);
+    checkTeacherIsFloat(student.file.name, m.file);
     checkTeacherMatches(student, m);
     if ((s.hiddenLoss ?? 0) > 0) checkHiddenWidths(student, m);
   } catch (e) {
@@ -64,11 +60,8 @@ export function printDistillEval(e: DistillEval, when: 'before' | 'after', json:
     );
 }
 
-/** The guard: a distillation whose held-out KL ended above where it started is not a repair. */
-export function klGuard(before: DistillEval | null, after: DistillEval | null): string | null {
-  if (!before || !after || after.kl <= before.kl) return null;
-  return `held-out KL to the teacher rose from ${before.kl.toFixed(4)} to ${after.kl.toFixed(4)}: the tune made the student worse at imitating its teacher (try a lower --lr or fewer --steps)`;
-}
+/** The guard (heldOutKlGuard) with the CLI's advice. */
+export const klGuard = (before: DistillEval | null, after: DistillEval | null): string | null => heldOutKlGuard(before, after, 'try a lower --lr or fewer --steps');
 
 /**
  * `sub4 eval --teacher`: the model of `s` (with its trained state, when one)

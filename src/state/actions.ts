@@ -225,7 +225,7 @@ export async function startTraining(client: EngineClient, store: AppStore, resum
   if (!file || trainings.has(store)) return;
   const s = store.getState();
   const settings = formSettings(s.train.form);
-  const runId = s.trainStarted(resume ? resume.totalSteps : settings.steps, settings.samplePrompt);
+  const runId = s.trainStarted(resume ? resume.totalSteps : settings.steps, settings.samplePrompt, !resume && settings.repair !== null);
   const abort = new AbortController();
   let ended!: () => void;
   trainings.set(store, { runId, abort, ended: new Promise<void>((r) => (ended = r)) });

@@ -9,6 +9,7 @@ import { checkModelFiles, loadModel } from './load_model.ts';
 import type { HandlerTable } from './handler_env.ts';
 import { hubCache, hubCacheDelete, hubDownload, hubList } from './hub.ts';
 import { perplexity } from './perplexity.ts';
+import { teacherLoad } from './repair.ts';
 import { runsDelete, runsList } from './runs.ts';
 import { train, trainControl, trainData, trainPlan } from './train.ts';
 
@@ -45,6 +46,7 @@ export const handlers: HandlerTable = {
   calibrate,
   'calibration-save': calibrationSave,
   'budget-plan': budgetPlan,
+  'teacher-load': teacherLoad,
   train,
   'train-control': trainControl,
   'runs-list': () => runsList(),

@@ -15,12 +15,14 @@ import type { SelfTestResult } from '../gpu/selftest.ts';
 import type { ModelFacts } from '../model/facts.ts';
 import type { BudgetPlanReport, CalibrateParams, CalibrationFile, CalibrationReport, SavedRunsReport, TrainDataParams, TrainDataReport, TrainParams, TrainPlanReport, TrainReport, TrainSettings, TrainStream } from './protocol_train.ts';
 import type { ExportChoicesReport, ExportParams, ExportReport, ExportStream } from './protocol_export.ts';
+import type { TeacherReport } from './protocol_repair.ts';
 import type { HubCacheReport, HubDownloaded, HubDownloadParams, HubListing, HubListParams } from './protocol_hub.ts';
 
 // Training and export shapes live in their own files; callers import them from here as from one protocol.
 export type * from './protocol_train.ts';
 export type * from './protocol_export.ts';
 export type * from './protocol_hub.ts';
+export type * from './protocol_repair.ts';
 
 /** What `gpu-info` resolves with: the adapter the worker's device came from. */
 export interface GpuInfo {
@@ -148,6 +150,8 @@ export interface EngineRequests {
   'calibration-save': Record<never, never>;
   /** LQ-LoRA's plan under a bit budget (settings.budget): measured per matrix and solved; Start trains on it. */
   'budget-plan': TrainSettings;
+  /** Open a repair's teacher (a float .gguf or HF folder) and check it against the current model; kept for its runs. */
+  'teacher-load': { files: ModelFileRef[] };
   /** Fine-tune the current model; cancel = Stop between steps, resolving with what was trained. */
   train: TrainParams;
   /** Pause or resume the running train request between steps; 'checkpoint': write one now (the tab was hidden). */
@@ -185,6 +189,7 @@ export interface EngineResults {
   calibrate: CalibrationReport;
   'calibration-save': CalibrationFile;
   'budget-plan': BudgetPlanReport;
+  'teacher-load': TeacherReport;
   train: TrainReport;
   /** Whether a run was there to pause or resume. */
   'train-control': { running: boolean };
@@ -213,6 +218,7 @@ export interface EngineStreams {
   calibrate: never;
   'calibration-save': never;
   'budget-plan': never;
+  'teacher-load': never;
   train: TrainStream;
   'train-control': never;
   'runs-list': never;

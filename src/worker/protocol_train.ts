@@ -3,6 +3,7 @@
 import type { PartName } from '../model/planner.ts';
 import type { DatasetCounts, PreviewRow, Problem, SourceFormat } from '../train/data/index.ts';
 import type { TuneMethod } from '../train/setup.ts';
+import type { RepairReport, RepairSettings, TeacherGap } from './protocol_repair.ts';
 
 /** A dropped or picked training-data file (.txt, JSONL, JSON array), sent unread like a model file. */
 export interface TrainDataFile {
@@ -69,6 +70,11 @@ export interface TrainSettings {
    * built by the budget plan (budget-plan) instead of `bits`. null or absent: off.
    */
   budget?: number | null;
+  /**
+   * Repair quantization: the loss is KL(teacher ‖ student) on the data's tokens (no labels needed), the teacher
+   * the tab's own float model or a loaded teacher file (src/worker/repair.ts). null or absent: the label loss.
+   */
+  repair?: RepairSettings | null;
 }
 
 export interface TrainParams extends TrainSettings, TrainDataFile {
@@ -129,11 +135,12 @@ export interface TrainStepPoint {
 /** What a train request streams: step points (batched, at most ~10 messages a second), evals, samples, pause state. */
 export type TrainStream =
   | { type: 'steps'; points: TrainStepPoint[] }
-  | { type: 'eval'; step: number; loss: number; ppl: number; tokens: number }
+  /** `gap`: a repair's held-out figures against its teacher at this evaluation. */
+  | { type: 'eval'; step: number; loss: number; ppl: number; tokens: number; gap?: TeacherGap }
   | { type: 'sample'; when: 'before' | 'after'; prompt: string; text: string }
   | { type: 'state'; state: 'running' | 'paused' }
   /** The run's id in the browser's storage (sent first; a resumed run keeps its id). */
-  | { type: 'run'; id: string; resumedFrom: number | null; losses: number[] }
+  | { type: 'run'; id: string; resumedFrom: number | null; losses: number[]; repair?: boolean }
   /** A checkpoint was written: the run can be resumed from `step` after a reload. */
   | { type: 'checkpoint'; step: number; where: string }
   /** Something the run went through in words: a lost device replaced, a checkpoint not written, the held-out guard. */
@@ -164,6 +171,8 @@ export interface TrainReport {
   runId: string;
   /** How many times a lost GPU device was replaced during the run. */
   recoveries: number;
+  /** A repair's teacher and the gap to it before and after; null for the label loss. */
+  repair: RepairReport | null;
 }
 
 /** What `calibrate` reads: the dropped data as train-data reads it, and at most `windows` of its training windows. */

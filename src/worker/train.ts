@@ -28,18 +28,18 @@ import { CancelledError, intParam, NoModelError, RequestParamError } from './err
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
-import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from './protocol.ts';
+import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings } from './protocol.ts';
 import { checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText, type CheckedSettings } from './train_data.ts';
 import { resetBaseScales, restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
 import { newRunStore, openSavedRun } from './runs.ts';
 import { RunCheckpoints } from './train_checkpoints.ts';
 import { checkIdentity, dataIdentity, modelIdentity, type RunIdentity } from '../train/checkpoint/identity.ts';
 import { runWithRecovery, RunDeviceLostError, type RunParts } from '../train/checkpoint/recover.ts';
+import { StreamOut, throttled } from './train_stream.ts';
+import { planRepair, RepairTrainer, repairReport, teacherOf, teacherParts, type RepairEval, type TeacherParts } from './repair.ts';
 
 /** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
 const EVAL_FRACTION = 0.1;
-/** Step points, and progress within one phase, are posted at most this often (a fast GPU makes hundreds of steps a second). */
-const STEP_POST_MS = 100;
 
 export async function trainData(req: EngineRequest<'train-data'>, io: HandlerIO<'train-data'>, env: HandlerEnv): Promise<TrainDataReport> {
   const name = dataName(req);
@@ -68,7 +68,12 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const ctx = await env.getContext(io.progress);
   const prompt = s.samplePrompt && file.tokenizer ? file.tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
   const run = { sampleLength: prompt ? prompt + s.sampleTokens : 0 };
-  const plan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+  const studentPlan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+  // A repair's live teacher adds its weights, activations and logit rows (the plan says which mode and why).
+  const teacher = teacherOf(file, s);
+  const repair = teacher && planRepair(studentPlan, teacher, s.batch, s.seqLen, ctx.limits);
+  if (repair) notes.push(repair.why);
+  const plan = repair?.plan ?? studentPlan;
   let refused: string | null = null;
   try {
     checkPlanFits(plan, ctx.limits);
@@ -107,25 +112,14 @@ export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>,
   }
 }
 
-/** Progress that posts every new phase and every phase's end, and otherwise at most once per STEP_POST_MS. */
-function throttled(progress: HandlerIO<'train'>['progress']): HandlerIO<'train'>['progress'] {
-  let phase = '';
-  let last = 0;
-  return (p, done, total) => {
-    const now = performance.now();
-    if (p === phase && done < total && now - last < STEP_POST_MS) return;
-    phase = p;
-    last = now;
-    progress(p, done, total);
-  };
-}
-
 /** One build of the run on a device: what runWithRecovery rebuilds after a loss. */
 interface Parts extends RunParts {
   tr: Trainable;
   llama: LlamaModel;
   /** Weights this build uploaded; null when it borrowed the model slot's resident ones. */
   weights: ModelWeights | null;
+  /** A repair's live teacher on this device. */
+  teacher: TeacherParts | null;
 }
 
 async function runTraining(
@@ -161,7 +155,12 @@ async function runTraining(
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const promptLength = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
   const run = { sampleLength: promptLength ? promptLength + s.sampleTokens : 0 };
-  checkPlanFits(planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run }), ctx.limits);
+  const studentPlan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+  // Repair quantization: the loss is KL to the teacher (live beside the student; repair.ts), checked before any work.
+  const teacher = teacherOf(file, s);
+  const repair = teacher && planRepair(studentPlan, teacher, s.batch, s.seqLen, ctx.limits);
+  if (repair) notes.push(repair.why);
+  else checkPlanFits(studentPlan, ctx.limits);
 
   // What built the quantized base, when the page's state (a budget plan, a calibration) did: kept in the checkpoint
   // so that a resume after a reload, which plans again from the settings, never continues on another base.
@@ -202,7 +201,7 @@ async function runTraining(
   const runStore = saved ?? (await newRunStore());
   const cps = new RunCheckpoints({ store: runStore.store, settings: baseKey ? ({ ...s, baseKey } as CheckedSettings) : s, identity, send: (e) => out.send(e), notes });
   if (runStore.memoryOnly) cps.note(`Checkpoints stay in memory: ${runStore.memoryOnly}. A reload loses this run.`, 'storage');
-  out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [] });
+  out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [], repair: teacher !== null });
 
   // The sample prompt in the data's own layout (Alpaca template, chat template), as the run trains the model to read it.
   const prompt = s.samplePrompt ? promptIds(tokenizer, s.samplePrompt, ds.parsed.kind, { plainChat, what: 'the sample prompt' }) : [];
@@ -220,6 +219,7 @@ async function runTraining(
   const build = async (c: GpuContext, borrowed: LlamaModel | null): Promise<Parts> => {
     let weights: ModelWeights | null = null;
     let tr: Trainable | null = null;
+    let tp: TeacherParts | null = null;
     try {
       let llama = borrowed;
       if (!llama) {
@@ -230,12 +230,18 @@ async function runTraining(
       io.progress('preparing', 0, 1);
       tr = await createTrainable(llama, base, cfg);
       if (prepared?.factors) applyLoraStart(tr, prepared.factors);
-      const trainer = new Trainer(llama, tr, { train: ds.train, eval: ds.eval }, trainerOptions);
-      const [t, w] = [tr, weights];
+      if (teacher) {
+        io.progress('uploading the teacher', 0, 1);
+        tp = await teacherParts(c, teacher, s.batch, s.seqLen, (d, t) => io.progress('uploading the teacher', d, t));
+      }
+      const data = { train: ds.train, eval: ds.eval };
+      const trainer = tp ? new RepairTrainer(llama, tr, data, { ...trainerOptions, distill: tp.source }, tp.model) : new Trainer(llama, tr, data, trainerOptions);
+      const [t, w, tt] = [tr, weights, tp];
       return {
-        trainer, tr: t, llama, weights: w,
+        trainer, tr: t, llama, weights: w, teacher: tt,
         destroy: () => {
           trainer.destroy();
+          tt?.destroy();
           // Borrowed weights outlive the run: the base's scales go back into them (a no-op on a lost device).
           if (!w) resetBaseScales(t);
           t.destroy();
@@ -243,6 +249,7 @@ async function runTraining(
         },
       };
     } catch (e) {
+      tp?.destroy();
       if (tr && !weights) resetBaseScales(tr);
       tr?.destroy();
       weights?.destroy();
@@ -272,7 +279,8 @@ async function runTraining(
       out.step({ step: e.step, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokensPerSecond, gpuBytes: e.gpuBytes, elapsedMs: gate.elapsed(), ...(e.event && !e.applied ? { skipped: e.event.message } : {}) });
       io.progress(e.step >= s.steps || gate.aborted ? 'finishing' : 'training', e.step, s.steps);
     } else if (e.type === 'eval') {
-      out.send({ type: 'eval', step: e.step, loss: e.evalLoss, ppl: e.evalPpl, tokens: e.tokens });
+      const gap = (e as RepairEval).gap;
+      out.send({ type: 'eval', step: e.step, loss: e.evalLoss, ppl: e.evalPpl, tokens: e.tokens, ...(gap ? { gap: { ...gap } } : {}) });
       if (e.step === 0) io.progress('training', 0, s.steps);
     } else {
       const text = sampleText(e.prompt, e.tokens);
@@ -307,19 +315,21 @@ async function runTraining(
   try {
     stopIfReplaced(signal);
     const ev = (e: typeof sum.before) => (e ? { loss: e.evalLoss, ppl: e.evalPpl } : null);
+    const repaired = teacher && repair ? repairReport(teacher, repair.why, sum.before, sum.after) : null;
     const report = (): TrainReport =>
       assertPlainData(
         {
           stop: sum.stop, failure: sum.failure, steps: sum.steps, totalSteps: s.steps, evalBefore: ev(sum.before), evalAfter: ev(sum.after),
-          warnings: runWarnings({ steps: sum.steps, lr: s.lr, evalBefore: ev(sum.before), evalAfter: ev(sum.after) }),
+          warnings: [...runWarnings({ steps: sum.steps, lr: s.lr, evalBefore: ev(sum.before), evalAfter: ev(sum.after) }), ...(repaired?.guard ? [repaired.guard] : [])],
           tokensPerSecond: sum.tokensPerSecond, peakGpuBytes: sum.peakGpuBytes, seconds: (performance.now() - t0) / 1000, samples, notes,
-          runId: runStore.id, recoveries: r.recoveries,
+          runId: runStore.id, recoveries: r.recoveries, repair: repaired,
         },
         'train',
       );
     // Nothing was trained (stopped before the first step): nothing to keep, export or generate with.
     if (sum.steps === 0) return report();
     parts.trainer.destroy();
+    parts.teacher?.destroy(); // the kept run is the student alone
     // Generate runs on the resident weights: their scales go back to the base's (the trained θ stays in tr).
     if (!parts.weights) await restoreBaseScales(parts.tr);
     slot.keep(
@@ -358,34 +368,4 @@ const owners = new WeakMap<GpuContext, GpuContext>();
 /** A new model replaced this one mid-run: nothing trained on it is worth keeping. */
 function stopIfReplaced(signal: AbortSignal): void {
   if (signal.aborted && signal.reason === NEW_MODEL_REASON) throw new CancelledError(`Training stopped: ${NEW_MODEL_REASON}.`);
-}
-
-/** Posts a run's stream: step points batched to at most one message per STEP_POST_MS, other events in order. */
-class StreamOut {
-  private points: TrainStepPoint[] = [];
-  private last = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-
-  constructor(private readonly io: HandlerIO<'train'>) {}
-
-  step(p: TrainStepPoint): void {
-    this.points.push(p);
-    const wait = this.last + STEP_POST_MS - performance.now();
-    if (wait <= 0) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), wait);
-  }
-
-  send(e: TrainStream): void {
-    this.flush();
-    this.io.stream(e);
-  }
-
-  flush(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.points.length === 0) return;
-    this.io.stream({ type: 'steps', points: this.points });
-    this.points = [];
-    this.last = performance.now();
-  }
 }

@@ -7,7 +7,8 @@ import { DatasetError, rowPlace, type PreparedDataset } from '../train/data/inde
 import { TUNE_METHODS } from '../train/setup.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
 import { intParam, numParam, RequestParamError } from './errors.ts';
-import type { TrainDataFile, TrainDataReport, TrainSettings } from './protocol.ts';
+import { checkRepair } from './repair.ts';
+import type { RepairSettings, TrainDataFile, TrainDataReport, TrainSettings } from './protocol.ts';
 
 /** Larger files are refused: the text and its tokens are held whole in the worker. */
 export const MAX_DATA_BYTES = 256 << 20;
@@ -15,7 +16,7 @@ export const MAX_DATA_BYTES = 256 << 20;
 const MAX_PROBLEMS = 100;
 
 /** Settings after checkSettings: every field present. */
-export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number; budget: number | null };
+export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number; budget: number | null; repair: RepairSettings | null };
 
 /** The settings of train and train-plan, every field checked. */
 export function checkSettings(s: TrainSettings): CheckedSettings {
@@ -47,6 +48,7 @@ export function checkSettings(s: TrainSettings): CheckedSettings {
     earlyStop,
     // A bit budget plans LQ-LoRA's base (calibrate.ts); other methods have none.
     budget: s.method === 'lqlora' && s.budget !== null && s.budget !== undefined ? numParam(s.budget, 'budget', 0.5, 64) : null,
+    repair: checkRepair(s.repair),
   };
 }
 

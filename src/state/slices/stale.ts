@@ -30,6 +30,8 @@ export function withoutModelResults(s: AppState): Partial<AppState> {
       data: { ...s.train.data, report: null, status: 'idle', progress: null, error: null },
       calibration: { reqId: s.train.calibration.reqId + 1, status: 'idle', progress: null, report: null, error: null },
       budget: { reqId: s.train.budget.reqId + 1, status: 'idle', progress: null, report: null, error: null },
+      // The worker keeps a repair's teacher file per model: a new model has none yet.
+      teacher: { reqId: s.train.teacher.reqId + 1, status: 'idle', progress: null, report: null, error: null },
     },
     export: {
       choices: { ...s.export.choices, status: 'idle', report: null, error: null },

@@ -5,7 +5,7 @@
 // reads, plans and runs are numbered like model loads, so a late answer of an
 // older one is dropped here.
 import type { StateCreator } from 'zustand/vanilla';
-import type { BudgetPlanReport, CalibrationReport, ProgressEvent, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from '../../worker/protocol.ts';
+import type { BudgetPlanReport, CalibrationReport, ProgressEvent, TeacherReport, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings, TrainStepPoint, TrainStream } from '../../worker/protocol.ts';
 import type { TuneMethod } from '../../train/setup.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
@@ -39,6 +39,10 @@ export interface TrainForm {
   earlyStop: string;
   /** LQ-LoRA under a bit budget: bits per linear weight, LoRA included ('' = off: every layer at `bits`). */
   budget: string;
+  /** Repair quantization: distill from the unquantized teacher instead of the labels. */
+  repair: boolean;
+  /** The repair's teacher: this tab's float model (the student quantized from it here), or the loaded teacher file. */
+  teacher: 'self' | 'file';
 }
 
 export const defaultTrainForm: TrainForm = {
@@ -61,6 +65,8 @@ export const defaultTrainForm: TrainForm = {
   checkpointEvery: '',
   earlyStop: '0',
   budget: '',
+  repair: false,
+  teacher: 'self',
 };
 
 /** The bit-budget slider's range and the budget it starts at (bits per linear weight, LoRA included). */
@@ -91,6 +97,7 @@ export function formSettings(f: TrainForm): TrainSettings {
     checkpointEvery: f.checkpointEvery.trim() === '' ? null : num(f.checkpointEvery),
     earlyStop: num(f.earlyStop),
     budget: f.method === 'lqlora' && f.budget.trim() !== '' ? num(f.budget) : null,
+    repair: f.repair ? { teacher: f.teacher } : null,
   };
 }
 
@@ -116,6 +123,10 @@ export interface TrainRunState {
   losses: number[];
   evalSteps: number[];
   evalLosses: number[];
+  /** A repair (the step loss is then the KL to the teacher): its held-out KL per evaluation, x = step. */
+  repair: boolean;
+  klEvalSteps: number[];
+  klEvals: number[];
   last: TrainStepPoint | null;
   /** Mean of the last few steps' tokens/s. */
   tokensPerSecond: number;
@@ -146,6 +157,8 @@ export interface TrainState {
   calibration: { reqId: number; status: 'idle' | 'running' | 'ready' | 'error'; progress: RunProgress | null; report: CalibrationReport | null; error: ErrorText | null };
   /** LQ-LoRA's plan at the slider's bit budget. */
   budget: { reqId: number; status: 'idle' | 'planning' | 'ready' | 'error'; progress: RunProgress | null; report: BudgetPlanReport | null; error: ErrorText | null };
+  /** Repair's teacher file, opened and checked in the worker (teacher-load) and kept there for the model's runs. */
+  teacher: { reqId: number; status: 'idle' | 'loading' | 'ready' | 'error'; progress: RunProgress | null; report: TeacherReport | null; error: ErrorText | null };
 }
 
 export interface TrainSlice {
@@ -159,7 +172,7 @@ export interface TrainSlice {
   trainPlanStarted(): number;
   trainPlanned(reqId: number, r: TrainPlanReport): void;
   trainPlanFailed(reqId: number, err: unknown): void;
-  trainStarted(totalSteps: number, samplePrompt: string): number;
+  trainStarted(totalSteps: number, samplePrompt: string, repair?: boolean): number;
   trainProgress(runId: number, p: ProgressEvent): void;
   trainStream(runId: number, e: TrainStream): void;
   trainPausing(runId: number): void;
@@ -176,6 +189,10 @@ export interface TrainSlice {
   budgetProgress(reqId: number, p: ProgressEvent): void;
   budgetPlanned(reqId: number, r: BudgetPlanReport): void;
   budgetFailed(reqId: number, err: unknown): void;
+  teacherStarted(): number;
+  teacherProgress(reqId: number, p: ProgressEvent): void;
+  teacherLoaded(reqId: number, r: TeacherReport): void;
+  teacherFailed(reqId: number, err: unknown): void;
 }
 
 export const initialTrainRun: TrainRunState = {
@@ -190,6 +207,9 @@ export const initialTrainRun: TrainRunState = {
   losses: [],
   evalSteps: [],
   evalLosses: [],
+  repair: false,
+  klEvalSteps: [],
+  klEvals: [],
   last: null,
   tokensPerSecond: 0,
   etaSeconds: null,
@@ -211,6 +231,7 @@ export const initialTrainState: TrainState = {
   run: initialTrainRun,
   calibration: { reqId: 0, status: 'idle', progress: null, report: null, error: null },
   budget: { reqId: 0, status: 'idle', progress: null, report: null, error: null },
+  teacher: { reqId: 0, status: 'idle', progress: null, report: null, error: null },
 };
 
 /** Tokens/s is averaged over this many recent steps (one step's figure jumps with the machine's load). */
@@ -242,6 +263,8 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     set((s) => (s.train.calibration.reqId === reqId ? { train: { ...s.train, calibration: { ...s.train.calibration, ...p } } } : s));
   const patchBudget = (reqId: number, p: Partial<TrainState['budget']>) =>
     set((s) => (s.train.budget.reqId === reqId ? { train: { ...s.train, budget: { ...s.train.budget, ...p } } } : s));
+  const patchTeacher = (reqId: number, p: Partial<TrainState['teacher']>) =>
+    set((s) => (s.train.teacher.reqId === reqId ? { train: { ...s.train, teacher: { ...s.train.teacher, ...p } } } : s));
   const patchRun = (runId: number, p: (r: TrainRunState) => Partial<TrainRunState>) =>
     set((s) => (s.train.run.runId === runId ? { train: { ...s.train, run: { ...s.train.run, ...p(s.train.run) } } } : s));
   return {
@@ -271,9 +294,9 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     trainPlanned: (reqId, r) => patchPlan(reqId, { status: 'ready', report: r, error: null }),
     trainPlanFailed: (reqId, err) => patchPlan(reqId, { status: 'error', report: null, error: toErrorText(err) }),
 
-    trainStarted: (totalSteps, samplePrompt) => {
+    trainStarted: (totalSteps, samplePrompt, repair = false) => {
       const runId = get().train.run.runId + 1;
-      set((s) => ({ train: { ...s.train, run: { ...initialTrainRun, status: 'running', runId, loadId: get().model.loadId, totalSteps, samples: { prompt: samplePrompt, before: null, after: null } } } }));
+      set((s) => ({ train: { ...s.train, run: { ...initialTrainRun, status: 'running', runId, loadId: get().model.loadId, totalSteps, repair, samples: { prompt: samplePrompt, before: null, after: null } } } }));
       return runId;
     },
     trainProgress: (runId, p) => patchRun(runId, () => ({ progress: { phase: p.phase, done: p.done, total: p.total } })),
@@ -283,14 +306,18 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
           case 'steps':
             return withSteps(r, e.points);
           case 'eval':
-            return { evalSteps: [...r.evalSteps, e.step], evalLosses: [...r.evalLosses, e.loss] };
+            return {
+              evalSteps: [...r.evalSteps, e.step],
+              evalLosses: [...r.evalLosses, e.loss],
+              ...(e.gap ? { repair: true, klEvalSteps: [...r.klEvalSteps, e.step], klEvals: [...r.klEvals, e.gap.kl] } : {}),
+            };
           case 'sample':
             return { samples: { ...r.samples, prompt: e.prompt, [e.when]: e.text } };
           case 'state':
             return r.status === 'running' || r.status === 'paused' ? { status: e.state, pausing: false } : {};
           case 'run':
             // A resumed run's chart starts with the losses its checkpoint kept.
-            return { savedId: e.id, resumedFrom: e.resumedFrom, steps: e.losses.map((_, i) => i + 1), losses: [...e.losses] };
+            return { savedId: e.id, resumedFrom: e.resumedFrom, steps: e.losses.map((_, i) => i + 1), losses: [...e.losses], repair: e.repair === true };
           case 'checkpoint':
             return { checkpointStep: e.step };
           case 'note':
@@ -327,5 +354,15 @@ export const createTrainSlice: StateCreator<AppState, [], [], TrainSlice> = (set
     budgetProgress: (reqId, p) => patchBudget(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
     budgetPlanned: (reqId, r) => patchBudget(reqId, { status: 'ready', report: r, error: null, progress: null }),
     budgetFailed: (reqId, err) => patchBudget(reqId, { status: 'error', report: null, error: toErrorText(err), progress: null }),
+
+    teacherStarted: () => {
+      const reqId = get().train.teacher.reqId + 1;
+      set((s) => ({ train: { ...s.train, teacher: { ...s.train.teacher, reqId, status: 'loading', progress: null, error: null } } }));
+      return reqId;
+    },
+    teacherProgress: (reqId, p) => patchTeacher(reqId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
+    teacherLoaded: (reqId, r) => patchTeacher(reqId, { status: 'ready', report: r, progress: null }),
+    // A refused teacher leaves none, in the worker too.
+    teacherFailed: (reqId, err) => patchTeacher(reqId, { status: 'error', report: null, error: toErrorText(err), progress: null }),
   };
 };

@@ -27,6 +27,12 @@ export interface DistillEval {
   tokens: number;
 }
 
+/** The guard: a distillation whose held-out KL ended above where it started is not a repair (null: it is). */
+export function heldOutKlGuard(before: DistillEval | null, after: DistillEval | null, advice: string): string | null {
+  if (!before || !after || after.kl <= before.kl) return null;
+  return `held-out KL to the teacher rose from ${before.kl.toFixed(4)} to ${after.kl.toFixed(4)}: the tune made the student worse at imitating its teacher (${advice})`;
+}
+
 function logSoftmaxRow(z: Float32Array, off: number, V: number, out: Float64Array): number {
   let m = -Infinity;
   let arg = 0;

@@ -17,6 +17,8 @@ import type { Activations, LlamaModel } from '../../model/llama.ts';
 import type { HiddenTargets } from '../../model/backward.ts';
 import { quarterLayers } from '../../arch/layers.ts';
 import type { GpuContext } from '../../gpu/device.ts';
+import { isQuantized } from '../../model/linear.ts';
+import { GgmlType, ggmlTypeName } from '../../quant/formats.ts';
 import { topKRows } from './topk.ts';
 
 /** A teacher that cannot teach this student: names both models and the difference. */
@@ -49,6 +51,12 @@ export function checkHiddenWidths(student: { file: LoadedModel }, teacher: { fil
   const [s, t] = [student.file, teacher.file];
   if (s.config.hiddenSize !== t.config.hiddenSize)
     throw new DistillTeacherError(s.name, t.name, `--hidden-loss compares hidden states, and its hidden width is ${t.config.hiddenSize}, the student's ${s.config.hiddenSize}`);
+}
+
+/** A teacher is an unquantized model: F32/F16/BF16 weights, or Q8_0 as a stand-in; anything coarser is refused naming a tensor. */
+export function checkTeacherIsFloat(student: string, teacher: LoadedModel): void {
+  const q = [...teacher.tensors.values()].find((t) => isQuantized(t) && t.ggmlType !== GgmlType.Q8_0);
+  if (q) throw new DistillTeacherError(student, teacher.name, `it is quantized (${q.name} is ${q.ggmlType === null ? 'GPTQ' : ggmlTypeName(q.ggmlType)}); a teacher must be a float model (F32/F16/BF16) or Q8_0`);
 }
 
 export interface DistillOptions {

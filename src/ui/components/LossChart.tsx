@@ -2,9 +2,11 @@
 // on every batch of step points): training loss per step as a line, held-out
 // loss per evaluation as points joined across the steps between them. One uPlot
 // instance per mount; new data goes in with setData, the width follows the panel.
-// data-points / data-eval-points say how many values are drawn (tests read them).
+// data-points / data-eval-points say how many values are drawn, data-first / data-last
+// (and data-eval-*) the series' ends (tests read them).
 // The canvas says nothing to a screen reader: a summary line and a table of the
-// values (collapsed) stand beside it as its text alternative.
+// values (collapsed) stand beside it as its text alternative. A repair's chart
+// of KL to the teacher is the same chart with its own labels (CHART_LABELS.kl).
 import { useEffect, useMemo, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -15,6 +17,23 @@ export interface LossSeries {
   evalSteps: readonly number[];
   evalLosses: readonly number[];
 }
+
+/** What a chart's series are called: on its axis, in its legend, its summary line and its table. */
+export interface ChartLabels {
+  /** data-testid prefix: `${id}-chart`, `${id}-summary`, `${id}-table`. */
+  id: string;
+  axis: string;
+  train: string;
+  held: string;
+  /** "Training loss" / "Held-out loss" in the summary line and the table's headers. */
+  trainName: string;
+  heldName: string;
+}
+
+export const CHART_LABELS: Record<'loss' | 'kl', ChartLabels> = {
+  loss: { id: 'loss', axis: 'loss (nats/token)', train: 'train', held: 'held-out', trainName: 'Training loss', heldName: 'Held-out loss' },
+  kl: { id: 'kl', axis: 'KL to teacher (nats/token)', train: 'train KL', held: 'held-out KL', trainName: 'KL to the teacher per step', heldName: 'Held-out KL' },
+};
 
 /** Rows of the table beside the chart; a long run shows its last ones. */
 const TABLE_ROWS = 200;
@@ -61,23 +80,23 @@ function xRange(s: LossSeries, totalSteps: number): [number, number] {
 }
 
 /** The chart in one sentence. */
-export function lossSummary(s: LossSeries): string {
-  if (s.steps.length === 0 && s.evalSteps.length === 0) return 'No loss yet.';
+export function lossSummary(s: LossSeries, l: ChartLabels = CHART_LABELS.loss): string {
+  if (s.steps.length === 0 && s.evalSteps.length === 0) return l.id === 'loss' ? 'No loss yet.' : `No ${l.trainName} yet.`;
   const f = (x: number) => x.toFixed(3);
   const parts: string[] = [];
   if (s.steps.length) {
     let lo = 0;
     s.losses.forEach((l, i) => (l < s.losses[lo] ? (lo = i) : 0));
     parts.push(
-      `Training loss ${f(s.losses[0])} at step ${s.steps[0]}, ${f(s.losses.at(-1)!)} at step ${s.steps.at(-1)} (lowest ${f(s.losses[lo])} at step ${s.steps[lo]}).`,
+      `${l.trainName} ${f(s.losses[0])} at step ${s.steps[0]}, ${f(s.losses.at(-1)!)} at step ${s.steps.at(-1)} (lowest ${f(s.losses[lo])} at step ${s.steps[lo]}).`,
     );
   }
   if (s.evalSteps.length)
-    parts.push(`Held-out loss ${s.evalSteps.map((x, i) => `${f(s.evalLosses[i])} at step ${x}`).join(', ')}.`);
+    parts.push(`${l.heldName} ${s.evalSteps.map((x, i) => `${f(s.evalLosses[i])} at step ${x}`).join(', ')}.`);
   return parts.join(' ');
 }
 
-function options(width: number, range: () => [number, number]): uPlot.Options {
+function options(width: number, range: () => [number, number], l: ChartLabels): uPlot.Options {
   // Axis text in the page's own colour (light or dark scheme).
   const ink = getComputedStyle(document.documentElement).getPropertyValue('--muted').trim() || '#667085';
   const grid = getComputedStyle(document.documentElement).getPropertyValue('--line').trim() || '#dde1e7';
@@ -98,19 +117,20 @@ function options(width: number, range: () => [number, number]): uPlot.Options {
           return ticks;
         },
       },
-      { ...axis, label: 'loss (nats/token)', size: 56 },
+      { ...axis, label: l.axis, size: 56 },
     ],
     series: [
       { label: 'step' },
-      { label: 'train', stroke: TRAIN_COLOR, width: 1.5, spanGaps: true, points: { show: false } },
-      { label: 'held-out', stroke: EVAL_COLOR, width: 1.5, dash: [4, 4], spanGaps: true, points: { show: true, size: 7, fill: EVAL_COLOR } },
+      { label: l.train, stroke: TRAIN_COLOR, width: 1.5, spanGaps: true, points: { show: false } },
+      { label: l.held, stroke: EVAL_COLOR, width: 1.5, dash: [4, 4], spanGaps: true, points: { show: true, size: 7, fill: EVAL_COLOR } },
     ],
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
   };
 }
 
-export function LossChart(props: LossSeries & { totalSteps: number }) {
+export function LossChart(props: LossSeries & { totalSteps: number; labels?: ChartLabels }) {
+  const l = props.labels ?? CHART_LABELS.loss;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const data = useMemo(() => alignLosses(props), [props.steps, props.losses, props.evalSteps, props.evalLosses]);
@@ -120,7 +140,7 @@ export function LossChart(props: LossSeries & { totalSteps: number }) {
 
   useEffect(() => {
     const el = box.current!;
-    const u = new uPlot(options(Math.max(200, el.clientWidth), () => range.current), data, el);
+    const u = new uPlot(options(Math.max(200, el.clientWidth), () => range.current, l), data, el);
     plot.current = u;
     const resize = new ResizeObserver(() => {
       if (el.clientWidth > 0 && Math.abs(el.clientWidth - u.width) > 1) u.setSize({ width: el.clientWidth, height: HEIGHT });
@@ -141,29 +161,33 @@ export function LossChart(props: LossSeries & { totalSteps: number }) {
   const first = Math.max(0, props.steps.length - TABLE_ROWS);
   const evalAt = new Map(props.evalSteps.map((x, i) => [x, props.evalLosses[i]]));
   return (
-    <figure className="loss-figure">
+    <figure className={`${l.id}-figure loss-figure`}>
       <div
         ref={box}
         className="loss-chart"
-        data-testid="loss-chart"
+        data-testid={`${l.id}-chart`}
         data-points={props.steps.length}
         data-eval-points={props.evalSteps.length}
+        data-first={props.losses[0] ?? ''}
+        data-last={props.losses.at(-1) ?? ''}
+        data-eval-first={props.evalLosses[0] ?? ''}
+        data-eval-last={props.evalLosses.at(-1) ?? ''}
         data-x-min={range.current[0]}
         data-x-max={range.current[1]}
         aria-hidden="true"
       />
-      <figcaption className="note" data-testid="loss-summary">
-        {lossSummary(props)}
+      <figcaption className="note" data-testid={`${l.id}-summary`}>
+        {lossSummary(props, l)}
       </figcaption>
       {props.steps.length > 0 && (
         <details className="loss-table">
-          <summary>Loss table</summary>
-          <table className="grid" data-testid="loss-table">
+          <summary>{l.id === 'loss' ? 'Loss table' : `${l.heldName} table`}</summary>
+          <table className="grid" data-testid={`${l.id}-table`}>
             <thead>
               <tr>
                 <th className="num">step</th>
-                <th className="num">training loss</th>
-                <th className="num">held-out loss</th>
+                <th className="num">{l.trainName.toLowerCase()}</th>
+                <th className="num">{l.heldName.toLowerCase()}</th>
               </tr>
             </thead>
             <tbody>

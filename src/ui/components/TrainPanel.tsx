@@ -5,6 +5,7 @@
 // renders the store's train slice. Disabled until a model is loaded. With a
 // dataset, "Calibrate on this data" collects the importance matrix in the
 // worker; LQ-LoRA on a float model can plan its base by a bit budget (slider).
+// "Repair quantization" distills from the unquantized teacher instead (Repair.tsx).
 import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import { currentTrainFile, pauseTraining, planTraining, readTrainData, startTraining, stopTraining } from '../../state/actions.ts';
 import type { TrainForm, TrainRunState } from '../../state/slices/train.ts';
@@ -13,6 +14,8 @@ import { calibrateOnData, cancelCalibration, planBudget, saveCalibration } from 
 import { saveBlob } from '../save.ts';
 import { BudgetPlan } from './BudgetPlan.tsx';
 import { Calibration } from './Calibration.tsx';
+import { Repair } from './Repair.tsx';
+import { loadTeacher } from '../../state/repair_actions.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { DatasetPicker } from './DatasetPicker.tsx';
 import { ExportFormatsHint } from './ExportFormatsHint.tsx';
@@ -46,6 +49,7 @@ export function TrainPanel() {
   const r = useAppStore((s) => s.train.run);
   const calibration = useAppStore((s) => s.train.calibration);
   const budget = useAppStore((s) => s.train.budget);
+  const teacher = useAppStore((s) => s.train.teacher);
   const [picked, setFile] = useState<File | null>(null);
   // What the user picked here, else the file an action read (the built-in demo's): the store re-renders on its report.
   const file = picked ?? (data.name ? currentTrainFile(store) : null);
@@ -64,7 +68,8 @@ export function TrainPanel() {
     if (!ready) return;
     const h = setTimeout(() => void planTraining(client, store), SETTLE_MS);
     return () => clearTimeout(h);
-  }, [client, store, ready, loadId, form]);
+    // A repair's teacher file, once opened (or refused), changes the plan too.
+  }, [client, store, ready, loadId, form, teacher.reqId, teacher.status]);
 
   // A setting the worker refused (the plan checks every field; the data read checks seq len and seed) is shown at its field.
   // LQ-LoRA on a float model can plan its base by a bit budget; the plan is asked again when what it depends on changes.
@@ -77,6 +82,15 @@ export function TrainPanel() {
     return () => clearTimeout(h);
   }, [client, store, ready, loadId, budgetOn, form.budget, form.rank, form.alpha, form.seed, form.bits, form.group, calibrationId]);
   const onBudget = useCallback((b: string) => store.getState().trainFormChanged({ budget: b }), [store]);
+  // Repair's implicit teacher is the float file the student is quantized from here.
+  const selfRefused = !facts
+    ? null
+    : storesQuantized(facts)
+      ? `${facts.name} is stored quantized, so it cannot be its own teacher: load its unquantized model as a teacher file`
+      : form.bits === 'file'
+        ? 'The student must be quantized here (2, 3 or 4 bits) for this model to teach it'
+        : null;
+  const repairNote = plan.report?.notes.find((n) => n.startsWith('Teacher live')) ?? null;
 
   const fieldError = plan.error?.field ? plan.error : data.error?.field ? data.error : null;
   // While the data is read again for new settings, the last report still stands: Start stays enabled (a button
@@ -133,6 +147,16 @@ export function TrainPanel() {
                 <BudgetPlan budget={form.budget} plan={budget} onBudget={onBudget} />
               </fieldset>
             )}
+            <fieldset disabled={active}>
+              <Repair
+                form={form}
+                teacher={teacher}
+                selfRefused={selfRefused}
+                modeNote={form.repair ? repairNote : null}
+                onChange={onForm}
+                onTeacherFiles={(files) => void loadTeacher(client, store, files)}
+              />
+            </fieldset>
             <Plan plan={plan} />
             <ExportFormatsHint />
             <div

@@ -2,12 +2,14 @@
 // ETA / GPU memory, the live loss chart, the samples before and after side by
 // side, and how the run ended. Renders the store's train.run only. The chart
 // is mounted before the first run (empty), so its one-time set-up never lands
-// on the page's thread while the worker is busy.
+// on the page's thread while the worker is busy. A repair adds the chart of KL
+// to the teacher beside it, and the teacher / student gap to the outcome.
 import type { TrainRunState } from '../../state/slices/train.ts';
 import { formatBytes, formatCount } from '../format.ts';
 import { runPhaseText } from '../phases.ts';
 import { ErrorNote } from './ErrorNote.tsx';
-import { LossChart } from './LossChart.tsx';
+import { CHART_LABELS, LossChart } from './LossChart.tsx';
+import { RepairGap } from './RepairGap.tsx';
 
 function phaseText(r: TrainRunState): string {
   const p = r.progress;
@@ -17,6 +19,8 @@ function phaseText(r: TrainRunState): string {
       return 'reading the data…';
     case 'quantizing':
       return p.total > 1 ? `quantizing the base (${p.done} of ${p.total} layers)…` : 'quantizing the base…';
+    case 'uploading the teacher':
+      return 'uploading the teacher…';
     case 'preparing':
       return 'setting up the trainable parameters…';
     case 'sampling':
@@ -180,7 +184,11 @@ export function TrainRun({ r }: { r: TrainRunState }) {
         </p>
       )}
       {idle && <p className="muted">The training and held-out losses are drawn here as the run goes.</p>}
-      <LossChart steps={r.steps} losses={r.losses} evalSteps={r.evalSteps} evalLosses={r.evalLosses} totalSteps={r.totalSteps} />
+      <div className="charts">
+        <LossChart steps={r.steps} losses={r.losses} evalSteps={r.evalSteps} evalLosses={r.evalLosses} totalSteps={r.totalSteps} />
+        {/* The repair's step loss is its KL to the teacher (the whole vocabulary at temperature 1): the same per-step values. */}
+        {r.repair && <LossChart steps={r.steps} losses={r.losses} evalSteps={r.klEvalSteps} evalLosses={r.klEvals} totalSteps={r.totalSteps} labels={CHART_LABELS.kl} />}
+      </div>
       {!idle && r.samples.prompt && (
         <div className="samples">
           <Sample title="Before training" prompt={r.samples.prompt} text={r.samples.before} testId="sample-before" waiting={active ? 'sampling…' : 'none'} />
@@ -188,6 +196,7 @@ export function TrainRun({ r }: { r: TrainRunState }) {
         </div>
       )}
       <Result r={r} />
+      {r.result?.repair && <RepairGap repair={r.result.repair} />}
     </div>
   );
 }

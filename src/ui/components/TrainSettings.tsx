@@ -81,7 +81,7 @@ function advancedError(error: ErrorText | null): boolean {
 export function TrainSettings({ form, facts, error, onChange }: { form: TrainForm; facts: ModelFacts | null; error: ErrorText | null; onChange(patch: Partial<TrainForm>): void }) {
   const quantizedFile = storesQuantized(facts);
   const edit = (patch: Partial<TrainForm>) => onChange(Object.keys(patch).some((k) => PRESET_KEYS.includes(k as keyof TrainForm)) ? { ...patch, preset: 'custom' } : patch);
-  const field = (key: Exclude<keyof TrainForm, 'plainChat'>, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
+  const field = (key: Exclude<keyof TrainForm, 'plainChat' | 'repair'>, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
     <NumberField label={label} value={form[key]} onChange={(v) => edit({ [key]: v })} testId={testId} error={errorFor(error, key)} {...extra} />
   );
   const lora = form.method !== 'peqa';
