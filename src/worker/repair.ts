@@ -23,6 +23,8 @@ import type { Windows } from '../train/data/pack.ts';
 import { evaluateDistill, heldOutKlGuard, type DistillEval } from '../train/distill/eval.ts';
 import { checkTeacherIsFloat, checkTeacherMatches, DistillTeacherError, LiveTeacher } from '../train/distill/teacher.ts';
 import { Trainer, type EvalEvent, type StopFlag, type TrainerOptions } from '../train/trainer.ts';
+import { CheckpointError } from '../train/checkpoint/errors.ts';
+import { modelIdentity } from '../train/checkpoint/identity.ts';
 import { NoModelError, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { chooseModel } from './model_files.ts';
@@ -85,6 +87,23 @@ export function teacherOf(student: LoadedModel, s: { repair: RepairSettings | nu
   const kept = teachers.get(student);
   if (!kept) throw new RequestParamError('teacher', `no teacher file is loaded for ${student.name}: drop or pick its unquantized model (.gguf or Hugging Face folder) under Repair quantization`);
   return { file: kept.file, name: kept.report.name };
+}
+
+/** What a checkpoint keeps of its teacher (its settings' teacherKey): a resume never continues from another one. */
+export async function teacherKeyOf(t: RunTeacher | null): Promise<{ name: string; sha256: string } | null> {
+  return t && { name: t.name, sha256: (await modelIdentity(t.file)).sha256 };
+}
+
+/** Refuse to resume checkpoint `file`, saved with teacher `saved`, from another teacher (or none, or one where it had none). */
+export function checkResumeTeacher(file: string, saved: unknown, now: { name: string; sha256: string } | null): void {
+  const s = (saved ?? null) as { name: string; sha256: string } | null;
+  if (s?.sha256 === now?.sha256) return;
+  throw new CheckpointError(
+    file,
+    s
+      ? `was a repair from the teacher ${s.name}, ${now ? `not ${now.name}` : 'and this run has none'}: load the same teacher (and choose Repair quantization), then Resume`
+      : 'was trained on the labels, not repaired from a teacher: turn Repair quantization off, then Resume',
+  );
 }
 
 /** The run's plan with its live teacher, and the planner's choice in words. */

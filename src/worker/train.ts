@@ -36,7 +36,7 @@ import { RunCheckpoints } from './train_checkpoints.ts';
 import { checkIdentity, dataIdentity, modelIdentity, type RunIdentity } from '../train/checkpoint/identity.ts';
 import { runWithRecovery, RunDeviceLostError, type RunParts } from '../train/checkpoint/recover.ts';
 import { StreamOut, throttled } from './train_stream.ts';
-import { planRepair, RepairTrainer, repairReport, teacherOf, teacherParts, type RepairEval, type TeacherParts } from './repair.ts';
+import { checkResumeTeacher, planRepair, RepairTrainer, repairReport, teacherKeyOf, teacherOf, teacherParts, type RepairEval, type TeacherParts } from './repair.ts';
 
 /** Held-out share of the data, as `sub4 tune` holds out without --eval-data. */
 const EVAL_FRACTION = 0.1;
@@ -199,7 +199,10 @@ async function runTraining(
 
   const out = new StreamOut(io);
   const runStore = saved ?? (await newRunStore());
-  const cps = new RunCheckpoints({ store: runStore.store, settings: baseKey ? ({ ...s, baseKey } as CheckedSettings) : s, identity, send: (e) => out.send(e), notes });
+  const teacherKey = await teacherKeyOf(teacher);
+  if (saved) checkResumeTeacher(saved.file, (saved.checkpoint.settings as { teacherKey?: unknown }).teacherKey, teacherKey);
+  const savedSettings = { ...s, ...(baseKey ? { baseKey } : {}), ...(teacherKey ? { teacherKey } : {}) } as CheckedSettings;
+  const cps = new RunCheckpoints({ store: runStore.store, settings: savedSettings, identity, send: (e) => out.send(e), notes });
   if (runStore.memoryOnly) cps.note(`Checkpoints stay in memory: ${runStore.memoryOnly}. A reload loses this run.`, 'storage');
   out.send({ type: 'run', id: runStore.id, resumedFrom: saved?.checkpoint.progress.step ?? null, losses: saved?.checkpoint.progress.losses ?? [], repair: teacher !== null });
 

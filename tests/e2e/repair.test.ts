@@ -7,11 +7,14 @@
 // and after (KL, top-1 agreement, both perplexities). First, a teacher with
 // another vocabulary (llama.cpp's vocab-only Llama 2 GGUF: 32000 tokens) is
 // refused by the worker, naming both models, and Start stays disabled.
+// Then the same repair is reloaded mid-run: it resumes from its checkpoint
+// (the Saved runs list) as a repair, and ends with the uninterrupted run's
+// held-out KL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
-import { dropFile, haveChromium, openStudio, startApp, type AppHarness } from './harness.ts';
+import { dropFile, finalSelftestStatus, haveChromium, openStudio, startApp, type AppHarness } from './harness.ts';
 
 const FOLDER = fixture('models/stories260K');
 const TEXT = fixture('data/tinyshakespeare/input.txt');
@@ -30,6 +33,21 @@ const testAttr = (id: string, name: string) => `document.querySelector('[data-te
 describe.skipIf(!haveChromium || !FOLDER || !TEXT || !OTHER_VOCAB)('Repair quantization in Chromium', () => {
   let app: AppHarness;
   let page: Page;
+  const slice = () => readFileSync(TEXT!, 'utf8').slice(0, SLICE_CHARS);
+  /** The uninterrupted run's held-out KL after. */
+  let reference = Number.NaN;
+
+  async function modelAndData(): Promise<void> {
+    await page.getByTestId('pick-folder').setInputFiles(FOLDER!);
+    await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
+    await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare.txt', slice(), 'text/plain');
+    const adv = page.locator('[data-testid="train-advanced"]');
+    if ((await adv.getAttribute('open')) === null) await adv.locator('> summary').click();
+    await page.getByTestId('train-bits').selectOption('2');
+    for (const [id, v] of [['train-steps', STEPS], ['train-seq', SEQ], ['train-batch', 2], ['train-eval-every', EVERY], ['train-eval-windows', 4], ['train-sample-tokens', 4], ['train-lr', '3e-3']] as const)
+      await page.getByTestId(id).fill(String(v));
+    await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of ${SEQ} tokens')`, 30_000);
+  }
 
   beforeAll(async () => {
     app = await startApp();
@@ -41,14 +59,7 @@ describe.skipIf(!haveChromium || !FOLDER || !TEXT || !OTHER_VOCAB)('Repair quant
   });
 
   it('refuses a teacher with another vocabulary (naming both), then repairs a 2-bit student from the tab\'s float model: KL falls, the gap is shown', { timeout: 300_000 }, async () => {
-    await page.getByTestId('pick-folder').setInputFiles(FOLDER!);
-    await until(page, `document.querySelector('[data-testid="model-status"]')?.textContent === 'ready'`, 60_000);
-    await dropFile(page, '[data-testid="train-data-drop"]', 'shakespeare.txt', readFileSync(TEXT!, 'utf8').slice(0, SLICE_CHARS), 'text/plain');
-    await page.locator('[data-testid="train-advanced"] > summary').click();
-    await page.getByTestId('train-bits').selectOption('2');
-    for (const [id, v] of [['train-steps', STEPS], ['train-seq', SEQ], ['train-batch', 2], ['train-eval-every', EVERY], ['train-eval-windows', 4], ['train-sample-tokens', 4], ['train-lr', '3e-3']] as const)
-      await page.getByTestId(id).fill(String(v));
-    await until(page, `document.querySelector('[data-testid="train-data-counts"]')?.textContent.includes('windows of ${SEQ} tokens')`, 30_000);
+    await modelAndData();
 
     // A teacher file with another vocabulary: refused by the worker, naming both; no run can start on it.
     await page.getByTestId('repair-on').check();
@@ -98,5 +109,31 @@ describe.skipIf(!haveChromium || !FOLDER || !TEXT || !OTHER_VOCAB)('Repair quant
     expect(ppl.teacher).toBeGreaterThan(1);
     expect(ppl.before).toBeGreaterThan(ppl.teacher); // 2 bits lose something the float model has
     expect(gap).toContain("stories260K (this tab's float model)");
+    reference = kl.evalLast;
+  });
+
+  it('a repair reloaded mid-run resumes from its checkpoint as a repair and ends where the uninterrupted one did', { timeout: 300_000 }, async () => {
+    await page.getByTestId('train-checkpoint-every').fill('2');
+    await page.getByTestId('train-start').click();
+    await until(page, `Number(document.querySelector('[data-testid="train-checkpoint"]')?.getAttribute('data-step') || 0) >= 2`);
+    const savedAt = await num(page, 'train-checkpoint', 'data-step');
+    expect(savedAt).toBeLessThan(STEPS);
+    await page.reload();
+    await finalSelftestStatus(page);
+    await until(page, `document.querySelector('[data-testid="saved-runs"]')?.getAttribute('data-status') === 'ready'`, 30_000);
+    const unfinished = page.locator(`[data-testid="saved-run"][data-total="${STEPS}"]:not([data-step="${STEPS}"])`);
+    expect(await unfinished.count()).toBe(1);
+    const step = Number(await unfinished.getAttribute('data-step'));
+    await modelAndData();
+    await unfinished.getByTestId('saved-run-resume').click();
+    await until(page, `['done', 'stopped', 'error'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? '')`);
+    expect(await page.getByTestId('train-status').textContent()).toBe('done');
+    expect(await attr(page, 'train-checkpoint', 'data-resumed-from')).toBe(String(step));
+    // Still a repair: the KL chart and the gap, before (kept in the checkpoint) and after.
+    expect(await num(page, 'kl-chart', 'data-points')).toBe(STEPS);
+    const [before, after] = [await num(page, 'repair-gap', 'data-kl-before'), await num(page, 'repair-gap', 'data-kl-after')];
+    console.log(`resumed from step ${step}: held-out KL ${before.toFixed(4)} → ${after.toFixed(6)} (uninterrupted ${reference.toFixed(6)})`);
+    expect(after).toBeLessThan(before);
+    expect(Math.abs(after - reference)).toBeLessThanOrEqual(1e-4);
   });
 });
