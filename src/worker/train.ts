@@ -63,6 +63,8 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const file = env.models.current;
   if (!file) throw new NoModelError('No model is loaded: open a .gguf file or a Hugging Face model folder first.');
   checkSeqLenFits(s.seqLen, file);
+  // A repair without a teacher to use is refused before anything else (the plan then counts the teacher too).
+  const teacher = teacherOf(file, s);
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const ctx = await env.getContext(io.progress);
@@ -70,7 +72,6 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const run = { sampleLength: prompt ? prompt + s.sampleTokens : 0 };
   const studentPlan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
   // A repair's live teacher adds its weights, activations and logit rows (the plan says which mode and why).
-  const teacher = teacherOf(file, s);
   const repair = teacher && planRepair(studentPlan, teacher, s.batch, s.seqLen, ctx.limits);
   if (repair) notes.push(repair.why);
   const plan = repair?.plan ?? studentPlan;

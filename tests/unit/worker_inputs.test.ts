@@ -2,7 +2,8 @@
 // without a GPU: a drop that names no model is refused before the current model
 // is touched (it stays open, and a job running on it goes on); settings errors
 // name the field, an empty box says so, and a seq len past the model's context
-// is refused by the plan, naming the model and its context.
+// is refused by the plan, naming the model and its context; a repair without a
+// teacher to use is refused naming the teacher field.
 import { describe, expect, it } from 'vitest';
 import type { LoadedModel } from '../../src/io/loaded_model.ts';
 import type { GpuContext } from '../../src/gpu/device.ts';
@@ -108,5 +109,15 @@ describe('settings errors name the field', () => {
     expect(e!.message).toBe('seq len: tiny-2k.gguf has a context of 2048 tokens, so seq len must be at most 2048, got 4096');
     // At the context itself the check passes (the plan then goes on into parts of the model this fake lacks).
     expect(await plan({ seqLen: 2048 }, 2048)).not.toMatchObject({ field: 'seq len' });
+  });
+
+  it('a repair needs a teacher: the tab\'s model only when it is quantized here, else a loaded teacher file', async () => {
+    expect(await plan({ repair: { teacher: 'other' as 'self' } })).toMatchObject({ name: 'RequestParamError', field: 'teacher' });
+    const self = await plan({ repair: { teacher: 'self' }, bits: null });
+    expect(self).toMatchObject({ name: 'RequestParamError', field: 'teacher' });
+    expect(self!.message).toMatch(/this tab's model teaches only a student quantized here from it: choose 2, 3 or 4 bits, or load a teacher file/);
+    const file = await plan({ repair: { teacher: 'file' } });
+    expect(file).toMatchObject({ name: 'RequestParamError', field: 'teacher' });
+    expect(file!.message).toBe('teacher: no teacher file is loaded for tiny-2k.gguf: drop or pick its unquantized model (.gguf or Hugging Face folder) under Repair quantization');
   });
 });
