@@ -99,6 +99,8 @@ export interface SavedRun {
   /** When the checkpoint was last written (ms since 1970). */
   savedAt: number;
   problem: string | null;
+  /** A repair's teacher, as the run named it (its checkpoint's teacherKey); null for the label loss. */
+  teacher?: string | null;
 }
 
 export interface SavedRunsReport {

@@ -82,6 +82,7 @@ export async function runsList(): Promise<SavedRunsReport> {
         data: info.identity.data.find((d) => d.role === 'train')?.file ?? null,
         step: info.progress.step,
         totalSteps: typeof s.steps === 'number' ? s.steps : 0,
+        teacher: text((s.teacherKey as { name?: unknown } | undefined)?.name),
       });
     } catch (e) {
       runs.push({ ...base, problem: (e as Error).message });

@@ -127,6 +127,7 @@ describe.skipIf(!haveChromium || !FOLDER || !TEXT || !OTHER_VOCAB || !Q4 || !F32
     const unfinished = page.locator(`[data-testid="saved-run"][data-total="${STEPS}"]:not([data-step="${STEPS}"])`);
     expect(await unfinished.count()).toBe(1);
     const step = Number(await unfinished.getAttribute('data-step'));
+    expect(await unfinished.getByTestId('saved-run-resume').innerText()).toMatch(new RegExp(`^Resume PEQA on stories260K, repaired from stories260K \\(this tab's float model\\), step ${step} of ${STEPS}$`));
     await modelAndData();
     await unfinished.getByTestId('saved-run-resume').click();
     await until(page, `['done', 'stopped', 'error'].includes(document.querySelector('[data-testid="train-status"]')?.textContent ?? '')`);

@@ -19,7 +19,8 @@ const METHOD_NAMES: Record<string, string> = { peqa: 'PEQA', lora: 'LoRA', 'peqa
 
 function describe(r: SavedRun): string {
   if (r.problem !== null) return `Run ${r.id}: ${r.problem}`;
-  const what = `${METHOD_NAMES[r.method ?? ''] ?? r.method} on ${r.model}`;
+  // A repair resumes only from its own teacher (a teacher file is dropped again under Repair quantization).
+  const what = `${METHOD_NAMES[r.method ?? ''] ?? r.method} on ${r.model}${r.teacher ? `, repaired from ${r.teacher}` : ''}`;
   return unfinished(r) ? `Resume ${what}, step ${r.step} of ${r.totalSteps}` : `Open ${what}, finished (${r.totalSteps} steps), to export it`;
 }
 
