@@ -69,7 +69,8 @@ export const tuneCommand: Command = {
     '                LQ-LoRA\'s quantize / low-rank split; needs --bits or --budget, and float weights), or reallm',
     '                (ReALLM: a learned vector-quantized codebook base + a low-rank part the LoRA factors start from;',
     '                --bits B: k = B·d-bit codes of d weights, d the largest of 8, 4, 2 with k ≤ 16 dividing every',
-    '                layer; --vq-dim D --vq-bits K override; --imatrix F weights it; exports as aqlm (+ PEFT))',
+    '                layer; --vq-dim D --vq-bits K override; --imatrix F weights it; exports as aqlm (+ PEFT);',
+    '                --train-codebooks also trains every table entry and row scale, the codes frozen: the VQ PEQA)',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
     '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
@@ -127,7 +128,7 @@ export const tuneCommand: Command = {
     data: { type: 'string' }, method: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' }, steps: { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, batch: { type: 'string' }, accum: { type: 'string' }, seq: { type: 'string' },
     'eval-data': { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-windows': { type: 'string' }, seed: { type: 'string' },
-    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
+    out: { type: 'string' }, sample: { type: 'string' }, json: { type: 'boolean' }, bits: { type: 'string' }, budget: { type: 'string' }, imatrix: { type: 'string' }, types: { type: 'string' }, 'vq-dim': { type: 'string' }, 'vq-bits': { type: 'string' }, 'train-codebooks': { type: 'boolean' }, group: { type: 'string' }, format: { type: 'string' }, peqa: { type: 'string' },
     'plain-chat': { type: 'boolean' }, dora: { type: 'boolean' }, weighting: { type: 'string' }, calib: { type: 'string' }, 'calib-windows': { type: 'string' },
     'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, 'early-stop': { type: 'string' },
     distill: { type: 'string' }, topk: { type: 'string' }, temperature: { type: 'string' }, loss: { type: 'string' }, 'distill-loss': { type: 'string' }, 'hidden-loss': { type: 'string' },
@@ -205,6 +206,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const { cfg, notes } = trainConfig(m.file, s.method, s.rank, s.alpha, s.seed, quant !== null);
     if (s.peqa !== 'auto') cfg.peqa = s.peqa;
     if (s.dora) cfg.lora = { ...cfg.lora!, dora: true };
+    if (s.trainCodebooks) cfg.codebooks = true;
     notes.forEach(log);
 
     const progress = CliProgress.for(json);

@@ -42,6 +42,8 @@ export interface TuneSettings {
   /** ReALLM (--method reallm): weights per code and code bits, overriding the --bits rule (src/train/reallm.ts); null: the rule. */
   vqDim?: number | null;
   vqBits?: number | null;
+  /** ReALLM (--train-codebooks): also train every learned table and row scale, indices frozen (src/model/codebook_train.ts). */
+  trainCodebooks?: boolean;
   /** Data-aware LQ-LoRA (--method lqlora --bits): the split's importance; absent/'none': unweighted. */
   weighting?: Weighting;
   /** --weighting fisher: calibration text (absolute path) and at most this many windows of --seq tokens. */
@@ -104,6 +106,7 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   }
   const dora = values.dora === true;
   if (dora && !['lora', 'lqlora', 'reallm'].includes(method)) throw new UsageError(`--dora adds a magnitude to LoRA on a frozen base: it needs --method lora, lqlora or reallm, not ${method}`);
+  if (values['train-codebooks'] === true && method !== 'reallm') throw new UsageError('--train-codebooks trains ReALLM\'s learned tables; it needs --method reallm');
   const peqa = (values.peqa ?? 'auto') as PeqaKind;
   if (!PEQA_KINDS.includes(peqa)) throw new UsageError(`--peqa must be ${PEQA_KINDS.join(', ')}, got ${JSON.stringify(values.peqa)}`);
   const format = (values.format ?? null) as ExportFormat | null;
@@ -134,6 +137,7 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     imatrix: typeof values.imatrix === 'string' ? resolve(values.imatrix) : null,
     vqDim,
     vqBits,
+    trainCodebooks: values['train-codebooks'] === true,
     weighting,
     calib: typeof values.calib === 'string' ? resolve(values.calib) : null,
     calibWindows: intFlag(values['calib-windows'], 'calib-windows', 32, 1),
@@ -192,7 +196,7 @@ function hiddenLossFlag(values: Values, distill: boolean): number | null {
 }
 
 /** Flags that only a new run takes: with --resume they come from the checkpoint. */
-const RUN_FLAGS = ['method', 'rank', 'alpha', 'dora', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss', 'distill-loss', 'hidden-loss'];
+const RUN_FLAGS = ['method', 'rank', 'alpha', 'dora', 'steps', 'lr', 'warmup', 'batch', 'accum', 'seq', 'eval-every', 'eval-windows', 'seed', 'bits', 'budget', 'imatrix', 'types', 'vq-dim', 'vq-bits', 'train-codebooks', 'weighting', 'calib', 'calib-windows', 'group', 'peqa', 'format', 'sample', 'plain-chat', 'checkpoint-every', 'early-stop', 'out', 'distill', 'topk', 'temperature', 'loss', 'distill-loss', 'hidden-loss'];
 
 /** Settings of a resumed run: the checkpoint's, with moved files' paths from the command line. */
 export function resumeSettings(saved: Record<string, unknown>, values: Values, positionals: string[], file: string): TuneSettings {

@@ -5,6 +5,8 @@
 // may be DoRA (src/model/dora.ts): a magnitude per output row trains with A
 // and B, and the row norms are recomputed in apply(). Integer codes,
 // embeddings, biases and the LM head stay frozen: no gradient buffer exists
+// (learned codebooks may train their table and row scales, indices frozen:
+// src/model/codebook_train.ts)
 // for them. Each trainable tensor comes with its gradient buffer, grouped for
 // the optimizer (src/train/optimizer.ts).
 // PEQA writes the effective scale/offset into the quantized layer's own
@@ -30,6 +32,7 @@ import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
 import { createLora, type LoraOptions } from './lora.ts';
 import { doraNorms, rowSumSquares, type DoraTrain } from './dora.ts';
+import { codebookRefusal, createCodebookTrain, type CodebookTrain } from './codebook_train.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 
 export type TrainMethod = 'peqa' | 'lora' | 'peqa+lora';
@@ -46,6 +49,8 @@ export interface TrainConfig {
   lora?: LoraOptions & { targets?: readonly LinearRole[]; dora?: boolean };
   /** Train the RMSNorm weights as well. */
   norms?: boolean;
+  /** Train the table and row scales of every learned-codebook layer (ReALLM's base), indices frozen; combines with any method. */
+  codebooks?: boolean;
   /** AdamW weight decay of the LoRA factors (scales and norms get none, as in PEQA). */
   loraWeightDecay?: number;
 }
@@ -75,6 +80,7 @@ export interface LinearTrain {
   lora?: LoraTrain;
   /** DoRA's magnitude, norms and frozen ‖W_o‖² (with lora; lora.lora.dora points at m and n). */
   dora?: DoraTrain;
+  codebook?: CodebookTrain;
 }
 
 export interface NormGrads {
@@ -134,17 +140,20 @@ export class Trainable {
   groups(): ParamGroup[] {
     const peqa: TrainableParam[] = [];
     const lora: TrainableParam[] = [];
+    const codebooks: TrainableParam[] = [];
     this.layers.forEach((roles, l) => {
       for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) {
         const name = `layers.${l}.${role}`;
         if (t.peqa) peqa.push({ name: `${name}.theta`, param: t.peqa.gpu.theta, grad: t.peqa.grad });
         if (t.lora) lora.push({ name: `${name}.lora_a`, param: t.lora.lora.a, grad: t.lora.da }, { name: `${name}.lora_b`, param: t.lora.lora.b, grad: t.lora.db });
         if (t.dora) lora.push({ name: `${name}.lora_magnitude`, param: t.dora.m, grad: t.dora.dm });
+        if (t.codebook) codebooks.push({ name: `${name}.codebook`, param: t.codebook.table, grad: t.codebook.dtable }, { name: `${name}.row_scale`, param: t.codebook.scale, grad: t.codebook.dscale });
       }
     });
     const out: ParamGroup[] = [];
     if (peqa.length) out.push({ name: 'quant-scales', weightDecay: 0, params: peqa });
     if (lora.length) out.push({ name: 'lora', weightDecay: this.config.loraWeightDecay ?? 0, params: lora });
+    if (codebooks.length) out.push({ name: 'codebooks', weightDecay: 0, params: codebooks });
     const g = this.normGrads;
     if (g) {
       const w = this.model.weights;
@@ -240,13 +249,22 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
     const m = new Map<string, Parametrization>();
     for (const role of peqaRoles) m.set(role, await peqaFor(source, names.get(`${l}.${role}`)!, model.weights.layers[l][role], kind));
     cpu.push(m);
+    if (cfg.codebooks)
+      for (const role of LINEAR_ROLES) {
+        const name = names.get(`${l}.${role}`)!;
+        const why = codebookRefusal(model.weights.layers[l][role], source.tensors.get(name));
+        if (why) throw new TrainConfigError(`${source.name}: training codebooks needs every linear layer in a learned codebook (--method reallm), but ${name} ${why}`);
+        if (peqaRoles.has(role)) throw new TrainConfigError(`${source.name}: ${name}: PEQA and codebook training both train its scales; choose one`);
+      }
   }
 
   const owned: { destroy(): void }[] = [];
   const own = <T extends { destroy(): void }>(t: T): T => (owned.push(t), t);
   const scratch = new Map<string, [GpuTensor<'f32'>, GpuTensor<'f32'>]>();
   try {
-    const layers = cpu.map((m, l) => {
+    const cbScratch = new Map<string, [GpuTensor<'f32'>, GpuTensor<'f32'>]>();
+    const layers: Partial<Record<LinearRole, LinearTrain>>[] = [];
+    for (const [l, m] of cpu.entries()) {
       const roles: Partial<Record<LinearRole, LinearTrain>> = {};
       for (const role of LINEAR_ROLES) {
         const lin = model.weights.layers[l][role];
@@ -273,10 +291,14 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
             lora.dora = { m: t.dora.m, n: t.dora.n };
           }
         }
-        if (t.peqa || t.lora) roles[role] = t;
+        if (cfg.codebooks && lin.kind === 'quant') {
+          const name = names.get(`${l}.${role}`)!;
+          t.codebook = await createCodebookTrain(ctx, name, lin, source.tensors.get(name)!, cbScratch, own);
+        }
+        if (t.peqa || t.lora || t.codebook) roles[role] = t;
       }
-      return roles;
-    });
+      layers.push(roles);
+    }
     const C = c.hiddenSize;
     const vec = (name: string) => own(GpuTensor.empty(ctx, [C], 'f32', `${name}.grad`));
     const normGrads: NormGrads | null = cfg.norms

@@ -6,6 +6,8 @@
 //   layers.L.ROLE.lora_a    LoRA A [R, I]; lora_b: B [O, R] (scale alpha / R in the manifest)
 //   layers.L.ROLE.lora_magnitude   DoRA's magnitude m [O] (trainConfig.lora.dora)
 //   layers.L.attn_norm … final_norm   trained RMSNorm weights, when norms train
+//   layers.L.ROLE.codebook|row_scale   a learned codebook's trained table (F32, padded
+//                                  to vec4s as on the GPU) and row scales (trainConfig.codebooks)
 //   base:NAME:codes|scale|offset   the quantized base sub4 made itself (--bits, LQ-LoRA):
 //                                  its codes (U32) and starting scale/offset, so export never
 //                                  has to re-run a quantizer (LQ-LoRA's is seeded but slow)
@@ -16,7 +18,9 @@
 //   base:NAME:codes|table|scale   layers a ReALLM run put in a learned codebook (vqBase in the
 //                                  manifest: d, entries, index bits): index words (U32, the
 //                                  VqTensor's rows), the table (F32 [entries, d]) and the row
-//                                  scales (F32); offsets are zero. Restored bit for bit.
+//                                  scales (F32); offsets are zero. Restored bit for bit. When the
+//                                  run trained the codebooks, table and scale are the trained
+//                                  ones, so every exporter reads the tuned base from here.
 // Names are the optimizer's parameter names (Trainable.groups()), so loading
 // back is a lookup. Engine code: bytes in, bytes out; the CLI writes the files.
 import { FormatError } from '../base/errors.ts';
@@ -35,7 +39,9 @@ export const STATE_VERSION = 1;
 export const STATE_TENSORS_FILE = 'trained.safetensors';
 export const STATE_MANIFEST_FILE = 'sub4-run.json';
 
-export type StateTensorKind = 'peqa-theta' | 'lora-a' | 'lora-b' | 'dora-magnitude' | 'norm';
+export type StateTensorKind = 'peqa-theta' | 'lora-a' | 'lora-b' | 'dora-magnitude' | 'norm' | 'codebook' | 'row-scale';
+
+const KINDS: Record<string, StateTensorKind> = { theta: 'peqa-theta', lora_a: 'lora-a', lora_b: 'lora-b', lora_magnitude: 'dora-magnitude', codebook: 'codebook', row_scale: 'row-scale' };
 
 export interface StateTensor {
   name: string;
@@ -102,9 +108,8 @@ export async function encodeTrainedState(
   let lora: StateManifest['lora'] = null;
   for (const g of tr.groups())
     for (const p of g.params) {
-      const m = /^layers\.(\d+)\.(\w+)\.(theta|lora_a|lora_b|lora_magnitude)$/.exec(p.name);
-      const kinds: Record<string, StateTensorKind> = { theta: 'peqa-theta', lora_a: 'lora-a', lora_b: 'lora-b', lora_magnitude: 'dora-magnitude' };
-      const kind: StateTensorKind = m ? kinds[m[3]] : 'norm';
+      const m = /^layers\.(\d+)\.(\w+)\.(theta|lora_a|lora_b|lora_magnitude|codebook|row_scale)$/.exec(p.name);
+      const kind: StateTensorKind = m ? KINDS[m[3]] : 'norm';
       const layer = m ? Number(m[1]) : null;
       const role = m ? m[2] : null;
       const t: StateTensor = { name: p.name, kind, shape: [...p.param.shape], layer, role };
@@ -129,8 +134,14 @@ export async function encodeTrainedState(
     gbase.push({ name, type: ggmlTypeName(l.type), rows: l.rows, cols: l.cols });
     data.push({ name: baseKey(name, 'blocks'), dtype: 'U8', shape: [l.blocks.length], data: l.blocks });
   }
+  // Trained codebooks (indices frozen) replace their base's table and scales.
+  const trained = new Map<string, { table: Float32Array; scale: Float32Array }>();
+  for (const roles of tr.layers)
+    for (const t of Object.values(roles)) if (t?.codebook) trained.set(t.codebook.name, { table: await t.codebook.table.read(), scale: await t.codebook.scale.read() });
   const vbase: NonNullable<StateManifest['vqBase']> = [];
-  for (const [name, q] of vqBase) {
+  for (const [name, base] of vqBase) {
+    const tt = trained.get(name);
+    const q = tt ? { ...base, codebook: { ...base.codebook, values: tt.table.slice(0, base.codebook.values.length) }, scale: tt.scale } : base;
     if (q.codebook.name !== 'learned' || q.signed || q.groupSize !== q.cols || q.offset.some((v) => v !== 0)) throw new RangeError(`${name}: only learned tables with one scale per row, no signs and zero offsets are saved as a codebook base`);
     vbase.push({ name, rows: q.rows, cols: q.cols, dim: q.codebook.dim, entries: q.codebook.size, indexBits: q.indexBits });
     data.push({ name: baseKey(name, 'codes'), dtype: 'U32', shape: [q.rows, vqWordsPerRow(q)], data: new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength) });
