@@ -60,11 +60,15 @@ function gguf(r: RunShape): PlannedExport {
 /** A learned-VQ base (ReALLM, or an AQLM checkpoint's layers): AQLM + PEFT, or PEFT alone; no GGUF, GPTQ or MLX type holds a learned table. */
 const LEARNED = /^AQLM /;
 
+/** Said before a ReALLM run (the studio shows it under the formats): its layout is AQLM's. */
+export const REALLM_AQLM = 'AQLM folder of the learned codebooks + a PEFT adapter beside it. AQLM holds one scale per output row, so ReALLM builds its base with exactly that: one f16 scale per row, f16 tables';
+
 function aqlm(r: RunShape): PlannedExport {
   const learned = r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)));
   if (!learned) return { format: 'aqlm', exact: false, why: 'AQLM holds learned codebooks: train with --method reallm (or on an AQLM base)' };
   if (r.base.format !== 'hf') return { format: 'aqlm', exact: false, why: 'AQLM needs a Hugging Face base folder (config.json, tokenizer files)' };
   if (r.method === 'peqa' || r.method === 'peqa+lora') return { format: 'aqlm', exact: false, why: 'PEQA on a learned codebook is not exported (train LoRA on it)' };
+  if (r.method === 'reallm') return { format: 'aqlm', exact: true, why: REALLM_AQLM };
   return { format: 'aqlm', exact: true, why: 'AQLM folder of the learned codebooks (f16 tables and scales) + a PEFT adapter beside it' };
 }
 

@@ -19,11 +19,11 @@ import type { Assigner } from '../quant/vq/kmeans.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { importanceWeights, type Imatrix } from '../io/imatrix/index.ts';
 
-export const TUNE_METHODS = ['peqa', 'lora', 'peqa+lora', 'lqlora'] as const;
-/** The method as the user picks it; lqlora trains as lora on a base it quantizes itself. */
+export const TUNE_METHODS = ['peqa', 'lora', 'peqa+lora', 'lqlora', 'reallm'] as const;
+/** The method as the user picks it; lqlora and reallm train as lora on a base they build themselves. */
 export type TuneMethod = (typeof TUNE_METHODS)[number];
-/** `sub4 tune`'s methods: the studio's, and reallm (lora on a learned-VQ base; CLI only for now). */
-export const CLI_TUNE_METHODS = [...TUNE_METHODS, 'reallm'] as const;
+/** `sub4 tune`'s methods: the studio's. */
+export const CLI_TUNE_METHODS = TUNE_METHODS;
 export type CliTuneMethod = (typeof CLI_TUNE_METHODS)[number];
 
 export interface LoraChoice {
@@ -49,6 +49,10 @@ export function peqaRoles(file: LoadedModel): { roles: LinearRole[]; left: strin
   return { roles: LINEAR_ROLES.filter((r) => byRole.get(r)), left };
 }
 
+/** What a ReALLM base is, said before training (the plan's notes): the layout is AQLM's, so that export is exact. */
+export const REALLM_LAYOUT_NOTE =
+  'ReALLM: every linear layer becomes a learned codebook with one scale per output row — the layout an AQLM checkpoint holds (it has no per-group scales), so the run exports exactly as AQLM + a PEFT adapter';
+
 /**
  * The TrainConfig of `method` on this model. `quantizedHere`: sub4 quantizes
  * every linear layer first, so PEQA trains all seven roles; otherwise PEQA
@@ -71,6 +75,7 @@ export function trainConfig(file: LoadedModel, method: CliTuneMethod, rank: numb
     cfg.peqaTargets = roles;
   }
   if (method !== 'peqa') cfg.lora = { rank, alpha, seed };
+  if (method === 'reallm') notes.push(REALLM_LAYOUT_NOTE);
   return { cfg, notes };
 }
 

@@ -14,6 +14,7 @@ import type { LoadedModel } from '../io/loaded_model.ts';
 import { EXPORT_FORMATS, exportChoices, exportTuned, ggufFileName, type ExportFormat } from '../export/export.ts';
 import { tunedModel, type TunedModel } from '../export/tuned.ts';
 import { decodeTrainedState, encodeTrainedState } from '../train/state.ts';
+import { withGgufLayers } from '../train/budget/overlay.ts';
 import { CancelledError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON } from './model_slot.ts';
@@ -51,10 +52,11 @@ function keptRun(env: HandlerEnv, file: LoadedModel, ctx: GpuContext): TrainedRu
 async function tunedFromRun(run: TrainedRun, progress: Progress): Promise<TunedModel> {
   const stateName = `${run.info.base.name} (trained in this page)`;
   progress('reading the run', 0, 1);
-  const encoded = await encodeTrainedState(run.trainable, run.info, run.quantized ?? undefined, run.ggufLayers);
+  const encoded = await encodeTrainedState(run.trainable, run.info, run.quantized ?? undefined, run.ggufLayers, run.vqLayers);
   const state = await decodeTrainedState(encoded.json, encoded.safetensors, stateName);
   progress('rebuilding the model', 0, 1);
-  const tm = await tunedModel(run.file, state, stateName);
+  // A ReALLM run's learned layers are read back from its state, as `sub4 export` does (src/cli/export.ts).
+  const tm = await tunedModel(state.vqBase.size ? withGgufLayers(run.file, new Map(), state.vqBase) : run.file, state, stateName);
   progress('rebuilding the model', 1, 1);
   return tm;
 }

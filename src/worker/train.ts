@@ -3,7 +3,8 @@
 //   train-data     the dropped file → dataset report (preview, counts, problems by line)
 //   train-plan     the memory planner's peak for the chosen settings (nothing allocated)
 //   train          fine-tune the current model: on its resident weights, or on a base
-//                  quantized here (--bits, LQ-LoRA); streams step points, evals, samples
+//                  built here (--bits, LQ-LoRA, ReALLM's learned codebooks); streams step
+//                  points, evals, samples
 //   train-control  pause / resume between steps
 // Stop is the request's cancel: the trainer stops between steps, evaluates and samples
 // once more, and the request resolves with what was trained; an error after some
@@ -16,7 +17,9 @@ import { LlamaModel } from '../model/llama.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
-import { applyLoraStart, planStorage, quantizeForTuning, trainConfig } from '../train/setup.ts';
+import { applyLoraStart, planStorage, quantizeForTuning, reallmForTuning, trainConfig } from '../train/setup.ts';
+import { gpuAssigner } from '../gpu/kernels/vq_assign.ts';
+import { ReallmError } from '../train/reallm.ts';
 import { runWarnings } from '../train/outcome.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
 import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
@@ -29,7 +32,7 @@ import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings } from './protocol.ts';
-import { checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, quantOf, readDataText, type CheckedSettings } from './train_data.ts';
+import { buildsOwnBase, checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, plannedQuant, quantOf, readDataText, type CheckedSettings } from './train_data.ts';
 import { resetBaseScales, restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
 import { newRunStore, openSavedRun } from './runs.ts';
 import { RunCheckpoints } from './train_checkpoints.ts';
@@ -68,9 +71,10 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   const quant = quantOf(s);
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const ctx = await env.getContext(io.progress);
+  const planned = plannedQuant(s);
   const prompt = s.samplePrompt && file.tokenizer ? file.tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
   const run = { sampleLength: prompt ? prompt + s.sampleTokens : 0 };
-  const studentPlan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+  const studentPlan = planStep({ config: file.config, storage: planStorage(file, planned), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
   // A repair's live teacher adds its weights, activations and logit rows (the plan says which mode and why).
   const repair = teacher && planRepair(studentPlan, teacher, s.batch, s.seqLen, ctx.limits);
   if (repair) notes.push(repair.why);
@@ -106,7 +110,7 @@ export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>,
   const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, req.plainChat === true, saved, j, resident, tio, env);
   try {
     // A quantized base is uploaded by the job itself; the resident float weights make room for it.
-    return await (quantOf(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama)));
+    return await (buildsOwnBase(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama)));
   } catch (e) {
     if (e instanceof RunDeviceLostError && e.savedTo) throw new RunDeviceLostError(`${e.message}: reload the page and choose Resume under "Saved runs"`, e.step, e.savedTo, { cause: e });
     throw e;
@@ -156,7 +160,7 @@ async function runTraining(
   const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
   const promptLength = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
   const run = { sampleLength: promptLength ? promptLength + s.sampleTokens : 0 };
-  const studentPlan = planStep({ config: file.config, storage: planStorage(file, quant), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
+  const studentPlan = planStep({ config: file.config, storage: planStorage(file, plannedQuant(s)), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
   // Repair quantization: the loss is KL to the teacher (live beside the student; repair.ts), checked before any work.
   const teacher = teacherOf(file, s);
   const repair = teacher && planRepair(studentPlan, teacher, s.batch, s.seqLen, ctx.limits);
@@ -170,7 +174,20 @@ async function runTraining(
   // The model the run builds on: the file, or under a bit budget the file with the plan's GGUF-typed layers over it.
   let base: LoadedModel = file;
   let budgetRun: { plan: BudgetPlan; ggufLayers: Map<string, GgufLayer> } | null = null;
-  if (quant && s.budget !== null) {
+  let reallmRun: Awaited<ReturnType<typeof reallmForTuning>> | null = null;
+  if (s.method === 'reallm') {
+    // ReALLM (sub4 tune --method reallm --bits B): learned codebooks + the low-rank start of the LoRA factors.
+    io.progress('quantizing', 0, 1);
+    try {
+      reallmRun = await reallmForTuning(file, { bits: s.bits, assign: gpuAssigner(ctx) }, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
+    } catch (e) {
+      if (e instanceof ReallmError) throw new RequestParamError('bits', e.message);
+      throw e;
+    }
+    base = withGgufLayers(file, new Map(), reallmRun.vq);
+    prepared = { quantized: new Map(), factors: reallmRun.factors };
+    stopIfReplaced(signal);
+  } else if (quant && s.budget !== null) {
     // LQ-LoRA under a bit budget: the plan the panel showed (kept by budget-plan, else measured now), split as planned.
     const plan = await budgetPlanFor(file, s, io.progress, signal);
     notes.push(`Bit budget ${s.budget}: ${plan.rows.length} matrices planned at ${plan.bits.toFixed(3)} bits per weight (LoRA included), error ${plan.error.toExponential(3)}${plan.imatrix ? ' (importance-weighted)' : ''}`);
@@ -261,7 +278,7 @@ async function runTraining(
     }
   };
 
-  const first = await build(ctx, quant ? null : resident);
+  const first = await build(ctx, buildsOwnBase(s) ? null : resident);
   const gate = new RunGate(signal, (state) => {
     out.send({ type: 'state', state });
     if (state === 'paused') void cps.saveNow();
@@ -342,12 +359,13 @@ async function runTraining(
         // A budget run's base is the plan's (as `sub4 tune --budget` records it), not one grid.
         quant: budgetRun ? null : quant && { bits: quant.bits, groupSize: quant.groupSize },
         budget: budgetRun?.plan ?? null,
+        ...(reallmRun ? { reallm: { dim: reallmRun.codebook.dim, bits: reallmRun.codebook.bits, rank: s.rank, bitsPerWeight: reallmRun.bitsPerWeight } } : {}),
         base: { path: file.name, name: file.name },
         data: { file: name, bytes: data.size },
         seed: s.seed, steps: sum.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
         perplexity: { before: sum.before?.evalPpl ?? null, after: sum.after?.evalPpl ?? null },
         losses: { first: sum.losses[0] ?? null, last: sum.losses.at(-1) ?? null },
-      }, parts.weights, budgetRun?.ggufLayers),
+      }, parts.weights, budgetRun?.ggufLayers, reallmRun?.vq),
     );
     kept = true;
     return report();

@@ -23,6 +23,7 @@ export function checkSettings(s: TrainSettings): CheckedSettings {
   if (!TUNE_METHODS.includes(s.method)) throw new RequestParamError('method', `must be ${TUNE_METHODS.join(', ')}, got ${String(s.method)}`);
   const bits = s.bits === null ? null : (intParam(s.bits, 'bits', 2, 4) as 2 | 3 | 4);
   if (s.method === 'lqlora' && bits === null) throw new RequestParamError('bits', 'LQ-LoRA builds its quantized base itself: choose 2, 3 or 4 bits');
+  if (s.method === 'reallm' && bits === null) throw new RequestParamError('bits', 'ReALLM builds its learned-codebook base itself: choose 2, 3 or 4 bits (index bits per weight)');
   const group = s.group === 'channel' ? 'channel' : intParam(s.group, 'group', 1, 1 << 20);
   if (typeof s.samplePrompt !== 'string') throw new RequestParamError('sample prompt', 'must be text');
   const evalEvery = intParam(s.evalEvery, 'eval every', 0, 1_000_000);
@@ -63,7 +64,17 @@ export function checkSeqLenFits(seqLen: number, model: { name: string; config: {
 
 /** The quantization of float weights the settings ask for, or null. */
 export function quantOf(s: TrainSettings): QuantizeOptions | null {
-  return s.bits === null ? null : { bits: s.bits, groupSize: s.group };
+  return s.bits === null || s.method === 'reallm' ? null : { bits: s.bits, groupSize: s.group };
+}
+
+/** The run uploads a base of its own (quantized here, or ReALLM's codebooks) instead of borrowing the resident weights. */
+export function buildsOwnBase(s: TrainSettings): boolean {
+  return quantOf(s) !== null || s.method === 'reallm';
+}
+
+/** The storage the memory planner counts: ReALLM's codes as a per-row grid of as many bits (close: k/d bits and a row scale). */
+export function plannedQuant(s: TrainSettings): QuantizeOptions | null {
+  return s.method === 'reallm' && s.bits !== null ? { bits: s.bits, groupSize: 'channel' } : quantOf(s);
 }
 
 /** The file's name as given, or a stand-in for messages. */

@@ -11,11 +11,12 @@ import type { ModelWeights } from '../model/weights.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import type { RunInfo } from '../train/state.ts';
 import type { GgufLayer } from '../train/budget/overlay.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { StopFlag } from '../train/trainer.ts';
 
 /**
  * A finished (or stopped) run, alive on the GPU. `trainable` holds the trained
- * θ / LoRA factors; encodeTrainedState(trainable, info, quantized ?? undefined, ggufLayers)
+ * θ / LoRA factors; encodeTrainedState(trainable, info, quantized ?? undefined, ggufLayers, vqLayers)
  * turns it into the state export reads. When the run trained on the model's
  * resident weights, their scales were put back to the base's after the run (so
  * generate keeps using the base); trainable.apply() writes the tuned ones again.
@@ -32,6 +33,8 @@ export class TrainedRun {
     private readonly ownWeights: ModelWeights | null,
     /** Layers a bit-budget plan put in GGUF block types (info.budget has the plan); empty otherwise. */
     readonly ggufLayers: ReadonlyMap<string, GgufLayer> = new Map(),
+    /** Layers a ReALLM run put in learned codebooks (info.reallm has their shape); empty otherwise. */
+    readonly vqLayers: ReadonlyMap<string, VqTensor> = new Map(),
   ) {}
 
   /** True when the run trained on the model slot's resident weights (they must outlive it). */

@@ -32,20 +32,29 @@ export const ExportFormatsHint = memo(function ExportFormatsHint() {
   const linearTypes = useAppStore((s) => s.model.linearTypes);
   if (!format) return null;
   const planned = plannedExports({ method: form.method, quant: quantOf(form), base: { format, linearTypes } });
+  const aqlm = planned.find((p) => p.format === 'aqlm');
   return (
-    <p className="export-hint" data-testid="export-hint">
-      <span className="muted">Exports exactly to: </span>
-      {planned.map((p) => (
-        <span
-          key={p.format}
-          className={p.exact ? 'fmt yes' : 'fmt no'}
-          title={p.why}
-          data-testid={`export-hint-${p.format}`}
-          data-exact={String(p.exact)}
-        >
-          {p.exact ? '✓' : '✗'} {FORMAT_NAMES[p.format]}
-        </span>
-      ))}
-    </p>
+    <>
+      <p className="export-hint" data-testid="export-hint">
+        <span className="muted">Exports exactly to: </span>
+        {planned.map((p) => (
+          <span
+            key={p.format}
+            className={p.exact ? 'fmt yes' : 'fmt no'}
+            title={p.why}
+            data-testid={`export-hint-${p.format}`}
+            data-exact={String(p.exact)}
+          >
+            {p.exact ? '✓' : '✗'} {FORMAT_NAMES[p.format]}
+          </span>
+        ))}
+      </p>
+      {/* ReALLM's layout is chosen for AQLM (one scale per output row): said before training, not only in a tooltip. */}
+      {form.method === 'reallm' && aqlm?.exact && (
+        <p className="note" data-testid="export-hint-layout">
+          {aqlm.why}
+        </p>
+      )}
+    </>
   );
 });

@@ -15,7 +15,7 @@ import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { formatBytes } from '../format.ts';
 import { ErrorNote } from './ErrorNote.tsx';
 
-const METHOD_NAMES: Record<string, string> = { peqa: 'PEQA', lora: 'LoRA', 'peqa+lora': 'PEQA + LoRA', lqlora: 'LQ-LoRA' };
+const METHOD_NAMES: Record<string, string> = { peqa: 'PEQA', lora: 'LoRA', 'peqa+lora': 'PEQA + LoRA', lqlora: 'LQ-LoRA', reallm: 'ReALLM' };
 
 function describe(r: SavedRun): string {
   if (r.problem !== null) return `Run ${r.id}: ${r.problem}`;

@@ -27,6 +27,13 @@ export const PRESETS: Preset[] = [
   { id: 'peqa4', label: 'PEQA 4-bit', title: "train only the quantization scales of a 4-bit base (a quantized file's own)", form: { method: 'peqa', bits: '4', group: '32', lr: '1e-3' } },
   { id: 'qlora8', label: 'QLoRA r8', title: 'LoRA of rank 8 on a frozen 4-bit base', form: { method: 'lora', bits: '4', group: '32', rank: '8', alpha: '16', lr: '3e-3' } },
   { id: 'lqlora2', label: 'LQ-LoRA 2-bit', title: "2-bit base with LoRA started from LQ-LoRA's low-rank correction (float models)", form: { method: 'lqlora', bits: '2', group: '32', rank: '8', alpha: '16', lr: '3e-3' }, floatOnly: true },
+  {
+    id: 'reallm2',
+    label: 'ReALLM 2-bit',
+    title: 'learned vector-quantized base at 2 index bits per weight (one scale per output row, as AQLM holds) with LoRA started from its low-rank correction (float models); exports as AQLM + PEFT',
+    form: { method: 'reallm', bits: '2', group: 'channel', rank: '8', alpha: '16', lr: '3e-3' },
+    floatOnly: true,
+  },
 ];
 
 /** True when the file stores some tensors in a quantized type (then presets train its own types). */
@@ -44,6 +51,7 @@ const METHOD_WORDS: Record<TrainForm['method'], string> = {
   lora: 'LoRA',
   'peqa+lora': 'PEQA + LoRA',
   lqlora: 'LQ-LoRA',
+  reallm: 'ReALLM (learned codebooks)',
 };
 const METHODS = Object.keys(METHOD_WORDS) as TrainForm['method'][];
 
