@@ -225,6 +225,19 @@ export function planStep(p: StepPlanInput): StepPlan {
         count('trainable', `peqa.doffset.${key}`, [O, G / O]);
       }
     }
+    if (t.codebooks && s.kind === 'quant' && s.vq) {
+      // codebook_train.ts: table and row-scale gradients, the inverted index (start + one u32 per vector), dW scratch per shape.
+      const table = s.vq.tableBytes / 4;
+      const entries = Math.ceil(table / s.vq.dim);
+      for (const [what, len] of [['table.grad', table], ['scale.grad', O], ['uses.start', entries + 1], ['uses', O * Math.ceil(I / s.vq.dim)]] as const) count('trainable', `${e.name} codebook.${what}`, [len]);
+      trainedSizes.push(table, O);
+      const key = `codebook.${O}x${I}`;
+      if (!scratchKeys.has(key)) {
+        scratchKeys.add(key);
+        count('trainable', `${key}.dw`, [O, I]);
+        count('trainable', `${key}.doffset`, [O, 1]);
+      }
+    }
     if (loraRoles.has(role)) {
       for (const [what, shape] of [['lora_a', [R, I]], ['lora_b', [O, R]], ['lora_a.grad', [R, I]], ['lora_b.grad', [O, R]]] as const) count('trainable', `${e.name} ${what}`, [...shape]);
       trainedSizes.push(R * I, O * R);
