@@ -4,7 +4,8 @@
 // builds them), LoRA beside it. The table and row-scale gradients of one
 // training step against central finite differences of the model's own loss
 // (f32, so a coarse step and a loose tolerance); the trained values written
-// back into the state's codebook base; what cannot train refused, typed.
+// back into the state's codebook base; the memory planner against the
+// allocations of a step; what cannot train refused, typed.
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
 import { loadWeights } from '../../src/model/weights.ts';
@@ -16,12 +17,13 @@ import { withGgufLayers } from '../../src/train/budget/overlay.ts';
 import { decodeTrainedState, encodeTrainedState, type RunInfo } from '../../src/train/state.ts';
 import type { VqTensor } from '../../src/quant/vq/vqtensor.ts';
 import { randomVq } from '../helpers/vq_case.ts';
+import { measureStep } from '../helpers/planner_case.ts';
+import { storageOf } from '../../src/model/planner.ts';
 import { base, synthetic, tokens } from './model_synthetic.ts';
 
 const c = { ...base, intermediateSize: 48 }; // the codebook kernels need rows of a multiple of 4 weights
 
-async function setup() {
-  const ctx = await gpu();
+function learnedModel() {
   const m = synthetic(c, 5);
   const vq = new Map<string, VqTensor>();
   let seed = 1;
@@ -32,7 +34,12 @@ async function setup() {
     q.scale.forEach((v, i) => (q.scale[i] = 0.1 * Math.abs(v)));
     vq.set(p.name, q);
   }
-  const file = withGgufLayers(m, new Map(), vq);
+  return { m, vq, file: withGgufLayers(m, new Map(), vq) };
+}
+
+async function setup() {
+  const ctx = await gpu();
+  const { m, vq, file } = learnedModel();
   const weights = await loadWeights(ctx, file);
   const model = new LlamaModel(ctx, weights);
   const tr = await createTrainable(model, file, { method: 'lora', lora: { rank: 2, seed: 3 }, codebooks: true });
@@ -100,6 +107,18 @@ describe('codebook training (indices frozen) through the model', () => {
     const other = 'model.layers.0.self_attn.q_proj.weight';
     expect(Array.from(back.vqBase.get(other)!.codebook.values)).toEqual(Array.from(r.vq.get(other)!.codebook.values));
     r.done();
+  });
+
+  it('the planner counts what codebook training allocates (within 10 %, never under)', async () => {
+    const ctx = await gpu();
+    const { file } = learnedModel();
+    const measure = (codebooks: boolean) => measureStep(ctx, { m: file, storage: storageOf(file), train: { method: 'lora', lora: { rank: 2 }, codebooks }, B: 2, T: 8, save: true });
+    const without = await measure(false);
+    const r = await measure(true);
+    console.log(`codebook training: measured ${r.measured} B, planned ${r.planned} B (LoRA alone: ${without.measured} / ${without.planned})`);
+    expect(r.planned - without.planned).toBeGreaterThan(0);
+    expect(r.measured).toBeLessThanOrEqual(r.planned);
+    expect(r.planned).toBeLessThanOrEqual(1.1 * r.measured);
   });
 
   it('refuses layers that are not learned codebooks, naming one', async () => {
