@@ -37,6 +37,8 @@ describe('plannedExports', () => {
     expect(exact({ method: 'reallm', quant: null, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: true, merged: true });
     expect(plannedExports({ method: 'reallm', quant: null, base: hf })[0].why).toMatch(/learned codebook has no GGUF type/);
     expect(plannedExports({ method: 'reallm', quant: null, base: hf })[1].why).toMatch(/^approximate: .*nearest GGUF type.*error is reported/);
+    // Said before training (the studio shows it under the formats): AQLM's layout is one scale per output row.
+    expect(plannedExports({ method: 'reallm', quant: null, base: hf }).find((p) => p.format === 'aqlm')!.why).toMatch(/one scale per output row/);
     expect(exact({ method: 'lora', quant: null, base: { format: 'hf', linearTypes: ['AQLM 1x16 g8'] } }).aqlm).toBe(true);
     expect(plannedExports({ method: 'lora', quant: null, base: hf }).find((p) => p.format === 'aqlm')!.why).toMatch(/--method reallm/);
   });
