@@ -7,6 +7,9 @@
 //          inverted index of the codes built here once per layer;
 //   scale  vqlinear_backward_quant.wgsl's dscale (PEQA's 'scale' view with
 //          θ = the scale itself; the offsets, zero in a learned layer, stay so).
+// The f16 forward's range bound (GpuVq.tableMax, set at upload) is not
+// refreshed as the table trains: it only picks a power-of-two prescale, and
+// f16's range leaves orders of magnitude of headroom above it.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor } from '../gpu/buffers.ts';
 import { qlinearBackward } from '../gpu/kernels/qlinear.ts';

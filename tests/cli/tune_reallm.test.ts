@@ -25,7 +25,7 @@ import { dequantizeAqlmFolder } from '../helpers/aqlm_reference.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/sub4.js', import.meta.url).pathname;
-const sub4 = (args: string[]) => run('node', [BIN, ...args], { timeout: 400_000 });
+const sub4 = (args: string[]) => run('node', [BIN, ...args], { timeout: 800_000 });
 const shakespeare = fixture('data/tinyshakespeare/input.txt');
 const hf = fixture('models/stories260K');
 const CTX = 64;
@@ -111,7 +111,7 @@ describe('sub4 tune --method reallm', () => {
     await expect(sub4(['export', out, '--format', 'gguf', '--out', join(dir, 'g')])).rejects.toThrow(/learned codebooks/);
   });
 
-  it('--train-codebooks: the trained tables and row scales go into the state and the AQLM folder', { timeout: 900_000 }, async () => {
+  it('--train-codebooks: the trained tables and row scales go into the state and the AQLM folder', { timeout: 1_500_000 }, async () => {
     if (!(shakespeare && hf && gpuReady())) return;
     const dir = mkdtempSync(join(tmpdir(), 'sub4-reallm-cb-'));
     const text = readFileSync(shakespeare!, 'utf8');
