@@ -7,7 +7,9 @@
 //   calibration-save   the kept matrix as a .imatrix.gguf (llama-quantize reads it)
 //   budget-plan        LQ-LoRA's plan under a bit budget (src/train/budget/plan.ts):
 //                      every matrix's candidates measured, the knapsack solved; the
-//                      last plan is kept so that Start builds the base it showed
+//                      last plan is kept so that Start builds the base it showed; the
+//                      GGUF candidates' quantizers run on a pool of nested Web Workers
+//                      (quantize_pool.ts), the same bytes as on this thread
 // Both are kept per model (a WeakMap on the loaded file): a new model drops them.
 import { collectImatrix } from '../model/imatrix.ts';
 import type { Imatrix } from '../io/imatrix/types.ts';
@@ -19,6 +21,9 @@ import { applyBudgetPlan, planBudget, type BudgetPlan } from '../train/budget/pl
 import { imatrixLqloraWeights } from '../train/weighting.ts';
 import type { RowColWeights } from '../train/lqlora.ts';
 import { paramSpec } from '../arch/params.ts';
+import type { Quantizer } from '../quant/quantize/pool.ts';
+import { ggmlQuantize } from '../quant/quantize/ggml_quantize.ts';
+import { withQuantizePool } from './quantize_pool.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { assertPlainData } from './plain_data.ts';
@@ -118,39 +123,45 @@ function checkBudget(s: CheckedSettings, file: LoadedModel): CheckedSettings & {
 
 /**
  * The plan for these settings on this model: the kept one when the key matches
- * (what budget-plan showed is what Start builds), else measured now and kept.
+ * (what budget-plan showed is what Start builds), else measured now (the GGUF
+ * candidates by `quantize`: a pool's, withQuantizePool) and kept.
  */
-export async function budgetPlanFor(file: LoadedModel, settings: CheckedSettings, progress: (phase: string, done: number, total: number) => void, signal: AbortSignal): Promise<BudgetPlan> {
+export async function budgetPlanFor(file: LoadedModel, settings: CheckedSettings, progress: (phase: string, done: number, total: number) => void, signal: AbortSignal, quantize: Quantizer = ggmlQuantize): Promise<BudgetPlan> {
   const s = checkBudget(settings, file);
   const k = keptFor(file);
   const key = planKey(s, k.calibration?.report.id ?? null);
   if (k.plan?.key === key) return k.plan.plan;
   const imatrix = k.calibration?.imatrix ?? null;
   progress('planning', 0, 1);
-  const plan = await planBudget(file, { budget: s.budget, choices: defaultChoices(false), ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: PLAN_ROUNDS, imatrix }, (d, t) => {
+  const stopped = () => new CancelledError(`Planning stopped: ${String(signal.reason)}.`);
+  const plan = await planBudget(file, { budget: s.budget, choices: defaultChoices(false), ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: PLAN_ROUNDS, imatrix, quantize }, (d, t) => {
     progress('planning', d, t);
-    if (signal.aborted) throw new CancelledError(`Planning stopped: ${String(signal.reason)}.`);
+    if (signal.aborted) throw stopped();
+  }).catch((e: unknown) => {
+    // Cancel destroys the pool, which refuses the chunks still running: that is the stop, not a failure.
+    throw signal.aborted ? stopped() : e;
   });
   k.plan = { key, plan };
   return plan;
 }
 
 /** The planned split of every layer (the base and the LoRA start), weighted as the plan was. */
-export function applyPlan(file: LoadedModel, plan: BudgetPlan, alpha: number, onLayer: (done: number, total: number) => void) {
-  return applyBudgetPlan(file, plan, { alpha, imatrix: plan.imatrix ? calibrationOf(file) : null }, onLayer);
+export function applyPlan(file: LoadedModel, plan: BudgetPlan, alpha: number, onLayer: (done: number, total: number) => void, quantize: Quantizer = ggmlQuantize) {
+  return applyBudgetPlan(file, plan, { alpha, imatrix: plan.imatrix ? calibrationOf(file) : null, quantize }, onLayer);
 }
 
 export async function budgetPlan(req: EngineRequest<'budget-plan'>, io: HandlerIO<'budget-plan'>, env: HandlerEnv): Promise<BudgetPlanReport> {
   const s = checkSettings(req as TrainSettings);
   const file = env.models.current;
   if (!file) throw new NoModelError('No model is loaded: open a .gguf file or a Hugging Face model folder first.');
-  const plan = await budgetPlanFor(file, s, io.progress, io.signal);
+  const { result: plan, use } = await withQuantizePool(io.signal, (quantize) => budgetPlanFor(file, s, io.progress, io.signal, quantize));
   const calibration = plan.imatrix ? (kept.get(file)?.calibration?.report.id ?? null) : null;
   return assertPlainData(
     {
       budget: plan.budget, bits: plan.bits, bytes: plan.bytes, weights: plan.weights, error: plan.error, imatrix: calibration,
       rows: plan.rows.map((r) => ({ name: r.name, type: r.type, rank: r.rank, bytes: r.bytes, error: r.error, rel: r.norm > 0 ? r.error / r.norm : 0 })),
       skipped: [...plan.skipped],
+      pool: use,
     },
     'budget-plan',
   );

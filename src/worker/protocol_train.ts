@@ -228,4 +228,9 @@ export interface BudgetPlanReport {
   imatrix: number | null;
   rows: BudgetPlanRow[];
   skipped: string[];
+  /**
+   * The quantizer pool this request used (src/worker/quantize_pool.ts): its workers (1: the engine worker's
+   * own thread) and the chunks posted to them (0 when a kept plan was shown again, or every matrix ran inline).
+   */
+  pool: { workers: number; chunks: number };
 }

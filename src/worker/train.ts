@@ -20,6 +20,7 @@ import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
 import { applyLoraStart, planStorage, quantizeForTuning, reallmForTuning, trainConfig } from '../train/setup.ts';
 import { gpuAssigner } from '../gpu/kernels/vq_assign.ts';
 import { ReallmError } from '../train/reallm.ts';
+import { withQuantizePool } from './quantize_pool.ts';
 import { runWarnings } from '../train/outcome.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
 import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
@@ -189,10 +190,17 @@ async function runTraining(
     stopIfReplaced(signal);
   } else if (quant && s.budget !== null) {
     // LQ-LoRA under a bit budget: the plan the panel showed (kept by budget-plan, else measured now), split as planned.
-    const plan = await budgetPlanFor(file, s, io.progress, signal);
-    notes.push(`Bit budget ${s.budget}: ${plan.rows.length} matrices planned at ${plan.bits.toFixed(3)} bits per weight (LoRA included), error ${plan.error.toExponential(3)}${plan.imatrix ? ' (importance-weighted)' : ''}`);
-    io.progress('quantizing', 0, 1);
-    const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t));
+    // Both quantize on one pool of nested workers (quantize_pool.ts), ended before training starts.
+    const { result: { plan, applied } } = await withQuantizePool(signal, async (quantize) => {
+      const plan = await budgetPlanFor(file, s, io.progress, signal, quantize);
+      notes.push(`Bit budget ${s.budget}: ${plan.rows.length} matrices planned at ${plan.bits.toFixed(3)} bits per weight (LoRA included), error ${plan.error.toExponential(3)}${plan.imatrix ? ' (importance-weighted)' : ''}`);
+      io.progress('quantizing', 0, 1);
+      // A stop destroys the pool, refusing the chunks still running: that is the stop, not a failure.
+      const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t), quantize).catch((e: unknown) => {
+        throw signal.aborted ? new CancelledError(`Training stopped: ${String(signal.reason)}.`) : e;
+      });
+      return { plan, applied };
+    });
     base = withGgufLayers(file, applied.ggufLayers);
     budgetRun = { plan, ggufLayers: applied.ggufLayers };
     baseKey = `budget plan ${plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|')}${plan.imatrix ? ' (importance-weighted)' : ''}`;

@@ -5,13 +5,21 @@
 // .imatrix.gguf, then LQ-LoRA with the bit-budget slider: the plan's bits per
 // weight stay within the slider's budget, it is importance-weighted, a lower
 // budget gives a smaller plan, and Start trains a few steps on the plan's base,
-// whose kept run offers its exports.
+// whose kept run offers its exports. The plan is quantized across the engine
+// worker's pool of nested Web Workers (src/worker/quantize_pool.ts) and equals,
+// row for row (types, bytes, total error), planBudget on one thread in Node with
+// the saved matrix.
 // The same through the CLI: `sub4 imatrix` and `sub4 tune --method lqlora --budget B --imatrix F`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.ts';
+import { openModelPath } from '../../src/io/model.node.ts';
+import { fileSource } from '../../src/io/source.node.ts';
+import { readImatrix } from '../../src/io/imatrix/index.ts';
+import { defaultChoices } from '../../src/train/budget/candidates.ts';
+import { planBudget } from '../../src/train/budget/plan.ts';
 import { dropFile, haveChromium, openStudio, ROOT, startApp, type AppHarness } from './harness.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
@@ -35,6 +43,8 @@ const testAttr = (id: string, name: string) => `document.querySelector('[data-te
 describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budget in Chromium', () => {
   let app: AppHarness;
   let page: Page;
+  /** The saved .imatrix.gguf (the first test's download). */
+  let imatrixPath = '';
 
   beforeAll(async () => {
     app = await startApp();
@@ -93,6 +103,7 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     const dl = await download;
     expect(dl.suggestedFilename()).toBe('stories260K.imatrix.gguf');
     const path = await dl.path();
+    imatrixPath = path;
     const bytes = readFileSync(path);
     expect(bytes.subarray(0, 4).toString('latin1')).toBe('GGUF');
     expect(bytes.includes(Buffer.from('blk.0.attn_q.weight.in_sum2'))).toBe(true);
@@ -121,6 +132,37 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     expect(low.error).toBeGreaterThanOrEqual(high.error);
     expect(await page.getByTestId('budget-plan').locator('summary').innerText()).toContain('importance-weighted');
     expect(await page.getByTestId('budget-table').locator('tbody tr').count()).toBe(LINEARS);
+
+    // The pool did the GGUF candidates' quantizing, and the plan is the one-thread plan (planBudget in Node, the
+    // quantizers on this thread, weighted by the saved matrix): the same type and bytes per matrix, the same error.
+    const workers = await num(page, 'budget-plan', 'data-pool-workers');
+    const chunks = await num(page, 'budget-plan', 'data-pool-chunks');
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    console.log(`budget 4.5 plan: ${workers} pool workers (hardwareConcurrency ${cores}), ${chunks} chunks posted`);
+    expect(workers).toBe(Math.max(1, cores));
+    if (cores > 1) {
+      expect(chunks).toBeGreaterThan(0);
+      expect(await page.getByTestId('budget-plan').locator('summary').innerText()).toContain(`quantized across ${workers} workers`);
+    }
+    const shown = await page.getByTestId('budget-table').locator('tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => {
+        const td = [...tr.querySelectorAll('td')].map((c) => c.textContent ?? '');
+        return { name: td[0], type: td[1], bytes: Number(td[3].replace(/,/g, '')) };
+      }),
+    );
+    const alpha = Number(await page.getByTestId('train-alpha').inputValue());
+    const seed = Number(await page.getByTestId('train-seed').inputValue());
+    expect(imatrixPath).not.toBe('');
+    const m = await openModelPath(GGUF!);
+    const src = await fileSource(imatrixPath);
+    const imatrix = await readImatrix(src);
+    await src.close?.();
+    const t1 = Date.now();
+    const one = await planBudget(m, { budget: 4.5, choices: defaultChoices(false), ranks: [2], alpha, seed, rounds: 2, imatrix }).finally(() => m.close());
+    console.log(`one-thread plan in Node (${((Date.now() - t1) / 1000).toFixed(1)} s): ${one.bits.toFixed(3)} bpw, ${one.bytes} B, error ${one.error.toExponential(6)} vs the studio's ${low.error.toExponential(6)}`);
+    expect(shown).toEqual(one.rows.map((r) => ({ name: r.name, type: r.type, bytes: r.bytes })));
+    expect(low.bytes).toBe(one.bytes);
+    expect(low.error).toBe(one.error);
   });
 
   it(`Start trains ${STEPS} steps on the planned base`, async () => {

@@ -3,11 +3,13 @@
 // with them where llama.cpp requires them), the pool's bytes over 3 workers
 // equal the single-thread ggmlQuantize's, on an awkward row count (37 rows:
 // chunks of unequal size, plus the inline first row). Errors keep their type
-// (the first row runs inline), and a small tensor runs inline without workers.
+// (the first row runs inline), a small tensor runs inline without workers, and
+// destroy() refuses jobs still running (a cancelled plan stops awaiting them).
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../src/quant/formats.ts';
 import { GRID_IQUANTS, ggmlQuantize, ImatrixRequiredError, quantizeRequiresImatrix } from '../../src/quant/quantize/ggml_quantize.ts';
 import { createNodeQuantizePool } from '../../src/quant/quantize/pool.node.ts';
+import { QuantizePool, type PoolWorker } from '../../src/quant/quantize/pool.ts';
 import { rng } from '../../src/gpu/random.ts';
 
 export const POOL_TYPES: GgmlType[] = [
@@ -43,8 +45,20 @@ describe('quantizer pool (Node workers)', () => {
     try {
       expect(Buffer.from(await small.quantize(GgmlType.Q4_0, src, rows, cols, null)).equals(Buffer.from(ggmlQuantize(GgmlType.Q4_0, src, rows, cols, null)))).toBe(true);
       expect((small as unknown as { workers: unknown[] }).workers.length).toBe(0);
+      expect(small.posted).toBe(0);
     } finally {
       small.destroy();
     }
+  });
+
+  it('counts the chunks it posts; destroy() refuses the jobs still running', async () => {
+    // Workers that never answer: only destroy() can end the await.
+    const silent = (): PoolWorker => ({ post: () => {}, onReply: () => {}, onError: () => {}, terminate: () => {} });
+    const stuck = new QuantizePool(silent, 2, { minWeights: 0 });
+    const pending = stuck.quantize(GgmlType.Q4_0, src, rows, cols, null);
+    await Promise.resolve();
+    expect(stuck.posted).toBe(2);
+    stuck.destroy();
+    await expect(pending).rejects.toThrow(/QuantizePool destroyed/);
   });
 });

@@ -81,6 +81,8 @@ export class QuantizePool {
   private readonly queue: Pending[] = [];
   private nextId = 1;
   private closed = false;
+  /** Chunks posted to the workers so far (0 while every tensor ran inline): says whether the pool did any work. */
+  posted = 0;
 
   constructor(spawn: () => PoolWorker, size: number, o: PoolOptions = {}) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`QuantizePool: size ${size} is not a positive integer`);
@@ -129,6 +131,7 @@ export class QuantizePool {
       if (!w) return;
       const job = this.queue.shift()!;
       this.busy.set(w, job);
+      this.posted++;
       w.post(job.req, job.transfer);
     }
   }
@@ -154,10 +157,14 @@ export class QuantizePool {
     return w;
   }
 
-  /** Ends the workers; jobs still queued are refused. */
+  /**
+   * Ends the workers; jobs still queued or running are refused, so that a caller
+   * awaiting quantize() (a cancelled plan) returns at once instead of never.
+   */
   destroy(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new RangeError('QuantizePool destroyed'));
+    for (const job of [...this.queue.splice(0), ...this.busy.values()]) job.reject(new RangeError('QuantizePool destroyed'));
+    this.busy.clear();
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
     this.idle.length = 0;

@@ -44,11 +44,12 @@ export function BudgetPlan({ budget, plan, onBudget }: Props) {
       {on && plan.status === 'planning' && <p className="muted">{runPhaseText(plan.progress)}</p>}
       {on && plan.error && <ErrorNote title="No plan at this budget" error={plan.error} />}
       {on && r && (
-        <details className="budget-plan" data-testid="budget-plan" data-bits={r.bits} data-budget={r.budget} data-bytes={r.bytes} data-error={r.error} data-rows={r.rows.length}>
+        <details className="budget-plan" data-testid="budget-plan" data-bits={r.bits} data-budget={r.budget} data-bytes={r.bytes} data-error={r.error} data-rows={r.rows.length} data-pool-workers={r.pool.workers} data-pool-chunks={r.pool.chunks}>
           <summary>
             Plan: <strong data-testid="budget-size">{formatBytes(r.bytes)}</strong> for {r.weights.toLocaleString('en-US')} linear weights ={' '}
             <strong data-testid="budget-bits">{r.bits.toFixed(3)}</strong> bits per weight; total error <span data-testid="budget-error">{formatError(r.error)}</span>
             {r.imatrix !== null ? ' (importance-weighted)' : ''}
+            {r.pool.chunks > 0 ? `; quantized across ${r.pool.workers} workers` : ''}
           </summary>
           <table className="grid" data-testid="budget-table">
             <thead>
