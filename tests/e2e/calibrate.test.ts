@@ -163,6 +163,19 @@ describe.skipIf(!haveChromium || !GGUF || !TEXT)('importance matrix and bit budg
     expect(shown).toEqual(one.rows.map((r) => ({ name: r.name, type: r.type, bytes: r.bytes })));
     expect(low.bytes).toBe(one.bytes);
     expect(low.error).toBe(one.error);
+
+    // Cancel mid-plan: a newer budget aborts the plan at 5 once it has measured a matrix (the pool destroyed, its
+    // running chunks refused); the kept 4.5 plan comes back with nothing quantized, and no error is shown.
+    await page.getByTestId('budget-slider').fill('5');
+    await until(page, `${testAttr('budget', 'data-status')} === 'planning' && Number(${testAttr('budget', 'data-done')}) >= 1`);
+    const t2 = Date.now();
+    await page.getByTestId('budget-slider').fill('4.5');
+    await until(page, `${testAttr('budget', 'data-status')} !== 'planning' && ${testAttr('budget-plan', 'data-budget')} === '4.5'`);
+    console.log(`plan at 5 cancelled mid-plan: the kept 4.5 plan back after ${((Date.now() - t2) / 1000).toFixed(2)} s`);
+    expect(await attr(page, 'budget', 'data-status')).toBe('ready');
+    expect(await num(page, 'budget-plan', 'data-pool-chunks')).toBe(0);
+    expect(await num(page, 'budget-plan', 'data-bytes')).toBe(one.bytes);
+    expect(await page.locator('[data-testid="budget"] [role="alert"]').count()).toBe(0);
   });
 
   it(`Start trains ${STEPS} steps on the planned base`, async () => {

@@ -19,7 +19,7 @@ export function BudgetPlan({ budget, plan, onBudget }: Props) {
   const on = budget.trim() !== '';
   const r = plan.report;
   return (
-    <div className="budget" data-testid="budget">
+    <div className="budget" data-testid="budget" data-status={plan.status} data-done={plan.progress?.done ?? ''}>
       <label className="field wide" title="mix quantization types per matrix so the linear layers, LoRA included, fit this many bits per weight">
         <span>
           <input type="checkbox" data-testid="budget-on" checked={on} onChange={(ev) => onBudget(ev.target.checked ? String(BUDGET_RANGE.start) : '')} /> Plan the base by a bit budget
