@@ -1,6 +1,7 @@
-// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0] [--forward 0|1|2] [--compare] [--train] [--keep DIR]`:
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0,BF16,F16] [--forward 0|1|2] [--compare] [--train] [--keep DIR]`:
 // file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
-// sub4's own writer (bench/load_model.ts) to a temporary folder. Per mix:
+// sub4's own writer (bench/load_model.ts: GGUF; bench/load_folder.ts: a Hugging
+// Face folder of BF16 or F16 safetensors, mixes 'BF16' and 'F16') to a temporary folder. Per mix:
 //  - baseline: reading the same file from disk in 16 MiB slices (the reader
 //    sub4 uses, same run, so the page cache is as warm for both): MB/s;
 //  - load: openModel + loadWeights until the queue is idle ('gpu queue': the wait for the
@@ -18,7 +19,9 @@
 //  - cpu_s: the load's CPU seconds over all threads, steadier than wall time
 //    on a shared machine;
 //  - the first forward (T = 64; its time includes building the pipelines) and,
-//    with --forward 2, a second one (the same forward with every pipeline cached).
+//    with --forward 2, a second one (the same forward with every pipeline cached);
+//  - BF16/F16 only, 'quantizer inputs': every linear layer's f32 weights read
+//    the way the in-tab quantizers get them (originalWeights), as file MB/s.
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
 // T 64, no optimizer) with the ledger's peak beside the planner's prediction.
 // Never part of the tests: it writes ~700 MB per mix and runs for minutes.
@@ -36,6 +39,9 @@ import { createTrainable, type TrainConfig } from '../src/model/trainable.ts';
 import { ModelBackward } from '../src/model/backward.ts';
 import { planStep, storageOf } from '../src/model/planner.ts';
 import { writeLoadModel, type LoadMix } from './load_model.ts';
+import { writeLoadFolder, type FloatMix } from './load_folder.ts';
+import { originalWeights } from '../src/train/quantize_model.ts';
+import { paramSpec } from '../src/arch/params.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -126,24 +132,43 @@ async function* trainSteps(ctx: GpuContext, path: string, T: number) {
   }
 }
 
+/** Every linear layer's f32 weights, one at a time, as the in-tab quantizers read them (no quantizing). */
+async function quantizerInputs(path: string, mix: string, diskRate: number) {
+  const file = await openModelPath(path);
+  try {
+    const linears = paramSpec(file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => file.tensors.get(p.name)!);
+    const bytes = linears.reduce((a, t) => a + t.bytes, 0);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (const t of linears) await originalWeights(file, t, 'bench');
+    const s = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { bench: 'load', kernel: 'quantizer inputs', mix, tensors: linears.length, file_bytes: bytes, s: round(s), mb_per_s: round(bytes / MB / s, 1), vs_baseline: round(bytes / MB / s / diskRate, 3), cpu_s: round((cpu.user + cpu.system) / 1e6) };
+  } finally {
+    await file.close();
+  }
+}
+
 export async function* loadBench(ctx: GpuContext) {
   const layers = Number(arg('layers') ?? 22);
-  const mixes = (arg('mix') ?? 'Q4_K_M,Q4_0').split(',') as LoadMix[];
+  const mixes = (arg('mix') ?? 'Q4_K_M,Q4_0').split(',') as (LoadMix | FloatMix)[];
   const keep = arg('keep');
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'sub4-load-'));
   const T = 64;
   try {
     for (const mix of mixes) {
-      const path = join(dir, `tinyllama-shape-${layers}L-${mix}.gguf`);
+      const float = mix === 'BF16' || mix === 'F16';
+      // A float mix is a Hugging Face folder: the load opens the folder, the disk baseline reads its one weight file.
+      const path = join(dir, `tinyllama-shape-${layers}L-${mix}${float ? '' : '.gguf'}`);
       const tw = performance.now();
-      const size = await writeLoadModel(path, mix, layers);
+      const size = float ? await writeLoadFolder(path, mix, layers) : await writeLoadModel(path, mix, layers);
       yield { bench: 'load', kernel: 'write (setup)', mix, layers, file_bytes: size, s: round((performance.now() - tw) / 1000, 1) };
-      const diskS = await diskRead(path);
+      const diskS = await diskRead(float ? join(path, 'model.safetensors') : path);
       const diskRate = size / MB / diskS;
       yield { bench: 'load', kernel: 'disk read (baseline)', mix, s: round(diskS, 3), mb_per_s: round(diskRate, 1), vs_baseline: 1 };
 
       // --compare: the CPU decoder, then the GPU conversion kernels, one after the other; else the default path.
-      const paths: (boolean | undefined)[] = arg('compare') !== undefined ? [false, true] : [undefined];
+      const paths: (boolean | undefined)[] = arg('compare') !== undefined && !float ? [false, true] : [undefined];
       for (const gpuConvert of paths) {
         const ledger = ledgerOf(ctx);
         const live0 = ledger.live;
@@ -192,8 +217,9 @@ export async function* loadBench(ctx: GpuContext) {
           yield { bench: 'load', kernel: 'gpu upload floor (baseline)', mix, gpu_bytes: gpuBytes, s: round(floor.s, 2), cpu_s: round(floor.cpuS), file_mb_per_s: round(size / MB / floor.s, 1), vs_disk: round(size / MB / floor.s / diskRate, 3) };
         }
       }
+      if (float) yield await quantizerInputs(path, mix, diskRate);
       if (arg('train') !== undefined && mix === 'Q4_K_M') yield* trainSteps(ctx, path, T);
-      if (!keep) rmSync(path, { force: true });
+      if (!keep) rmSync(path, { recursive: true, force: true });
     }
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });

@@ -29,6 +29,12 @@ export interface ModelTensor {
   readF32(): Promise<Float32Array>;
   /** Bytes exactly as stored in the file (file row order); `into`: a buffer the reader may fill instead of allocating (ByteSource.read). */
   readRaw(into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Float tensors whose stored bytes need no reordering (safetensors): readRaw's
+   * bytes → `out` (one f32 per element), the same values readF32 gives. Lets a
+   * load read them ahead into reused buffers and convert into reused memory.
+   */
+  f32Into?(raw: Uint8Array, out: Float32Array): void;
   /** Quantized layers that are not GGUF blocks (GPTQ checkpoints): the QTensor, engine row order. */
   readQ?(): Promise<QTensor>;
   /** With readQ: its grid (group size in columns; per-channel = the row length), for planning before reading. */

@@ -8,6 +8,8 @@ import { ggufQkInterleaved, ggufToHf, hfToGguf, qkKind, qkRowOrder, applyRowOrde
 import { ggmlTypeName } from '../quant/formats.ts';
 import { readGguf, readTensorBytes, readTensorF32 } from './gguf/reader.ts';
 import { openHfFolder, readFolderJson, type FolderSource } from './hf_folder.ts';
+import { DTYPES } from './safetensors/dtypes.ts';
+import { decodeF32Into } from './safetensors/reader.ts';
 import { TokenizerError } from '../base/errors.ts';
 import type { ByteSource } from './source.ts';
 import { tokenizerFromGguf } from './tokenizer/gguf.ts';
@@ -81,7 +83,9 @@ async function openHfModel(folder: FolderSource): Promise<LoadedModel> {
         bytes,
         rowOrder: null,
         readF32: normOffset && /norm\.weight$/.test(name) ? async () => (await hf.weights.readTensorF32(name)).map((v) => v + 1) : () => hf.weights.readTensorF32(name),
-        readRaw: () => hf.weights.readTensorBytes(name),
+        readRaw: (into) => hf.weights.readTensorBytes(name, undefined, into),
+        // Not for Gemma's offset norms (readF32 adds the 1); they are small and go through readF32.
+        ...(normOffset && /norm\.weight$/.test(name) || !DTYPES[info.dtype].toF32 ? {} : { f32Into: (raw: Uint8Array, out: Float32Array) => decodeF32Into(info, raw, out) }),
       });
     }
     await applyGptqTensors(hf, tensors); // GPTQ checkpoints: qweight/qzeros/scales/g_idx → one quantized '<module>.weight'

@@ -104,9 +104,25 @@ export async function uploadLinear(ctx: GpuContext, t: ModelTensor, bias: GpuTen
     const q = await timedAsync(clock, 'read+decode', () => t.readVq!());
     return { kind: 'quant', rows, cols, w: timed(clock, 'upload', () => uploadVqTensor(ctx, q, t.name)), bias, type: t.type, ggmlType: null };
   }
-  const x = await timedAsync(clock, 'read+dequant', () => t.readF32());
+  const x = await readFloats(t, opts);
   const w = timed(clock, 'upload', () => GpuTensor.from(ctx, x, [rows, cols], 'f32', t.name));
   return { kind: 'dense', rows, cols, w, bias, type: t.type };
+}
+
+/**
+ * A float tensor's f32 values for an upload. Tensors with f32Into (safetensors)
+ * are read raw ('read': through the load's read-ahead when t is wrapped) and
+ * converted into the scratch's reused f32 buffer ('decode'), valid until the
+ * scratch's next use; others (GGUF F16/F32, which may need a row reorder) are
+ * read and converted by readF32 ('read+dequant').
+ */
+export async function readFloats(t: ModelTensor, opts: UploadQuantOptions = {}): Promise<Float32Array> {
+  const { clock } = opts;
+  if (!t.f32Into) return timedAsync(clock, 'read+dequant', () => t.readF32());
+  const raw = await timedAsync(clock, 'read', () => t.readRaw());
+  const out = opts.scratch ? opts.scratch.floats(t.shape.reduce((a, b) => a * b, 1)) : new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+  timed(clock, 'decode', () => t.f32Into!(raw, out));
+  return out;
 }
 
 /**

@@ -11,7 +11,7 @@ import { FormatError } from '../base/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
-import { destroyLinear, isQuantized, quantizedLinear, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
+import { destroyLinear, isQuantized, quantizedLinear, readFloats, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
 import { ReadAhead } from './read_ahead.ts';
 import { QTensorScratch } from '../quant/qtensor_scratch.ts';
 import { dequantizeGpu } from '../gpu/kernels/qlinear.ts';
@@ -82,7 +82,7 @@ function rawReadOrder(model: LoadedModel, spec: ParamEntry[], quantized?: Readon
   return [...first, ...layers]
     .filter((p) => (p.kind === 'linear' || p.kind === 'embedding') && !quantized?.has(p.name))
     .map((p) => model.tensors.get(p.name))
-    .filter((t): t is ModelTensor => t !== undefined && isQuantized(t) && !t.readQ && !t.readVq);
+    .filter((t): t is ModelTensor => t !== undefined && ((isQuantized(t) && !t.readQ && !t.readVq) || t.f32Into !== undefined));
 }
 
 /** Upload every parameter the forward needs; on failure, whatever was uploaded is freed. */
@@ -110,7 +110,8 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       owned.push(t);
       return t;
     }
-    const x = await timedAsync(clock, 'read+dequant', () => src.readF32());
+    // The token table is in the read-ahead's order; norms and biases (small) are read directly.
+    const x = await readFloats(p.kind === 'embedding' && src.f32Into ? ahead.wrap(src) : src, upOpts);
     const t = timed(clock, 'upload', () => GpuTensor.from(ctx, x, p.shape, 'f32', p.name));
     owned.push(t);
     return t;

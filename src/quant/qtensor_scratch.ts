@@ -5,7 +5,8 @@
 // page faults and GC work that measured several times the decode itself.
 // Contents are not cleared between uses: whoever fills a scratch QTensor must
 // write every word (decodeGgufInto does), and words() is zeroed because the
-// repack or-s into it.
+// repack or-s into it. floats() serves float checkpoints (safetensors BF16/F16)
+// the same way: one f32 buffer each tensor is converted into before its upload.
 import { checkQShape, groupsPerRow, wordsPerRow, type QBits, type QTensor } from './qtensor.ts';
 
 export class QTensorScratch {
@@ -13,6 +14,7 @@ export class QTensorScratch {
   private scale = new Float32Array(0);
   private offset = new Float32Array(0);
   private dense = new Uint32Array(0);
+  private f32 = new Float32Array(0);
 
   /** A QTensor of the shape over this scratch's buffers, valid until the next call; its contents are stale. */
   qtensor(rows: number, cols: number, bits: QBits, groupSize: number): QTensor {
@@ -21,6 +23,12 @@ export class QTensorScratch {
     if (this.codes.length < nw) this.codes = new Uint32Array(nw);
     if (this.scale.length < ng) (this.scale = new Float32Array(ng)), (this.offset = new Float32Array(ng));
     return { rows, cols, bits, groupSize, codes: this.codes.subarray(0, nw), scale: this.scale.subarray(0, ng), offset: this.offset.subarray(0, ng) };
+  }
+
+  /** n f32 values, valid until the next call; contents stale (the converter writes every one). */
+  floats(n: number): Float32Array {
+    if (this.f32.length < n) this.f32 = new Float32Array(n);
+    return this.f32.subarray(0, n);
   }
 
   /** n zeroed words, valid until the next call. */

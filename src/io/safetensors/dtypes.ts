@@ -2,8 +2,7 @@
 // (huggingface/safetensors `enum Dtype`), with its bit width and, where sub4
 // can use it, a bulk decoder to f32. Dtypes without a decoder can still be
 // opened, listed and copied as bytes; converting them raises UnsupportedError.
-import { bf16ToF32, f16Table } from '../../quant/f16.ts';
-import { byteTable, f8e4m3BitsToF32, f8e5m2BitsToF32 } from './convert.ts';
+import { bf16ToF32Bulk, byteTable, f16ToF32Bulk, f8e4m3BitsToF32, f8e5m2BitsToF32 } from './convert.ts';
 
 /** Decodes `out.length` little-endian elements from `bytes` (whose byteOffset is element-aligned). */
 export type DecodeF32 = (bytes: Uint8Array, out: Float32Array) => void;
@@ -41,23 +40,8 @@ export const DTYPES = {
   I8: { bits: 8, align: 1, toF32: view((buf, o, n) => new Int8Array(buf, o, n)) },
   U16: { bits: 16, align: 2, toF32: view((buf, o, n) => new Uint16Array(buf, o, n)) },
   I16: { bits: 16, align: 2, toF32: view((buf, o, n) => new Int16Array(buf, o, n)) },
-  F16: {
-    bits: 16,
-    align: 2,
-    toF32: (b, out) => {
-      const h = new Uint16Array(b.buffer, b.byteOffset, out.length);
-      const t = f16Table();
-      for (let i = 0; i < out.length; i++) out[i] = t[h[i]];
-    },
-  },
-  BF16: {
-    bits: 16,
-    align: 2,
-    toF32: (b, out) => {
-      const h = new Uint16Array(b.buffer, b.byteOffset, out.length);
-      for (let i = 0; i < out.length; i++) out[i] = bf16ToF32(h[i]);
-    },
-  },
+  F16: { bits: 16, align: 2, toF32: f16ToF32Bulk },
+  BF16: { bits: 16, align: 2, toF32: bf16ToF32Bulk },
   U32: { bits: 32, align: 4, toF32: view((buf, o, n) => new Uint32Array(buf, o, n)) },
   I32: { bits: 32, align: 4, toF32: view((buf, o, n) => new Int32Array(buf, o, n)) },
   F32: { bits: 32, align: 4, toF32: (b, out) => out.set(new Float32Array(b.buffer, b.byteOffset, out.length)) },

@@ -96,7 +96,7 @@ export async function openShardedSafetensors(index: ShardIndex, indexFile: strin
       tensors,
       metadata: shards.get(index.files[0])!.metadata,
       warnings,
-      readTensorBytes: (name, rows) => shardOf(name).readTensorBytes(name, rows),
+      readTensorBytes: (name, rows, into) => shardOf(name).readTensorBytes(name, rows, into),
       readTensorF32: (name, rows) => shardOf(name).readTensorF32(name, rows),
       close: async () => void (await closeAll()),
     };

@@ -18,8 +18,8 @@ export interface SafetensorsStore {
   readonly tensors: ReadonlyMap<string, SafetensorsTensorInfo & { readonly file: string }>;
   readonly metadata: ReadonlyMap<string, string>;
   readonly warnings: readonly string[];
-  /** Raw little-endian bytes of a tensor (or of some of its rows). */
-  readTensorBytes(name: string, rows?: RowRange): Promise<Uint8Array>;
+  /** Raw little-endian bytes of a tensor (or of some of its rows); `into`: a buffer the source may fill (ByteSource.read). */
+  readTensorBytes(name: string, rows?: RowRange, into?: Uint8Array): Promise<Uint8Array>;
   /** The tensor (or some of its rows) converted to f32. */
   readTensorF32(name: string, rows?: RowRange): Promise<Float32Array>;
   close(): Promise<void>;
@@ -67,10 +67,10 @@ async function open(src: ByteSource): Promise<SafetensorsFile> {
   const tensors = new Map(header.tensors.map((t) => [t.name, { ...t, file }] as const));
 
   const info = (name: string) => tensors.get(name) ?? fail(`no tensor named ${JSON.stringify(name)}`);
-  const readTensorBytes = async (name: string, rows?: RowRange) => {
+  const readTensorBytes = async (name: string, rows?: RowRange, into?: Uint8Array) => {
     const t = info(name);
     const [off, len] = rowSpan(t, rows, file);
-    return readOrFail(src, dataStart + t.begin + off, len);
+    return readOrFail(src, dataStart + t.begin + off, len, into);
   };
   return {
     source: src,
@@ -105,20 +105,38 @@ export function rowSpan(t: SafetensorsTensorInfo, rows: RowRange | undefined, fi
   return [start * rowBytes, (end - start) * rowBytes];
 }
 
-/** Converts raw tensor bytes to f32, copying first when the slice is not element-aligned. */
+/** Converts raw tensor bytes to f32 (a fresh array; decodeF32Into for a reused one). */
 export function decodeF32(t: SafetensorsTensorInfo, bytes: Uint8Array): Float32Array {
-  const dt = DTYPES[t.dtype];
-  const n = (bytes.length * 8) / dt.bits;
-  const out = new Float32Array(n);
-  const aligned = bytes.byteOffset % dt.align === 0 ? bytes : bytes.slice();
-  dt.toF32!(aligned, out);
+  const out = new Float32Array((bytes.length * 8) / DTYPES[t.dtype].bits);
+  decodeF32Into(t, bytes, out);
   return out;
 }
 
+/**
+ * Converts raw tensor bytes to f32 into `out` (exactly one f32 per element).
+ * Bytes that are not element-aligned (an odd tensor offset in an in-memory
+ * file) are first copied once to the end of `out`'s own memory, which is then
+ * decoded in place: every decoder reads element i before writing out[i], and an
+ * element of at most 4 bytes placed there is never overwritten before it is read.
+ * Only 8-byte dtypes, wider than their f32, take a separate aligned copy.
+ */
+export function decodeF32Into(t: SafetensorsTensorInfo, bytes: Uint8Array, out: Float32Array): void {
+  const dt = DTYPES[t.dtype];
+  const decode = dt.toF32;
+  if (!decode) throw new UnsupportedError(t.name, `dtype ${t.dtype} cannot be converted to f32 by sub4`);
+  if ((bytes.length * 8) / dt.bits !== out.length)
+    throw new RangeError(`tensor ${t.name}: ${bytes.length} bytes of ${t.dtype} are not ${out.length} elements`);
+  if (bytes.byteOffset % dt.align === 0) return decode(bytes, out);
+  if (bytes.length > out.byteLength) return decode(bytes.slice(), out);
+  const tail = new Uint8Array(out.buffer, out.byteOffset + out.byteLength - bytes.length, bytes.length);
+  tail.set(bytes);
+  decode(tail, out);
+}
+
 /** A source read that turns range/IO failures into a SafetensorsError naming the file. */
-async function readOrFail(src: ByteSource, offset: number, length: number): Promise<Uint8Array> {
+async function readOrFail(src: ByteSource, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
   try {
-    return await src.read(offset, length);
+    return await src.read(offset, length, into);
   } catch (e) {
     throw new SafetensorsError(src.name, `could not read ${length} bytes at offset ${offset}: ${(e as Error).message}`);
   }
