@@ -21,7 +21,8 @@
 //  - the first forward (T = 64; its time includes building the pipelines) and,
 //    with --forward 2, a second one (the same forward with every pipeline cached);
 //  - BF16/F16 only, 'quantizer inputs': every linear layer's f32 weights read
-//    the way the in-tab quantizers get them (originalWeights), as file MB/s.
+//    the way the in-tab quantizers get them (originalWeightsInTurn, as
+//    quantizeModelLinears reads them; no quantizing), as file MB/s.
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
 // T 64, no optimizer) with the ledger's peak beside the planner's prediction.
 // Never part of the tests: it writes ~700 MB per mix and runs for minutes.
@@ -40,7 +41,7 @@ import { ModelBackward } from '../src/model/backward.ts';
 import { planStep, storageOf } from '../src/model/planner.ts';
 import { writeLoadModel, type LoadMix } from './load_model.ts';
 import { writeLoadFolder, type FloatMix } from './load_folder.ts';
-import { originalWeights } from '../src/train/quantize_model.ts';
+import { originalWeightsInTurn } from '../src/train/quantize_model.ts';
 import { paramSpec } from '../src/arch/params.ts';
 
 const arg = (name: string) => {
@@ -140,7 +141,7 @@ async function quantizerInputs(path: string, mix: string, diskRate: number) {
     const bytes = linears.reduce((a, t) => a + t.bytes, 0);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (const t of linears) await originalWeights(file, t, 'bench');
+    for await (const _ of originalWeightsInTurn(file, linears, 'bench'));
     const s = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     return { bench: 'load', kernel: 'quantizer inputs', mix, tensors: linears.length, file_bytes: bytes, s: round(s), mb_per_s: round(bytes / MB / s, 1), vs_baseline: round(bytes / MB / s / diskRate, 3), cpu_s: round((cpu.user + cpu.system) / 1e6) };

@@ -6,7 +6,9 @@
 // an already quantized layer would compound two rounding errors silently.
 import { Sub4Error } from '../base/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
-import { isQuantized } from '../model/linear.ts';
+import { isQuantized, readFloats } from '../model/linear.ts';
+import { ReadAhead } from '../model/read_ahead.ts';
+import { QTensorScratch } from '../quant/qtensor_scratch.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { quantizeRtn } from '../quant/quantize/rtn.ts';
 import { QBITS, type QBits, type QTensor } from '../quant/qtensor.ts';
@@ -25,6 +27,21 @@ export async function originalWeights(model: LoadedModel, t: ModelTensor, what: 
   if (isQuantized(t))
     throw new QuantizeModelError(`${model.name}: ${what} needs the original float weights, but ${t.name} is stored as ${t.type}; start from an F32/F16/BF16 model (a GGUF in F32/F16 or a Hugging Face folder)`);
   return t.readF32();
+}
+
+/**
+ * originalWeights of each tensor in turn, for a caller that is done with one
+ * before it asks for the next (each array is valid until then): float tensors
+ * that convert from raw bytes (safetensors, ModelTensor.f32Into) are read one
+ * ahead into reused buffers and converted into one reused f32 array, as a load
+ * reads them (src/model/read_ahead.ts), so a model's worth of quantizer inputs
+ * costs two raw buffers and one f32 tensor of host memory, not a fresh pair per layer.
+ */
+export async function* originalWeightsInTurn(model: LoadedModel, tensors: readonly ModelTensor[], what: string): AsyncGenerator<[ModelTensor, Float32Array]> {
+  const ahead = new ReadAhead(tensors.filter((t) => t.f32Into && !isQuantized(t)));
+  const scratch = new QTensorScratch();
+  for (const t of tensors)
+    yield [t, t.f32Into && !isQuantized(t) ? await readFloats(ahead.wrap(t), { scratch }) : await originalWeights(model, t, what)];
 }
 
 /** One weight [rows, cols] → QTensor (asymmetric RTN; MSE clip search below 4 bits). */
@@ -49,6 +66,7 @@ export async function quantizeModelLinears(model: LoadedModel, o: QuantizeOption
     return t;
   });
   const out = new Map<string, QTensor>();
-  for (const t of tensors) out.set(t.name, quantizeWeight(await originalWeights(model, t, 'quantizing'), t.shape[0], t.shape[1], o, t.name));
+  // quantizeRtn keeps nothing of its input, so each weight's array may be reused for the next.
+  for await (const [t, w] of originalWeightsInTurn(model, tensors, 'quantizing')) out.set(t.name, quantizeWeight(w, t.shape[0], t.shape[1], o, t.name));
   return out;
 }

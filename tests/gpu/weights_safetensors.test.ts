@@ -1,7 +1,7 @@
 // A Hugging Face folder of BF16 or F16 safetensors on the GPU through
 // loadWeights' fast path (read-ahead into reused buffers, conversion into one
-// reused f32 scratch: ModelTensor.f32Into) and through originalWeights (the
-// in-tab quantizers' input): every weight, read back from the GPU as raw bits,
+// reused f32 scratch: ModelTensor.f32Into) and through originalWeights and
+// originalWeightsInTurn (the in-tab quantizers' inputs): every weight, read back from the GPU as raw bits,
 // must equal the scalar oracle element by element. The folder has stories260K's
 // config and shapes (a 172-wide MLP, so odd tensor sizes), every element random
 // bits (subnormals, ±Inf, NaN payloads included), and its tensors in reverse of
@@ -18,7 +18,7 @@ import { fileSink } from '../../src/io/sink.node.ts';
 import { writeSafetensors } from '../../src/io/safetensors/writer.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { paramSpec } from '../../src/arch/params.ts';
-import { originalWeights } from '../../src/train/quantize_model.ts';
+import { originalWeights, originalWeightsInTurn } from '../../src/train/quantize_model.ts';
 import { f16ToF32, f32Bits } from '../../src/quant/f16.ts';
 import { rng } from '../../src/gpu/random.ts';
 import type { GpuTensor } from '../../src/gpu/buffers.ts';
@@ -73,11 +73,15 @@ describe('BF16 / F16 safetensors → GPU weights and quantizer inputs, bit for b
             nans += got.filter(isNan).length;
           }
           let qWords = 0;
-          for (const p of spec.filter((q) => q.kind === 'linear' && q.layer !== null)) {
-            const x = await originalWeights(model, model.tensors.get(p.name)!, 'test');
-            expect(countDiff(new Uint32Array(x.buffer, x.byteOffset, x.length), oracle(dtype, values.get(p.name)!)), `${p.name} quantizer input`).toBe(0);
+          const linears = spec.filter((q) => q.kind === 'linear' && q.layer !== null).map((p) => model.tensors.get(p.name)!);
+          const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+          // One at a time (LQ-LoRA, ReALLM), and in turn through the reused buffers (quantizeModelLinears).
+          for (const t of linears) expect(countDiff(bits(await originalWeights(model, t, 'test')), oracle(dtype, values.get(t.name)!)), `${t.name} quantizer input`).toBe(0);
+          for await (const [t, x] of originalWeightsInTurn(model, linears, 'test')) {
+            expect(countDiff(bits(x), oracle(dtype, values.get(t.name)!)), `${t.name} quantizer input, in turn`).toBe(0);
             qWords += x.length;
           }
+          expect(qWords).toBe(linears.reduce((a, t) => a + t.shape[0] * t.shape[1], 0));
           console.log(`${dtype}: ${gpuTensors.size} GPU weights, ${words} words (${nans} NaN), 0 differing; quantizer inputs ${qWords} words, 0 differing`);
           expect(gpuTensors.size).toBe(2 + 9 * model.config.numLayers);
         } finally {
