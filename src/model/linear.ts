@@ -120,7 +120,8 @@ export async function readFloats(t: ModelTensor, opts: UploadQuantOptions = {}):
   const { clock } = opts;
   if (!t.f32Into) return timedAsync(clock, 'read+dequant', () => t.readF32());
   const raw = await timedAsync(clock, 'read', () => t.readRaw());
-  const out = opts.scratch ? opts.scratch.floats(t.shape.reduce((a, b) => a * b, 1)) : new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const out = opts.scratch ? opts.scratch.floats(n) : new Float32Array(n);
   timed(clock, 'decode', () => t.f32Into!(raw, out));
   return out;
 }
