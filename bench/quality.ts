@@ -6,7 +6,7 @@
 // method and the quantization differ. "before" is the held-out perplexity of
 // the quantized model as the run starts (LQ-LoRA and ReALLM: with the low-rank
 // part of their split, before any step), "after" the same after the steps.
-// Prints one JSON line per run, then a Markdown table. Not a test: a run takes
+// `--rows 0,3` runs those rows only (by index). Prints one JSON line per run, then a Markdown table. Not a test: a run takes
 // minutes on SwiftShader.
 //
 // Budgets (--table budget): the issue counts LoRA factors inside the budget,
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     imatrix: { type: 'string' },
     out: { type: 'string', default: 'bench-out/quality' },
     only: { type: 'string' },
+    rows: { type: 'string' },
   },
 });
 const shared = resolve(process.env.SUB4_FIXTURES ?? resolve(import.meta.dirname, '../../shared'));
@@ -126,6 +127,7 @@ const rows = values.table === 'budget' ? budgetRows() : values.table === 'reallm
 const results: { name: string; bits?: number; before: number; after: number }[] = [];
 for (const [i, row] of rows.entries()) {
   if (values.only && !row.name.includes(values.only)) continue;
+  if (values.rows && !values.rows.split(',').map(Number).includes(i)) continue;
   const s = await tune(row, i).catch((e: Error) => (console.log(JSON.stringify({ bench: `quality-${values.table}`, name: row.name, error: e.message })), null));
   if (!s) continue;
   const r = { name: row.name, bits: row.bits ?? (s.planBits as number | undefined), before: s.pplBefore as number, after: s.pplAfter as number };
