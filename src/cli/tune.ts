@@ -74,7 +74,8 @@ export const tuneCommand: Command = {
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
     '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
-    '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora).',
+    '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora)',
+    '                and, without --rank, its LoRA rank among 0, 8, 16, 32, 64 (0: no LoRA; scale alpha / r).',
     '                The plan is printed before training. --imatrix F weights the errors and quantizers by an',
     '                importance matrix (or --weighting fisher by the Fisher estimate); --types T1,T2 restricts the',
     '                candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
@@ -216,7 +217,11 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned
     // (its errors weighted by the Fisher estimate with --weighting fisher, else by --imatrix when given).
     let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
-    if (budget !== null) budgetRun = await prepareBudget(s, budget, m.file, json, log, progress, s.weighting === 'fisher' ? lqWeights : undefined);
+    if (budget !== null) {
+      const r = await prepareBudget(s, budget, m.file, json, log, progress, s.weighting === 'fisher' ? lqWeights : undefined);
+      budgetRun = r;
+      if (s.rankPerMatrix) cfg.lora = { ...cfg.lora!, ranks: r.loraRanks };
+    }
     let base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
     // A resumed budget run re-measures its plan (deterministic): it must be the plan the checkpoint trained on,
     // else the float model or the --imatrix file changed since (neither is re-planned silently).

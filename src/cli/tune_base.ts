@@ -10,7 +10,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import { CliProgress } from './progress.ts';
 import { paramSpec } from '../arch/params.ts';
 import { applyBudgetPlan, formatPlan, planBudget } from '../train/budget/plan.ts';
-import { defaultChoices, parseChoice, ranksFor, type QuantChoice } from '../train/budget/candidates.ts';
+import { DEFAULT_RANKS, defaultChoices, parseChoice, ranksFor, type QuantChoice } from '../train/budget/candidates.ts';
 import { readImatrix } from '../io/imatrix/index.ts';
 import { fileSource } from '../io/source.node.ts';
 import { createNodeQuantizePool } from '../quant/quantize/pool.node.ts';
@@ -39,25 +39,33 @@ export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Await
 /** --budget: the plan over the file's float linear layers (printed before training), then the planned split of each. */
 export async function prepareBudget(s: TuneSettings, budget: number, file: LoadedModel, json: boolean, log: (line: string) => void, progress: CliProgress, fisher?: ReadonlyMap<string, RowColWeights>) {
   const choices = budgetChoices(s.types ?? null, s.format === 'gguf' || s.format === 'gguf-lora' ? `--format ${s.format}` : null);
-  // The trainer gives every layer the one LoRA rank --rank: the plan chooses the types at that rank.
-  for (const p of paramSpec(file.config))
-    if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
-      throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
+  // Without --rank the plan picks each matrix's rank among DEFAULT_RANKS (capped by its shape; the trainer
+  // builds each layer's factors at its planned rank); with --rank R it chooses the types at that one rank.
+  const ranks = s.rankPerMatrix ? DEFAULT_RANKS : [s.rank];
+  if (!s.rankPerMatrix)
+    for (const p of paramSpec(file.config))
+      if (p.kind === 'linear' && p.layer !== null && ranksFor([s.rank], p.shape[0], p.shape[1])[0] !== s.rank)
+        throw new UsageError(`--rank ${s.rank} is more than half of ${p.name}'s smaller side [${p.shape.join(', ')}]`);
   const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
   const by = fisher ? ', weighted by the Fisher estimate' : imatrix ? `, weighted by ${s.imatrix}` : '';
-  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank ${s.rank} on every linear layer${by}`);
+  log(`budget ${budget} bits per weight: measuring ${choices.length} types at LoRA rank${ranks.length > 1 ? `s ${ranks.join(', ')}` : ` ${s.rank}`} on every linear layer${by}`);
   // The GGUF candidates' quantizers across worker threads (rows split, the same bytes as on this thread).
   const pool = createNodeQuantizePool();
   const quantize: Quantizer = (t, x, rows, cols, w) => pool.quantize(t, x, rows, cols, w);
   try {
-    const plan = await planBudget(file, { budget, choices, ranks: [s.rank], alpha: s.alpha, seed: s.seed, rounds: 2, imatrix, fisher, quantize }, (d, t) => progress.update('plan', d, t, 'layers'));
+    const plan = await planBudget(file, { budget, choices, ranks, alpha: s.alpha, seed: s.seed, rounds: 2, imatrix, fisher, quantize }, (d, t) => progress.update('plan', d, t, 'layers'));
     progress.end();
     for (const k of plan.skipped) log(`not a candidate: ${k}`);
     if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));
     else formatPlan(plan).forEach((line) => console.log(line));
+    // A plan that puts LoRA nowhere leaves nothing to train (and no adapter to export): said before quantizing.
+    if (plan.rows.every((r) => r.rank === 0))
+      throw new UsageError(`the plan puts no LoRA on any matrix (rank 0 everywhere at --budget ${budget}): nothing to train; raise --budget, or pass --rank R to give every matrix rank R`);
     const applied = await applyBudgetPlan(file, plan, { alpha: s.alpha, imatrix, fisher, quantize }, (d, t) => progress.update('quantize', d, t, 'layers'));
     progress.end();
-    return { plan, ...applied };
+    // Each matrix's planned rank (0: no LoRA there), as TrainConfig.lora.ranks takes them.
+    const loraRanks = Object.fromEntries(plan.rows.map((r) => [`${r.layer}.${r.role}`, r.rank]));
+    return { plan, ...applied, loraRanks };
   } finally {
     pool.destroy();
   }

@@ -22,6 +22,8 @@ export interface TuneSettings {
   evalData: string | null;
   method: Method;
   rank: number;
+  /** No --rank given: a --budget plan picks each matrix's LoRA rank (absent in older checkpoints: the one rank). */
+  rankPerMatrix?: boolean;
   alpha: number;
   /** DoRA (--dora): the LoRA factors plus a trained magnitude per output row (src/model/dora.ts). */
   dora?: boolean;
@@ -121,6 +123,7 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
     evalData: typeof values['eval-data'] === 'string' ? resolve(values['eval-data']) : null,
     method,
     rank,
+    rankPerMatrix: values.rank === undefined,
     alpha: numFlag(values.alpha, 'alpha', rank, 1e-6, 1e6),
     dora,
     steps,

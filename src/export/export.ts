@@ -19,6 +19,7 @@ import { planAqlmExport, writeAqlmFolder } from './aqlm.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { reencodeBits, reencodeNotes, reencodeReallm, reencodeRule, writeReallmGguf } from './reallm_gguf.ts';
 import { mergedLinears, writeMergedFolder } from './merged.ts';
+import { mixedRanks } from '../io/lora/set.ts';
 
 export const EXPORT_FORMATS = ['gguf', 'gguf-lora', 'peft', 'gptq', 'mlx', 'aqlm', 'merged'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -313,7 +314,7 @@ export interface ExportOptions {
 /** What each file of an export holds, and which of them together are the tuned model the perplexity was measured on. */
 function contents(tm: TunedModel, format: ExportFormat): string[] {
   const scalesTuned = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
-  const lora = tm.lora && `the LoRA factors (rank ${tm.lora.rank}, alpha ${tm.lora.alpha}, ${tm.lora.factors.length} layers)`;
+  const lora = tm.lora && `the LoRA factors (${mixedRanks(tm.lora) ? 'ranks per matrix as the budget plan says' : `rank ${tm.lora.rank}`}, alpha ${tm.lora.alpha}, ${tm.lora.factors.length} layers)`;
   switch (format) {
     case 'gguf':
       return [`\`${ggufFileName(tm)}\`: the whole tuned model (the base's integer codes with the tuned scales); the held-out perplexity after is this file's`];
@@ -354,7 +355,7 @@ function cardFacts(tm: TunedModel, format: ExportFormat, files: string[], notes:
   const m = tm.manifest;
   return {
     format, files, base: m.base.name, baseId: baseHubId(tm), method: m.method, quant: quantText(tm), steps: m.steps, data: m.data, seqLen: m.seqLen, batch: m.batch, lr: m.lr, seed: m.seed,
-    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha }, contents: contents(tm, format), notes, budget: m.budget ?? null,
+    perplexity: m.perplexity, lora: tm.lora && { rank: tm.lora.rank, alpha: tm.lora.alpha, ...(mixedRanks(tm.lora) ? { mixed: true } : {}) }, contents: contents(tm, format), notes, budget: m.budget ?? null,
   };
 }
 

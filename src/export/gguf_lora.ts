@@ -6,7 +6,8 @@
 //   them from the base), plus general.name and the caller's provenance keys.
 // - Tensors: blk.N.<gguf name>.weight.lora_a with ne [in, r] (the bytes of
 //   A [r, in]) and .lora_b with ne [r, out] (the bytes of B [out, r]), F32.
-//   llama.cpp scales by alpha / b.ne[0] = alpha / r, as sub4 does.
+//   llama.cpp scales by alpha / b.ne[0] = alpha / r, as sub4 does — per tensor, so
+//   per-matrix ranks (a --budget plan's) need no more than each tensor's shape.
 // - q/k: for architectures whose GGUF q/k rows are interleaved (Llama, Mistral),
 //   B's rows are output features and move to GGUF order (§1.5; the base's
 //   attn_q/attn_k were permuted the same way); A is untouched. Qwen2 stays as is.
@@ -20,7 +21,7 @@ import { FAMILIES } from '../arch/families.ts';
 import { applyRowOrder, ggufQkInterleaved, hfToGguf, qkRowOrder } from '../arch/names.ts';
 import { paramSpec, type LinearRole } from '../arch/params.ts';
 import { checkLoraSet } from './lora_check.ts';
-import { LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
+import { factorRank, LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
 import { ExportError, writeExportFile, type ExportTarget } from './target.ts';
 
 const FORMAT = 'GGUF LoRA';
@@ -84,9 +85,10 @@ export async function writeGgufLoraAdapter(out: ExportTarget | ByteSink, set: Lo
   if (set.alpha === 0) throw new ExportError(FORMAT, 'alpha is 0: llama.cpp would read it as scale 1 and apply the adapter, sub4 applies none');
   const fileName = opts.fileName ?? GGUF_LORA_FILE;
   const kv = ggufLoraKv(set, config, opts);
-  const R = set.rank;
   const entries: { spec: GgufTensorSpec; data: () => Float32Array }[] = sortedFactors(set).flatMap((f) => {
     const base = ggufLoraBase(f.layer, f.role);
+    // Each tensor's own rank (a --budget plan's): llama.cpp reads it from lora_b and scales by alpha / rank per tensor.
+    const R = factorRank(set, f);
     return [
       { spec: { name: `${base}.lora_a`, ne: [f.inFeatures, R], type: GgmlType.F32 }, data: () => f.a },
       { spec: { name: `${base}.lora_b`, ne: [R, f.outFeatures], type: GgmlType.F32 }, data: () => ggufLoraB(f, R, config) },

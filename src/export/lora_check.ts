@@ -5,7 +5,7 @@
 // NaN adapter is a broken tune, better refused at export than discovered in
 // llama.cpp).
 import { LINEAR_ROLES } from '../arch/params.ts';
-import { firstNonFinite, type LoraSet } from '../io/lora/set.ts';
+import { factorRank, firstNonFinite, type LoraSet } from '../io/lora/set.ts';
 import { ExportError } from './target.ts';
 
 const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
@@ -30,10 +30,12 @@ export function checkLoraSet(set: LoraSet, format: string, dora = false): void {
     if (seen.has(`${f.layer}.${f.role}`)) fail(`${where} has two factors`);
     seen.add(`${f.layer}.${f.role}`);
     if (!isPosInt(f.inFeatures) || !isPosInt(f.outFeatures)) fail(`${where}: features ${f.inFeatures} → ${f.outFeatures} are not positive integers`);
-    if (!(f.a instanceof Float32Array) || f.a.length !== set.rank * f.inFeatures)
-      fail(`${where}: A holds ${f.a?.length} values, [${set.rank}, ${f.inFeatures}] needs ${set.rank * f.inFeatures}`);
-    if (!(f.b instanceof Float32Array) || f.b.length !== f.outFeatures * set.rank)
-      fail(`${where}: B holds ${f.b?.length} values, [${f.outFeatures}, ${set.rank}] needs ${f.outFeatures * set.rank}`);
+    const R = factorRank(set, f);
+    if (!isPosInt(R)) fail(`${where}: LoRA rank ${R} is not a positive integer`);
+    if (!(f.a instanceof Float32Array) || f.a.length !== R * f.inFeatures)
+      fail(`${where}: A holds ${f.a?.length} values, [${R}, ${f.inFeatures}] needs ${R * f.inFeatures}`);
+    if (!(f.b instanceof Float32Array) || f.b.length !== f.outFeatures * R)
+      fail(`${where}: B holds ${f.b?.length} values, [${f.outFeatures}, ${R}] needs ${f.outFeatures * R}`);
     if (f.magnitude && !dora) fail(`${where} is DoRA (it has a magnitude vector), which a ${format} LoRA adapter cannot hold: export peft or merged`);
     if (f.magnitude && (!(f.magnitude instanceof Float32Array) || f.magnitude.length !== f.outFeatures)) fail(`${where}: the DoRA magnitude holds ${f.magnitude.length} values, not ${f.outFeatures}`);
     const bad = firstNonFinite(f.a) ?? firstNonFinite(f.b) ?? (f.magnitude ? firstNonFinite(f.magnitude) : null);

@@ -12,7 +12,7 @@
 // folder that failed midway does not look like a model.
 import { paramSpec, type LinearRole } from '../arch/params.ts';
 import { writeSafetensors } from '../io/safetensors/writer.ts';
-import type { LoraFactor } from '../io/lora/set.ts';
+import { factorRank, type LoraFactor } from '../io/lora/set.ts';
 import { dequantizeQ } from '../quant/qtensor.ts';
 import { dequantizeVq } from '../quant/vq/vqtensor.ts';
 import { encodeF16, plainTensorEntries, type PlainTensor } from './plain_tensors.ts';
@@ -46,7 +46,6 @@ export function mergeFactor(w: Float32Array, f: LoraFactor, scale: number): Floa
 /** Every layer linear of the tuned model, read on demand as the merged f32 weight (engine = HF row order). */
 export function mergedLinears(tm: TunedModel): PlainTensor[] {
   const factors = new Map((tm.lora?.factors ?? []).map((f) => [`${f.layer}.${f.role}`, f]));
-  const scale = tm.lora ? tm.lora.alpha / tm.lora.rank : 0;
   return paramSpec(tm.base.config)
     .filter((p) => p.kind === 'linear' && p.layer !== null)
     .map((p) => ({
@@ -58,7 +57,7 @@ export function mergedLinears(tm: TunedModel): PlainTensor[] {
         const vq = tm.vqLinears.get(p.name)?.q ?? (t.readVq ? await t.readVq() : null);
         const w = q ? dequantizeQ(q) : vq ? dequantizeVq(vq) : await t.readF32();
         const f = factors.get(`${p.layer}.${p.role as LinearRole}`);
-        return f ? mergeFactor(Float32Array.from(w), f, scale) : w;
+        return f ? mergeFactor(Float32Array.from(w), f, tm.lora!.alpha / factorRank(tm.lora!, f)) : w;
       },
     }));
 }

@@ -27,7 +27,7 @@
 import type { LinearRole } from '../arch/params.ts';
 import { plainTensorEntries, type PlainTensor } from './plain_tensors.ts';
 import { writeSafetensors, type SafetensorsWriteTensor } from '../io/safetensors/writer.ts';
-import { LORA_MODULES, sortedFactors, type LoraSet } from '../io/lora/set.ts';
+import { LORA_MODULES, mixedRanks, sortedFactors, type LoraSet } from '../io/lora/set.ts';
 import { dequantizeQ, groupsPerRow, type QTensor } from '../quant/qtensor.ts';
 import { readRowCodes } from '../io/gptq/pack.ts';
 import { checkLoraSet } from './lora_check.ts';
@@ -174,6 +174,7 @@ function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
 /** An mlx-lm LoRA adapter: adapters.safetensors (weights first) then adapter_config.json. */
 export async function writeMlxAdapter(target: ExportTarget, set: LoraSet, numLayers: number, base: string): Promise<void> {
   checkLoraSet(set, 'mlx');
+  if (mixedRanks(set)) fail('the factors have more than one rank (a --budget plan picks each matrix\'s), and mlx-lm\'s lora_parameters hold one: export gguf-lora, peft or merged');
   const factors = sortedFactors(set);
   const first = Math.min(...factors.map((f) => f.layer));
   if (factors.some((f) => f.layer >= numLayers)) fail(`a LoRA factor names layer ${Math.max(...factors.map((f) => f.layer))}, the model has ${numLayers}`);

@@ -21,7 +21,8 @@ export interface CardFacts {
   lr: number;
   seed: number;
   perplexity: { before: number | null; after: number | null };
-  lora: { rank: number; alpha: number } | null;
+  /** `mixed`: each matrix has its own rank (a --budget plan's rank column), scale alpha / its rank. */
+  lora: { rank: number; alpha: number; mixed?: boolean } | null;
   /** LQ-LoRA under a bit budget: the per-matrix plan (bytes: quantized + LoRA at 16 bits per value). */
   budget?: { budget: number; bits: number; bytes: number; weights: number; error: number; rows: { name: string; type: string; rank: number; bytes: number; error: number }[] } | null;
   /** What each file holds, and which together make the tuned model (Markdown lines). */
@@ -59,7 +60,7 @@ export function modelCard(f: CardFacts): string {
     ['base model', f.baseId && f.baseId !== f.base ? `${f.base} (${f.baseId})` : f.base],
     ['method', f.method],
     ['quantization', f.quant],
-    ...(f.lora ? ([['LoRA', `rank ${f.lora.rank}, alpha ${f.lora.alpha} (scale ${num(f.lora.alpha / f.lora.rank, 3)})`]] as [string, string][]) : []),
+    ...(f.lora ? ([['LoRA', f.lora.mixed ? `ranks per matrix (the plan's rank column), alpha ${f.lora.alpha} (scale alpha / rank)` : `rank ${f.lora.rank}, alpha ${f.lora.alpha} (scale ${num(f.lora.alpha / f.lora.rank, 3)})`]] as [string, string][]) : []),
     ['data', `${f.data.file} (${f.data.bytes} bytes)`],
     ['steps', `${f.steps} (batch ${f.batch} × ${f.seqLen} tokens, peak lr ${f.lr}, seed ${f.seed})`],
     ['held-out perplexity', `${num(f.perplexity.before)} before → ${num(f.perplexity.after)} after`],

@@ -20,7 +20,7 @@
 import { writeSafetensors, type SafetensorsWriteTensor } from '../io/safetensors/writer.ts';
 import { LINEAR_ROLES } from '../arch/params.ts';
 import { checkLoraSet } from './lora_check.ts';
-import { moduleLeaf, sortedFactors, type LoraSet } from '../io/lora/set.ts';
+import { factorRank, LORA_MODULES, moduleLeaf, sortedFactors, type LoraSet } from '../io/lora/set.ts';
 import { ExportError, writeExportFile, writeWholeFile, type ExportTarget } from './target.ts';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, peftKey, peftMagnitudeKey } from '../io/lora/peft_names.ts';
 
@@ -54,7 +54,9 @@ export function peftAdapterConfig(set: LoraSet, opts: PeftOptions): Record<strin
     target_modules: LINEAR_ROLES.filter((r) => present.has(r)).map(moduleLeaf),
     layers_to_transform: null,
     layers_pattern: null,
-    rank_pattern: {},
+    // Per-matrix ranks (a --budget plan's): PEFT builds each listed module at its rank, scale lora_alpha / rank.
+    // A module with no factors (planned rank 0) keeps PEFT's init, B = 0: it adds nothing.
+    rank_pattern: Object.fromEntries(sortedFactors(set).filter((f) => factorRank(set, f) !== set.rank).map((f) => [`model.layers.${f.layer}.${LORA_MODULES[f.role]}`, factorRank(set, f)])),
     alpha_pattern: {},
   };
 }
@@ -67,8 +69,8 @@ export async function writePeftAdapter(target: ExportTarget, set: LoraSet, opts:
   if (typeof opts.baseModel !== 'string' || opts.baseModel.length === 0) throw new ExportError('PEFT', 'baseModel (base_model_name_or_path) is empty');
   if ((opts.dtype ?? 'F32') !== 'F32') throw new ExportError('PEFT', `dtype ${opts.dtype} is not supported (F32)`);
   const tensors: SafetensorsWriteTensor[] = sortedFactors(set).flatMap((f) => [
-    { name: peftKey(f.layer, f.role, 'A'), dtype: 'F32', shape: [set.rank, f.inFeatures], data: f.a },
-    { name: peftKey(f.layer, f.role, 'B'), dtype: 'F32', shape: [f.outFeatures, set.rank], data: f.b },
+    { name: peftKey(f.layer, f.role, 'A'), dtype: 'F32', shape: [factorRank(set, f), f.inFeatures], data: f.a },
+    { name: peftKey(f.layer, f.role, 'B'), dtype: 'F32', shape: [f.outFeatures, factorRank(set, f)], data: f.b },
     ...(f.magnitude ? [{ name: peftMagnitudeKey(f.layer, f.role), dtype: 'F32' as const, shape: [f.outFeatures], data: f.magnitude }] : []),
   ]);
   await writeExportFile(target, PEFT_WEIGHTS_FILE, (sink) => writeSafetensors(sink, tensors, { metadata: { format: 'pt' }, file: PEFT_WEIGHTS_FILE }).then(() => {}));

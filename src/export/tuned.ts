@@ -13,6 +13,7 @@ import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
 import type { VqOrigin } from '../quant/vq/codec.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import { paramSpec, type LinearRole } from '../arch/params.ts';
+import { loraRankAt } from '../model/lora.ts';
 import { ggufParametrization, isQuantGgmlType, type GgufOrigin } from '../quant/gguf_qtensor.ts';
 import { applyParametrization, parametrizationFor, type ParamKind, type Parametrization } from '../quant/parametrize.ts';
 import type { QTensor } from '../quant/qtensor.ts';
@@ -156,6 +157,7 @@ export async function tunedModel(
   let lora: LoraSet | null = null;
   if (manifest.lora) {
     const factors: LoraFactor[] = [];
+    const setRank = manifest.trainConfig.lora?.rank ?? manifest.lora.rank;
     for (const t of manifest.tensors) {
       if (t.kind !== 'lora-a') continue;
       const bName = t.name.replace(/lora_a$/, 'lora_b');
@@ -165,12 +167,14 @@ export async function tunedModel(
       if (!b || !bInfo) throw new TrainedStateError(file, `${t.name} has no ${bName}`);
       const [rank, inF] = t.shape;
       const [outF] = bInfo.shape;
-      if (rank !== manifest.lora.rank || bInfo.shape[1] !== rank) throw new TrainedStateError(file, `${t.name}/${bName} are not rank ${manifest.lora.rank}`);
+      // The rank this matrix was built at: the run's one rank, or its --budget plan's (TrainConfig.lora.ranks).
+      const want = loraRankAt(manifest.trainConfig.lora ?? manifest.lora, t.layer!, t.role!);
+      if (rank !== want || bInfo.shape[1] !== rank) throw new TrainedStateError(file, `${t.name}/${bName} are not rank ${want}`);
       const magnitude = tensors.get(t.name.replace(/lora_a$/, 'lora_magnitude'));
       if (manifest.trainConfig.lora?.dora && magnitude?.length !== outF) throw new TrainedStateError(file, `${t.name}: a DoRA run without its ${outF}-value magnitude ${t.name.replace(/lora_a$/, 'lora_magnitude')}`);
-      factors.push({ layer: t.layer!, role: t.role as LinearRole, a, b, inFeatures: inF, outFeatures: outF, ...(manifest.trainConfig.lora?.dora ? { magnitude } : {}) });
+      factors.push({ layer: t.layer!, role: t.role as LinearRole, a, b, inFeatures: inF, outFeatures: outF, ...(rank !== setRank ? { rank } : {}), ...(manifest.trainConfig.lora?.dora ? { magnitude } : {}) });
     }
-    lora = { rank: manifest.lora.rank, alpha: manifest.lora.alpha, factors };
+    lora = { rank: setRank, alpha: manifest.lora.alpha, factors };
   }
   return { manifest, base, linears, vqLinears, norms, lora };
 }

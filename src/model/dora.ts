@@ -102,10 +102,10 @@ export function doraBackwardStep(ctx: GpuContext, enc: GPUCommandEncoder, lin: G
  * f32 forward's copies of X over R tokens, `xBytes(R)`, all live at once); at
  * the start, one identity chunk [k, I] and its output [k, O] per submit.
  */
-export function doraSideBytes(layers: readonly { O: number; I: number; xBytes: (n: number) => number }[], R: number, bytes: (shape: number[]) => number): number {
+export function doraSideBytes(layers: readonly { O: number; I: number; R: number; xBytes: (n: number) => number }[], bytes: (shape: number[]) => number): number {
   let norms = 0;
   let init = 0;
-  for (const { O, I, xBytes } of layers) {
+  for (const { O, I, R, xBytes } of layers) {
     norms += bytes([R, O]) + bytes([R, R]) + xBytes(R);
     const k = Math.min(IDENTITY_CHUNK, I);
     init = Math.max(init, bytes([k, I]) + bytes([k, O]) + xBytes(k));

@@ -21,6 +21,17 @@ export interface LoraOptions {
   seed?: number;
 }
 
+/**
+ * Per-matrix ranks by `${layer}.${role}` (a --budget plan's): they override the
+ * one rank; 0 puts no LoRA on that matrix. The scale stays alpha / rank per matrix.
+ */
+export type LoraRanks = Readonly<Record<string, number>>;
+
+/** The LoRA rank of one layer's role: `ranks`' entry, else the one `rank`. */
+export function loraRankAt(o: { rank: number; ranks?: LoraRanks }, layer: number, role: string): number {
+  return o.ranks?.[`${layer}.${role}`] ?? o.rank;
+}
+
 /** A [R, I] ~ U(−1/√I, 1/√I) (seeded), B [O, R] = 0. */
 export function createLora(ctx: GpuContext, I: number, O: number, opts: LoraOptions, label = 'lora'): GpuLora {
   const R = opts.rank;

@@ -30,6 +30,7 @@ import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
 import { planActivations, type SaveMode } from './spec.ts';
 import type { PeqaKind, TrainConfig } from './trainable.ts';
 import { doraSideBytes } from './dora.ts';
+import { loraRankAt } from './lora.ts';
 
 export type PartName = 'base' | 'embeddings' | 'trainable' | 'optimizer' | 'activations' | 'logits' | 'workspace';
 
@@ -203,7 +204,9 @@ export function planStep(p: StepPlanInput): StepPlan {
   const loraOn = t.method === 'lora' || t.method === 'peqa+lora';
   const peqaRoles = new Set<LinearRole>(peqa ? (t.peqaTargets ?? LINEAR_ROLES) : []);
   const loraRoles = new Set<LinearRole>(loraOn ? (t.lora?.targets ?? LINEAR_ROLES) : []);
-  const R = t.lora?.rank ?? 0;
+  // Per matrix: a --budget plan gives each its own rank (0: no LoRA there).
+  const rankOf = (e: { layer: number | null; role: string }) => (t.lora ? loraRankAt(t.lora, e.layer!, e.role) : 0);
+  const hasLora = (e: { layer: number | null; role: string }) => loraRoles.has(e.role as LinearRole) && rankOf(e) > 0;
   const dora = loraOn && !!t.lora?.dora;
   const scratchKeys = new Set<string>();
   const linears = spec.filter((e) => e.kind === 'linear' && e.layer !== null);
@@ -238,7 +241,8 @@ export function planStep(p: StepPlanInput): StepPlan {
         count('trainable', `${key}.doffset`, [O, 1]);
       }
     }
-    if (loraRoles.has(role)) {
+    if (hasLora(e)) {
+      const R = rankOf(e);
       for (const [what, shape] of [['lora_a', [R, I]], ['lora_b', [O, R]], ['lora_a.grad', [R, I]], ['lora_b.grad', [O, R]]] as const) count('trainable', `${e.name} ${what}`, [...shape]);
       trainedSizes.push(R * I, O * R);
       if (dora) {
@@ -283,13 +287,13 @@ export function planStep(p: StepPlanInput): StepPlan {
   largest = entryBytes([rows, V]) > largest.bytes ? { name: 'cross_entropy.logits', bytes: entryBytes([rows, V]) } : largest;
   /** The largest forward and backward layer temporaries over n tokens. */
   const layerTemps = (n: number) => {
-    const nr = entryBytes([n, R]);
     let fwd = 0, bwd = 0;
     for (let l = 0; l < c.numLayers; l++) {
       let f = 0, b = 0, recompute = 0;
       for (const e of linears.filter((x) => x.layer === l)) {
         const role = e.role as LinearRole;
-        const lora = loraRoles.has(role);
+        const lora = hasLora(e);
+        const nr = entryBytes([n, rankOf(e)]);
         const quant = stores.get(e.name)!.kind === 'quant';
         const fw = (quant ? (lora ? nr : 4) : lora ? nr : 0) + xTemps(n, stores.get(e.name)!, e.shape[1]); // x·Aᵀ, or qlinear's 4-byte stand-in; X's copies
         f += fw;
@@ -306,9 +310,9 @@ export function planStep(p: StepPlanInput): StepPlan {
   };
   const { fwd, bwd } = layerTemps(N);
   const doraLayers = linears
-    .filter((e) => dora && loraRoles.has(e.role as LinearRole))
-    .map((e) => ({ O: e.shape[0], I: e.shape[1], xBytes: (n: number) => xTemps32(n, stores.get(e.name)!, e.shape[1]) }));
-  let temps = Math.max(ce, fwd, bwd, doraSideBytes(doraLayers, R, entryBytes));
+    .filter((e) => dora && hasLora(e))
+    .map((e) => ({ O: e.shape[0], I: e.shape[1], R: rankOf(e), xBytes: (n: number) => xTemps32(n, stores.get(e.name)!, e.shape[1]) }));
+  let temps = Math.max(ce, fwd, bwd, doraSideBytes(doraLayers, entryBytes));
   if (p.run) {
     // Trainer.evaluate: its own activations for the run, then targets, mask and per-token loss, and the chunk.
     for (const s of planActivations(c, B, T, false).slots) count('activations', `eval.${s.key}`, s.shape);

@@ -30,7 +30,7 @@ import { isVqGgmlType, vqCodec } from '../quant/vq/codecs.ts';
 import type { VqOrigin } from '../quant/vq/codec.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
 import type { LayerLora, LlamaModel } from './llama.ts';
-import { createLora, type LoraOptions } from './lora.ts';
+import { createLora, loraRankAt, type LoraOptions, type LoraRanks } from './lora.ts';
 import { doraNorms, rowSumSquares, type DoraTrain } from './dora.ts';
 import { codebookRefusal, createCodebookTrain, type CodebookTrain } from './codebook_train.ts';
 import { LINEAR_ROLES, paramSpec, type LinearRole } from '../arch/params.ts';
@@ -45,8 +45,8 @@ export interface TrainConfig {
   peqa?: PeqaKind;
   /** Roles PEQA trains; default all seven. */
   peqaTargets?: readonly LinearRole[];
-  /** Required by 'lora' and 'peqa+lora'; targets default to all seven roles. */
-  lora?: LoraOptions & { targets?: readonly LinearRole[]; dora?: boolean };
+  /** Required by 'lora' and 'peqa+lora'; targets default to all seven roles; `ranks` per matrix (loraRankAt). */
+  lora?: LoraOptions & { targets?: readonly LinearRole[]; dora?: boolean; ranks?: LoraRanks };
   /** Train the RMSNorm weights as well. */
   norms?: boolean;
   /** Train the table and row scales of every learned-codebook layer (ReALLM's base), indices frozen; combines with any method. */
@@ -279,8 +279,8 @@ export async function createTrainable(model: LlamaModel, source: LoadedModel, cf
           const gpu = own(uploadParametrization(ctx, p, `${label}.peqa`));
           t.peqa = { p, gpu, grad: own(GpuTensor.empty(ctx, [p.theta.length], 'f32', `${label}.peqa.grad`)), dscale: s[0], doffset: s[1] };
         }
-        if (loraRoles.has(role)) {
-          const lora = createLora(ctx, lin.cols, lin.rows, { ...cfg.lora!, seed: (cfg.lora!.seed ?? 0) * 1000 + l * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(role) }, label);
+        if (loraRoles.has(role) && loraRankAt(cfg.lora!, l, role) > 0) {
+          const lora = createLora(ctx, lin.cols, lin.rows, { ...cfg.lora!, rank: loraRankAt(cfg.lora!, l, role), seed: (cfg.lora!.seed ?? 0) * 1000 + l * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(role) }, label);
           own(lora.a);
           own(lora.b);
           t.lora = { lora, da: own(GpuTensor.empty(ctx, lora.a.shape, 'f32', `${label}.lora_a.grad`)), db: own(GpuTensor.empty(ctx, lora.b.shape, 'f32', `${label}.lora_b.grad`)) };

@@ -14,7 +14,7 @@
 import type { Trainable } from '../model/trainable.ts';
 import { LINEAR_ROLES, type LinearRole } from '../arch/params.ts';
 import { FormatError } from '../base/errors.ts';
-import { LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
+import { factorRank, LORA_MODULES, sortedFactors, type LoraFactor, type LoraSet } from '../io/lora/set.ts';
 
 /** The adapter does not fit the trainable it is loaded into; names the adapter file and the mismatch. */
 export class LoraLoadError extends FormatError {}
@@ -27,10 +27,6 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
   const loraOf = (l: number, role: LinearRole) => tr.layers[l]?.[role]?.lora?.lora;
   const trained = tr.layers.flatMap((roles, l) => LINEAR_ROLES.filter((r) => loraOf(l, r)).map((r) => ({ l, r, lora: loraOf(l, r)! })));
   if (trained.length === 0) fail(`the model is set up for '${tr.config.method}' training, which has no LoRA factors to load into (use method 'lora' or 'peqa+lora')`);
-  const R = trained[0].lora.a.shape[0];
-  if (set.rank !== R) fail(`the adapter has rank ${set.rank}, the training setup rank ${R}; set the LoRA rank to ${set.rank}`);
-  const scale = trained[0].lora.scale;
-  if (!(Math.abs(set.alpha / set.rank - scale) <= 1e-6 * Math.abs(scale))) fail(`the adapter's alpha ${set.alpha} (scale ${set.alpha / set.rank}) differs from the training setup's scale ${scale}; set alpha to ${set.alpha}`);
 
   const dora = set.factors.some((f) => f.magnitude);
   if (dora !== !!tr.config.lora?.dora) fail(dora ? 'the adapter is DoRA (magnitude vectors); the training setup is plain LoRA' : 'the adapter is plain LoRA; the training setup is DoRA');
@@ -41,6 +37,11 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
     const lora = loraOf(f.layer, f.role);
     if (!lora) fail(`${where} has factors, but the training setup has no LoRA there (targets: ${[...new Set(trained.map((t) => t.r))].join(', ')})`);
     if (seen.has(`${f.layer}.${f.role}`)) fail(`${where} appears twice`);
+    // Ranks and scales per matrix (a --budget run's differ between matrices).
+    const R = lora!.a.shape[0];
+    const fr = factorRank(set, f);
+    if (fr !== R) fail(`${where}: the adapter has rank ${fr}, the training setup rank ${R}; set the LoRA rank to ${fr}`);
+    if (!(Math.abs(set.alpha / fr - lora!.scale) <= 1e-6 * Math.abs(lora!.scale))) fail(`the adapter's alpha ${set.alpha} (scale ${set.alpha / fr}) differs from the training setup's scale ${lora!.scale}; set alpha to ${set.alpha}`);
     seen.add(`${f.layer}.${f.role}`);
     const [, I] = lora!.a.shape;
     const [O] = lora!.b.shape;
@@ -69,13 +70,15 @@ export function loadLoraSet(tr: Trainable, set: LoraSet, file: string): void {
 /** The trainable's LoRA factors, read back from the GPU (alpha from its config, as the trained state records it). */
 export async function readLoraSet(tr: Trainable): Promise<LoraSet> {
   const factors: LoraFactor[] = [];
-  let rank = 0;
+  // The set's rank is the config's one rank (a --budget plan's matrices name their own where they differ).
+  let rank = tr.config.lora?.rank ?? 0;
   for (let l = 0; l < tr.layers.length; l++)
     for (const role of LINEAR_ROLES) {
       const lora = tr.layers[l][role]?.lora?.lora;
       if (!lora) continue;
-      rank = lora.a.shape[0];
-      factors.push({ layer: l, role, a: await lora.a.read(), b: await lora.b.read(), inFeatures: lora.a.shape[1], outFeatures: lora.b.shape[0] });
+      const r = lora.a.shape[0];
+      if (rank <= 0) rank = r;
+      factors.push({ layer: l, role, a: await lora.a.read(), b: await lora.b.read(), inFeatures: lora.a.shape[1], outFeatures: lora.b.shape[0], ...(r !== rank ? { rank: r } : {}) });
     }
   if (factors.length === 0) throw new RangeError(`readLoraSet: the '${tr.config.method}' training setup has no LoRA factors`);
   return { rank, alpha: tr.config.lora?.alpha ?? rank, factors: sortedFactors({ rank, alpha: 0, factors }) };

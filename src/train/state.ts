@@ -116,7 +116,10 @@ export async function encodeTrainedState(
       if (kind === 'peqa-theta') t.parametrization = tr.layers[layer!][role as 'q']!.peqa!.p.kind;
       if (kind === 'lora-a' && !lora) {
         const l = tr.layers[layer!][role as 'q']!.lora!.lora;
-        lora = { rank: l.a.shape[0], alpha: tr.config.lora!.alpha ?? l.a.shape[0], scale: l.scale };
+        // The config's one rank (a --budget run's matrices have their own, TrainConfig.lora.ranks; shapes per tensor).
+        const rank = tr.config.lora!.ranks ? tr.config.lora!.rank : l.a.shape[0];
+        const alpha = tr.config.lora!.alpha ?? rank;
+        lora = { rank, alpha, scale: alpha / rank };
       }
       tensors.push(t);
       data.push({ name: p.name, dtype: 'F32', shape: [...p.param.shape], data: await p.param.read() });

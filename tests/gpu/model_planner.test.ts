@@ -43,11 +43,13 @@ const SETTINGS: [file: string, B: number, T: number, train: TrainConfig, save: t
   ['random-llama-256-Q4_0.gguf', 1, 128, { method: 'lora', lora: { rank: 8, dora: true } }, 'inputs', 'file'],
   ['random-llama-256-IQ2_XXS.gguf', 2, 32, { method: 'lora', lora: { rank: 4, dora: true } }, true, 'file'],
   ['random-llama-256-F32.gguf', 1, 64, { method: 'lora', lora: { rank: 8, alpha: 16, seed: 0, dora: true } }, 'inputs', 'lqlora'],
+  // A --budget plan's per-matrix ranks (TrainConfig.lora.ranks; 0: no LoRA on that matrix).
+  ['random-llama-256-Q4_K_M.gguf', 1, 64, { method: 'lora', lora: { rank: 8, ranks: { '0.q': 64, '0.k': 0, '0.down': 32, '1.v': 0, '1.gate': 16 } } }, 'inputs', 'file'],
 ];
 
 describe('memory planner vs the ledger on random-llama-256', () => {
   for (const [file, B, T, train, save, prep] of SETTINGS)
-    it(`${file}${prep === 'file' ? '' : ` (${prep})`} ${train.method}${train.lora?.dora ? ' DoRA' : ''}${save === 'inputs' ? ' (recompute)' : ''} at B=${B} T=${T}: measured ≤ planned ≤ 1.1 × measured`, async () => {
+    it(`${file}${prep === 'file' ? '' : ` (${prep})`} ${train.method}${train.lora?.dora ? ' DoRA' : ''}${train.lora?.ranks ? ' per-matrix ranks' : ''}${save === 'inputs' ? ' (recompute)' : ''} at B=${B} T=${T}: measured ≤ planned ≤ 1.1 × measured`, async () => {
       const path = fixture(DIR + file);
       if (!path) return;
       const ctx = await gpu();

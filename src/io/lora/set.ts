@@ -18,6 +18,12 @@ export const LORA_MODULES: Record<LinearRole, string> = {
 /** Leaf module name of a role ('q_proj'), as PEFT's target_modules lists it. */
 export const moduleLeaf = (role: LinearRole): string => LORA_MODULES[role].split('.')[1];
 
+/** A factor's rank: its own, else the set's. */
+export const factorRank = (set: LoraSet, f: LoraFactor): number => f.rank ?? set.rank;
+
+/** Whether the factors have more than one rank (formats with one rank per adapter refuse such a set). */
+export const mixedRanks = (set: LoraSet): boolean => set.factors.some((f) => factorRank(set, f) !== set.rank);
+
 /** Factors in file order: by layer, then the forward's role order. */
 export function sortedFactors(set: LoraSet): LoraFactor[] {
   return [...set.factors].sort((x, y) => x.layer - y.layer || LINEAR_ROLES.indexOf(x.role) - LINEAR_ROLES.indexOf(y.role));
@@ -42,6 +48,8 @@ export interface LoraFactor {
   b: Float32Array;
   inFeatures: number;
   outFeatures: number;
+  /** This factor's rank when it differs from the set's (a --budget plan's per-matrix ranks); its scale is alpha / rank. */
+  rank?: number;
   /**
    * DoRA's magnitude m [outFeatures] (PEFT's lora_magnitude_vector): the layer is
    * (m/n)·(W + scale·B·A) with n its row norms. Absent: plain LoRA.
@@ -50,6 +58,7 @@ export interface LoraFactor {
 }
 
 export interface LoraSet {
+  /** Every factor's rank, but where a factor names its own (LoraFactor.rank). */
   rank: number;
   /** scale = alpha / rank (PEFT and llama.cpp alike; no rsLoRA). */
   alpha: number;
