@@ -3,7 +3,7 @@
 // 0, 8, 16, 32, 64 (capped by its shape) with its type, and the trainer builds
 // each layer's factors at that rank (0: none), scale alpha / r per matrix.
 // On random-llama-256-F32 at 9.2 bits over Q4_K/Q8_0 (--types keeps the plan
-// fast) the plan is Q8_0 everywhere with rank 8 on some matrices and 0 on the
+// fast) the plan is Q8_0 everywhere with LoRA on most matrices and none on the
 // others (measured: 16 on layer 0 q/k, 0 on both down_proj, 8 elsewhere; 9.1979 bits;
 // llama.cpp 909.5195 vs sub4 eval 909.7682, −0.027 %). Checked:
 //  - the plan's rank column holds more than one value;
