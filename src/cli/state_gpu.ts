@@ -16,6 +16,7 @@ import { openWithTokenizer, type GpuModelSession } from './model_gpu.ts';
 import { readPeftFolder } from '../io/lora/peft_read.node.ts';
 import { loadLoraSet } from '../train/lora_load.ts';
 import { withGgufLayers } from '../train/budget/overlay.ts';
+import { factorRank, mixedRanks } from '../io/lora/set.ts';
 
 export interface TunedSession extends GpuModelSession {
   manifest: StateManifest;
@@ -81,7 +82,9 @@ export async function attachPeftAdapter(s: GpuModelSession, dir: string): Promis
   const set = await readPeftFolder(dir);
   const targets = [...new Set(set.factors.map((f) => f.role))];
   const dora = set.factors.some((f) => f.magnitude);
-  const tr = await createTrainable(s.model, s.file, { method: 'lora', lora: { rank: set.rank, alpha: set.alpha, targets, dora } });
+  // Per-module ranks (rank_pattern): each matrix's own; modules without factors get B = 0 (loadLoraSet).
+  const ranks = Object.fromEntries(set.factors.map((f) => [`${f.layer}.${f.role}`, factorRank(set, f)]));
+  const tr = await createTrainable(s.model, s.file, { method: 'lora', lora: { rank: set.rank, alpha: set.alpha, targets, dora, ...(mixedRanks(set) ? { ranks } : {}) } });
   try {
     loadLoraSet(tr, set, dir);
   } catch (e) {

@@ -2,13 +2,14 @@
 // the llama.cpp adapter writes each pair at its rank (llama.cpp reads the rank from
 // lora_b's shape and scales by alpha / rank per tensor; the end-to-end check against
 // llama.cpp is tests/cli/tune_budget_ranks.test.ts), PEFT lists the differing
-// modules in rank_pattern with tensors at their rank, mlx-lm (one rank per adapter)
+// modules in rank_pattern with tensors at their rank (and sub4's PEFT reader takes them back), mlx-lm (one rank per adapter)
 // refuses the set, and the checker holds each factor to its own rank.
 import { describe, expect, it } from 'vitest';
 import { writeGgufLoraAdapter } from '../../src/export/gguf_lora.ts';
 import { checkLoraSet } from '../../src/export/lora_check.ts';
 import { writeMlxAdapter } from '../../src/export/mlx.ts';
 import { peftAdapterConfig, writePeftAdapter } from '../../src/export/peft.ts';
+import { readPeftAdapter } from '../../src/io/lora/peft_read.ts';
 import { ExportError } from '../../src/export/target.ts';
 import { factorRank, mixedRanks, type LoraSet } from '../../src/io/lora/set.ts';
 import { readGguf, readTensorF32 } from '../../src/io/gguf/reader.ts';
@@ -74,6 +75,10 @@ describe('LoRA sets with per-matrix ranks', () => {
     expect(tensors.get('base_model.model.model.layers.0.mlp.down_proj.lora_A.weight')!.shape).toEqual([8, 172]);
     expect(tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight')!.shape).toEqual([32, 2]);
     expect(tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!.shape).toEqual([4, 64]);
+    // sub4's reader takes rank_pattern back: the same ranks and factors (`sub4 eval --lora` on the folder).
+    const back = await readPeftAdapter({ config: t.text('adapter_config.json'), weights: bytesSource(t.files.get('adapter_model.safetensors')!, 'adapter_model.safetensors') }, 'peft');
+    expect(back.factors.map((f) => factorRank(back, f))).toEqual([4, 8, 2]);
+    expect(back.factors.map((f) => f.b)).toEqual(s.factors.map((f) => f.b));
   });
 
   it('mlx-lm adapter (one rank): refused, naming the formats that hold mixed ranks', async () => {

@@ -145,7 +145,7 @@ describe('PEFT adapter: hostile and unsupported input', () => {
     await rejects(cfg({ use_rslora: true }), good(), UnsupportedError, /use_rslora is true: rsLoRA scales by lora_alpha\/√r/);
     // DoRA is read (tests/unit/export_dora.test.ts), but every module needs its magnitude.
     await rejects(cfg({ use_dora: true }), good(), SafetensorsError, /layer 0 self_attn\.q_proj has no lora_magnitude_vector, which use_dora needs/);
-    await rejects(cfg({ rank_pattern: { q_proj: 4 } }), good(), UnsupportedError, /rank_pattern sets per-module ranks/);
+    await rejects(cfg({ rank_pattern: { q_proj: 4 } }), good(), UnsupportedError, /rank_pattern key "q_proj" is not one module.s path/);
     await rejects(cfg({ alpha_pattern: { q_proj: 4 } }), good(), UnsupportedError, /alpha_pattern/);
     await rejects(cfg({ bias: 'lora_only' }), good(), UnsupportedError, /bias is "lora_only"/);
     await rejects(cfg({ modules_to_save: ['lm_head'] }), good(), UnsupportedError, /modules_to_save/);

@@ -32,7 +32,12 @@ interface PeftConfig {
   rank: number;
   alpha: number;
   dora: boolean;
+  /** rank_pattern's per-module ranks by `${layer}.${role}` (sub4's --budget exports write them). */
+  ranks: Map<string, number>;
 }
+
+// rank_pattern keys sub4 reads: one module's path (what sub4's PEFT export writes), with any prefix.
+const RANK_KEY = /^(?:.*\.)?layers\.(0|[1-9]\d{0,8})\.(\w+\.\w+)$/;
 
 /** The fields of adapter_config.json that decide the math, validated. */
 export function parsePeftConfig(text: string, file: string): PeftConfig {
@@ -65,13 +70,22 @@ export function parsePeftConfig(text: string, file: string): PeftConfig {
     if (has(k)) {
       const v = c[k];
       if (typeof v !== 'object' || Array.isArray(v)) fail(`${k} is ${JSON.stringify(v)}, expected an object`);
-      if (Object.keys(v as Json).length > 0) unsupported(`${k} sets per-module ranks or alphas; sub4 applies one rank and one alpha to every module`);
+      if (k === 'alpha_pattern' && Object.keys(v as Json).length > 0) unsupported('alpha_pattern sets per-module alphas; sub4 applies one alpha (scale alpha / rank per module)');
     }
+  // Per-module ranks: one module path per key (a regex over several modules is refused, not guessed).
+  const ranks = new Map<string, number>();
+  for (const [k, r] of Object.entries((has('rank_pattern') ? c.rank_pattern : {}) as Json)) {
+    const m = RANK_KEY.exec(k);
+    const role = m ? ROLE_OF_MODULE.get(m[2]) : undefined;
+    if (!m || !role) unsupported(`rank_pattern key ${JSON.stringify(k)} is not one module's path (model.layers.N.<module>), the only form sub4 reads`);
+    if (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 1) fail(`rank_pattern[${JSON.stringify(k)}] is ${JSON.stringify(r)}, expected a positive integer`);
+    ranks.set(`${Number(m![1])}.${role}`, r as number);
+  }
   const rank = has('r') ? c.r : 8;
   if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 1) fail(`r is ${JSON.stringify(c.r)}, expected a positive integer`);
   const alpha = has('lora_alpha') ? c.lora_alpha : 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(`lora_alpha is ${JSON.stringify(c.lora_alpha)}, expected a number`);
-  return { rank: rank as number, alpha: alpha as number, dora: c.use_dora === true };
+  return { rank: rank as number, alpha: alpha as number, dora: c.use_dora === true, ranks };
 }
 
 /**
@@ -115,20 +129,20 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
 
     // Every shape check before reading any tensor data.
     const plan = [...pairs.values()].sort((x, y) => x.layer - y.layer || LINEAR_ROLES.indexOf(x.role) - LINEAR_ROLES.indexOf(y.role));
-    const R = cfg.rank;
     const dims = plan.map((p) => {
+      const R = cfg.ranks.get(`${p.layer}.${p.role}`) ?? cfg.rank;
       const which = `layer ${p.layer} ${LORA_MODULES[p.role]}`;
       if (!p.A || !p.B) fail(`${which} has lora_${p.A ? 'A' : 'B'} but no lora_${p.A ? 'B' : 'A'}`);
       const a = st.tensors.get(p.A!)!.shape;
       const b = st.tensors.get(p.B!)!.shape;
       if (a.length !== 2 || b.length !== 2) fail(`${which}: lora_A is [${a.join(', ')}] and lora_B [${b.join(', ')}], both must be 2-D`);
-      if (a[0] !== R) fail(`${p.A}: shape [${a.join(', ')}] has rank ${a[0]}, but r is ${R} in ${PEFT_CONFIG_FILE}`);
-      if (b[1] !== R) fail(`${p.B}: shape [${b.join(', ')}] has rank ${b[1]}, but r is ${R} in ${PEFT_CONFIG_FILE}`);
+      if (a[0] !== R) fail(`${p.A}: shape [${a.join(', ')}] has rank ${a[0]}, but r is ${R} for it in ${PEFT_CONFIG_FILE}`);
+      if (b[1] !== R) fail(`${p.B}: shape [${b.join(', ')}] has rank ${b[1]}, but r is ${R} for it in ${PEFT_CONFIG_FILE}`);
       if (a[1] < 1 || b[0] < 1) fail(`${which}: empty factor (lora_A [${a.join(', ')}], lora_B [${b.join(', ')}])`);
       if (cfg.dora && !p.magnitude) fail(`${which} has no lora_magnitude_vector, which use_dora needs`);
       const mag = p.magnitude && st.tensors.get(p.magnitude)!.shape;
       if (mag && (mag.length !== 1 || mag[0] !== b[0])) fail(`${p.magnitude}: shape [${mag.join(', ')}], the module has ${b[0]} outputs`);
-      return { inFeatures: a[1], outFeatures: b[0] };
+      return { inFeatures: a[1], outFeatures: b[0], ...(R !== cfg.rank ? { rank: R } : {}) };
     });
 
     const factors: LoraFactor[] = [];
@@ -141,7 +155,7 @@ export async function readPeftAdapter(files: { config: string; weights: ByteSour
       if (bad !== null) fail(`layer ${p.layer} ${LORA_MODULES[p.role]}: a factor holds ${bad}`);
       factors.push({ layer: p.layer, role: p.role, a, b, ...dims[i], ...(magnitude ? { magnitude } : {}) });
     }
-    return { rank: R, alpha: cfg.alpha, factors };
+    return { rank: cfg.rank, alpha: cfg.alpha, factors };
   } finally {
     await st.close();
   }
