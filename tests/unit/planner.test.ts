@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linearShapes, planTraining } from '../../src/model/planner.ts';
+import { linearShapes, planTraining } from '../../src/model/planner_card.ts';
 
 const smol = { vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64, tieWordEmbeddings: true };
 
