@@ -147,7 +147,7 @@ describe('sub4 tune --method reallm', () => {
     const r = await sub4([...base, '--vq-dim', '2', '--vq-bits', '6', '--imatrix', imatrix, '--steps', '0', '--out', out]);
     const lines = r.stderr.split('\n').filter((l) => /ReALLM/.test(l));
     lines.forEach((l) => console.log(l));
-    expect(lines[0]).toMatch(/2\^6 entries of 2 weights .*importance-weighted/);
+    expect(lines.join('\n')).toMatch(/2\^6 entries of 2 weights .*importance-weighted/);
     expect(lines.join('\n')).toMatch(/35 of 35 layers weighted by the imatrix/);
     const manifest = JSON.parse(readFileSync(join(out, 'sub4-run.json'), 'utf8'));
     expect(manifest.reallm).toMatchObject({ dim: 2, bits: 6 });
