@@ -2,6 +2,7 @@
 // here). Every figure is compared with a baseline measured in the same run
 // (`vs_baseline` = this / baseline), because absolute numbers on an emulator
 // say little; compare ratios, not seconds, across machines.
+import { spawnSync } from 'node:child_process';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { matmulBench } from './matmul.ts';
 import { qlinearBench } from './qlinear.ts';
@@ -11,10 +12,21 @@ import { vqAssignBench } from './vq_assign.ts';
 import { doraBench } from './dora.ts';
 import { quantizeBench } from './quantize.ts';
 
+// The `sub4` command starts with glibc's huge-page tunable (bin/sub4.js's shebang says why); the bench runs
+// under the same setting so that it measures what the command gets. `--malloc default` measures without it.
+const HUGE = 'glibc.malloc.hugetlb=1';
+const mallocDefault = process.argv.includes('--malloc') && process.argv[process.argv.indexOf('--malloc') + 1] === 'default';
+if (process.platform === 'linux' && !mallocDefault && !(process.env.GLIBC_TUNABLES ?? '').includes(HUGE)) {
+  const tunables = [HUGE, process.env.GLIBC_TUNABLES].filter(Boolean).join(':');
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: tunables } });
+  process.exit(r.status ?? 1);
+}
+const malloc = (process.env.GLIBC_TUNABLES ?? '').includes(HUGE) ? 'huge pages' : 'default';
+
 const filter = process.argv[2];
 const ctx = await createNodeGpuContext();
 const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
-console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd }));
+console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd, malloc }));
 try {
   // The load suite writes ~700 MB models and runs for minutes, the quantize suite opens Chromium and runs every CPU
   // quantizer four ways: only when asked for by name.
