@@ -10,7 +10,7 @@ import { attachPeftAdapter, tunedToGpu, type TunedSession } from './state_gpu.ts
 import { scoreAgainstTeacher } from './tune_distill.ts';
 import { STATE_MANIFEST_FILE } from '../train/state.ts';
 import { stat } from 'node:fs/promises';
-import { CliProgress } from './progress.ts';
+import { CliProgress, rate } from './progress.ts';
 import { join } from 'node:path';
 
 const isSession = (m: ModelFile | TunedSession): m is TunedSession => 'trainable' in m;
@@ -85,7 +85,7 @@ export const evalCommand: Command = {
       if (values.json) console.log(JSON.stringify(result));
       else console.log(`perplexity ${r.ppl.toFixed(4)} (mean nll ${r.nll.toFixed(6)} over ${r.tokens} tokens: ${windows} windows of ${ctxLen})`);
       if (typeof values.teacher === 'string') await scoreAgainstTeacher(s, isSession(m) ? m.trainable : null, values.teacher, wins, values.json === true);
-      console.error(`sub4 eval: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, eval ${secs.toFixed(2)} s (${((windows * ctxLen) / secs).toFixed(0)} tokens/s)`);
+      console.error(`sub4 eval: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, eval ${secs.toFixed(2)} s (${rate(((windows * ctxLen) / secs))} tokens/s)`);
       return 0;
     } finally {
       adapter?.destroy();

@@ -15,7 +15,7 @@ import { fileSink } from '../io/sink.node.ts';
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { intFlag, openWithTokenizer, toGpu } from './model_gpu.ts';
 import { readTextFile } from './eval.ts';
-import { CliProgress } from './progress.ts';
+import { CliProgress, rate } from './progress.ts';
 
 /** llama.cpp's imatrix only collects products of at least this many token rows. */
 const MIN_ROWS = 16;
@@ -96,7 +96,7 @@ export const imatrixCommand: Command = {
       const result = { out: values.out, entries: im.entries.size, chunks: wins.length, ctx: ctxLen, tokens: wins.length * ctxLen, bytes };
       if (values.json) console.log(JSON.stringify(result));
       else console.log(`wrote ${values.out}: ${im.entries.size} entries over ${wins.length} chunks of ${ctxLen} tokens`);
-      console.error(`sub4 imatrix: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, collect ${secs.toFixed(2)} s (${((wins.length * ctxLen) / secs).toFixed(0)} tokens/s)`);
+      console.error(`sub4 imatrix: ${s.ctx.adapter.description || s.ctx.adapter.vendor}; load ${s.loadSeconds.toFixed(2)} s, collect ${secs.toFixed(2)} s (${rate(((wins.length * ctxLen) / secs))} tokens/s)`);
       return 0;
     } finally {
       await s.close();

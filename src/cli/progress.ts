@@ -75,3 +75,8 @@ export function progressLine(e: ProgressEvent): string {
   const pct = e.total > 0 ? ` (${((100 * e.done) / e.total).toFixed(0)} %)` : '';
   return `${e.phase}  ${amount(e.done)} / ${amount(e.total)} ${unit}${pct}  ${rate}  ETA ${e.eta_s === null ? '?' : `${Math.ceil(e.eta_s)} s`}`;
 }
+
+/** A rate for a closing line: whole numbers from 10 up, else two significant digits (a 1B model on a software GPU evaluates 0.3 tokens/s, not "0"). */
+export function rate(x: number): string {
+  return x >= 10 ? x.toFixed(0) : x.toPrecision(2);
+}
