@@ -1,4 +1,4 @@
-// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0,BF16,F16] [--forward 0|1|2] [--compare] [--train] [--keep DIR]`:
+// `npm run bench -- load [--layers N] [--mix Q4_K_M,Q4_0,BF16,F16] [--forward 0|1|2] [--compare] [--train] [--eval] [--keep DIR]`:
 // file → ready on the GPU for a model of TinyLlama-1.1B's shape written once by
 // sub4's own writer (bench/load_model.ts: GGUF; bench/load_folder.ts: a Hugging
 // Face folder of BF16 or F16 safetensors, mixes 'BF16' and 'F16') to a temporary folder. Per mix:
@@ -23,6 +23,7 @@
 //  - BF16/F16 only, 'quantizer inputs': every linear layer's f32 weights read
 //    the way the in-tab quantizers get them (originalWeightsInTurn, as
 //    quantizeModelLinears reads them; no quantizing), as file MB/s.
+// With --eval (GGUF mixes): `sub4 eval` on the file against llama.cpp's perplexity (bench/load_eval.ts).
 // With --train (Q4_K_M only): one PEQA step and one LoRA step (rank 8, B 1,
 // T 64, no optimizer) with the ledger's peak beside the planner's prediction.
 // Never part of the tests: it writes ~700 MB per mix and runs for minutes.
@@ -40,6 +41,7 @@ import { createTrainable, type TrainConfig } from '../src/model/trainable.ts';
 import { ModelBackward } from '../src/model/backward.ts';
 import { planStep, storageOf } from '../src/model/planner.ts';
 import { writeLoadModel, type LoadMix } from './load_model.ts';
+import { evalVsLlamaCpp } from './load_eval.ts';
 import { writeLoadFolder, type FloatMix } from './load_folder.ts';
 import { originalWeightsInTurn } from '../src/train/quantize_model.ts';
 import { paramSpec } from '../src/arch/params.ts';
@@ -220,6 +222,7 @@ export async function* loadBench(ctx: GpuContext) {
       }
       if (float) yield await quantizerInputs(path, mix, diskRate);
       if (arg('train') !== undefined && mix === 'Q4_K_M') yield* trainSteps(ctx, path, T);
+      if (arg('eval') !== undefined && !float) yield* evalVsLlamaCpp(path, mix);
       if (!keep) rmSync(path, { recursive: true, force: true });
     }
   } finally {
