@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { probeGpu } from './tests/helpers/gpu_available.ts';
 
@@ -14,8 +17,16 @@ const require = process.env.SUB4_REQUIRE_FIXTURES === '1';
 const gpu = require ? { ok: true, reason: 'required' } : probeGpu();
 if (!gpu.ok) console.warn(`SKIP: no WebGPU adapter in Node (${gpu.reason}); GPU tests skipped: ${GPU_TESTS.join(', ')}`);
 
+// One temporary folder per run: tests and the processes they start inherit TMPDIR (os.tmpdir() reads it), and
+// tests/helpers/tmp_setup.ts removes the folder when the run ends.
+if (!process.env.SUB4_TEST_TMP) {
+  process.env.SUB4_TEST_TMP = mkdtempSync(join(tmpdir(), 'sub4-tests-'));
+  process.env.TMPDIR = process.env.SUB4_TEST_TMP;
+}
+
 export default defineConfig({
   test: {
+    globalSetup: ['tests/helpers/tmp_setup.ts'],
     projects: [
       {
         test: {
