@@ -10,6 +10,7 @@ import { modelBench } from './model.ts';
 import { loadBench } from './load.ts';
 import { vqAssignBench } from './vq_assign.ts';
 import { doraBench } from './dora.ts';
+import { vqTableBench } from './vq_table.ts';
 import { quantizeBench } from './quantize.ts';
 
 // The `sub4` command starts with glibc's huge-page tunable (bin/sub4.js's shebang says why); the bench runs
@@ -23,16 +24,17 @@ if (process.platform === 'linux' && !mallocDefault && !(process.env.GLIBC_TUNABL
 }
 const malloc = (process.env.GLIBC_TUNABLES ?? '').includes(HUGE) ? 'huge pages' : 'default';
 
-const filter = process.argv[2];
+// A suite by its name in any spelling: `vq_assign`, `vqAssign`, `vq_table` (the functions are vqAssignBench, vqTableBench).
+const filter = process.argv[2]?.replace(/_/g, '').toLowerCase();
 const ctx = await createNodeGpuContext();
 const device = { adapter: `${ctx.adapter.vendor} ${ctx.adapter.architecture} ${ctx.adapter.description}`.trim(), software: ctx.adapter.isSoftware, f16: ctx.features.f16 };
 console.log(JSON.stringify({ bench: 'device', ...device, driver: ctx.driver.icd, malloc }));
 try {
   // The load suite writes ~700 MB models and runs for minutes, the quantize suite opens Chromium and runs every CPU
   // quantizer four ways: only when asked for by name.
-  const suites = [matmulBench, qlinearBench, modelBench, vqAssignBench, doraBench, quantizeBench, loadBench];
+  const suites = [matmulBench, qlinearBench, modelBench, vqAssignBench, vqTableBench, doraBench, quantizeBench, loadBench];
   for (const suite of suites) {
-    if (filter ? !suite.name.includes(filter) : suite === loadBench || suite === quantizeBench) continue;
+    if (filter ? !suite.name.toLowerCase().includes(filter) : suite === loadBench || suite === quantizeBench) continue;
     for await (const line of suite(ctx)) console.log(JSON.stringify(line));
   }
 } finally {
