@@ -32,7 +32,7 @@ export interface DoraTrain {
   dm: GpuTensor<'f32'>;
   /** n, recomputed after every update (norms()). */
   n: GpuTensor<'f32'>;
-  /** ‖W_o‖² of the frozen base. */
+  /** ‖W_o‖² of the base: once per run, or at every apply() when the layer's codebook trains (Trainable.apply). */
   wsq: GpuTensor<'f32'>;
 }
 

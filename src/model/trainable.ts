@@ -3,7 +3,8 @@
 // (src/quant/parametrize.ts: θ → scale, offset), a LoRA adapter
 // (src/model/lora.ts), or both; optionally the RMSNorm weights. A LoRA adapter
 // may be DoRA (src/model/dora.ts): a magnitude per output row trains with A
-// and B, and the row norms are recomputed in apply(). Integer codes,
+// and B, and the row norms are recomputed in apply() (with ‖W_o‖² too when the
+// layer's codebook trains: then W moves). Integer codes,
 // embeddings, biases and the LM head stay frozen: no gradient buffer exists
 // (learned codebooks may train their table and row scales, indices frozen:
 // src/model/codebook_train.ts)
@@ -103,6 +104,13 @@ export class Trainable {
   /** θ → scale, offset of every PEQA layer, and DoRA's row norms (before each forward, i.e. after each optimizer update). */
   apply(encoder?: GPUCommandEncoder): void {
     const ctx = this.model.ctx;
+    // A trained codebook moves W itself, so DoRA's ‖W_o‖² is taken again from the table and scales as they are now
+    // (a frozen base keeps the run's first). rowSumSquares submits at once, reading every update submitted before
+    // this call (the optimizer's, a loaded state's writes); all of them first, so that its identity chunks are never
+    // live beside the norms' temporaries below (the planner's doraSideBytes counts the larger of the two).
+    this.layers.forEach((roles, l) => {
+      for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) if (t.dora && t.codebook) rowSumSquares(ctx, this.model.weights.layers[l][role], t.dora.wsq);
+    });
     const enc = encoder ?? ctx.device.createCommandEncoder();
     this.layers.forEach((roles, l) => {
       for (const [role, t] of Object.entries(roles) as [LinearRole, LinearTrain][]) {

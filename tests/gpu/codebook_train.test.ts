@@ -109,6 +109,28 @@ describe('codebook training (indices frozen) through the model', () => {
     r.done();
   });
 
+  it('with DoRA, the row norms follow the trained table and scales', async () => {
+    const ctx = await gpu();
+    const { file } = learnedModel();
+    const weights = await loadWeights(ctx, file);
+    const model = new LlamaModel(ctx, weights);
+    const tr = await createTrainable(model, file, { method: 'lora', lora: { rank: 2, seed: 3, dora: true }, codebooks: true });
+    const t = tr.layers[1].up!;
+    const before = await t.dora!.wsq.read();
+    const scale = tr.groups().find((g) => g.name === 'codebooks')!.params.find((x) => x.name === 'layers.1.up.row_scale')!;
+    // Doubling every row scale doubles W: ‖W_o‖² ×4, and with B = 0 at the start n = ‖W_o‖.
+    scale.param.write((await scale.param.read()).map((v) => 2 * v));
+    tr.apply();
+    const after = await t.dora!.wsq.read();
+    const n = await t.dora!.n.read();
+    let worst = 0;
+    for (let o = 0; o < after.length; o++) worst = Math.max(worst, Math.abs(after[o] / (4 * before[o]) - 1), Math.abs(n[o] / Math.sqrt(after[o]) - 1));
+    console.log(`DoRA beside trained codebooks: ‖W_o‖² after doubling the scales / (4 × before) − 1, n / ‖W_o‖ − 1: worst ${worst.toExponential(2)} over ${after.length} rows`);
+    expect(worst).toBeLessThan(1e-5);
+    tr.destroy();
+    weights.destroy();
+  });
+
   it('the planner counts what codebook training allocates (within 10 %, never under)', async () => {
     const ctx = await gpu();
     const { file } = learnedModel();
