@@ -36,3 +36,9 @@ export function numParam(v: unknown, field: string, min: number, max: number): n
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new RequestParamError(field, `must be a number from ${min} to ${max}, ${given(v)}`);
   return v;
 }
+
+/** A switch: true, false or absent (off), or a RequestParamError naming it. */
+export function boolParam(v: unknown, field: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw new RequestParamError(field, `must be on or off (true or false), got ${String(v)}`);
+  return v === true;
+}

@@ -71,6 +71,13 @@ export interface TrainSettings {
    */
   budget?: number | null;
   /**
+   * DoRA (`sub4 tune --dora`): a magnitude per output row trained beside the LoRA factors (lora, lqlora, reallm).
+   * Its exports: merged F16, or a PEFT DoRA adapter on a float/GPTQ base (src/export/export_dora.ts). Absent: off.
+   */
+  dora?: boolean;
+  /** ReALLM (`--train-codebooks`): also train every learned table entry and row scale, the codes frozen. Absent: off. */
+  trainCodebooks?: boolean;
+  /**
    * Repair quantization: the loss is KL(teacher ‖ student) on the data's tokens (no labels needed), the teacher
    * the tab's own float model or a loaded teacher file (src/worker/repair.ts). null or absent: the label loss.
    */

@@ -3,7 +3,7 @@
 //   train-data     the dropped file → dataset report (preview, counts, problems by line)
 //   train-plan     the memory planner's peak for the chosen settings (nothing allocated)
 //   train          fine-tune the current model: on its resident weights, or on a base
-//                  built here (--bits, LQ-LoRA, ReALLM's learned codebooks); streams step
+//                  built here (train_base.ts: --bits, LQ-LoRA, ReALLM's learned codebooks); streams step
 //                  points, evals, samples
 //   train-control  pause / resume between steps
 // Stop is the request's cancel: the trainer stops between steps, evaluates and samples
@@ -17,23 +17,17 @@ import { LlamaModel } from '../model/llama.ts';
 import { createTrainable, type Trainable } from '../model/trainable.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { buildDataset, promptIds, promptText } from '../train/data/index.ts';
-import { applyLoraStart, planStorage, quantizeForTuning, reallmForTuning, trainConfig } from '../train/setup.ts';
-import { gpuAssigner } from '../gpu/kernels/vq_assign.ts';
-import { ReallmError } from '../train/reallm.ts';
-import { withQuantizePool } from './quantize_pool.ts';
+import { applyLoraStart, planStorage } from '../train/setup.ts';
 import { runWarnings } from '../train/outcome.ts';
 import { CheckpointError } from '../train/checkpoint/errors.ts';
-import { withGgufLayers, type GgufLayer } from '../train/budget/overlay.ts';
-import type { BudgetPlan } from '../train/budget/plan.ts';
-import type { LoadedModel } from '../io/loaded_model.ts';
-import { applyPlan, budgetPlanFor, lqloraWeightsOf } from './calibrate.ts';
 import { Trainer, type TrainEvent } from '../train/trainer.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
+import { buildRunBase } from './train_base.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
 import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings } from './protocol.ts';
-import { buildsOwnBase, checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, plannedQuant, quantOf, readDataText, type CheckedSettings } from './train_data.ts';
+import { buildsOwnBase, checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, plannedQuant, quantOf, readDataText, runConfig, type CheckedSettings } from './train_data.ts';
 import { resetBaseScales, restoreBaseScales, RunGate, TrainedRun } from './train_slot.ts';
 import { newRunStore, openSavedRun } from './runs.ts';
 import { RunCheckpoints } from './train_checkpoints.ts';
@@ -69,8 +63,7 @@ export async function trainPlan(req: EngineRequest<'train-plan'>, io: HandlerIO<
   checkSeqLenFits(s.seqLen, file);
   // A repair without a teacher to use is refused before anything else (the plan then counts the teacher too).
   const teacher = teacherOf(file, s);
-  const quant = quantOf(s);
-  const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
+  const { cfg, notes } = runConfig(file, s);
   const ctx = await env.getContext(io.progress);
   const planned = plannedQuant(s);
   const prompt = s.samplePrompt && file.tokenizer ? file.tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
@@ -158,7 +151,7 @@ async function runTraining(
   });
   checkTrainable(ds, s.seqLen);
   const quant = quantOf(s);
-  const { cfg, notes } = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quant !== null);
+  const { cfg, notes } = runConfig(file, s);
   const promptLength = s.samplePrompt ? tokenizer.encode(s.samplePrompt, { addBos: true }).length : 0;
   const run = { sampleLength: promptLength ? promptLength + s.sampleTokens : 0 };
   const studentPlan = planStep({ config: file.config, storage: planStorage(file, plannedQuant(s)), train: cfg, B: s.batch, T: s.seqLen, f16: ctx.features.f16, run });
@@ -168,54 +161,9 @@ async function runTraining(
   if (repair) notes.push(repair.why);
   else checkPlanFits(studentPlan, ctx.limits);
 
-  // What built the quantized base, when the page's state (a budget plan, a calibration) did: kept in the checkpoint
-  // so that a resume after a reload, which plans again from the settings, never continues on another base.
-  let baseKey: string | null = null;
-  let prepared: Awaited<ReturnType<typeof quantizeForTuning>> | null = null;
-  // The model the run builds on: the file, or under a bit budget the file with the plan's GGUF-typed layers over it.
-  let base: LoadedModel = file;
-  let budgetRun: { plan: BudgetPlan; ggufLayers: Map<string, GgufLayer> } | null = null;
-  let reallmRun: Awaited<ReturnType<typeof reallmForTuning>> | null = null;
-  if (s.method === 'reallm') {
-    // ReALLM (sub4 tune --method reallm --bits B): learned codebooks + the low-rank start of the LoRA factors.
-    io.progress('quantizing', 0, 1);
-    try {
-      reallmRun = await reallmForTuning(file, { bits: s.bits, assign: gpuAssigner(ctx) }, { rank: s.rank, alpha: s.alpha, seed: s.seed }, (line) => notes.push(line), (d, t) => io.progress('quantizing', d, t));
-    } catch (e) {
-      if (e instanceof ReallmError) throw new RequestParamError('bits', e.message);
-      throw e;
-    }
-    base = withGgufLayers(file, new Map(), reallmRun.vq);
-    prepared = { quantized: new Map(), factors: reallmRun.factors };
-    stopIfReplaced(signal);
-  } else if (quant && s.budget !== null) {
-    // LQ-LoRA under a bit budget: the plan the panel showed (kept by budget-plan, else measured now), split as planned.
-    // Both quantize on one pool of nested workers (quantize_pool.ts), ended before training starts.
-    const { result: { plan, applied } } = await withQuantizePool(signal, async (quantize) => {
-      const plan = await budgetPlanFor(file, s, io.progress, signal, quantize);
-      notes.push(`Bit budget ${s.budget}: ${plan.rows.length} matrices planned at ${plan.bits.toFixed(3)} bits per weight (LoRA included), error ${plan.error.toExponential(3)}${plan.imatrix ? ' (importance-weighted)' : ''}`);
-      io.progress('quantizing', 0, 1);
-      // A stop destroys the pool, refusing the chunks still running: that is the stop, not a failure.
-      const applied = await applyPlan(file, plan, s.alpha, (d, t) => io.progress('quantizing', d, t), quantize).catch((e: unknown) => {
-        throw signal.aborted ? new CancelledError(`Training stopped: ${String(signal.reason)}.`) : e;
-      });
-      return { plan, applied };
-    });
-    base = withGgufLayers(file, applied.ggufLayers);
-    budgetRun = { plan, ggufLayers: applied.ggufLayers };
-    baseKey = `budget plan ${plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|')}${plan.imatrix ? ' (importance-weighted)' : ''}`;
-    prepared = { quantized: applied.quantized, factors: applied.factors };
-    stopIfReplaced(signal);
-  } else if (quant) {
-    io.progress('quantizing', 0, 1);
-    // The weighted split's per-layer lines (one per linear weight) stay out of the run's notes: its summary line says it.
-    const log = (line: string) => void (/^LQ-LoRA \S+: weighted error /.test(line) || notes.push(line));
-    // A calibrated model's LQ-LoRA split is importance-weighted (sub4 tune --weighting imatrix).
-    const weights = s.method === 'lqlora' ? lqloraWeightsOf(file, log) : undefined;
-    baseKey = weights ? 'lqlora split weighted by the calibration' : null;
-    prepared = await quantizeForTuning(file, s.method, quant, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => io.progress('quantizing', d, t), weights);
-    stopIfReplaced(signal);
-  }
+  // The quantized base (ReALLM's codebooks, a budget plan, --bits), built as `sub4 tune` builds it (train_base.ts).
+  const { base, prepared, budgetRun, reallmRun, baseKey } = await buildRunBase(ctx, file, s, notes, io, signal);
+  if (prepared) stopIfReplaced(signal);
   const savedKey = saved ? ((saved.checkpoint.settings as { baseKey?: unknown }).baseKey ?? null) : null;
   if (saved && savedKey !== baseKey)
     throw new CheckpointError(

@@ -4,9 +4,11 @@
 // strict UTF-8 (what `sub4 tune` reads), then turned into the dataset report the
 // page shows before Start.
 import { DatasetError, rowPlace, type PreparedDataset } from '../train/data/index.ts';
-import { TUNE_METHODS } from '../train/setup.ts';
+import { trainConfig, TUNE_METHODS } from '../train/setup.ts';
+import type { LoadedModel } from '../io/loaded_model.ts';
+import type { TrainConfig } from '../model/trainable.ts';
 import type { QuantizeOptions } from '../train/quantize_model.ts';
-import { intParam, numParam, RequestParamError } from './errors.ts';
+import { boolParam, intParam, numParam, RequestParamError } from './errors.ts';
 import { checkRepair } from './repair.ts';
 import type { RepairSettings, TrainDataFile, TrainDataReport, TrainSettings } from './protocol.ts';
 
@@ -16,7 +18,10 @@ export const MAX_DATA_BYTES = 256 << 20;
 const MAX_PROBLEMS = 100;
 
 /** Settings after checkSettings: every field present. */
-export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number; budget: number | null; repair: RepairSettings | null };
+export type CheckedSettings = TrainSettings & { checkpointEvery: number | null; earlyStop: number; budget: number | null; repair: RepairSettings | null; dora: boolean; trainCodebooks: boolean };
+
+/** The methods DoRA goes with (LoRA factors on a frozen base), as `sub4 tune --dora` takes them. */
+const DORA_METHODS: readonly TrainSettings['method'][] = ['lora', 'lqlora', 'reallm'];
 
 /** The settings of train and train-plan, every field checked. */
 export function checkSettings(s: TrainSettings): CheckedSettings {
@@ -29,6 +34,10 @@ export function checkSettings(s: TrainSettings): CheckedSettings {
   const evalEvery = intParam(s.evalEvery, 'eval every', 0, 1_000_000);
   const earlyStop = intParam(s.earlyStop ?? 0, 'early stop', 0, 10_000);
   if (earlyStop > 0 && evalEvery === 0) throw new RequestParamError('early stop', 'watches the held-out loss during the run: set eval every to a number of steps first');
+  const dora = boolParam(s.dora, 'DoRA');
+  if (dora && !DORA_METHODS.includes(s.method)) throw new RequestParamError('DoRA', `adds a magnitude to LoRA on a frozen base: it needs LoRA, LQ-LoRA or ReALLM, not ${s.method}`);
+  const trainCodebooks = boolParam(s.trainCodebooks, 'train codebooks');
+  if (trainCodebooks && s.method !== 'reallm') throw new RequestParamError('train codebooks', `trains ReALLM's learned tables: it needs the ReALLM method, not ${s.method}`);
   return {
     method: s.method,
     bits,
@@ -50,7 +59,23 @@ export function checkSettings(s: TrainSettings): CheckedSettings {
     // A bit budget plans LQ-LoRA's base (calibrate.ts); other methods have none.
     budget: s.method === 'lqlora' && s.budget !== null && s.budget !== undefined ? numParam(s.budget, 'budget', 0.5, 64) : null,
     repair: checkRepair(s.repair),
+    dora,
+    trainCodebooks,
   };
+}
+
+/** What the run trains: trainConfig (src/train/setup.ts, as `sub4 tune` builds it) with DoRA and the codebooks as chosen. */
+export function runConfig(file: LoadedModel, s: CheckedSettings): { cfg: TrainConfig; notes: string[] } {
+  const r = trainConfig(file, s.method, s.rank, s.alpha, s.seed, quantOf(s) !== null);
+  if (s.dora) {
+    r.cfg.lora = { ...r.cfg.lora!, dora: true };
+    r.notes.push('DoRA: a magnitude per output row trains beside the LoRA factors (PEFT\'s DoRA; the row norms detached)');
+  }
+  if (s.trainCodebooks) {
+    r.cfg.codebooks = true;
+    r.notes.push('Codebooks: every learned table entry and row scale trains too, the codes frozen');
+  }
+  return r;
 }
 
 /**
