@@ -74,10 +74,13 @@ function aqlm(r: RunShape): PlannedExport {
 
 export function plannedExports(r: RunShape): PlannedExport[] {
   const merged: PlannedExport = r.base.format === 'hf' ? { format: 'merged', exact: true, why: 'F16 Hugging Face folder with the update merged' } : { format: 'merged', exact: false, why: 'a merged checkpoint needs a Hugging Face base folder' };
-  return [...plannedOf(r), merged].map((p) => (r.dora && p.exact ? doraLimit(p, r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)))) : p));
+  return [...plannedOf(r), merged].map((p) => (r.dora ? doraLimit(p, r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)))) : p));
 }
 
-/** As export.ts doraLimits: what a DoRA run cannot write. */
+/**
+ * As export.ts doraLimits: what a DoRA run cannot write. Applied to the inexact entries too: ReALLM's
+ * approximate GGUF + LoRA adapter is writable without DoRA, and refused with it.
+ */
 function doraLimit(p: PlannedExport, learned: boolean): PlannedExport {
   if (p.format === 'gguf-lora' || p.format === 'mlx') return { ...p, exact: false, why: `a DoRA adapter's magnitude vectors do not fit ${p.format === 'mlx' ? 'the mlx-lm' : 'a llama.cpp'} LoRA adapter: export merged` };
   if ((p.format === 'peft' || p.format === 'aqlm') && learned) return { ...p, exact: false, why: 'PEFT refuses DoRA on AQLM layers: export merged' };

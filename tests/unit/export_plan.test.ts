@@ -31,6 +31,9 @@ describe('plannedExports', () => {
     expect(exact({ method: 'lora', quant: null, dora: true, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: true, gptq: false, mlx: false, aqlm: false, merged: true });
     expect(exact({ method: 'reallm', quant: null, dora: true, base: hf })).toEqual({ gguf: false, 'gguf-lora': false, peft: false, gptq: false, mlx: false, aqlm: false, merged: true });
     expect(plannedExports({ method: 'reallm', quant: null, dora: true, base: hf }).find((p) => p.format === 'aqlm')!.why).toMatch(/PEFT refuses DoRA on AQLM/);
+    // ReALLM's approximate GGUF + LoRA adapter is writable without DoRA; with it, refused saying why (as export_dora.ts).
+    expect(plannedExports({ method: 'reallm', quant: null, base: hf }).find((p) => p.format === 'gguf-lora')!.why).toMatch(/^approximate/);
+    expect(plannedExports({ method: 'reallm', quant: null, dora: true, base: hf }).find((p) => p.format === 'gguf-lora')!.why).toMatch(/DoRA adapter's magnitude vectors/);
     expect(plannedExports({ method: 'peqa', quant: { bits: 4, groupSize: 16 }, base: hf }).find((p) => p.format === 'mlx')!.why).toMatch(/groups of 16 is not an MLX grid/);
     expect(plannedExports({ method: 'peqa', quant: { bits: 3, groupSize: 64 }, base: hf })[0].why).toMatch(/3-bit groups of 64 has no GGUF block type/);
     // ReALLM's learned codebooks: AQLM (+ PEFT) or the adapter alone; no GGUF/GPTQ/MLX type holds a learned table.

@@ -39,6 +39,10 @@ export interface TrainForm {
   earlyStop: string;
   /** LQ-LoRA under a bit budget: bits per linear weight, LoRA included ('' = off: every layer at `bits`). */
   budget: string;
+  /** DoRA beside the LoRA factors (sent only with LoRA, LQ-LoRA and ReALLM: DORA_METHODS). */
+  dora: boolean;
+  /** ReALLM: train the learned tables and row scales too, the codes frozen (sent only with ReALLM). */
+  trainCodebooks: boolean;
   /** Repair quantization: distill from the unquantized teacher instead of the labels. */
   repair: boolean;
   /** The repair's teacher: this tab's float model (the student quantized from it here), or the loaded teacher file. */
@@ -65,6 +69,8 @@ export const defaultTrainForm: TrainForm = {
   checkpointEvery: '',
   earlyStop: '0',
   budget: '',
+  dora: false,
+  trainCodebooks: false,
   repair: false,
   teacher: 'self',
 };
@@ -74,6 +80,9 @@ export const BUDGET_RANGE = { min: 2, max: 8, step: 0.1, start: 5 } as const;
 
 /** Training windows the importance matrix is collected over (at most). */
 export const CALIBRATION_WINDOWS = 64;
+
+/** The methods DoRA goes with (LoRA factors on a frozen base), as the worker and `sub4 tune --dora` take them. */
+export const DORA_METHODS: readonly TuneMethod[] = ['lora', 'lqlora', 'reallm'];
 
 const num = (text: string) => (text.trim() === '' ? Number.NaN : Number(text));
 
@@ -98,6 +107,9 @@ export function formSettings(f: TrainForm): TrainSettings {
     earlyStop: num(f.earlyStop),
     budget: f.method === 'lqlora' && f.budget.trim() !== '' ? num(f.budget) : null,
     repair: f.repair ? { teacher: f.teacher } : null,
+    // A switch the chosen method has no use for stays off (the form keeps it for when the method comes back).
+    dora: f.dora && DORA_METHODS.includes(f.method),
+    trainCodebooks: f.trainCodebooks && f.method === 'reallm',
   };
 }
 

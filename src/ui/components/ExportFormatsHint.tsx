@@ -4,8 +4,8 @@
 // linear-layer types. After the run, the export panel asks the worker, which
 // decides from the tuned model itself with the same rules.
 import { memo } from 'react';
-import type { TrainForm } from '../../state/slices/train.ts';
-import { plannedExports, type PlannedFormat, type RunShape } from '../../export/plan.ts';
+import { formSettings, type TrainForm } from '../../state/slices/train.ts';
+import { plannedExports, type PlannedExport, type PlannedFormat, type RunShape } from '../../export/plan.ts';
 import { useAppStore } from '../hooks/useAppStore.ts';
 
 export const FORMAT_NAMES: Record<PlannedFormat, string> = {
@@ -25,14 +25,26 @@ function quantOf(form: TrainForm): RunShape['quant'] {
   return { bits: Number(form.bits), groupSize: g === 'channel' ? 'channel' : g === '' ? Number.NaN : Number(g) };
 }
 
+/** Why, in words (as src/export/export_dora.ts refuses them after the run), and what is left. */
+function doraWhy(learned: boolean, left: readonly PlannedExport[]): string {
+  const why = `${learned ? 'PEFT refuses DoRA on AQLM layers, and ' : ''}llama.cpp's and mlx-lm's LoRA adapters hold no magnitude vectors`;
+  const rest = left.length ? `it exports as ${left.map((p) => FORMAT_NAMES[p.format]).join(', ')}` : 'no format here takes it (a merged checkpoint needs a Hugging Face base folder)';
+  return `${why}; ${rest}, and stays a trained run in this page for Generate.`;
+}
+
 /** Reads the form and the model from the store, so the training panel places it with one line (memo: a run re-renders that panel often). */
 export const ExportFormatsHint = memo(function ExportFormatsHint() {
   const form = useAppStore((s) => s.train.form);
   const format = useAppStore((s) => s.model.facts?.format ?? null);
   const linearTypes = useAppStore((s) => s.model.linearTypes);
   if (!format) return null;
-  const planned = plannedExports({ method: form.method, quant: quantOf(form), base: { format, linearTypes } });
+  // DoRA as the request will carry it (off for a method that takes none).
+  const dora = formSettings(form).dora === true;
+  const planned = plannedExports({ method: form.method, quant: quantOf(form), dora, base: { format, linearTypes } });
   const aqlm = planned.find((p) => p.format === 'aqlm');
+  // The formats DoRA refuses (their reason changed), exact or approximate without it.
+  const without = dora ? plannedExports({ method: form.method, quant: quantOf(form), base: { format, linearTypes } }) : [];
+  const refusedByDora = planned.filter((p) => !p.exact && without.some((q) => q.format === p.format && q.why !== p.why));
   return (
     <>
       <p className="export-hint" data-testid="export-hint">
@@ -49,6 +61,12 @@ export const ExportFormatsHint = memo(function ExportFormatsHint() {
           </span>
         ))}
       </p>
+      {/* What DoRA takes away, said before training (not only in a tooltip, and not as a failed export afterwards). */}
+      {refusedByDora.length > 0 && (
+        <p className="note" data-testid="export-hint-dora">
+          With DoRA this run cannot be written as {refusedByDora.map((p) => FORMAT_NAMES[p.format]).join(', ')}: {doraWhy(form.method === 'reallm', planned.filter((p) => p.exact))}
+        </p>
+      )}
       {/* ReALLM's layout is chosen for AQLM (one scale per output row): said before training, not only in a tooltip. */}
       {form.method === 'reallm' && aqlm?.exact && (
         <p className="note" data-testid="export-hint-layout">

@@ -1,4 +1,5 @@
-// The training form: method presets, the step count, and an Advanced section
+// The training form: method presets, the step count, the DoRA and codebook
+// switches of the methods that take them, and an Advanced section
 // with every setting of `sub4 tune` (method, quantization, LoRA rank/alpha,
 // learning rate, batch, seq len, evals, seed, the sample prompt). Values stay
 // the text typed; the worker checks them and names a bad field. Editing a
@@ -6,7 +7,7 @@
 import { useEffect, useRef } from 'react';
 import type { ModelFacts } from '../../model/facts.ts';
 import type { ErrorText } from '../../state/errors.ts';
-import type { TrainForm } from '../../state/slices/train.ts';
+import { DORA_METHODS, type TrainForm } from '../../state/slices/train.ts';
 import { NumberField } from './Field.tsx';
 
 interface Preset {
@@ -56,7 +57,7 @@ const METHOD_WORDS: Record<TrainForm['method'], string> = {
 const METHODS = Object.keys(METHOD_WORDS) as TrainForm['method'][];
 
 /** The settings presets choose; changing one of them by hand makes the form 'custom'. */
-const PRESET_KEYS: (keyof TrainForm)[] = ['method', 'bits', 'group', 'rank', 'alpha', 'lr'];
+const PRESET_KEYS: (keyof TrainForm)[] = ['method', 'bits', 'group', 'rank', 'alpha', 'lr', 'dora', 'trainCodebooks'];
 
 /** The worker's field names (RequestParamError.field, src/worker/train_data.ts) → the form's keys. */
 const FIELD_KEYS: Record<string, keyof TrainForm> = {
@@ -89,7 +90,7 @@ function advancedError(error: ErrorText | null): boolean {
 export function TrainSettings({ form, facts, error, onChange }: { form: TrainForm; facts: ModelFacts | null; error: ErrorText | null; onChange(patch: Partial<TrainForm>): void }) {
   const quantizedFile = storesQuantized(facts);
   const edit = (patch: Partial<TrainForm>) => onChange(Object.keys(patch).some((k) => PRESET_KEYS.includes(k as keyof TrainForm)) ? { ...patch, preset: 'custom' } : patch);
-  const field = (key: Exclude<keyof TrainForm, 'plainChat' | 'repair'>, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
+  const field = (key: Exclude<keyof TrainForm, 'plainChat' | 'repair' | 'dora' | 'trainCodebooks'>, label: string, testId: string, extra: { min?: number; step?: number | 'any'; title?: string } = {}) => (
     <NumberField label={label} value={form[key]} onChange={(v) => edit({ [key]: v })} testId={testId} error={errorFor(error, key)} {...extra} />
   );
   const lora = form.method !== 'peqa';
@@ -121,6 +122,19 @@ export function TrainSettings({ form, facts, error, onChange }: { form: TrainFor
       <div className="fields">
         <NumberField label="Steps" value={form.steps} onChange={(v) => onChange({ steps: v })} testId="train-steps" min={1} title="optimizer steps" error={errorFor(error, 'steps')} />
       </div>
+      {/* Beside the preset, not under Advanced: they change what the run trains and what it can export (the hint below says which). */}
+      {DORA_METHODS.includes(form.method) && (
+        <label className="check" title="PEFT's DoRA: a magnitude per output row trained with the LoRA factors, over the row norm of the weight plus the update (sub4 tune --dora)">
+          <input type="checkbox" data-testid="train-dora" checked={form.dora} onChange={(ev) => edit({ dora: ev.target.checked })} />
+          DoRA (a trained magnitude per output row; exports merged{form.method === 'reallm' ? '' : ' or as a PEFT DoRA adapter'})
+        </label>
+      )}
+      {form.method === 'reallm' && (
+        <label className="check" title="the VQ counterpart of PEQA (sub4 tune --train-codebooks): each learned table's entries and each row's scale train with the LoRA factors; the codes stay as ReALLM chose them">
+          <input type="checkbox" data-testid="train-codebooks" checked={form.trainCodebooks} onChange={(ev) => edit({ trainCodebooks: ev.target.checked })} />
+          Train the codebooks too (table entries and row scales; codes frozen)
+        </label>
+      )}
       <details className="advanced" data-testid="train-advanced" ref={advanced}>
         <summary>Advanced</summary>
         <div className="fields">
