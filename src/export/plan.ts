@@ -23,6 +23,8 @@ export interface RunShape {
 export interface PlannedExport {
   format: PlannedFormat;
   exact: boolean;
+  /** Not exact, but written all the same with the error reported (ReALLM's GGUF + LoRA adapter). */
+  approximate?: boolean;
   why: string;
 }
 
@@ -74,16 +76,16 @@ function aqlm(r: RunShape): PlannedExport {
 
 export function plannedExports(r: RunShape): PlannedExport[] {
   const merged: PlannedExport = r.base.format === 'hf' ? { format: 'merged', exact: true, why: 'F16 Hugging Face folder with the update merged' } : { format: 'merged', exact: false, why: 'a merged checkpoint needs a Hugging Face base folder' };
-  return [...plannedOf(r), merged].map((p) => (r.dora ? doraLimit(p, r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)))) : p));
+  return [...plannedOf(r), merged].map((p) => (r.dora && (p.exact || p.approximate) ? doraLimit(p, r.method === 'reallm' || (!r.quant && r.base.linearTypes.some((t) => LEARNED.test(t)))) : p));
 }
 
 /**
- * As export.ts doraLimits: what a DoRA run cannot write. Applied to the inexact entries too: ReALLM's
- * approximate GGUF + LoRA adapter is writable without DoRA, and refused with it.
+ * As export.ts doraLimits: what a DoRA run cannot write, of what it could write without DoRA (ReALLM's
+ * approximate GGUF + LoRA adapter included).
  */
 function doraLimit(p: PlannedExport, learned: boolean): PlannedExport {
-  if (p.format === 'gguf-lora' || p.format === 'mlx') return { ...p, exact: false, why: `a DoRA adapter's magnitude vectors do not fit ${p.format === 'mlx' ? 'the mlx-lm' : 'a llama.cpp'} LoRA adapter: export merged` };
-  if ((p.format === 'peft' || p.format === 'aqlm') && learned) return { ...p, exact: false, why: 'PEFT refuses DoRA on AQLM layers: export merged' };
+  if (p.format === 'gguf-lora' || p.format === 'mlx') return { ...p, exact: false, approximate: false, why: `a DoRA adapter's magnitude vectors do not fit ${p.format === 'mlx' ? 'the mlx-lm' : 'a llama.cpp'} LoRA adapter: export merged` };
+  if ((p.format === 'peft' || p.format === 'aqlm') && learned) return { ...p, exact: false, approximate: false, why: 'PEFT refuses DoRA on AQLM layers: export merged' };
   return p;
 }
 
@@ -91,7 +93,7 @@ function plannedOf(r: RunShape): PlannedExport[] {
   if (r.method === 'reallm') {
     const no = (format: PlannedFormat, what: string): PlannedExport => ({ format, exact: false, why: `a learned codebook has no ${what} type: export AQLM (+ PEFT adapter)` });
     // Not exact, but writable: llama.cpp gets the codebooks re-encoded into GGUF types (src/export/reallm_gguf.ts).
-    const ggufLora: PlannedExport = { format: 'gguf-lora', exact: false, why: 'approximate: each learned codebook re-encoded into the nearest GGUF type at the run\'s bits (the added error is reported) + the LoRA adapter GGUF; exact: AQLM (+ PEFT adapter)' };
+    const ggufLora: PlannedExport = { format: 'gguf-lora', exact: false, approximate: true, why: 'approximate: each learned codebook re-encoded into the nearest GGUF type at the run\'s bits (the added error is reported) + the LoRA adapter GGUF; exact: AQLM (+ PEFT adapter)' };
     return [no('gguf', 'GGUF'), ggufLora, { format: 'peft', exact: true, why: 'PEFT adapter (the base is the AQLM export)' }, no('gptq', 'GPTQ'), no('mlx', 'MLX'), aqlm(r)];
   }
   return [...plannedExportsOf(r), aqlm(r)];

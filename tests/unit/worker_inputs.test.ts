@@ -2,7 +2,8 @@
 // without a GPU: a drop that names no model is refused before the current model
 // is touched (it stays open, and a job running on it goes on); settings errors
 // name the field, an empty box says so, and a seq len past the model's context
-// is refused by the plan, naming the model and its context; a repair without a
+// is refused by the plan, naming the model and its context; DoRA and codebook
+// training on a method that takes neither name their switch; a repair without a
 // teacher to use is refused naming the teacher field.
 import { describe, expect, it } from 'vitest';
 import type { LoadedModel } from '../../src/io/loaded_model.ts';
@@ -101,6 +102,14 @@ describe('settings errors name the field', () => {
   it('out-of-range seq len and seed name their field', async () => {
     expect(await plan({ seqLen: 99999999 })).toMatchObject({ name: 'RequestParamError', field: 'seq len', message: 'seq len: must be a whole number from 2 to 65536, got 99999999' });
     expect(await plan({ seed: 1e30 })).toMatchObject({ name: 'RequestParamError', field: 'seed' });
+  });
+
+  it('DoRA and codebook training are refused, naming the switch, on methods that take none', async () => {
+    const dora = await plan({ method: 'peqa', dora: true });
+    expect(dora).toMatchObject({ name: 'RequestParamError', field: 'DoRA' });
+    expect(dora!.message).toBe('DoRA: adds a magnitude to LoRA on a frozen base: it needs LoRA, LQ-LoRA or ReALLM, not peqa');
+    expect(await plan({ method: 'lora', trainCodebooks: true })).toMatchObject({ name: 'RequestParamError', field: 'train codebooks' });
+    expect(await plan({ dora: 'yes' as unknown as boolean })).toMatchObject({ name: 'RequestParamError', field: 'DoRA', message: 'DoRA: must be on or off (true or false), got yes' });
   });
 
   it("a seq len past the model's context is refused by the plan, naming the model and its context", async () => {

@@ -42,9 +42,9 @@ export const ExportFormatsHint = memo(function ExportFormatsHint() {
   const dora = formSettings(form).dora === true;
   const planned = plannedExports({ method: form.method, quant: quantOf(form), dora, base: { format, linearTypes } });
   const aqlm = planned.find((p) => p.format === 'aqlm');
-  // The formats DoRA refuses (their reason changed), exact or approximate without it.
+  // The formats DoRA refuses: written (exactly or approximately) without it, not with it.
   const without = dora ? plannedExports({ method: form.method, quant: quantOf(form), base: { format, linearTypes } }) : [];
-  const refusedByDora = planned.filter((p) => !p.exact && without.some((q) => q.format === p.format && q.why !== p.why));
+  const refusedByDora = planned.filter((p) => !p.exact && !p.approximate && without.some((q) => q.format === p.format && (q.exact || q.approximate)));
   return (
     <>
       <p className="export-hint" data-testid="export-hint">
