@@ -54,7 +54,8 @@ import type { QTensor } from '../quant/qtensor.ts';
 import type { LoadedModel } from '../io/loaded_model.ts';
 import type { LoraStart } from '../train/setup.ts';
 import { evaluateDistill, evaluateHeldOut, type DistillEval } from '../train/distill/eval.ts';
-import { lqloraWeighting, prepareBudget, readImatrixFile } from './tune_base.ts';
+import { lqloraWeighting, prepareBudget, prepareReallmBudget, readImatrixFile } from './tune_base.ts';
+import type { VqTensor } from '../quant/vq/vqtensor.ts';
 
 // peqaRoles moved to src/train/setup.ts (the studio's worker builds runs the same way); re-exported for callers.
 export { peqaRoles } from '../train/setup.ts';
@@ -72,13 +73,16 @@ export const tuneCommand: Command = {
     '                layer; --vq-dim D --vq-bits K override; --imatrix F weights it; exports as aqlm (+ PEFT);',
     '                --train-codebooks also trains every table entry and row scale, the codes frozen: the VQ PEQA)',
     '  --bits        quantize the float weights to 2, 3 or 4 bits first (--group N or channel, default 64)',
-    '  --budget      with --method lqlora: bits per linear weight (LoRA factors included, at 16 bits per value);',
+    '  --budget      with --method lqlora or reallm: bits per linear weight (LoRA factors included, at 16 bits per value);',
     '                each matrix gets the quantization type that minimises the total LQ-LoRA error within it',
     '                (exact knapsack over GGUF types and sub4 grids; GGUF types only with --format gguf/gguf-lora)',
     '                and, without --rank, its LoRA rank among 0, 8, 16, 32, 64 (0: no LoRA; scale alpha / r).',
     '                The plan is printed before training. --imatrix F weights the errors and quantizers by an',
     '                importance matrix (or --weighting fisher by the Fisher estimate); --types T1,T2 restricts the',
     '                candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
+    '                With --method reallm the candidates are learned-codebook shapes per matrix (d = 2, 4, 8 dividing its',
+    '                inputs; k = 1..4 bits per weight times d, k <= 16, 2^k <= its vectors; errors estimated on a row sample)',
+    '                × the ranks; --format aqlm holds the plan to one shape (AQLM has one per model)',
     '  --weighting   with --method lqlora --bits or --budget: data-aware split (LQ-LoRA §3.3), none (default), imatrix',
     '                (--imatrix F: per-column mean x²) or fisher (--calib TEXT [--calib-windows N, default 32]:',
     '                the diagonal empirical Fisher over N windows of --seq tokens); per-layer weighted errors are printed',
@@ -193,9 +197,10 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     };
     if (resume) checkIdentity(resume.state.identity, identity, resume.file);
     const budget = s.budget ?? null;
-    if (budget !== null && (s.format === 'gptq' || s.format === 'mlx')) throw new UsageError(`--budget puts layers in GGUF block types, which --format ${s.format} cannot hold; use gguf, gguf-lora or peft`);
+    if (budget !== null && s.method !== 'reallm' && (s.format === 'gptq' || s.format === 'mlx')) throw new UsageError(`--budget puts layers in GGUF block types, which --format ${s.format} cannot hold; use gguf, gguf-lora or peft`);
     // A budget run's export is exact by construction: its GGUF layers are written as their blocks, LoRA trains alone.
-    if (s.format && budget === null) {
+    // ReALLM's (learned codebooks) has ReALLM's formats; --format aqlm holds its plan to one shape (prepareReallmBudget).
+    if (s.format && (budget === null || s.method === 'reallm')) {
       const linearTypes = paramSpec(m.file.config).filter((p) => p.kind === 'linear' && p.layer !== null).map((p) => m.file.tensors.get(p.name)?.type ?? 'missing');
       const planned = plannedExports({ method: s.method, quant, peqa: s.peqa, dora: s.dora, base: { format: m.file.format, linearTypes } }).find((p) => p.format === s.format)!;
       if (!planned.exact) throw new ExportError(s.format, `${planned.why} (refused before training; see sub4 export --list after a run)`);
@@ -216,13 +221,14 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
     const lqWeights = s.weighting && s.weighting !== 'none' ? await lqloraWeighting(s, ctx, m, log, progress) : undefined;
     // LQ-LoRA under a bit budget: measure, solve and print the plan, then split every layer as planned
     // (its errors weighted by the Fisher estimate with --weighting fisher, else by --imatrix when given).
-    let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; factors: LoraStart } | null = null;
+    let budgetRun: { plan: BudgetPlan; quantized: Map<string, QTensor>; ggufLayers: Map<string, GgufLayer>; vq?: Map<string, VqTensor>; factors: LoraStart } | null = null;
     if (budget !== null) {
-      const r = await prepareBudget(s, budget, m.file, json, log, progress, s.weighting === 'fisher' ? lqWeights : undefined);
+      const fisher = s.weighting === 'fisher' ? lqWeights : undefined;
+      const r = s.method === 'reallm' ? await prepareReallmBudget(s, budget, m.file, json, log, progress, gpuAssigner(ctx), fisher) : await prepareBudget(s, budget, m.file, json, log, progress, fisher);
       budgetRun = r;
       if (s.rankPerMatrix) cfg.lora = { ...cfg.lora!, ranks: r.loraRanks };
     }
-    let base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers) : m.file;
+    let base: LoadedModel = budgetRun ? withGgufLayers(m.file, budgetRun.ggufLayers, budgetRun.vq) : m.file;
     // A resumed budget run re-measures its plan (deterministic): it must be the plan the checkpoint trained on,
     // else the float model or the --imatrix file changed since (neither is re-planned silently).
     const budgetPlanKey = budgetRun && budgetRun.plan.rows.map((r) => `${r.name}:${r.type}:${r.rank}:${r.error}`).join('|');
@@ -232,7 +238,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
 
     // ReALLM: every layer linear split into a learned codebook + a low-rank start of its LoRA factors (GPU assignment).
     let reallmRun: Awaited<ReturnType<typeof reallmForTuning>> | null = null;
-    if (s.method === 'reallm') {
+    if (s.method === 'reallm' && budget === null) {
       const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
       try {
         reallmRun = await reallmForTuning(m.file, { bits: s.bits, vqDim: s.vqDim, vqBits: s.vqBits, imatrix, assign: gpuAssigner(ctx) }, { rank: s.rank, alpha: s.alpha, seed: s.seed }, log, (d, t) => progress.update('quantize', d, t, 'layers'));
@@ -343,7 +349,7 @@ async function runTune(s: TuneSettings, out: string, json: boolean, resume: { st
       seed: s.seed, steps: sm.steps, batch: s.batch, seqLen: s.seqLen, lr: s.lr,
       perplexity: { before: sm.before?.evalPpl ?? null, after: sm.after?.evalPpl ?? null },
       losses: { first: sm.losses[0] ?? null, last: sm.losses.at(-1) ?? null },
-    }, prepared?.quantized, budgetRun?.ggufLayers, reallmRun?.vq);
+    }, prepared?.quantized, budgetRun?.ggufLayers, reallmRun?.vq ?? budgetRun?.vq);
     for (const [name, bytes] of [[STATE_TENSORS_FILE, state.safetensors], [STATE_MANIFEST_FILE, new TextEncoder().encode(state.json)]] as const) {
       const sink = await fileSink(join(out, name));
       try {

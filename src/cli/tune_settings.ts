@@ -37,7 +37,7 @@ export interface TuneSettings {
   evalWindows: number;
   seed: number;
   bits: 2 | 3 | 4 | null;
-  /** LQ-LoRA under a bit budget: bits per linear weight, LoRA factors included (src/train/budget/); null: off. */
+  /** LQ-LoRA (or ReALLM) under a bit budget: bits per linear weight, LoRA factors included (src/train/budget/); null: off. */
   budget?: number | null;
   /** Importance matrix (llama.cpp imatrix, GGUF or .dat) weighting the budget plan's errors and quantizers. */
   imatrix?: string | null;
@@ -91,18 +91,19 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
   const bits = values.bits === undefined ? null : intFlag(values.bits, 'bits', 4, 2);
   if (bits !== null && ![2, 3, 4].includes(bits)) throw new UsageError(`--bits must be 2, 3 or 4, got ${bits}`);
   const budget = values.budget === undefined ? null : numFlag(values.budget, 'budget', 4, 0.5, 32);
-  if (budget !== null && method !== 'lqlora') throw new UsageError('--budget chooses LQ-LoRA\'s per-matrix quantization; it needs --method lqlora');
+  if (budget !== null && method !== 'lqlora' && method !== 'reallm') throw new UsageError('--budget chooses each matrix\'s quantization (LQ-LoRA\'s types or ReALLM\'s codebook shapes); it needs --method lqlora or reallm');
   if (budget !== null && bits !== null) throw new UsageError('--budget chooses each matrix\'s type itself; drop --bits (or drop --budget for one grid everywhere)');
   const weighting = weightingFlag(values, method, bits, budget);
   if (values.types !== undefined && budget === null) throw new UsageError('--types belongs to --budget');
+  if (values.types !== undefined && method === 'reallm') throw new UsageError('--types lists LQ-LoRA\'s GGUF types and grids; --method reallm --budget chooses among learned-codebook shapes (d, k) itself');
   if (budget === null && method !== 'reallm' && values.imatrix !== undefined && weighting !== 'imatrix') throw new UsageError('--imatrix belongs to --budget, --method reallm or --weighting imatrix');
   if (method === 'lqlora' && bits === null && budget === null) throw new UsageError('--method lqlora needs --bits or --budget (it builds the quantized base itself)');
   const vqDim = values['vq-dim'] === undefined ? null : intFlag(values['vq-dim'], 'vq-dim', 8, 2);
   const vqBits = values['vq-bits'] === undefined ? null : intFlag(values['vq-bits'], 'vq-bits', 8, 1);
   if ((vqDim !== null || vqBits !== null) && method !== 'reallm') throw new UsageError('--vq-dim and --vq-bits shape ReALLM\'s learned codebook; they need --method reallm');
   if (method === 'reallm') {
-    if (budget !== null) throw new UsageError('--budget plans GGUF types; --method reallm learns one codebook shape for every layer (--bits, or --vq-dim and --vq-bits)');
-    if (bits === null && (vqDim === null || vqBits === null)) throw new UsageError('--method reallm needs --bits (or --vq-dim and --vq-bits): it builds the learned-codebook base itself');
+    if (budget !== null && (vqDim !== null || vqBits !== null)) throw new UsageError('--budget chooses each matrix\'s codebook shape itself; drop --vq-dim and --vq-bits (or drop --budget for one shape everywhere)');
+    if (budget === null && bits === null && (vqDim === null || vqBits === null)) throw new UsageError('--method reallm needs --bits, --budget (or --vq-dim and --vq-bits): it builds the learned-codebook base itself');
     if (vqDim !== null && ![2, 4, 8].includes(vqDim)) throw new UsageError(`--vq-dim must be 2, 4 or 8, got ${vqDim}`);
     if (vqBits !== null && vqBits > 16) throw new UsageError(`--vq-bits must be 1 to 16 (AQLM codes are at most int16), got ${vqBits}`);
   }
@@ -165,7 +166,8 @@ export function tuneSettings(values: Values, positionals: string[], usage: strin
 function weightingFlag(values: Values, method: Method, bits: number | null, budget: number | null): Weighting {
   const w = (values.weighting ?? 'none') as Weighting;
   if (!WEIGHTINGS.includes(w)) throw new UsageError(`--weighting must be ${WEIGHTINGS.join(', ')}, got ${JSON.stringify(values.weighting)}`);
-  if (w !== 'none' && (method !== 'lqlora' || (bits === null && budget === null))) throw new UsageError('--weighting weighs LQ-LoRA\'s split: it needs --method lqlora with --bits B or --budget B');
+  if (w !== 'none' && !((method === 'lqlora' && (bits !== null || budget !== null)) || (method === 'reallm' && budget !== null)))
+    throw new UsageError('--weighting weighs LQ-LoRA\'s or ReALLM\'s split: it needs --method lqlora with --bits B or --budget B, or --method reallm --budget B');
   if (w === 'fisher' && budget !== null && values.imatrix !== undefined)
     throw new UsageError('--budget --weighting fisher weighs the plan by the Fisher estimate; drop --imatrix (or use --weighting imatrix)');
   if (w === 'imatrix' && typeof values.imatrix !== 'string') throw new UsageError('--weighting imatrix needs --imatrix <file>');

@@ -17,7 +17,7 @@ import { ggufExportCheck, writeTunedGguf } from './gguf.ts';
 import type { TunedModel } from './tuned.ts';
 import { planAqlmExport, writeAqlmFolder } from './aqlm.ts';
 import type { VqTensor } from '../quant/vq/vqtensor.ts';
-import { reencodeBits, reencodeNotes, reencodeReallm, reencodeRule, writeReallmGguf } from './reallm_gguf.ts';
+import { commonReencodeBits, reencodeBits, reencodeNotes, reencodeReallm, reencodeRule, writeReallmGguf } from './reallm_gguf.ts';
 import { mergedLinears, writeMergedFolder } from './merged.ts';
 import { mixedRanks } from '../io/lora/set.ts';
 import { doraLimits, isDora, mergedChoice } from './export_dora.ts';
@@ -32,6 +32,7 @@ function quantText(tm: TunedModel): string {
     const r = tm.manifest.reallm;
     return `ReALLM learned codebooks: ${r.bits}-bit codes of ${r.dim} weights, one f16 scale per row (${r.bitsPerWeight.toFixed(3)} bits per weight with the tables; quantized by sub4 from the float weights, alternating with a rank-${r.rank} correction the LoRA factors started from)`;
   }
+  if (tm.manifest.budget?.method === 'reallm') return `ReALLM learned codebooks, shape (d weights per code, k-bit codes) and LoRA rank per matrix under ${tm.manifest.budget.budget} bits per weight (${tm.manifest.budget.bits.toFixed(4)} used, LoRA included; f16 row scales and tables; quantized by sub4 from the float weights: see the bit budget plan)`;
   if (tm.manifest.budget) return `mixed per matrix under ${tm.manifest.budget.budget} bits per weight (${tm.manifest.budget.bits.toFixed(4)} used, LoRA included; quantized by sub4 from the float weights: see the bit budget plan)`;
   const types = new Set([...tm.base.tensors.values()].filter((t) => tm.linears.has(t.name) || tm.vqLinears.has(t.name)).map((t) => t.type));
   return types.size ? `${[...types].join(', ')} (the base file's own blocks)` : 'none (float weights)';
@@ -64,6 +65,11 @@ function learnedLinears(tm: TunedModel): string[] {
     .map((p) => p.name);
 }
 
+/** The learned layers' codebook shapes (d weights per code, k-bit codes). */
+function learnedVq(tm: TunedModel): { dim: number; bits: number }[] {
+  return learnedLinears(tm).map((n) => tm.base.tensors.get(n)!.vq!);
+}
+
 async function readLearned(tm: TunedModel): Promise<Map<string, VqTensor>> {
   const out = new Map<string, VqTensor>();
   for (const name of learnedLinears(tm)) out.set(name, await tm.base.tensors.get(name)!.readVq!());
@@ -79,6 +85,10 @@ function aqlmChoice(tm: TunedModel): ExportChoice {
   const trained = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
   if (trained) return no('this run tuned quantization scales, which the AQLM export does not carry');
   const vq = tm.base.tensors.get(learned[0])!.vq!;
+  // AQLM's quantization_config is global: one in_group_size and nbits_per_codebook for every layer.
+  const shapes = new Set(learned.map((n) => { const v = tm.base.tensors.get(n)!.vq!; return `1×${v.bits}-bit codes of ${v.dim}`; }));
+  if (shapes.size > 1)
+    return no(`AQLM's quantization_config is global (one in_group_size and nbits_per_codebook per model), and this run's layers have ${shapes.size} codebook shapes (${[...shapes].join('; ')}): train with --format aqlm, which holds the --budget plan to one shape, or export peft / gguf-lora`);
   const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
   return {
     format: 'aqlm', ok: true,
@@ -100,10 +110,12 @@ function formatChoices(tm: TunedModel): ExportChoice[] {
     const hasLora = tm.lora !== null && tm.lora.factors.length > 0;
     const none = (format: ExportFormat, what: string): ExportChoice => ({ format, ok: false, detail: `the base's linears are learned codebooks, which no ${what} type holds: export aqlm (the codebooks + the PEFT adapter)`, notes: [] });
     const trained = [...tm.linears.values(), ...tm.vqLinears.values()].some((l) => l.trained);
-    const bits = tm.manifest.reallm ? reencodeBits(tm.manifest.reallm) : null;
+    // A ReALLM run's layers, each re-encoded at its own ⌊k/d⌋ bits (one shape: the run's); an imported AQLM base is not re-encoded.
+    const reallm = tm.manifest.method === 'reallm';
+    const bits = reallm ? commonReencodeBits(learnedVq(tm)) : null;
     const ggufLora: ExportChoice = !hasLora
       ? { format: 'gguf-lora', ok: false, detail: 'this run trained no LoRA factors', notes: [] }
-      : trained || bits === null
+      : trained || !reallm
         ? none('gguf-lora', 'GGUF')
         : {
             format: 'gguf-lora', ok: true,
@@ -190,7 +202,8 @@ export function ggufFileName(tm: Pick<TunedModel, 'manifest' | 'base' | 'linears
     if (tm.linears.has(t.name) || tm.vqLinears.has(t.name)) values.set(t.type, (values.get(t.type) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
   const main = [...values].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
   const r = tm.manifest.reallm;
-  return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : r ? `${reencodeBits(r)}bit` : main}.gguf`;
+  const b = tm.manifest.budget;
+  return `${stem}-${tm.manifest.method.replace(/\+/g, '-')}-${q ? `${q.bits}bit` : r ? `${reencodeBits(r)}bit` : b?.method === 'reallm' ? `${b.budget}bpw` : main}.gguf`;
 }
 
 /** The base's Hub id: config.json's _name_or_path when it reads "owner/name" (not a local path), else null. */
@@ -281,9 +294,9 @@ function contents(tm: TunedModel, format: ExportFormat): string[] {
     case 'gguf':
       return [`\`${ggufFileName(tm)}\`: the whole tuned model (the base's integer codes with the tuned scales); the held-out perplexity after is this file's`];
     case 'gguf-lora':
-      if (tm.manifest.reallm)
+      if (tm.manifest.method === 'reallm')
         return [
-          `\`${ggufFileName(tm)}\`: the learned codebooks re-encoded into GGUF types (${reencodeRule(reencodeBits(tm.manifest.reallm))}): approximate, the added error per layer and in total is in the notes below; every other tensor as in the base; on its own it is not the tuned model`,
+          `\`${ggufFileName(tm)}\`: the learned codebooks re-encoded into GGUF types (${reencodeRule(commonReencodeBits(learnedVq(tm)))}): approximate, the added error per layer and in total is in the notes below; every other tensor as in the base; on its own it is not the tuned model`,
           `\`${GGUF_LORA_FILE}\`: ${lora}, unchanged; the held-out perplexity after is that of the run's learned-codebook base with these factors, not of ${ggufFileName(tm)} (the re-encoding changes the base by the error reported)`,
         ];
       return [
@@ -336,7 +349,7 @@ export async function exportTuned(tm: TunedModel, format: ExportFormat, target: 
   switch (format) {
     case 'gguf':
     case 'gguf-lora':
-      if (format === 'gguf-lora' && tm.manifest.reallm) {
+      if (format === 'gguf-lora' && tm.manifest.method === 'reallm') {
         const r = reencodeReallm(tm, await readLearned(tm));
         notes.push(...reencodeNotes(r));
         await file(ggufFileName(tm), async (sink) => void (await writeReallmGguf(tm, sink, provenanceKv(tm), r)));

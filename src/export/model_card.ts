@@ -23,8 +23,8 @@ export interface CardFacts {
   perplexity: { before: number | null; after: number | null };
   /** `mixed`: each matrix has its own rank (a --budget plan's rank column), scale alpha / its rank. */
   lora: { rank: number; alpha: number; mixed?: boolean } | null;
-  /** LQ-LoRA under a bit budget: the per-matrix plan (bytes: quantized + LoRA at 16 bits per value). */
-  budget?: { budget: number; bits: number; bytes: number; weights: number; error: number; rows: { name: string; type: string; rank: number; bytes: number; error: number }[] } | null;
+  /** LQ-LoRA (or ReALLM: method) under a bit budget: the per-matrix plan (bytes: quantized + LoRA at 16 bits per value). */
+  budget?: { budget: number; method?: 'lqlora' | 'reallm'; bits: number; bytes: number; weights: number; error: number; rows: { name: string; type: string; rank: number; bytes: number; error: number }[] } | null;
   /** What each file holds, and which together make the tuned model (Markdown lines). */
   contents: string[];
   notes: string[];
@@ -85,7 +85,9 @@ export function modelCard(f: CardFacts): string {
       ? [
           '## Bit budget plan',
           '',
-          `LQ-LoRA under a budget of ${f.budget.budget} bits per weight: each linear matrix got the quantization type (and LoRA rank) that minimises the total reconstruction error ‖(W − Q − L)·diag(√w)‖² within it (exact knapsack). Bytes: the quantized blocks plus the LoRA factors counted at 16 bits per value.`,
+          f.budget.method === 'reallm'
+            ? `ReALLM under a budget of ${f.budget.budget} bits per weight: each linear matrix got the learned-codebook shape (vq-dDkK: codes of K bits for D weights) and LoRA rank that minimise the total estimated reconstruction error ‖(W − Q − L)·diag(√w)‖² within it (exact knapsack; errors estimated with tables learned on a row sample, the build's own in the trained state). Bytes: K-bit codes, an f16 scale per row and the f16 table, plus the LoRA factors counted at 16 bits per value.`
+            : `LQ-LoRA under a budget of ${f.budget.budget} bits per weight: each linear matrix got the quantization type (and LoRA rank) that minimises the total reconstruction error ‖(W − Q − L)·diag(√w)‖² within it (exact knapsack). Bytes: the quantized blocks plus the LoRA factors counted at 16 bits per value.`,
           '',
           '| matrix | type | rank | bytes | error |',
           '|---|---|---|---|---|',

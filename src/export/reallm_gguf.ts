@@ -5,8 +5,8 @@
 // This is approximate by construction; the added error is measured and reported.
 //
 // The rule (stated in the export choice, the notes and the model card):
-// - B = the run's index bits per weight, ⌊k/d⌋ (--bits B gives k = B·d), clamped
-//   to 1…8 (7 → 6);
+// - B = the layer's index bits per weight, ⌊k/d⌋ of its own codebook (--bits B
+//   gives k = B·d; a --budget run's layers each have their own), clamped to 1…8 (7 → 6);
 // - the candidates are the GGUF types named for B bits (REENCODE_CANDIDATES: 2 →
 //   Q2_K, IQ2_S, IQ2_XS; 3 → Q3_K, IQ3_S, IQ3_XXS; 4 → Q4_K, IQ4_XS, IQ4_NL, Q4_0; …),
 //   quantized with llama.cpp's own quantizers (ggmlQuantize, byte-identical);
@@ -48,13 +48,28 @@ export function reencodeBits(r: { dim: number; bits: number }): number {
   return b === 7 ? 6 : b;
 }
 
-/** The rule in words, for the export choice and the model card. */
-export function reencodeRule(bits: number): string {
+/** The rule in words, for the export choice and the model card; `bits` null: the layers' shapes differ (a --budget run), each at its own. */
+export function reencodeRule(bits: number | null): string {
+  if (bits === null)
+    return 'each learned-codebook layer re-encoded into the nearest GGUF type at its own ⌊k/d⌋ bits per weight (the candidates named for those bits, the one with the smallest ‖W_gguf − W_vq‖/‖W_vq‖; rows a block does not divide fall back as llama-quantize does)';
   return `each learned-codebook layer re-encoded into the nearest ${bits}-bit GGUF type (of ${REENCODE_CANDIDATES[bits].map(ggmlTypeName).join(', ')}, the one with the smallest ‖W_gguf − W_vq‖/‖W_vq‖; rows a block does not divide fall back as llama-quantize does)`;
+}
+
+/** A learned-codebook layer's re-encoding bits: reencodeBits of its own (d, k). */
+export function layerReencodeBits(q: VqTensor): number {
+  return reencodeBits({ dim: q.codebook.dim, bits: Math.ceil(Math.log2(q.codebook.size)) });
+}
+
+/** The one re-encoding bits of all learned layers (their (d, k)), or null when they differ. */
+export function commonReencodeBits(shapes: Iterable<{ dim: number; bits: number }>): number | null {
+  const all = new Set([...shapes].map(reencodeBits));
+  return all.size === 1 ? [...all][0] : null;
 }
 
 export interface ReencodedLayer {
   name: string;
+  /** The bits the candidates were named for (layerReencodeBits). */
+  bits: number;
   type: GgmlType;
   /** Every candidate tried: the type asked for, the type written after the shape fallback, its relative error. */
   tried: { asked: GgmlType; type: GgmlType; error: number }[];
@@ -70,7 +85,8 @@ export interface ReencodedLayer {
 }
 
 export interface Reencoded {
-  bits: number;
+  /** The layers' one re-encoding bits, or null when they differ (each layer has its own, ReencodedLayer.bits). */
+  bits: number | null;
   layers: ReencodedLayer[];
   /** √(Σ sq) / √(Σ norm2). */
   error: number;
@@ -108,7 +124,7 @@ export function reencodeMatrix(name: string, w: Float32Array, rows: number, cols
     tried.push({ asked, type, error: norm2 > 0 ? Math.sqrt(r.sq / norm2) : 0 });
     if (!best || r.sq < best.sq) best = { type, ...r };
   }
-  return { name, type: best!.type, tried, error: norm2 > 0 ? Math.sqrt(best!.sq / norm2) : 0, sq: best!.sq, norm2, rows, cols, bytes: best!.bytes };
+  return { name, bits, type: best!.type, tried, error: norm2 > 0 ? Math.sqrt(best!.sq / norm2) : 0, sq: best!.sq, norm2, rows, cols, bytes: best!.bytes };
 }
 
 function ggufOrder(tm: TunedModel, name: string, rows: number): Uint32Array | null {
@@ -119,21 +135,19 @@ function ggufOrder(tm: TunedModel, name: string, rows: number): Uint32Array | nu
 
 /** Re-encode every learned-codebook layer of a ReALLM run (`learned`: engine name → the state's VqTensor). */
 export function reencodeReallm(tm: TunedModel, learned: ReadonlyMap<string, VqTensor>): Reencoded {
-  const r = tm.manifest.reallm;
-  const first = [...learned.values()][0];
-  const bits = reencodeBits(r ?? { dim: first.codebook.dim, bits: Math.ceil(Math.log2(first.codebook.size)) });
   const layers: ReencodedLayer[] = [];
   let sq = 0;
   let norm2 = 0;
   for (const [name, q] of learned) {
     const order = ggufOrder(tm, name, q.rows);
     const w = dequantizeVq(q);
-    const l = reencodeMatrix(name, order ? applyRowOrder(w, q.cols, order) : w, q.rows, q.cols, bits);
+    const l = reencodeMatrix(name, order ? applyRowOrder(w, q.cols, order) : w, q.rows, q.cols, layerReencodeBits(q));
     layers.push(l);
     sq += l.sq;
     norm2 += l.norm2;
   }
-  return { bits, layers, error: norm2 > 0 ? Math.sqrt(sq / norm2) : 0 };
+  const shapes = [...learned.values()].map((q) => ({ dim: q.codebook.dim, bits: Math.ceil(Math.log2(q.codebook.size)) }));
+  return { bits: commonReencodeBits(shapes), layers, error: norm2 > 0 ? Math.sqrt(sq / norm2) : 0 };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(3)} %`;
@@ -146,7 +160,7 @@ export function reencodeNotes(r: Reencoded): string[] {
     `GGUF re-encoding of the learned codebooks (approximate): added error ‖W_gguf − W_vq‖/‖W_vq‖ ${pct(r.error)} in total over ${r.layers.length} layers (${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')}); rule: ${reencodeRule(r.bits)}`,
     ...r.layers.map((l) => {
       const fell = l.tried.filter((t) => t.type !== t.asked);
-      return `${l.name}: ${ggmlTypeName(l.type)}, added error ${pct(l.error)} (tried ${l.tried.map((t) => `${ggmlTypeName(t.asked)}${t.type !== t.asked ? `→${ggmlTypeName(t.type)}` : ''} ${pct(t.error)}`).join(', ')})${fell.length ? `; ${l.cols} columns: shape fallback as llama-quantize` : ''}`;
+      return `${l.name}: ${ggmlTypeName(l.type)}${r.bits === null ? ` (${l.bits}-bit candidates)` : ''}, added error ${pct(l.error)} (tried ${l.tried.map((t) => `${ggmlTypeName(t.asked)}${t.type !== t.asked ? `→${ggmlTypeName(t.type)}` : ''} ${pct(t.error)}`).join(', ')})${fell.length ? `; ${l.cols} columns: shape fallback as llama-quantize` : ''}`;
     }),
   ];
 }

@@ -55,6 +55,8 @@ export interface PlanRow {
   /** The rank of the shared round-1 SVD when it was measured (to redo the split exactly). */
   sketchRank: number;
   seed: number;
+  /** ReALLM plans: the error of the split as built (the plan's is an estimate, vq_candidates.ts). */
+  builtError?: number;
 }
 
 /** The plan as the trained state and the model card keep it. */
@@ -72,18 +74,20 @@ export interface BudgetPlan {
   /** Candidates measured per matrix (the knapsack's choices). */
   candidates: number;
   skipped: string[];
+  /** What the rows' types are: absent/'lqlora' GGUF types and sub4 grids, 'reallm' learned-codebook shapes (vq_plan.ts). */
+  method?: 'lqlora' | 'reallm';
 }
 
-const layerSeed = (seed: number, layer: number, role: LinearRole) => seed + layer * 7 + LINEAR_ROLES.indexOf(role);
+export const layerSeed = (seed: number, layer: number, role: LinearRole) => seed + layer * 7 + LINEAR_ROLES.indexOf(role);
 
-function linears(file: LoadedModel) {
+export function linears(file: LoadedModel) {
   return paramSpec(file.config).filter((p) => p.kind === 'linear' && p.layer !== null);
 }
 
 /** A layer's float weights and its importance: the Fisher estimate's row and column sums when given, else the imatrix's columns. */
-async function layerInput(file: LoadedModel, name: string, im: Imatrix | null, fisher: ReadonlyMap<string, RowColWeights> | null | undefined) {
+export async function layerInput(file: LoadedModel, name: string, im: Imatrix | null, fisher: ReadonlyMap<string, RowColWeights> | null | undefined, what = 'LQ-LoRA under a budget') {
   const t = file.tensors.get(name)!;
-  const w = await originalWeights(file, t, 'LQ-LoRA under a budget');
+  const w = await originalWeights(file, t, what);
   if (fisher) {
     const f = fisher.get(name);
     if (!f?.row || !f.col) throw new RangeError(`${name}: the Fisher estimate has no row and column sums for it`);
