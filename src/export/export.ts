@@ -125,7 +125,7 @@ function formatChoices(tm: TunedModel): ExportChoice[] {
     return [
       { ...none('gguf', 'GGUF'), detail: `the base's linears are learned codebooks, which no GGUF type holds exactly, and the tune is in the LoRA factors: export gguf-lora (re-encoded into GGUF types, the added error reported) or aqlm` },
       ggufLora,
-      hasLora ? { format: 'peft', ok: true, detail: 'PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors); its base is the AQLM export of the learned codebooks', notes: [] } : { format: 'peft', ok: false, detail: 'this run trained no LoRA factors', notes: [] },
+      hasLora ? { format: 'peft', ok: true, detail: `PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors); its base is ${aqlmChoice(tm).ok ? 'the AQLM export of the learned codebooks' : 'the learned codebooks this state holds (whose shapes differ per layer, which no AQLM checkpoint holds)'}`, notes: [] } : { format: 'peft', ok: false, detail: 'this run trained no LoRA factors', notes: [] },
       none('gptq', 'GPTQ'),
       none('mlx', 'MLX'),
       aqlmChoice(tm),
