@@ -81,7 +81,7 @@ export const tuneCommand: Command = {
     '                importance matrix (or --weighting fisher by the Fisher estimate); --types T1,T2 restricts the',
     '                candidates (Q4_K, IQ4_XS, sub4-3bit-g64, ...)',
     '                With --method reallm the candidates are learned-codebook shapes per matrix (d = 2, 4, 8 dividing its',
-    '                inputs; k = 1..4 bits per weight times d, k <= 16, 2^k <= its vectors; errors estimated on a row sample)',
+    '                inputs; k = 1..4 bits per weight times d, k <= 16, 2^k < its vectors; errors estimated on a row sample)',
     '                × the ranks; --format aqlm holds the plan to one shape (AQLM has one per model)',
     '  --weighting   with --method lqlora --bits or --budget: data-aware split (LQ-LoRA §3.3), none (default), imatrix',
     '                (--imatrix F: per-column mean x²) or fisher (--calib TEXT [--calib-windows N, default 32]:',

@@ -105,7 +105,7 @@ export async function prepareReallmBudget(s: TuneSettings, budget: number, file:
   const imatrix = s.imatrix ? await readImatrixFile(s.imatrix) : null;
   const shared = s.format === 'aqlm';
   const by = fisher ? ', weighted by the Fisher estimate' : imatrix ? `, weighted by ${s.imatrix}` : '';
-  log(`budget ${budget} bits per weight: measuring learned-codebook shapes (d in 2, 4, 8; k = 1..4 bits per weight times d, k <= 16, 2^k <= vectors)${shared ? ', one shape for every matrix (--format aqlm)' : ''} at LoRA rank${ranks.length > 1 ? `s ${ranks.join(', ')}` : ` ${s.rank}`} on every linear layer${by}; errors estimated (tables learned on a row sample, one round)`);
+  log(`budget ${budget} bits per weight: measuring learned-codebook shapes (d in 2, 4, 8; k = 1..4 bits per weight times d, k <= 16, 2^k < vectors)${shared ? ', one shape for every matrix (--format aqlm)' : ''} at LoRA rank${ranks.length > 1 ? `s ${ranks.join(', ')}` : ` ${s.rank}`} on every linear layer${by}; errors estimated (tables learned on a row sample, one round)`);
   const plan = await planVqBudget(file, { budget, ranks, seed: s.seed, imatrix, fisher, shared, assign }, (d, t) => progress.update('plan', d, t, 'layers'));
   progress.end();
   if (json) console.log(JSON.stringify({ type: 'plan', ...plan }));

@@ -6,8 +6,8 @@
 // Shapes (the rule, stated here and in docs/architecture.md): d ∈ {2, 4, 8}
 // dividing I; k = b·d for whole index bits per weight b ∈ {1, 2, 3, 4} (as
 // `--bits B` reads, so every candidate is a shape the one-shape rule could
-// also pick), with k ≤ 16 (AQLM's codes are at most int16) and 2^k ≤ O·I/d
-// (a table with more entries than the matrix has vectors stores the matrix
+// also pick), with k ≤ 16 (AQLM's codes are at most int16) and 2^k < O·I/d
+// (a table with as many entries as the matrix has vectors stores the matrix
 // itself, not a codebook). Ranks: 0, 8, 16, 32, 64 capped at ⌊min(O, I)/2⌋
 // (ranksFor, as the LQ-LoRA candidates), or the one --rank.
 //
@@ -75,7 +75,7 @@ export function vqShapes(rows: number, cols: number): VqChoice[] {
     if (cols % dim !== 0) continue;
     for (const b of VQ_INDEX_BITS_PER_WEIGHT) {
       const bits = b * dim;
-      if (bits <= 16 && 2 ** bits <= (rows * cols) / dim) out.push({ dim, bits });
+      if (bits <= 16 && 2 ** bits < (rows * cols) / dim) out.push({ dim, bits });
     }
   }
   return out;
