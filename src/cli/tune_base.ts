@@ -34,7 +34,7 @@ export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Await
   if (s.weighting === 'imatrix') {
     const im = await readImatrixFile(s.imatrix!);
     const { weights, missing } = imatrixLqloraWeights(m.file, im);
-    log(`LQ-LoRA weighted by ${s.imatrix}: ${weights.size} layers${missing.length ? `; no entry (unweighted): ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}` : ''}`);
+    log(`${s.method === 'reallm' ? 'ReALLM' : 'LQ-LoRA'} weighted by ${s.imatrix}: ${weights.size} layers${missing.length ? `; no entry (unweighted): ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''}` : ''}`);
     return weights;
   }
   const ids = m.tokenizer.encode(await readTextFile(s.calib!), { addBos: true });
@@ -42,7 +42,7 @@ export async function lqloraWeighting(s: TuneSettings, ctx: GpuContext, m: Await
   if (windows.length === 0) throw new UsageError(`--calib ${s.calib}: ${ids.length} tokens, fewer than one window of --seq ${s.seqLen} + 1`);
   const weights = await fisherLqloraWeights(ctx, m.file, windows, s.batch, (d, t) => progress.update('fisher', d * s.seqLen, t * s.seqLen, 'tokens'));
   progress.end();
-  log(`LQ-LoRA weighted by the empirical Fisher over ${windows.length} windows of ${s.seqLen} tokens of ${basename(s.calib!)}`);
+  log(`${s.method === 'reallm' ? 'ReALLM' : 'LQ-LoRA'} weighted by the empirical Fisher over ${windows.length} windows of ${s.seqLen} tokens of ${basename(s.calib!)}`);
   return weights;
 }
 

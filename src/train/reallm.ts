@@ -12,8 +12,8 @@
 // The LoRA factors carry L as lqlora does: s·B·A = L (s = alpha / r), the
 // singular values split evenly between B and A.
 //
-// Codebook shape rule (reallmCodebook): AQLM's quantization_config is global, so
-// every layer shares one (d, k). `--bits B` asks for B index bits per weight:
+// Codebook shape rule without a budget (reallmCodebook): AQLM's quantization_config
+// is global, so every layer shares one (d, k). `--bits B` asks for B index bits per weight:
 // k = B·d with d the largest of 8, 4, 2 such that k ≤ 16 (AQLM's codes are at
 // most int16) and d divides the in_features of every quantized layer. So B=2 →
 // d=8, k=16 (AQLM's published 1×16 shape); B=3 → d=4, k=12; B=4 → d=4, k=16;
@@ -22,6 +22,17 @@
 // a forced D that does not divide a layer's in_features is refused naming it.
 // Storage per weight: k/d index bits + 16/cols for the row scale (f16 in AQLM),
 // plus the table (2^k·d f16 values per matrix) and the LoRA factors.
+//
+// Per matrix instead (`--budget B`, src/train/budget/vq_plan.ts): each matrix's
+// (d, k) and LoRA rank are chosen by the budget solver's exact knapsack over
+// ReALLM candidates (src/train/budget/vq_candidates.ts: d ∈ {2, 4, 8} dividing
+// its inputs, k = b·d for b = 1..4 with k ≤ 16 and 2^k below its number of
+// vectors, × ranks 0/8/16/32/64 or the one --rank), bytes as above with LoRA at
+// 16 bits per value, errors estimated on a row sample; reallmInit then builds
+// each matrix at its chosen shape. The layers' shapes may then differ: the state,
+// eval and the GGUF re-encoding take each layer's own; AQLM holds one shape per
+// model, so --format aqlm makes the solver keep one shared shape and a mixed
+// state's AQLM export is refused naming why.
 import { encodeLearned, vqRelativeError, type Assigner } from '../quant/vq/kmeans.ts';
 import { dequantizeVq, type VqTensor } from '../quant/vq/vqtensor.ts';
 import { randomizedSvd } from './lqlora.ts';
