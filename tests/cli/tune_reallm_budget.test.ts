@@ -7,19 +7,21 @@
 //    equal the plan's printed total and the manifest's, within the budget;
 //  - the plan mixes configurations; `sub4 eval` of the state rebuilds the same
 //    base (the same perplexity twice) and the GGUF re-encoding export writes each
-//    layer at its own bits;
+//    layer at its own bits, which llama.cpp loads with the adapter and scores as sub4 does (≤ 0.5 %);
 //  - AQLM: `sub4 export --format aqlm` of the mixed state is refused naming why
 //    (one quantization_config per model); `--format aqlm` at tune time holds the
 //    plan to one shared shape and the folder's config names it;
 //  - a budget below the cheapest codebook per matrix is refused naming the minimum.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
 import { gpuReady } from '../helpers/gpu_available.ts';
+import { refLogits, refModel, refTokenize } from '../helpers/llamacpp.ts';
+import { perplexity, pplWindows } from '../helpers/perplexity.ts';
 import { openSafetensors } from '../../src/io/safetensors/reader.ts';
 import { fileSource } from '../../src/io/source.node.ts';
 
@@ -113,6 +115,19 @@ describe('sub4 tune --method reallm --budget', () => {
     const card = readFileSync(join(g, 'README.md'), 'utf8');
     expect(card).toMatch(/at its own ⌊k\/d⌋ bits per weight/);
     expect(existsSync(join(g, 'adapter.gguf'))).toBe(true);
+    // llama.cpp loads the per-layer re-encoding with its adapter (ranks 0 absent) and scores as sub4 scores the same files
+    // (F32 KV cache: llama.cpp's default f16 cache alone moved this run's perplexity by 0.5 %).
+    const p = join(dir, 'peft');
+    await sub4(['export', out, '--format', 'peft', '--out', p]);
+    const model = join(g, readdirSync(g).find((f) => f.endsWith('.gguf') && f !== 'adapter.gguf')!);
+    const sub4Gguf = JSON.parse((await sub4(['eval', model, '--lora', p, '--data', join(dir, 'heldout.txt'), '--ctx', '64', '--windows', '4', '--json'])).stdout.trim().split('\n').at(-1)!).ppl as number;
+    const ref = await refModel(model);
+    if (ref) {
+      const wins = pplWindows(refTokenize(ref, readFileSync(join(dir, 'heldout.txt'), 'utf8')), ref.tokens.bos as number, 64, 4);
+      const llama = (await perplexity(wins, (t) => refLogits(ref, t, { lora: join(g, 'adapter.gguf'), f32Cache: true }))).ppl;
+      console.log(`re-encoded GGUF + adapter: sub4 ${sub4Gguf.toFixed(4)} (state ${p1.toFixed(4)}), llama.cpp ${llama.toFixed(4)} (${(100 * (llama / sub4Gguf - 1)).toFixed(3)} %)`);
+      expect(Math.abs(llama / sub4Gguf - 1)).toBeLessThanOrEqual(0.005);
+    }
 
     // --format aqlm: the plan is held to one shape, and the AQLM folder says it.
     const out2 = join(dir, 'run-aqlm');
