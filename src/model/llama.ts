@@ -20,7 +20,8 @@ import { GpuTensor } from '../gpu/buffers.ts';
 import { add } from '../gpu/kernels/elementwise.ts';
 import { attentionForward } from '../gpu/kernels/attention.ts';
 import { crossEntropyChunked, type LmHead } from '../gpu/kernels/cross_entropy.ts';
-import { embeddingForward, validateTokenIds } from '../gpu/kernels/embedding.ts';
+import { validateTokenIds } from '../gpu/kernels/embedding.ts';
+import { embedTokens } from './embedding.ts';
 import { rmsnormForward } from '../gpu/kernels/rmsnorm.ts';
 import { ropeForward, type RopeTable } from '../gpu/kernels/rope.ts';
 import { swigluForward } from '../gpu/kernels/swiglu.ts';
@@ -162,7 +163,7 @@ export class LlamaModel {
 
     const ctx = this.ctx;
     const rec = new Recorder(ctx);
-    embeddingForward(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), { encoder: rec.encoder, scale: c.embedScale });
+    embedTokens(ctx, acts.residual(0, c.numLayers), this.weights.embed, acts.u32('ids'), c.embedScale, rec.encoder);
     for (let l = 0; l < c.numLayers; l++) {
       this.layer(acts, l, rec, { cache, start, lora: opts.lora?.[l], observe: opts.observe });
       rec.flush(); // one submit per layer

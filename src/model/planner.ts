@@ -38,7 +38,7 @@ export interface Plan {
   total: number;
   /**
    * base: linear layers (codes, scales, offsets, biases), norms and the rotary table; embeddings: token table
-   * and an untied LM head; trainable: θ / LoRA factors, their gradients, parametrization maps and scratch;
+   * (f32, or codes, scales and offsets when the file's is quantized) and an untied LM head; trainable: θ / LoRA factors, their gradients, parametrization maps and scratch;
    * optimizer: AdamW moments (and rollback snapshots) with the grad-norm scratch; activations: the forward's
    * buffers; logits: the cross-entropy chunk's temporaries; workspace: the backward's buffers, plus whatever
    * a layer's temporaries exceed the loss chunk's by.
@@ -57,7 +57,7 @@ export type LinearStorage = { kind: 'dense' } | { kind: 'quant'; bits: number; g
 
 export interface StepPlanInput {
   config: LlamaConfig;
-  /** Storage of each linear weight by engine name (LM head included when untied). */
+  /** Storage of each linear weight by engine name (LM head included when untied), and of the token table. */
   storage(name: string): LinearStorage;
   train: TrainConfig;
   B: number;
@@ -108,7 +108,7 @@ export function quantTypeFacts(type: QuantGgmlType): TypeFacts {
   return f;
 }
 
-/** The storage of every linear weight of a model as loadWeights will hold it. */
+/** The storage of every linear weight and of the token table of a model as loadWeights will hold them. */
 export function storageOf(model: LoadedModel): (name: string) => LinearStorage {
   return (name) => {
     const t = model.tensors.get(name);
@@ -169,7 +169,8 @@ export function planStep(p: StepPlanInput): StepPlan {
   for (const e of spec) {
     const part: PartName = e.role === 'embed' || e.role === 'lm_head' ? 'embeddings' : 'base';
     if (e.kind === 'rope_freqs') continue; // folded into the table below
-    if (e.kind !== 'linear') count(part, e.name, e.shape);
+    // The token table is held as a linear weight is (src/model/embedding.ts): f32, or quantized as the file has it.
+    if (e.kind !== 'linear' && e.kind !== 'embedding') count(part, e.name, e.shape);
     else {
       const [O, I] = e.shape;
       const s = p.storage(e.name);
@@ -271,7 +272,8 @@ export function planStep(p: StepPlanInput): StepPlan {
   for (const e of gradSpec(c, B, T, !!t.norms)) count('workspace', `grad.${e.name}`, e.shape);
 
   // Temporaries. Each kernel call's temporary lives until its layer's submit.
-  const lmHead = c.tieWordEmbeddings ? ({ kind: 'dense' } as const) : p.storage('lm_head.weight');
+  // A tied head is the linear over the token table's own buffers: dense, or the quantized linear.
+  const lmHead = p.storage(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   const C = c.hiddenSize, V = c.vocabSize;
   // A quantized forward's temporaries for X (qlinear_forward_prep's XP and SX, or X in f16).
   const xTemps = (n: number, s: LinearStorage, I: number) =>

@@ -4,7 +4,7 @@
 // apart from the per-tensor planner it calls.
 import type { LlamaConfig } from '../arch/config.ts';
 import type { TrainConfig } from './trainable.ts';
-import { planStep, type Plan } from './planner.ts';
+import { planStep, type LinearStorage, type Plan } from './planner.ts';
 
 export interface PlannerShape {
   vocabSize: number;
@@ -53,7 +53,7 @@ export function linearShapes(m: PlannerShape): [number, number][] {
 
 /**
  * The model card's estimate: every linear layer (and an untied head) at `bits`
- * in groups of `groupSize`, PEQA as scale+offset on all seven roles or LoRA of
+ * in groups of `groupSize`, the token table f32, PEQA as scale+offset on all seven roles or LoRA of
  * `rank` on all seven, AdamW with rollback; no biases, plain RoPE.
  */
 export function planTraining(p: PlanInput): Plan {
@@ -62,6 +62,8 @@ export function planTraining(p: PlanInput): Plan {
     bosTokenId: null, eosTokenIds: [], maxPositions: p.seq, slidingWindow: null, ...p.model,
   };
   const train: TrainConfig = p.method === 'peqa' ? { method: 'peqa', peqa: 'scale+offset' } : { method: 'lora', lora: { rank: p.rank ?? 0 } };
-  const { total, parts } = planStep({ config, storage: () => ({ kind: 'quant', bits: p.bits, groupSize: p.groupSize }), train, B: p.batch, T: p.seq, ceChunk: p.ceChunk });
+  // The token table stays f32 here (a float file's); a quantized file's is planned from the file (planStep with storageOf).
+  const storage = (name: string): LinearStorage => (name === 'model.embed_tokens.weight' ? { kind: 'dense' } : { kind: 'quant', bits: p.bits, groupSize: p.groupSize });
+  const { total, parts } = planStep({ config, storage, train, B: p.batch, T: p.seq, ceChunk: p.ceChunk });
   return { total, parts };
 }

@@ -55,7 +55,8 @@ export function planTeacher(p: TeacherPlanInput): TeacherPlan {
   if (p.cached) return finishRows(count, parts, () => largest, N, V, p.topK, R);
   for (const e of paramSpec(c)) {
     if (e.kind === 'rope_freqs') continue;
-    const s = e.kind === 'linear' ? p.storage(e.name) : ({ kind: 'dense' } as const);
+    // The token table as the linear weights: f32 or quantized as the file holds it (src/model/embedding.ts).
+    const s = e.kind === 'linear' || e.kind === 'embedding' ? p.storage(e.name) : ({ kind: 'dense' } as const);
     if (s.kind === 'dense') count('weights', e.name, e.shape);
     else {
       const [O, I] = e.shape;

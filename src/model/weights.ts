@@ -1,9 +1,10 @@
 // A model's parameters on the GPU, loaded tensor by tensor from a LoadedModel
 // following the parameter table (src/arch/params.ts): linear layers dense f32 or
-// quantized (src/model/linear.ts), the token embedding as an f32 table
-// (quantized embeddings are dequantized on the CPU at load: the lookup reads
-// rows, not products), norm weights f32, and the LM head either the embedding
-// table itself (tied) or its own linear layer (dense or quantized).
+// quantized (src/model/linear.ts), the token embedding as the file holds it —
+// f32 for float files, its quantized engine form for quantized ones, looked up
+// by gathering and dequantizing only the rows asked for (src/model/embedding.ts)
+// —, norm weights f32, and the LM head either the embedding table itself (tied:
+// the dense or quantized linear over the same buffers) or its own linear layer.
 import type { GpuContext } from '../gpu/device.ts';
 import { GpuTensor, ledgerOf } from '../gpu/buffers.ts';
 import { createRopeTable, type RopeTable } from '../gpu/kernels/rope.ts';
@@ -11,11 +12,10 @@ import { FormatError } from '../base/errors.ts';
 import type { LoadedModel, ModelTensor } from '../io/loaded_model.ts';
 import type { LlamaConfig } from '../arch/config.ts';
 import { ropeInvFreq } from '../arch/rope_freq.ts';
-import { destroyLinear, isQuantized, quantizedLinear, readFloats, uploadLinear, uploadQuant, type GpuLinear } from './linear.ts';
+import { destroyLinear, isQuantized, quantizedLinear, readFloats, uploadLinear, type GpuLinear } from './linear.ts';
+import { uploadEmbedding } from './embedding.ts';
 import { ReadAhead } from './read_ahead.ts';
 import { QTensorScratch } from '../quant/qtensor_scratch.ts';
-import { dequantizeGpu } from '../gpu/kernels/qlinear.ts';
-import { isQuantGgmlType } from '../quant/gguf_qtensor.ts';
 import type { QTensor } from '../quant/qtensor.ts';
 import { paramSpec, type LinearRole, type NormRole, type ParamEntry } from '../arch/params.ts';
 import { timed, timedAsync, type PhaseClock } from '../base/phase_clock.ts';
@@ -35,10 +35,10 @@ const NORM_FIELD = { attn_norm: 'attnNorm', mlp_norm: 'mlpNorm', q_norm: 'qNorm'
 
 export interface ModelWeights {
   config: LlamaConfig;
-  /** [V, C] f32. */
-  embed: GpuTensor<'f32'>;
+  /** The token table [V, C]: dense f32 (float files) or quantized (src/model/embedding.ts); its bias is null. */
+  embed: GpuLinear;
   finalNorm: GpuTensor<'f32'>;
-  /** Tied: a dense layer over the embedding table (same buffer). */
+  /** Tied: the embedding table itself as a linear layer (same buffers), dense or quantized. */
   lmHead: GpuLinear;
   layers: LayerWeights[];
   rope: RopeTable;
@@ -96,22 +96,9 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
   // Raw tensors are read one ahead of their decode and upload, into reused buffers; decoding reuses one scratch QTensor.
   const ahead = new ReadAhead(rawReadOrder(model, spec, opts.quantized));
   const upOpts = { clock, gpuConvert: opts.gpuConvert, scratch: new QTensorScratch() };
+  // Norms and biases (small) are read directly, not through the read-ahead.
   const vector = async (p: ParamEntry): Promise<GpuTensor<'f32'>> => {
-    const src = tensorFor(model, p);
-    if (p.kind === 'embedding' && src.ggmlType !== null && isQuantGgmlType(src.ggmlType) && src.shape.length === 2) {
-      // A quantized token table goes up as blocks and is dequantized there: no f32 copy in host memory.
-      const q = await uploadQuant(ctx, ahead.wrap(src), src.ggmlType, upOpts);
-      const t = GpuTensor.empty(ctx, p.shape, 'f32', p.name);
-      try {
-        timed(clock, 'convert', () => dequantizeGpu(ctx, q, t));
-      } finally {
-        q.destroy();
-      }
-      owned.push(t);
-      return t;
-    }
-    // The token table is in the read-ahead's order; norms and biases (small) are read directly.
-    const x = await readFloats(p.kind === 'embedding' && src.f32Into ? ahead.wrap(src) : src, upOpts);
+    const x = await readFloats(tensorFor(model, p), upOpts);
     const t = timed(clock, 'upload', () => GpuTensor.from(ctx, x, p.shape, 'f32', p.name));
     owned.push(t);
     return t;
@@ -148,14 +135,14 @@ export async function loadWeights(ctx: GpuContext, model: LoadedModel, opts: Loa
       return lin;
     };
 
-    const embed = await vector(get('model.embed_tokens.weight'));
+    // The token table, first in the read-ahead's order (raw blocks or float bytes through it).
+    const embedSrc = tensorFor(model, get('model.embed_tokens.weight'));
+    const embed = await uploadEmbedding(ctx, isQuantized(embedSrc) || embedSrc.f32Into ? ahead.wrap(embedSrc) : embedSrc, upOpts);
+    owned.push({ destroy: () => destroyLinear(embed) });
     step(get('model.embed_tokens.weight'));
     const finalNorm = await vector(get('model.norm.weight'));
     step(get('model.norm.weight'));
-    const [V, C] = embed.shape;
-    const lmHead: GpuLinear = c.tieWordEmbeddings
-      ? { kind: 'dense', rows: V, cols: C, w: embed, bias: null, type: 'tied' }
-      : await linear(get('lm_head.weight'));
+    const lmHead: GpuLinear = c.tieWordEmbeddings ? { ...embed, type: 'tied' } : await linear(get('lm_head.weight'));
     let freqFactors: Float32Array | undefined;
     if (c.ropeScaling.type === 'freq_factors') {
       freqFactors = await tensorFor(model, get('rope_freqs.weight')).readF32();

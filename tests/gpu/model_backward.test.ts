@@ -252,9 +252,9 @@ describe('model backward: what must not change, recomputation, accumulation, err
     const b = await setup(qcfg, { ...LEGACY, lm_head: GgmlType.Q8_0 }, cfg, 2, 4, true);
     const frozen = async (model: LlamaModel) => {
       const w = model.weights;
-      const lins = [w.lmHead, ...w.layers.flatMap((lw) => [lw.q, lw.k, lw.v, lw.o, lw.gate, lw.up, lw.down])];
-      const codes = await Promise.all(lins.flatMap((l) => (l.kind === 'quant' ? l.w.codeParts.map((p) => p.codes.read()) : [])));
-      return [await w.embed.read(), ...codes].map((t) => Array.from(new Uint32Array(t.buffer)));
+      const lins = [w.embed, w.lmHead, ...w.layers.flatMap((lw) => [lw.q, lw.k, lw.v, lw.o, lw.gate, lw.up, lw.down])];
+      const codes = await Promise.all(lins.flatMap((l): Promise<ArrayBufferView>[] => (l.kind === 'quant' ? l.w.codeParts.map((p) => p.codes.read()) : [l.w.read()])));
+      return codes.map((t) => Array.from(new Uint32Array(t.buffer)));
     };
     const before = await frozen(a.model);
     expect(before.length).toBe(1 + 1 + 7 * qcfg.numLayers);

@@ -6,7 +6,8 @@
 // layers with their own RoPE bases), Mistral's sliding
 // window with o/mlp biases, a batch of 2 with T not a multiple of 4, and every
 // quantized block type (q/k stored in GGUF's interleaved row order, so whole
-// rows of blocks are reordered on load) with a quantized LM head. Then the KV
+// rows of blocks are reordered on load) with a quantized LM head; quantized token
+// tables (scalar and codebook, tied and untied, Gemma's scaled lookup). Then the KV
 // cache (decode step by step = full forward), saved activations, the chunked
 // per-token loss, load errors, and buffer views.
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,16 @@ const CASES: [string, LlamaConfig, number, number, Types][] = [
     1, 6,
     { q: GgmlType.Q4_K, k: GgmlType.Q2_K, v: GgmlType.Q5_1, o: GgmlType.Q3_K, gate: GgmlType.Q8_0, up: GgmlType.Q5_K, down: GgmlType.Q4_0, lm_head: GgmlType.Q6_K },
   ],
+  // Quantized token tables stay quantized on the GPU (src/model/embedding.ts): looked up by gathering rows, and a tied
+  // head is the quantized linear over the same buffers.
+  [
+    'quantized token table (Q4_K) and LM head (Q6_K), untied',
+    validateConfig({ ...base, hiddenSize: 256, intermediateSize: 256, numHeads: 4, numKvHeads: 2, headDim: 64, numLayers: 1, vocabSize: 41 }, 'embq'),
+    2, 5,
+    { embed: GgmlType.Q4_K, q: GgmlType.Q4_K, gate: GgmlType.Q5_K, lm_head: GgmlType.Q6_K },
+  ],
+  ['gemma3 tied Q5_1 token table: scaled quantized lookup, quantized tied head', validateConfig(gemmaTest, 'gemma3e'), 2, 6, { embed: GgmlType.Q5_1, q: GgmlType.Q8_0 }],
+  ['qwen2 tied IQ4_NL token table (a codebook table and head)', validateConfig({ ...base, architecture: 'qwen2', qkvBias: true, tieWordEmbeddings: true }, 'qwen2e'), 1, 9, { embed: GgmlType.IQ4_NL }],
   [
     'legacy types with 32-wide blocks next to a dense down_proj of odd width (42)',
     base, 1, 5,
@@ -68,6 +79,26 @@ describe('llama forward: GPU vs f64 reference', () => {
       done();
       expectClose(`${name} logits`, got, await refLogits(m, ids, B, T), 1e-5);
     });
+
+  it('a quantized token table stays quantized on the GPU and a tied head shares its buffers; a float one stays f32', async () => {
+    const ctx = await gpu();
+    const c = validateConfig({ ...base, tieWordEmbeddings: true }, 'tiedq');
+    const q = await loadWeights(ctx, synthetic(c, 13, { embed: GgmlType.Q4_0 }));
+    const f = await loadWeights(ctx, synthetic(c, 13));
+    try {
+      expect(q.embed.kind).toBe('quant');
+      expect(q.lmHead.kind).toBe('quant');
+      expect(q.lmHead.w).toBe(q.embed.w);
+      expect(f.embed.kind).toBe('dense');
+      expect(f.lmHead.w).toBe(f.embed.w);
+      // Q4_0 on the GPU: 4-bit codes and an f32 scale and offset per 32 values = 6 bits a weight against 32.
+      const V = c.vocabSize, C = c.hiddenSize;
+      expect(f.bytes - q.bytes).toBe(V * C * 4 - (V * C) / 2 - 2 * 4 * V * (C / 32));
+    } finally {
+      q.destroy();
+      f.destroy();
+    }
+  });
 
   it('saved activations give the same logits and keep every layer apart', async () => {
     const ctx = await gpu();

@@ -11,6 +11,9 @@ import { BLOCK_FORMATS, GgmlType } from '../../src/quant/formats.ts';
 import { isLegacyType, quantizeLegacy } from '../../src/quant/quantize/ggml_legacy.ts';
 import { quantizeKQuant } from '../../src/quant/quantize/kquants.ts';
 import { llamaForwardRef } from '../../src/ref/llama.ts';
+import { ggmlQuantize } from '../../src/quant/quantize/ggml_quantize.ts';
+import { isVqGgmlType, vqCodec } from '../../src/quant/vq/codecs.ts';
+import { dequantizeVq } from '../../src/quant/vq/vqtensor.ts';
 
 export const base: LlamaConfig = {
   architecture: 'llama', vocabSize: 96, hiddenSize: 32, intermediateSize: 42, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8,
@@ -26,7 +29,11 @@ export const gemmaTest: LlamaConfig = {
 
 export type Types = Partial<Record<string, GgmlType>>;
 
-/** A LoadedModel of random weights; `types` quantizes linear roles (and 'lm_head') the way a GGUF would store them. */
+/**
+ * A LoadedModel of random weights; `types` quantizes linear roles (and 'lm_head', and the token table as
+ * 'embed') the way a GGUF would store them: scalar block types by sub4's llama.cpp quantizers, codebook
+ * types (IQ4_NL, …) by ggmlQuantize and read back through their codec.
+ */
 export function synthetic(c: LlamaConfig, seed: number, types: Types = {}): LoadedModel {
   const tensors = new Map<string, ModelTensor>();
   const ggufOrder = ggufQkInterleaved(c.architecture);
@@ -35,7 +42,7 @@ export function synthetic(c: LlamaConfig, seed: number, types: Types = {}): Load
     const n = p.shape.reduce((a, b) => a * b, 1);
     const r = randomF32(n, s++);
     const values = p.kind === 'norm' ? r.map((v) => 1 + 0.2 * v) : r.map((v) => v * (p.kind === 'embedding' ? 1 : 0.3));
-    const type = p.kind === 'linear' ? types[p.role] : undefined;
+    const type = p.kind === 'linear' || p.kind === 'embedding' ? types[p.role] : undefined;
     const kind = qkKind(p.name);
     const heads = kind === 'q' ? c.numHeads : c.numKvHeads;
     const rowOrder = type !== undefined && ggufOrder && kind && p.kind === 'linear' ? qkRowOrder(p.shape[0], heads, 'gguf_to_hf') : null;
@@ -47,10 +54,16 @@ export function synthetic(c: LlamaConfig, seed: number, types: Types = {}): Load
     } else {
       const [rows, cols] = p.shape;
       const fileRows = rowOrder ? applyRowOrder(values, cols, qkRowOrder(rows, heads, 'hf_to_gguf')) : values;
-      raw = isLegacyType(type) ? quantizeLegacy(type, fileRows) : quantizeKQuant(type, fileRows, cols);
-      const f = BLOCK_FORMATS[type as keyof typeof BLOCK_FORMATS];
-      const deq = new Float32Array(n);
-      f.dequantize(raw, deq, n / f.blockSize);
+      let deq: Float32Array;
+      if (isVqGgmlType(type)) {
+        raw = ggmlQuantize(type, fileRows, rows, cols, null);
+        deq = dequantizeVq(vqCodec(type).decode(raw, rows, cols).q);
+      } else {
+        raw = isLegacyType(type) ? quantizeLegacy(type, fileRows) : quantizeKQuant(type, fileRows, cols);
+        const f = BLOCK_FORMATS[type as keyof typeof BLOCK_FORMATS];
+        deq = new Float32Array(n);
+        f.dequantize(raw, deq, n / f.blockSize);
+      }
       f32 = rowOrder ? applyRowOrder(deq, cols, rowOrder) : deq;
     }
     tensors.set(p.name, {

@@ -74,8 +74,10 @@ describe.skipIf(!modelPath || !dataPath)('training loop on stories260K Q4_0 (PEQ
       const snaps: Uint32Array[][] = [];
       const snap = async (model: LlamaModel) => {
         const w = model.weights;
-        const bufs = [w.embed, w.finalNorm, w.layers[0].attnNorm, w.layers[2].mlpNorm];
-        const codes = w.layers.flatMap((lw) => [lw.q, lw.gate].flatMap((lin) => (lin.kind === 'quant' ? lin.w.codeParts.map((p) => p.codes) : [])));
+        // The token table: f32, or its codes, scales and offsets when the file's is quantized.
+        const embed = w.embed.kind === 'dense' ? [w.embed.w] : [w.embed.w.scale, w.embed.w.offset];
+        const bufs = [...embed, w.finalNorm, w.layers[0].attnNorm, w.layers[2].mlpNorm];
+        const codes = [w.embed, ...w.layers.flatMap((lw) => [lw.q, lw.gate])].flatMap((lin) => (lin.kind === 'quant' ? lin.w.codeParts.map((p) => p.codes) : []));
         const scale = w.layers[1].up;
         const all = [...(await Promise.all(bufs.map(async (b) => new Uint32Array((await b.read()).buffer)))), ...(await Promise.all(codes.map((c) => c.read())))];
         if (scale.kind === 'quant') all.push(new Uint32Array((await scale.w.scale.read()).buffer));

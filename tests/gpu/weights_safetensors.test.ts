@@ -56,7 +56,8 @@ describe('BF16 / F16 safetensors → GPU weights and quantizer inputs, bit for b
         const ctx = await gpu();
         const w = await loadWeights(ctx, model);
         try {
-          const gpuTensors = new Map<string, GpuTensor<'f32'>>([['model.embed_tokens.weight', w.embed], ['model.norm.weight', w.finalNorm]]);
+          if (w.embed.kind !== 'dense') throw new Error('a float table must stay f32');
+          const gpuTensors = new Map<string, GpuTensor<'f32'>>([['model.embed_tokens.weight', w.embed.w], ['model.norm.weight', w.finalNorm]]);
           const spec = paramSpec(model.config);
           for (const p of spec.filter((q) => q.layer !== null)) {
             const lw = w.layers[p.layer!] as unknown as Record<string, { w?: GpuTensor<'f32'> } | GpuTensor<'f32'>>;
