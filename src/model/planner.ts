@@ -196,8 +196,11 @@ export function planStep(p: StepPlanInput): StepPlan {
       }
     }
   }
-  count('base', 'rope.turns', [c.headDim / 2, 2]);
-  count('base', 'rope.no_k', [1]);
+  // The RoPE table, and a second one when the sliding layers have their own base (Gemma 3: loadWeights' ropeLocal).
+  for (let i = 0; i < (c.ropeThetaLocal !== undefined ? 2 : 1); i++) {
+    count('base', 'rope.turns', [c.headDim / 2, 2]);
+    count('base', 'rope.no_k', [1]);
+  }
 
   // Trainable state (src/model/trainable.ts).
   const t = p.train;

@@ -65,8 +65,11 @@ export function planTeacher(p: TeacherPlanInput): TeacherPlan {
       count('weights', `${e.name} offset`, [O, groupsPerRow(I, s.groupSize)]);
     }
   }
-  count('weights', 'rope.turns', [c.headDim / 2, 2]);
-  count('weights', 'rope.no_k', [1]);
+  // The RoPE table, and a second one when the sliding layers have their own base (Gemma 3: loadWeights' ropeLocal).
+  for (let i = 0; i < (c.ropeThetaLocal !== undefined ? 2 : 1); i++) {
+    count('weights', 'rope.turns', [c.headDim / 2, 2]);
+    count('weights', 'rope.no_k', [1]);
+  }
   for (const s of planActivations(c, p.B, p.T, p.hidden ? 'inputs' : false).slots) count('activations', `act.${s.key}`, s.shape);
   count('logits', 'logits', [R, V]);
   count('logits', 'logits.hidden_rows', [R, c.hiddenSize]);

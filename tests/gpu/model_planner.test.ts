@@ -1,7 +1,7 @@
 // The memory planner (src/model/planner.ts) is an upper bound held to the
 // allocation ledger: for every method (PEQA, LoRA, PEQA+LoRA, LQ-LoRA, DoRA), weight
 // type (F32, Q4_0 with a Q6_K head, the Q4_K_M mix of Q4_K and Q6_K, i-quants and MXFP4, a GPTQ
-// folder, layers sub4 quantized) and save mode (all activations, or layer inputs
+// folder, layers sub4 quantized, tied quantized token tables) and save mode (all activations, or layer inputs
 // with recomputation), a real training step (load, trainable state, AdamW,
 // activations, backward workspace, forward + loss + backward + optimizer step)
 // peaks at no more than the plan, and the plan at no more than 1.1 × the peak.
@@ -17,6 +17,10 @@ import { openModelPath } from '../../src/io/model.node.ts';
 import { fileSink } from '../../src/io/sink.node.ts';
 import { checkPlanFits, planStep, PlanRefusedError, storageOf } from '../../src/model/planner.ts';
 import type { TrainConfig } from '../../src/model/trainable.ts';
+import { validateConfig, type LlamaConfig } from '../../src/arch/config.ts';
+import { GgmlType } from '../../src/quant/formats.ts';
+import type { LinearRole } from '../../src/arch/params.ts';
+import { base, gemmaTest, synthetic, type Types } from './model_synthetic.ts';
 import { quantizeModelLinears } from '../../src/train/quantize_model.ts';
 import { planStorage, quantizeForTuning } from '../../src/train/setup.ts';
 import { writeGptqFolder } from '../../src/export/gptq/folder.ts';
@@ -103,6 +107,25 @@ describe('memory planner vs the ledger on random-llama-256', () => {
     }
   });
 
+  it('tied quantized token tables (Q4_0, IQ4_NL, Gemma Q5_1): the table as stored and the head over it, measured ≤ planned ≤ 1.1 × measured', async () => {
+    const ctx = await gpu();
+    // down_proj reads 42 inputs, no whole 32-wide block: it stays F32, and out of PEQA.
+    const layers = { q: GgmlType.Q4_0, k: GgmlType.Q4_0, v: GgmlType.Q8_0, o: GgmlType.Q4_0, gate: GgmlType.Q4_1, up: GgmlType.Q4_0 };
+    const QROLES: LinearRole[] = ['q', 'k', 'v', 'o', 'gate', 'up'];
+    const cases: [string, LlamaConfig, Types, TrainConfig, true | 'inputs'][] = [
+      ['Q4_0 table', validateConfig({ ...base, tieWordEmbeddings: true }, 'tq4'), { ...layers, embed: GgmlType.Q4_0 }, { method: 'peqa+lora', peqaTargets: QROLES, lora: { rank: 4 } }, true],
+      ['IQ4_NL table', validateConfig({ ...base, tieWordEmbeddings: true }, 'tiq4'), { ...layers, embed: GgmlType.IQ4_NL }, { method: 'lora', lora: { rank: 8 } }, 'inputs'],
+      ['gemma3 Q5_1 table', validateConfig(gemmaTest, 'tgemma'), { ...layers, embed: GgmlType.Q5_1 }, { method: 'lora', lora: { rank: 4 } }, true],
+    ];
+    for (const [label, c, types, train, save] of cases) {
+      const m = synthetic(c, 21, types);
+      const r = await measureStep(ctx, { m, storage: storageOf(m), train, B: 2, T: 16, save });
+      console.log(boundLine(`synthetic tied ${label} ${train.method} ${save === 'inputs' ? 'recompute' : 'saved'} B=2 T=16`, r.measured, r.planned));
+      expect(r.measured).toBeLessThanOrEqual(r.planned);
+      expect(r.planned).toBeLessThanOrEqual(1.1 * r.measured);
+    }
+  });
+
   it("sub4's own grids have integer zero points, so PEQA 'auto' plans the scale view", async () => {
     const path = fixture(DIR + 'random-llama-256-F32.gguf');
     if (!path) return;
@@ -121,11 +144,12 @@ describe('memory planner vs the ledger on random-llama-256', () => {
     const plan = planStep({ config: m.config, storage: storageOf(m), train: { method: 'lora', lora: { rank: 8 } }, B: 1, T: 64 });
     await m.close();
     expect(checkPlanFits(plan, ctx.limits)).toBe(plan);
-    // The token table [512, 256] f32 is the largest buffer (512 KiB); a 256 KiB binding cannot hold it.
-    expect(plan.largest).toEqual({ name: 'model.embed_tokens.weight', bytes: 512 * 256 * 4 });
-    const small = { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 1 << 18 };
+    // The token table stays Q4_0 on the GPU (codes split by rows to fit a binding, scales [512, 8]), so the
+    // largest buffer is the MLP's gate activation [64, 768] f32 (192 KiB); a 128 KiB binding cannot hold it.
+    expect(plan.largest).toEqual({ name: 'act.gate@0', bytes: 64 * 768 * 4 });
+    const small = { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 1 << 17 };
     expect(() => checkPlanFits(plan, small)).toThrow(PlanRefusedError);
-    expect(() => checkPlanFits(plan, small)).toThrow(/model\.embed_tokens\.weight\) needs 524,288 bytes, over the device's maxStorageBufferBindingSize of 262,144 bytes/);
+    expect(() => checkPlanFits(plan, small)).toThrow(/act\.gate@0\) needs 196,608 bytes, over the device's maxStorageBufferBindingSize of 131,072 bytes/);
     const budget = Math.floor(plan.total / 2);
     try {
       checkPlanFits(plan, ctx.limits, budget, 'LoRA on random-llama-256');
