@@ -237,6 +237,14 @@ describe('model backward: the newer families', () => {
     }
   });
 
+  it('Gemma 3 with a quantized token table (Q5_0): scaled lookup, dX through the quantized tied head, B=2 T=5', async () => {
+    const c = validateConfig({ ...gemmaTest, intermediateSize: 64 }, 'gemma3');
+    const r = await setup(c, { ...LEGACY, embed: GgmlType.Q5_0 }, { method: 'peqa+lora', lora: { rank: 2, alpha: 4, seed: 7 } }, 2, 5);
+    expect(r.model.weights.lmHead.kind).toBe('quant');
+    await checkStep('gemma3 quantized table', r, 2);
+    r.done();
+  });
+
   it('LoRA on every role of SmolLM3 (NoPE layer 1), B=1 T=7', async () => {
     const c = validateConfig({ ...qcfg, architecture: 'smollm3', noRopeLayers: [1] }, 'smollm3');
     const r = await setup(c, {}, { method: 'lora', lora: { rank: 2, alpha: 4, seed: 5 } }, 1, 7);
