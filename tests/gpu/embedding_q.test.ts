@@ -1,7 +1,7 @@
 // The quantized embedding lookup (embedding_q.wgsl, embedding_vq.wgsl) for every
 // block family the loader keeps on the GPU: sub4's RTN grids at every bit width
 // (odd row lengths, per-channel groups), every scalar ggml type (legacy and
-// K-quants), every codebook ggml type (i-quant grids, IQ4/FP4 tables, ternary)
+// K-quants, and the tables the GPU converts from blocks), every codebook ggml type (i-quant grids, IQ4/FP4 tables, ternary)
 // and the codebook layouts of random / learned tables. Awkward shapes: odd
 // vocabularies, rows whose quads do not fill a workgroup, code parts split by
 // rows, folded grids, repeated ids, the first and last row, Gemma's scale.
@@ -18,6 +18,7 @@ import { embeddingForward, embeddingForwardQ, uploadTokenIds } from '../../src/g
 import { dequantizeGpu } from '../../src/gpu/kernels/qlinear.ts';
 import { uploadQTensor, type GpuQTensor } from '../../src/gpu/qtensor_gpu.ts';
 import { uploadVqTensor } from '../../src/gpu/vq_gpu.ts';
+import { gpuConvertible, uploadGgufBlocks } from '../../src/gpu/kernels/gguf_convert.ts';
 import { randomF32, rng } from '../../src/gpu/random.ts';
 import { embeddingQRef } from '../../src/ref/embedding.ts';
 import { QBITS, type QTensor } from '../../src/quant/qtensor.ts';
@@ -45,13 +46,14 @@ interface Opts {
   partRows?: number;
 }
 
-async function check(ctx: GpuContext, label: string, q: QTensor | VqTensor, o: Opts): Promise<void> {
+/** `gpuTable`: the table already on the GPU (the load's GPU conversion), else q uploaded here. */
+async function check(ctx: GpuContext, label: string, q: QTensor | VqTensor, o: Opts, gpuTable?: GpuQTensor): Promise<void> {
   const V = q.rows, C = q.cols;
   const vq = 'codebook' in q;
   const wpr = q.codes.length / V;
   // Scalar parts may carry one padding word (3/5/6 bits); wpr ≥ 2 for every case here, so + 4 never adds a row.
   const upload = { maxBindingBytes: o.partRows ? o.partRows * wpr * 4 + (vq ? 0 : 4) : undefined };
-  const w: GpuQTensor = vq ? uploadVqTensor(ctx, q, label, upload) : uploadQTensor(ctx, q, label, upload);
+  const w: GpuQTensor = gpuTable ?? (vq ? uploadVqTensor(ctx, q, label, upload) : uploadQTensor(ctx, q, label, upload));
   if (o.partRows) expect(w.codeParts.length, 'code parts').toBe(Math.ceil(V / o.partRows));
   const ids = idsFor(o.N, V, V * 31 + C);
   const tids = uploadTokenIds(ctx, ids, V);
@@ -107,6 +109,15 @@ describe('quantized embedding lookup: GGUF block types', () => {
       await check(ctx, GgmlType[type], q, { N: 23, scale: type === GgmlType.Q4_K ? GEMMA : undefined, partRows: type === GgmlType.Q6_K || type === GgmlType.Q5_0 ? 6 : undefined });
     }
   }, 120_000);
+
+  it('blocks converted on the GPU as hardware adapters load them (gguf_convert.wgsl): Q4_0, Q4_K, Q6_K', async () => {
+    const ctx = await gpu();
+    for (const type of SCALAR_TYPES.filter(gpuConvertible)) {
+      const V = 21, C = 512;
+      const bytes = ggmlQuantize(type, randomF32(V * C, type + 13), V, C, null);
+      await check(ctx, `${GgmlType[type]} (GPU-converted)`, ggufToQTensor(type, bytes, V, C).q, { N: 19 }, uploadGgufBlocks(ctx, type, bytes, V, C));
+    }
+  });
 
   it('every codebook type (i-quant grids, IQ4 / FP4 tables, ternary)', async () => {
     const ctx = await gpu();
