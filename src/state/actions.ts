@@ -130,6 +130,8 @@ export async function generateText(client: EngineClient, store: AppStore, params
   const s = store.getState();
   generations.get(store)?.abort.abort();
   const runId = s.generateStarted(params.prompt);
+  // The model the weights will belong to: a load that begins meanwhile stops this run anyway.
+  const loadId = s.model.loadId;
   const abort = new AbortController();
   generations.set(store, { runId, abort });
   try {
@@ -140,6 +142,7 @@ export async function generateText(client: EngineClient, store: AppStore, params
       abort.signal,
     );
     s.generateFinished(runId, r);
+    if (r.weights) s.modelWeightsPlaced(loadId, r.weights);
   } catch (err) {
     if (store.getState().generation.runId === runId) console.error(err);
     s.generateFailed(runId, err);

@@ -47,7 +47,7 @@ export async function generateText(req: EngineRequest<'generate'>, io: HandlerIO
     const run = env.models.training.trained;
     if (!run) throw new RequestParamError('model', `is "tuned", but ${job.file.name} has no trained run: train it first, or generate with the base model`);
     if (run.llama.ctx !== ctx) throw new RequestParamError('model', 'is "tuned", but the trained run was on a GPU device that has been lost since; train again');
-    return run.withTuned((llama, lora) => continuePrompt({ ...job, llama }, p, io, lora));
+    return run.withTuned((llama, lora) => continuePrompt({ ...job, llama, uploaded: null }, p, io, lora));
   });
 }
 
@@ -102,5 +102,6 @@ async function continuePrompt(job: ModelJob, p: ReturnType<typeof checkParams>, 
     tokensPerSecond: tokens.length > 1 ? (tokens.length - 1) / ((lastAt - firstAt) / 1000) : 0,
     prefillMs: tokens.length > 0 ? firstAt - t0 : 0,
     stopReason,
+    ...(job.uploaded ? { weights: job.uploaded } : {}),
   };
 }

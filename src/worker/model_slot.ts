@@ -17,6 +17,8 @@ import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadWeights, type ModelWeights } from '../model/weights.ts';
 import { NoModelError } from './errors.ts';
+import type { LoadSplit } from './protocol.ts';
+import { PhaseClock } from '../base/phase_clock.ts';
 import { TrainSlot } from './train_slot.ts';
 
 /** A newer load-model request replaced this one before it finished; the UI drops such answers. */
@@ -33,6 +35,8 @@ export interface ModelFileJob {
 /** What a request that runs the model gets: the model, its tokenizer and its GPU weights. */
 export interface ModelJob extends ModelFileJob {
   llama: LlamaModel;
+  /** When this job put the weights on the GPU (the first run after a load): how long it took, by phase; else null. */
+  uploaded: LoadSplit | null;
 }
 
 export interface RunOptions {
@@ -113,7 +117,7 @@ export class ModelSlot {
    * device (engine.worker.ts forgets a lost one) and the weights follow it.
    */
   run<T>(ctx: GpuContext, opts: RunOptions, fn: (job: ModelJob) => Promise<T>): Promise<T> {
-    return this.inTurn(ctx, opts, async (job) => fn({ ...job, llama: await this.weightsFor(ctx, job.file, opts.progress, job.signal) }));
+    return this.inTurn(ctx, opts, async (job) => fn({ ...job, ...(await this.weightsFor(ctx, job.file, opts.progress, job.signal)) }));
   }
 
   /**
@@ -156,18 +160,29 @@ export class ModelSlot {
     }
   }
 
-  private async weightsFor(ctx: GpuContext, file: LoadedModel, progress: RunOptions['progress'], signal: AbortSignal): Promise<LlamaModel> {
+  private async weightsFor(
+    ctx: GpuContext,
+    file: LoadedModel,
+    progress: RunOptions['progress'],
+    signal: AbortSignal,
+  ): Promise<{ llama: LlamaModel; uploaded: LoadSplit | null }> {
     const r = this.resident;
-    if (r && r.ctx === ctx && r.file === file) return r.llama;
+    if (r && r.ctx === ctx && r.file === file) return { llama: r.llama, uploaded: null };
     // Weights of another device (the previous one was lost) or of an older model are of no use.
     this.freeWeights();
     if (this.training.trained && this.training.trained.llama.ctx !== ctx) this.training.keep(null);
     progress('uploading weights', 0, 1);
+    const t0 = performance.now();
+    const clock = new PhaseClock();
     // Bytes of the file uploaded so far; a cancel (or a new load) stops between tensors, freeing what was uploaded.
-    const weights = await loadWeights(ctx, file, { onBytes: (done, total) => progress('uploading weights', done, total), checkCancel: () => signal.throwIfAborted() });
+    const weights = await loadWeights(ctx, file, {
+      onBytes: (done, total) => progress('uploading weights', done, total),
+      checkCancel: () => signal.throwIfAborted(),
+      clock,
+    });
     const llama = new LlamaModel(ctx, weights);
     this.resident = { ctx, file, weights, llama };
-    return llama;
+    return { llama, uploaded: { totalMs: performance.now() - t0, phases: { ...clock.ms } } };
   }
 
   private freeWeights(): void {

@@ -56,6 +56,20 @@ export interface ModelLoaded {
   ignored: string[];
   /** Storage types of the per-layer linear weights ('Q4_0', 'F32', 'GPTQ 4-bit g128'), each once: what plannedExports reads. */
   linearTypes: string[];
+  /** Where opening took its time (phases read, parse, facts), for the model card. */
+  split: LoadSplit;
+}
+
+/**
+ * Wall time of one load, split by phase (ms): opening ('read' = waiting on file
+ * slices, 'parse' = headers and tokenizer, 'facts') or putting the weights on the
+ * GPU ('read', 'decode', 'repack', 'convert', 'upload', … as src/model/weights.ts
+ * names them). Phases may overlap (a read ahead runs beside a decode), so they
+ * need not sum to the total.
+ */
+export interface LoadSplit {
+  totalMs: number;
+  phases: Record<string, number>;
 }
 
 /** What `check-model-files` resolves with: the files a load would open; a drop naming no model rejects instead. */
@@ -108,6 +122,8 @@ export interface Generated {
   /** Prompt pass until the first token, ms. */
   prefillMs: number;
   stopReason: StopReason;
+  /** Set when this request put the model's weights on the GPU (the first run after a load): how long that took, by phase. */
+  weights?: LoadSplit;
 }
 
 /** Perplexity of a dropped text, by the windowed protocol of `sub4 eval` (src/model/eval.ts). */

@@ -113,6 +113,8 @@ describe.skipIf(!haveChromium || !GGUF)('generate and perplexity in Chromium', (
     expect(await page.getByTestId('generate').isDisabled()).toBe(false);
     // Evaluate waits for a text file.
     expect(await page.getByTestId('evaluate').isDisabled()).toBe(true);
+    // Where opening took its time; the weights are not on the GPU yet.
+    expect(await page.getByTestId('model-load-times').innerText()).toMatch(/^Opened in [\d.]+ m?s( \(.*\))?\. The weights go onto the GPU with the first Generate\.$/);
   });
 
   it('greedy generation streams into the page the text `sub4 generate` prints', async () => {
@@ -141,6 +143,10 @@ describe.skipIf(!haveChromium || !GGUF)('generate and perplexity in Chromium', (
     // on SwiftShader the "GPU" is the same two CPU cores, so the page's thread can wait for a core.)
     expect(longTasks.filter((d) => d >= RESPONSIVE_MS)).toEqual([]);
     expect(speed).toBeGreaterThan(0);
+    // This first run put the weights on the GPU: the model card says how long that took, by phase.
+    const times = await page.getByTestId('model-weights-times').innerText();
+    console.log(`model card: ${await page.getByTestId('model-load-times').innerText()}`);
+    expect(times).toMatch(/^Weights on the GPU in [\d.]+ m?s \(.*upload [\d.]+ m?s.*\)\.$/);
   });
 
   it('Stop ends a long generation at the next token', async () => {

@@ -5,7 +5,8 @@
 // browser test (model.test.ts) runs the same path in Chromium with real pickers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { openAsBlob } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { cancelLoad, loadModel as loadModelAction } from '../../src/state/actions.ts';
@@ -17,6 +18,7 @@ import { assertPlainData } from '../../src/worker/plain_data.ts';
 import type { ModelFileRef, ProgressEvent } from '../../src/worker/protocol.ts';
 import { serve, type EnginePort } from '../../src/worker/serve.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { writePaddedGguf } from '../helpers/padded_gguf.ts';
 
 const GGUF = fixture('models/stories260K.gguf');
 const FOLDER = fixture('models/stories260K');
@@ -88,6 +90,31 @@ describe.skipIf(!GGUF)('load-model: GGUF', () => {
 
     expect(slot.current?.name).toBe('stories260K.gguf');
     expect(slot.current?.tensors.size).toBe(48);
+  });
+
+  it('a header read in many slices: progress rises to the header end and never past it; the answer carries the split', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sub4-padded-'));
+    try {
+      const path = join(dir, 'padded.gguf');
+      // 6 entries of 1.5 MiB: the reader's 1 MiB first slice ends inside the first, then one slice per entry.
+      const { bytes, headerEnd } = await writePaddedGguf(GGUF!, path, 6, 1.5 * 2 ** 20);
+      const { client } = connect();
+      const events: ProgressEvent[] = [];
+      const r = await client.request({ type: 'load-model', files: [await pick(path, 'padded.gguf')] }, (e) => events.push(e));
+      expect(r.facts.config.vocabSize).toBe(512);
+      const reads = events.filter((e) => e.phase === 'reading header');
+      console.log(`padded GGUF (${bytes} bytes, header ${headerEnd}): ${reads.length} progress steps, ${reads.map((e) => e.done).join(' → ')}`);
+      expect(reads.length).toBeGreaterThanOrEqual(6);
+      for (let i = 1; i < reads.length; i++) expect(reads[i].done).toBeGreaterThan(reads[i - 1].done);
+      // Re-reads of an entry's start count once: the last step is at most the file, at least the header.
+      expect(reads.at(-1)!.done).toBeGreaterThanOrEqual(headerEnd - 64);
+      expect(reads.at(-1)!.done).toBeLessThanOrEqual(bytes);
+      expect(Object.keys(r.split.phases)).toEqual(['read', 'parse', 'facts']);
+      expect(Object.values(r.split.phases).every((ms) => ms >= 0)).toBe(true);
+      expect(r.split.totalMs).toBeGreaterThanOrEqual(r.split.phases.read);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('uses the .gguf when other files come with it', async () => {

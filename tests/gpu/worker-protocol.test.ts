@@ -165,12 +165,17 @@ describe.skipIf(!GGUF)('generate over the protocol', () => {
     expect(uploads.at(-1)!.done).toBe(uploads.at(-1)!.total);
     expect(uploads.at(-1)!.total).toBeGreaterThan(1_000_000);
     expect(slot.residentBytes).toBeGreaterThan(1_000_000);
-    console.log(`generate over the protocol: ${r.tokensPerSecond.toFixed(1)} tokens/s, prefill ${r.prefillMs.toFixed(0)} ms`);
+    // This request put the weights on the GPU, so its answer says how long that took, by phase.
+    expect(r.weights!.totalMs).toBeGreaterThan(0);
+    expect(Object.keys(r.weights!.phases)).toEqual(expect.arrayContaining(['upload']));
+    expect(Math.max(...Object.values(r.weights!.phases))).toBeLessThanOrEqual(r.weights!.totalMs);
+    console.log(`generate over the protocol: ${r.tokensPerSecond.toFixed(1)} tokens/s, prefill ${r.prefillMs.toFixed(0)} ms; weights ${JSON.stringify(r.weights)}`);
 
     // Kept for the next request: no upload, and the same greedy text.
     const again: ProgressEvent[] = [];
     const r2 = await client.request({ type: 'generate', ...GREEDY }, (e) => again.push(e));
     expect(again.filter((e) => e.phase === 'uploading weights')).toEqual([]);
+    expect(r2.weights).toBeUndefined();
     expect(r2.text).toBe(r.text);
 
     await client.request({ type: 'load-model', files: [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }] });

@@ -4,7 +4,7 @@
 // card never shows a mix of two models.
 import type { StateCreator } from 'zustand/vanilla';
 import type { ModelFacts } from '../../model/facts.ts';
-import type { ModelLoaded, ProgressEvent } from '../../worker/protocol.ts';
+import type { LoadSplit, ModelLoaded, ProgressEvent } from '../../worker/protocol.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
 import { withoutModelResults } from './stale.ts';
@@ -30,6 +30,10 @@ export interface ModelState {
   linearTypes: string[];
   error: ErrorText | null;
   progress: LoadProgress | null;
+  /** Where opening took its time (read, parse, facts). */
+  split: LoadSplit | null;
+  /** Where putting the weights on the GPU took its time, once a request (the first Generate) did it. */
+  weightsSplit: LoadSplit | null;
   /** Number of the newest load; 0 before the first. */
   loadId: number;
 }
@@ -43,6 +47,8 @@ export interface ModelSlice {
   modelFailed(loadId: number, err: unknown): void;
   /** The user cancelled the load: nothing is open. */
   modelCancelled(loadId: number): void;
+  /** A request of load `loadId` put its weights on the GPU, taking `split`. */
+  modelWeightsPlaced(loadId: number, split: LoadSplit): void;
 }
 
 export const initialModelState: ModelState = {
@@ -54,6 +60,8 @@ export const initialModelState: ModelState = {
   linearTypes: [],
   error: null,
   progress: null,
+  split: null,
+  weightsSplit: null,
   loadId: 0,
 };
 
@@ -69,8 +77,9 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
       return loadId;
     },
     modelProgress: (loadId, p) => patchIfLatest(loadId, { progress: { phase: p.phase, done: p.done, total: p.total } }),
-    modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, linearTypes: r.linearTypes, progress: null }),
+    modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, linearTypes: r.linearTypes, split: r.split, progress: null }),
     modelFailed: (loadId, err) => patchIfLatest(loadId, { status: 'error', error: toErrorText(err), progress: null }),
     modelCancelled: (loadId) => patchIfLatest(loadId, { status: 'cancelled', progress: null }),
+    modelWeightsPlaced: (loadId, split) => patchIfLatest(loadId, { weightsSplit: split }),
   };
 };

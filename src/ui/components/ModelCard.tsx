@@ -1,6 +1,7 @@
 // The model card: what the engine worker has open (or is opening, or could not
 // open). Loading happens in the worker; this only renders the store's model slice.
 import type { LoadProgress } from '../../state/slices/model.ts';
+import type { LoadSplit } from '../../worker/protocol.ts';
 import { useAppStore, useServices } from '../hooks/useAppStore.ts';
 import { cancelLoad } from '../../state/actions.ts';
 import { ProgressBar } from './ProgressBar.tsx';
@@ -14,6 +15,16 @@ const PHASES: Record<string, string> = {
   tokenizer: 'reading the tokenizer',
   facts: 'summing up tensors and memory',
 };
+
+/** "0.42 s (parse 0.38 s, facts 30 ms, read 8.1 ms)": a load's time and where it went, longest phases first. */
+export function splitText(split: LoadSplit): string {
+  const sec = (ms: number) => (ms < 100 ? `${ms.toFixed(ms < 10 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
+  const phases = Object.entries(split.phases)
+    .filter(([, ms]) => ms >= 0.5)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${sec(ms)}`);
+  return phases.length ? `${sec(split.totalMs)} (${phases.join(', ')})` : sec(split.totalMs);
+}
 
 function progressText(p: LoadProgress | null): string {
   if (!p) return 'starting…';
@@ -59,6 +70,15 @@ export function ModelCard() {
         </div>
       )}
       {m.status === 'ready' && m.facts && <ModelFactsView facts={m.facts} opened={m.opened} ignored={m.ignored} />}
+      {m.status === 'ready' && m.split && (
+        // The same split `npm run bench -- load` prints for the CLI, so a slow tab can be compared with it.
+        <p className="muted" data-testid="model-load-times">
+          Opened in {splitText(m.split)}.{' '}
+          <span data-testid="model-weights-times">
+            {m.weightsSplit ? `Weights on the GPU in ${splitText(m.weightsSplit)}.` : 'The weights go onto the GPU with the first Generate.'}
+          </span>
+        </p>
+      )}
     </section>
   );
 }
