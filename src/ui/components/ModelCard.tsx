@@ -72,9 +72,10 @@ export function ModelCard() {
       {m.status === 'ready' && m.facts && <ModelFactsView facts={m.facts} opened={m.opened} ignored={m.ignored} />}
       {m.status === 'ready' && m.split && (
         // The same split `npm run bench -- load` prints for the CLI, so a slow tab can be compared with it.
-        <p className="muted" data-testid="model-load-times">
+        // data-split: the same figures as JSON, for the tab-load benchmark (bench/tab_load.ts) and devtools.
+        <p className="muted" data-testid="model-load-times" data-split={JSON.stringify(m.split)}>
           Opened in {splitText(m.split)}.{' '}
-          <span data-testid="model-weights-times">
+          <span data-testid="model-weights-times" data-split={m.weightsSplit ? JSON.stringify(m.weightsSplit) : undefined}>
             {m.weightsSplit ? `Weights on the GPU in ${splitText(m.weightsSplit)}.` : 'The weights go onto the GPU with the first Generate.'}
           </span>
         </p>
