@@ -142,7 +142,7 @@ export async function generateText(client: EngineClient, store: AppStore, params
       abort.signal,
     );
     s.generateFinished(runId, r);
-    if (r.weights) s.modelWeightsPlaced(loadId, r.weights);
+    s.modelWeightsPlaced(loadId, r);
   } catch (err) {
     if (store.getState().generation.runId === runId) console.error(err);
     s.generateFailed(runId, err);
@@ -163,9 +163,11 @@ export function stopGeneration(store: AppStore): void {
 export async function evaluatePerplexity(client: EngineClient, store: AppStore, file: File, ctx: number, windows: number): Promise<void> {
   const s = store.getState();
   const runId = s.perplexityStarted(file.name, ctx, windows);
+  const loadId = s.model.loadId;
   try {
     const r = await client.request({ type: 'perplexity', file, name: file.name, ctx, windows }, (p) => s.perplexityProgress(runId, p));
     s.perplexityFinished(runId, r);
+    s.modelWeightsPlaced(loadId, r);
   } catch (err) {
     if (store.getState().perplexity.runId === runId) console.error(err);
     s.perplexityFailed(runId, err);
@@ -230,6 +232,7 @@ export async function startTraining(client: EngineClient, store: AppStore, resum
   const settings = formSettings(s.train.form);
   const runId = s.trainStarted(resume ? resume.totalSteps : settings.steps, settings.samplePrompt, !resume && settings.repair !== null);
   const abort = new AbortController();
+  const loadId = s.model.loadId;
   let ended!: () => void;
   trainings.set(store, { runId, abort, ended: new Promise<void>((r) => (ended = r)) });
   try {
@@ -244,6 +247,7 @@ export async function startTraining(client: EngineClient, store: AppStore, resum
       abort.signal,
     );
     s.trainFinished(runId, r);
+    s.modelWeightsPlaced(loadId, r);
   } catch (err) {
     console.error(err);
     s.trainFailed(runId, err);

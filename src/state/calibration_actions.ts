@@ -19,6 +19,7 @@ export async function calibrateOnData(client: EngineClient, store: AppStore): Pr
   const s = store.getState();
   const { seqLen, seed } = formSettings(s.train.form);
   const reqId = s.calibrationStarted();
+  const loadId = s.model.loadId;
   const abort = new AbortController();
   calibrations.set(store, abort);
   try {
@@ -29,6 +30,7 @@ export async function calibrateOnData(client: EngineClient, store: AppStore): Pr
       abort.signal,
     );
     s.calibrated(reqId, r);
+    s.modelWeightsPlaced(loadId, r);
   } catch (err) {
     if (!abort.signal.aborted) console.error(err);
     s.calibrationFailed(reqId, err, abort.signal.aborted);

@@ -26,6 +26,7 @@ import { ggmlQuantize } from '../quant/quantize/ggml_quantize.ts';
 import { withQuantizePool } from './quantize_pool.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
+import { placedBy } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { BudgetPlanReport, CalibrationFile, CalibrationReport, EngineRequest, TrainSettings } from './protocol.ts';
 import { checkSettings, dataName, readDataText, type CheckedSettings } from './train_data.ts';
@@ -68,7 +69,8 @@ export async function calibrate(req: EngineRequest<'calibrate'>, io: HandlerIO<'
   const seed = intParam(req.seed, 'seed', 0, 0xffffffff);
   const most = intParam(req.windows, 'windows', 1, 1 << 16);
   const ctx = await env.getContext(io.progress);
-  return env.models.run(ctx, io, async ({ file, tokenizer, llama, signal }) => {
+  return env.models.run(ctx, io, async (job) => {
+    const { file, tokenizer, llama, signal } = job;
     const max = file.config.maxPositions;
     if (seqLen > max) throw new RequestParamError('seq len', `${file.name} reads at most ${max} positions, so seq len must be at most ${max}`);
     const text = await readDataText(req.file, name, io.progress);
@@ -90,7 +92,7 @@ export async function calibrate(req: EngineRequest<'calibrate'>, io: HandlerIO<'
     const report: CalibrationReport = { file: name, entries: imatrix.entries.size, tokens: n * seqLen, windows: n, windowLength: seqLen, id: ++k.ids };
     k.calibration = { imatrix, report };
     k.plan = null; // a plan weighted by another matrix (or none) is not the one Start should build
-    return assertPlainData({ ...report }, 'calibrate');
+    return assertPlainData({ ...report, ...placedBy(job) }, 'calibrate');
   });
 }
 

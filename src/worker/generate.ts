@@ -7,7 +7,7 @@
 import { generate } from '../model/generate.ts';
 import { CancelledError, intParam, numParam, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
-import type { ModelJob } from './model_slot.ts';
+import { placedBy, type ModelJob } from './model_slot.ts';
 import type { LayerLora } from '../model/llama.ts';
 import type { EngineRequest, Generated, StopReason } from './protocol.ts';
 import { textStream } from '../model/text_stream.ts';
@@ -102,6 +102,6 @@ async function continuePrompt(job: ModelJob, p: ReturnType<typeof checkParams>, 
     tokensPerSecond: tokens.length > 1 ? (tokens.length - 1) / ((lastAt - firstAt) / 1000) : 0,
     prefillMs: tokens.length > 0 ? firstAt - t0 : 0,
     stopReason,
-    ...(job.uploaded ? { weights: job.uploaded } : {}),
+    ...placedBy(job),
   };
 }

@@ -39,6 +39,11 @@ export interface ModelJob extends ModelFileJob {
   uploaded: LoadSplit | null;
 }
 
+/** `{ weights }` when `job` uploaded the weights, else nothing: spread into the answer (protocol WeightsPlaced). */
+export function placedBy(job: ModelJob): { weights?: LoadSplit } {
+  return job.uploaded ? { weights: job.uploaded } : {};
+}
+
 export interface RunOptions {
   progress(phase: string, done: number, total: number): void;
   /** The request's own cancel signal. */

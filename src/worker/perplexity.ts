@@ -8,6 +8,7 @@ import { evalWindows, EvalDataError, perplexityOf, tokenizePrefix } from '../mod
 import type { Tokenizer } from '../io/tokenizer/types.ts';
 import { CancelledError, intParam, RequestParamError } from './errors.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
+import { placedBy } from './model_slot.ts';
 import type { EngineRequest, PerplexityReport } from './protocol.ts';
 
 /** Files up to this size are read whole. */
@@ -50,7 +51,8 @@ export async function perplexity(req: EngineRequest<'perplexity'>, io: HandlerIO
   const ctxLen = intParam(req.ctx, 'ctx', 2, 1 << 16);
   const windows = intParam(req.windows, 'windows', 1, 1 << 16);
   const ctx = await env.getContext(io.progress);
-  return env.models.run(ctx, io, async ({ tokenizer, llama, signal, file: model }) => {
+  return env.models.run(ctx, io, async (job) => {
+    const { tokenizer, llama, signal, file: model } = job;
     const max = llama.config.maxPositions;
     if (ctxLen > max) throw new RequestParamError('ctx', `${model.name} reads at most ${max} positions, so ctx must be at most ${max}, got ${ctxLen}`);
     const bos = tokenizer.bosId;
@@ -67,6 +69,6 @@ export async function perplexity(req: EngineRequest<'perplexity'>, io: HandlerIO
         stopIfCancelled();
       },
     });
-    return { tokens: r.tokens, nll: r.nll, ppl: r.ppl, file: name };
+    return { tokens: r.tokens, nll: r.nll, ppl: r.ppl, file: name, ...placedBy(job) };
   });
 }

@@ -17,6 +17,8 @@ import type { BudgetPlanReport, CalibrateParams, CalibrationFile, CalibrationRep
 import type { ExportChoicesReport, ExportParams, ExportReport, ExportStream } from './protocol_export.ts';
 import type { TeacherReport } from './protocol_repair.ts';
 import type { HubCacheReport, HubDownloaded, HubDownloadParams, HubListing, HubListParams } from './protocol_hub.ts';
+import type { LoadSplit, WeightsPlaced } from './protocol_split.ts';
+export type { LoadSplit, WeightsPlaced } from './protocol_split.ts';
 
 // Training and export shapes live in their own files; callers import them from here as from one protocol.
 export type * from './protocol_train.ts';
@@ -60,17 +62,6 @@ export interface ModelLoaded {
   split: LoadSplit;
 }
 
-/**
- * Wall time of one load, split by phase (ms): opening ('read' = waiting on file
- * slices, 'parse' = headers and tokenizer, 'facts') or putting the weights on the
- * GPU ('read', 'decode', 'repack', 'convert', 'upload', … as src/model/weights.ts
- * names them). Phases may overlap (a read ahead runs beside a decode), so they
- * need not sum to the total.
- */
-export interface LoadSplit {
-  totalMs: number;
-  phases: Record<string, number>;
-}
 
 /** What `check-model-files` resolves with: the files a load would open; a drop naming no model rejects instead. */
 export interface ModelFilesChecked {
@@ -109,7 +100,7 @@ export interface GeneratedToken {
 /** Why generation ended: an end-of-sequence token, maxTokens, the model's context, or a cancel. */
 export type StopReason = 'eos' | 'length' | 'context' | 'cancelled';
 
-export interface Generated {
+export interface Generated extends WeightsPlaced {
   /** Which model continued the prompt. */
   model: 'base' | 'tuned';
   /** Ids of the new tokens (prompt excluded). */
@@ -122,8 +113,6 @@ export interface Generated {
   /** Prompt pass until the first token, ms. */
   prefillMs: number;
   stopReason: StopReason;
-  /** Set when this request put the model's weights on the GPU (the first run after a load): how long that took, by phase. */
-  weights?: LoadSplit;
 }
 
 /** Perplexity of a dropped text, by the windowed protocol of `sub4 eval` (src/model/eval.ts). */
@@ -137,7 +126,7 @@ export interface PerplexityParams {
   windows: number;
 }
 
-export interface PerplexityReport {
+export interface PerplexityReport extends WeightsPlaced {
   /** Tokens scored. */
   tokens: number;
   /** Mean negative log-likelihood per token (nats). */

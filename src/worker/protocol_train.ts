@@ -4,6 +4,7 @@ import type { PartName } from '../model/planner.ts';
 import type { DatasetCounts, PreviewRow, Problem, SourceFormat } from '../train/data/index.ts';
 import type { TuneMethod } from '../train/setup.ts';
 import type { RepairReport, RepairSettings, TeacherGap } from './protocol_repair.ts';
+import type { WeightsPlaced } from './protocol_split.ts';
 
 /** A dropped or picked training-data file (.txt, JSONL, JSON array), sent unread like a model file. */
 export interface TrainDataFile {
@@ -159,7 +160,7 @@ export type TrainStream =
  * How a train request ends. Stop ends it early and keeps what was trained (stop 'stopped'); so does an error
  * after some steps were applied (stop 'failed', with `failure`). A run that trained no step keeps nothing.
  */
-export interface TrainReport {
+export interface TrainReport extends WeightsPlaced {
   stop: 'done' | 'stopped' | 'bad-steps' | 'failed' | 'early-stop';
   /** The error that ended a 'failed' run; else null. */
   failure: { name: string; message: string } | null;
@@ -190,7 +191,7 @@ export interface CalibrateParams extends TrainDataParams {
 }
 
 /** The importance matrix the worker collected and keeps for the current model (src/model/imatrix.ts). */
-export interface CalibrationReport {
+export interface CalibrationReport extends WeightsPlaced {
   /** Data file it was collected on. */
   file: string;
   /** Weight matrices with an entry. */

@@ -24,7 +24,7 @@ import { Trainer, type TrainEvent } from '../train/trainer.ts';
 import { CancelledError, intParam, NoModelError, RequestParamError } from './errors.ts';
 import { buildRunBase } from './train_base.ts';
 import type { HandlerEnv, HandlerIO } from './handler_env.ts';
-import { NEW_MODEL_REASON, type ModelFileJob } from './model_slot.ts';
+import { NEW_MODEL_REASON, placedBy, type ModelFileJob } from './model_slot.ts';
 import { assertPlainData } from './plain_data.ts';
 import type { EngineRequest, TrainDataReport, TrainPlanReport, TrainReport, TrainSettings } from './protocol.ts';
 import { buildsOwnBase, checkSeqLenFits, checkSettings, checkTrainable, dataName, dataReport, plannedQuant, quantOf, readDataText, runConfig, type CheckedSettings } from './train_data.ts';
@@ -104,7 +104,7 @@ export async function train(req: EngineRequest<'train'>, io: HandlerIO<'train'>,
   const job = (j: ModelFileJob, resident: LlamaModel | null) => runTraining(ctx, s, req.file, name, req.plainChat === true, saved, j, resident, tio, env);
   try {
     // A quantized base is uploaded by the job itself; the resident float weights make room for it.
-    return await (buildsOwnBase(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, (j) => job(j, j.llama)));
+    return await (buildsOwnBase(s) ? env.models.runOwnWeights(ctx, tio, (j) => job(j, null)) : env.models.run(ctx, tio, async (j) => ({ ...(await job(j, j.llama)), ...placedBy(j) })));
   } catch (e) {
     if (e instanceof RunDeviceLostError && e.savedTo) throw new RunDeviceLostError(`${e.message}: reload the page and choose Resume under "Saved runs"`, e.step, e.savedTo, { cause: e });
     throw e;

@@ -166,6 +166,9 @@ describe.skipIf(!haveAll)('train over the protocol', () => {
     expect(r.samples.after).not.toBe(r.samples.before); // the trained scales change the sample ...
     expect(after.text).toBe(before.text); // ... but generate runs on the base scales again
     expect(slot.training.trained!.borrowsWeights).toBe(true);
+    // Generate put the weights up first; the run trained on them, so its answer has no upload to report.
+    expect(before.weights?.totalMs).toBeGreaterThan(0);
+    expect(r.weights).toBeUndefined();
     // Asked for, the tuned model (KV-cache generation) continues as the run's own greedy sample did (full re-forwards) ...
     const tuned = await client.request({ ...greedy, model: 'tuned' });
     expect([tuned.model, tuned.text]).toEqual(['tuned', r.samples.after]);
@@ -178,8 +181,11 @@ describe.skipIf(!haveAll)('train over the protocol', () => {
   it('LoRA on a quantized file: the tuned model generates with the run\'s factors', async () => {
     const { client } = await connect(Q4!);
     const before = await client.request(greedy);
+    // Opened again, so the run is the first request on the weights: its answer reports their upload.
+    await client.request({ type: 'load-model', files: [{ path: 'stories260K-q4.gguf', file: new File([await openAsBlob(Q4!)], 'stories260K-q4.gguf') }] });
     const r = await client.request({ type: 'train', ...SETTINGS, method: 'lora', bits: null, lr: 3e-2, file: dataFile(), name: 'shakespeare.txt' });
     expect(r.samples.after).not.toBe(r.samples.before);
+    expect(r.weights?.phases).toHaveProperty('upload');
     const tuned = await client.request({ ...greedy, model: 'tuned' });
     expect([tuned.model, tuned.text]).toEqual(['tuned', r.samples.after]);
     expect((await client.request(greedy)).text).toBe(before.text);

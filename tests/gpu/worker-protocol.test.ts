@@ -261,6 +261,8 @@ describe.skipIf(!GGUF || !TEXT)('perplexity over the protocol', () => {
     const evals = events.filter((e) => e.phase === 'evaluating').map((e) => `${e.done}/${e.total}`);
     expect(evals).toEqual(['0/3', '3/3']);
     expect(events.map((e) => e.phase)).toEqual(expect.arrayContaining(['uploading weights', 'reading text', 'tokenizing']));
+    // The first run after the load uploaded the weights, so its answer says how long that took.
+    expect(r.weights?.phases.upload).toBeGreaterThanOrEqual(0);
 
     const short = await failureOf(client.request({ type: 'perplexity', file: new File(['To be, or not to be.'], 'short.txt'), name: 'short.txt', ctx: 64, windows: 3 }));
     expect(short).toMatchObject({ name: 'EvalDataError', message: expect.stringMatching(/^short\.txt: the text has \d+ tokens, but 3 windows of 64 tokens need 189/) });
@@ -276,6 +278,8 @@ describe.skipIf(!GGUF || !TEXT)('actions → store for generate and perplexity',
     const { client } = connectModel();
     const store = createAppStore();
     await loadModel(client, store, [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }]);
+    expect(store.getState().model.split?.phases).toMatchObject({ read: expect.any(Number), parse: expect.any(Number), facts: expect.any(Number) });
+    expect(store.getState().model.weightsSplit).toBeNull();
     const texts: string[] = [];
     const unsubscribe = store.subscribe((s) => {
       if (texts.at(-1) !== s.generation.text) texts.push(s.generation.text);
@@ -284,6 +288,9 @@ describe.skipIf(!GGUF || !TEXT)('actions → store for generate and perplexity',
     unsubscribe();
     const g = store.getState().generation;
     expect([g.status, g.tokens, g.result?.stopReason, g.prompt]).toEqual(['done', 20, 'length', 'Once upon a time']);
+    // Generate uploaded the weights: the model card's figure is in the store.
+    const placed = store.getState().model.weightsSplit;
+    expect(placed?.totalMs).toBeGreaterThan(0);
     expect(texts.length).toBeGreaterThan(10);
     for (const t of texts) expect(g.text.startsWith(t)).toBe(true);
 
@@ -300,5 +307,12 @@ describe.skipIf(!GGUF || !TEXT)('actions → store for generate and perplexity',
     const p = store.getState().perplexity;
     expect(p).toMatchObject({ status: 'done', file: 'input.txt', ctx: 64, windows: 2, progress: { phase: 'evaluating', done: 2, total: 2 } });
     expect(p.result?.tokens).toBe(126);
+    // The weights were already there: Evaluate leaves the figure Generate brought.
+    expect(store.getState().model.weightsSplit).toBe(placed);
+    // After a new load, Evaluate is the first run, and its answer brings the upload's figure.
+    await loadModel(client, store, [{ path: 'stories260K.gguf', file: await pickFile(GGUF!) }]);
+    expect(store.getState().model.weightsSplit).toBeNull();
+    await evaluatePerplexity(client, store, await pickFile(TEXT!), 64, 1);
+    expect(store.getState().model.weightsSplit?.phases).toHaveProperty('upload');
   });
 });

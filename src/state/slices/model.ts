@@ -4,7 +4,7 @@
 // card never shows a mix of two models.
 import type { StateCreator } from 'zustand/vanilla';
 import type { ModelFacts } from '../../model/facts.ts';
-import type { LoadSplit, ModelLoaded, ProgressEvent } from '../../worker/protocol.ts';
+import type { LoadSplit, ModelLoaded, ProgressEvent, WeightsPlaced } from '../../worker/protocol.ts';
 import { toErrorText, type ErrorText } from '../errors.ts';
 import type { AppState } from '../store.ts';
 import { withoutModelResults } from './stale.ts';
@@ -32,7 +32,7 @@ export interface ModelState {
   progress: LoadProgress | null;
   /** Where opening took its time (read, parse, facts). */
   split: LoadSplit | null;
-  /** Where putting the weights on the GPU took its time, once a request (the first Generate) did it. */
+  /** Where putting the weights on the GPU took its time, once a request that runs the model (Generate, Evaluate, Calibrate, training) did it. */
   weightsSplit: LoadSplit | null;
   /** Number of the newest load; 0 before the first. */
   loadId: number;
@@ -47,8 +47,8 @@ export interface ModelSlice {
   modelFailed(loadId: number, err: unknown): void;
   /** The user cancelled the load: nothing is open. */
   modelCancelled(loadId: number): void;
-  /** A request of load `loadId` put its weights on the GPU, taking `split`. */
-  modelWeightsPlaced(loadId: number, split: LoadSplit): void;
+  /** A request's answer on load `loadId`: when it put the weights on the GPU (r.weights), the card shows how long that took. */
+  modelWeightsPlaced(loadId: number, r: WeightsPlaced): void;
 }
 
 export const initialModelState: ModelState = {
@@ -80,6 +80,8 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
     modelLoaded: (loadId, r) => patchIfLatest(loadId, { status: 'ready', facts: r.facts, opened: r.opened, ignored: r.ignored, linearTypes: r.linearTypes, split: r.split, progress: null }),
     modelFailed: (loadId, err) => patchIfLatest(loadId, { status: 'error', error: toErrorText(err), progress: null }),
     modelCancelled: (loadId) => patchIfLatest(loadId, { status: 'cancelled', progress: null }),
-    modelWeightsPlaced: (loadId, split) => patchIfLatest(loadId, { weightsSplit: split }),
+    modelWeightsPlaced: (loadId, r) => {
+      if (r.weights) patchIfLatest(loadId, { weightsSplit: r.weights });
+    },
   };
 };

@@ -17,7 +17,7 @@ const PHASES: Record<string, string> = {
 };
 
 /** "0.42 s (parse 0.38 s, facts 30 ms, read 8.1 ms)": a load's time and where it went, longest phases first. */
-export function splitText(split: LoadSplit): string {
+function splitText(split: LoadSplit): string {
   const sec = (ms: number) => (ms < 100 ? `${ms.toFixed(ms < 10 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
   const phases = Object.entries(split.phases)
     .filter(([, ms]) => ms >= 0.5)
@@ -76,7 +76,7 @@ export function ModelCard() {
         <p className="muted" data-testid="model-load-times" data-split={JSON.stringify(m.split)}>
           Opened in {splitText(m.split)}.{' '}
           <span data-testid="model-weights-times" data-split={m.weightsSplit ? JSON.stringify(m.weightsSplit) : undefined}>
-            {m.weightsSplit ? `Weights on the GPU in ${splitText(m.weightsSplit)}.` : 'The weights go onto the GPU with the first Generate.'}
+            {m.weightsSplit ? `Weights on the GPU in ${splitText(m.weightsSplit)}.` : 'The weights go onto the GPU with the first Generate, Evaluate, Calibrate or training run on them.'}
           </span>
         </p>
       )}
